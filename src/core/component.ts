@@ -1,0 +1,57 @@
+import type { z } from 'zod';
+import type { Clock } from './clock.js';
+import type { IdGenerator } from './ids.js';
+import type { Source } from '../sources/types.js';
+import type { FormatEncoder, EncoderContext } from '../formats/types.js';
+import type { Codec } from '../codecs/types.js';
+import type { Destination } from '../destinations/types.js';
+import type { RecordSink } from '../sinks/types.js';
+import type { Store } from '../store/types.js';
+
+/** What a component may use when it is built: nothing is opened until the run starts. */
+export interface BuildContext {
+  readonly pipeline: string;
+  /** Directory relative paths in the config resolve against (the pipeline file's folder). */
+  readonly baseDir: string;
+  /** lading's working directory: staging files live here. */
+  readonly dataDir: string;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly store: Store;
+  /** Standard input, for `source.path: "-"`. */
+  readonly stdin?: NodeJS.ReadableStream;
+}
+
+interface Definition<S extends z.ZodType> {
+  /** The `type:` value in config. */
+  readonly type: string;
+  /** One line for the generated docs. */
+  readonly summary: string;
+  readonly schema: S;
+}
+
+export interface SourceDef<S extends z.ZodType = z.ZodType> extends Definition<S> {
+  create(config: z.output<S>, ctx: BuildContext): Source;
+}
+export interface FormatDef<S extends z.ZodType = z.ZodType> extends Definition<S> {
+  readonly extension: string;
+  readonly mediaType: string;
+  /** Checks the config beyond what the schema can say; throws ConfigError. */
+  encoder(config: z.output<S>, ctx: EncoderContext): FormatEncoder;
+}
+export interface CodecDef<S extends z.ZodType = z.ZodType> extends Definition<S> {
+  create(config: z.output<S>, ctx: BuildContext): Codec;
+}
+export interface DestinationDef<S extends z.ZodType = z.ZodType> extends Definition<S> {
+  create(config: z.output<S>, ctx: BuildContext): Destination;
+}
+export interface SinkDef<S extends z.ZodType = z.ZodType> extends Definition<S> {
+  create(config: z.output<S>, ctx: BuildContext): RecordSink;
+}
+
+// The define* helpers exist for inference: the config type flows from the schema into create().
+export const defineSource = <S extends z.ZodType>(def: SourceDef<S>): SourceDef<S> => def;
+export const defineFormat = <S extends z.ZodType>(def: FormatDef<S>): FormatDef<S> => def;
+export const defineCodec = <S extends z.ZodType>(def: CodecDef<S>): CodecDef<S> => def;
+export const defineDestination = <S extends z.ZodType>(def: DestinationDef<S>): DestinationDef<S> => def;
+export const defineSink = <S extends z.ZodType>(def: SinkDef<S>): SinkDef<S> => def;

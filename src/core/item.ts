@@ -1,0 +1,29 @@
+import type { LadingError } from '../errors/lading-error.js';
+
+export type Row = Record<string, unknown>;
+
+/** One record inside a run. */
+export interface Item<T = Row> {
+  /** Inbox record id, `${file}:${line}` for files, `inline:${index}` for inline items. */
+  readonly id: string;
+  /** 1-based position in the run's input: checkpoints and reports use it. */
+  readonly seq: number;
+  readonly data: T;
+  /** Where the record came from, so errors can name the line. */
+  readonly origin?: { readonly file?: string; readonly line?: number };
+  /** Set when the source could not read this record (malformed line): the item fails with it. */
+  readonly error?: LadingError;
+}
+
+export interface Chunk<T = Row> {
+  readonly runId: string;
+  readonly index: number;
+  readonly items: readonly Item<T>[];
+}
+
+/** How an item is named in messages: `leads.csv line 4,012` or `item inbox:17`. */
+export function describeItem(item: Pick<Item, 'id' | 'origin'>): string {
+  const line = item.origin?.line;
+  if (item.origin?.file !== undefined && line !== undefined) return `${item.origin.file} line ${line.toLocaleString('en-US')}`;
+  return `item ${item.id}`;
+}

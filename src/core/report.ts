@@ -1,0 +1,54 @@
+/** The final report: what `--json`, the store and (later) the API return for a run. */
+export type RunStatus = 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled';
+export type RunMode = 'full' | 'dry_run' | 'sample';
+
+export interface ReportError {
+  readonly item_id: string | null;
+  readonly error_type: string;
+  readonly code: string;
+  readonly message: string;
+  readonly field?: string;
+  readonly location?: string;
+  readonly chunk_index: number | null;
+  readonly attempts: number;
+}
+
+export interface FileArtifact {
+  readonly name: string;
+  readonly bytes: number;
+  readonly records: number;
+  readonly sha256: string;
+  readonly uri: string;
+  readonly part: number;
+}
+
+export interface RunReport {
+  readonly job_id: string;
+  readonly pipeline: string;
+  readonly mode: RunMode;
+  readonly status: RunStatus;
+  readonly batch_id: string | null;
+  readonly source: string;
+  readonly started_at: string;
+  readonly completed_at: string | null;
+  readonly summary: {
+    readonly total_items: number;
+    readonly processed: number;
+    readonly succeeded: number;
+    readonly failed: number;
+    readonly skipped: number;
+    readonly warnings: number;
+    readonly duration_seconds: number;
+    readonly items_per_second: number;
+  };
+  /** The first errors (see errors_truncated); `lading runs show --errors` lists all. */
+  readonly errors: readonly ReportError[];
+  readonly errors_truncated: number;
+  readonly error_categories: Readonly<Record<string, number>>;
+  readonly warning_categories: Readonly<Record<string, number>>;
+  readonly artifacts: { readonly files: readonly FileArtifact[] };
+  readonly remediation: { readonly can_retry: boolean; readonly retry_strategy: 'none' | 'failed_items_only' | 'rerun' };
+  readonly last_checkpoint: { readonly chunk_index: number; readonly processed_count: number; readonly timestamp: string } | null;
+  /** Set when the run failed as a whole (missing input, unwritable destination). */
+  readonly failure?: { readonly code: string; readonly error_type: string; readonly message: string };
+}

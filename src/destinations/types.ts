@@ -1,0 +1,30 @@
+export type CollisionMode = 'fail' | 'overwrite' | 'skip_if_identical';
+
+export interface PutOptions {
+  readonly onCollision: CollisionMode;
+  readonly signal: AbortSignal;
+  /** Expected size and digest: the destination verifies against them before the final name appears. */
+  readonly expected?: { readonly bytes: number; readonly sha256: string };
+}
+
+export interface PutReceipt {
+  readonly uri: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly attempts: number;
+  /** True when an identical file was already there (skip_if_identical). */
+  readonly skipped: boolean;
+}
+
+/** Where files land. A partner never sees a partial file under its final name. */
+export interface Destination {
+  readonly type: string;
+  /** Human form for messages and reports: `local:/data/out`. */
+  readonly description: string;
+  /** Writes under a temporary name, verifies bytes and sha256, then renames to `name`. */
+  put(name: string, body: AsyncIterable<Uint8Array>, opts: PutOptions): Promise<PutReceipt>;
+  stat(name: string): Promise<{ bytes: number; sha256?: string } | null>;
+  /** Connects and probes write permission; `lading validate` and run start call it. */
+  healthcheck(signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,68 @@
+/**
+ * The error catalogue: every code lading can emit, with its classification. This table is the
+ * one place that decides transient vs permanent (the engine retries transient errors, dead-letters
+ * permanent ones). Codes are metric labels and API contract: never rename or reuse one.
+ * docs/errors.md is generated from this table (`npm run docs`); a test fails on drift.
+ */
+export type Category = 'transient' | 'permanent';
+export type Stage =
+  | 'config' | 'source' | 'validate' | 'map' | 'format' | 'codec'
+  | 'destination' | 'sink' | 'store' | 'engine' | 'cli';
+export type ErrorType =
+  | 'LadingError' | 'ConfigError' | 'SourceError' | 'ValidationError' | 'MappingError'
+  | 'FormatError' | 'CodecError' | 'DestinationError' | 'StoreError' | 'NetworkError' | 'UsageError';
+
+export interface CodeSpec {
+  readonly type: ErrorType;
+  readonly category: Category;
+  readonly stage: Stage;
+  /** Status the REST API answers with when this error reaches a client. */
+  readonly http: number;
+  readonly message: string;
+  readonly fix: string;
+}
+
+const spec = (type: ErrorType, category: Category, stage: Stage, http: number, message: string, fix: string): CodeSpec =>
+  ({ type, category, stage, http, message, fix });
+
+export const codes = {
+  CONFIG_NOT_FOUND: spec('ConfigError', 'permanent', 'config', 400, 'The pipeline file cannot be read.', 'Check the path given to the command.'),
+  CONFIG_YAML_SYNTAX: spec('ConfigError', 'permanent', 'config', 400, 'The pipeline file is not valid YAML.', 'Fix the YAML at the line and column shown.'),
+  CONFIG_INVALID: spec('ConfigError', 'permanent', 'config', 400, 'A config key has a wrong type or value, is missing, or is unknown.', 'Fix the key at the path shown; docs/config-reference.md lists every key.'),
+  CONFIG_ENV_MISSING: spec('ConfigError', 'permanent', 'config', 400, 'A ${env:NAME} reference names an unset environment variable.', 'Export the variable before running, or remove the reference.'),
+  CONFIG_UNSAFE_PATH: spec('ConfigError', 'permanent', 'config', 400, 'A file naming pattern could escape the destination folder.', 'Remove "..", leading "/" and NUL from output.naming.'),
+  SOURCE_NOT_FOUND: spec('SourceError', 'permanent', 'source', 400, 'The input file does not exist or cannot be opened.', 'Check source.path and its permissions.'),
+  SOURCE_READ_FAILED: spec('SourceError', 'transient', 'source', 503, 'Reading the input failed part way.', 'Check the disk or stream the input comes from, then retry.'),
+  SOURCE_MALFORMED_JSON: spec('SourceError', 'permanent', 'source', 400, 'An input line or document is not valid JSON.', 'Fix the record at the line shown; the rest of the input is still processed.'),
+  SOURCE_MALFORMED_CSV: spec('SourceError', 'permanent', 'source', 400, 'An input CSV row is malformed (wrong column count, stray quote).', 'Fix the row at the line shown; the rest of the input is still processed.'),
+  SOURCE_BAD_ENCODING: spec('SourceError', 'permanent', 'source', 400, 'Input bytes are not valid UTF-8.', 'Re-export the input as UTF-8, or fix the bytes at the line shown.'),
+  SOURCE_NOT_A_RECORD: spec('SourceError', 'permanent', 'source', 400, 'An input value is valid JSON but not an object.', 'Each record must be a JSON object ({...}).'),
+  VALIDATE_REQUIRED: spec('ValidationError', 'permanent', 'validate', 422, 'A required field is missing or empty.', 'Send the field, or remove it from validate.required.'),
+  VALIDATE_TYPE: spec('ValidationError', 'permanent', 'validate', 422, 'A field has the wrong type.', 'Send the type the rule declares.'),
+  VALIDATE_FORMAT: spec('ValidationError', 'permanent', 'validate', 422, 'A field does not match its format (email, phone, url, date).', 'Correct the value, or make the rule severity: warn.'),
+  VALIDATE_PATTERN: spec('ValidationError', 'permanent', 'validate', 422, 'A field does not match its pattern.', 'Correct the value, or adjust the rule\'s pattern.'),
+  VALIDATE_ENUM: spec('ValidationError', 'permanent', 'validate', 422, 'A field is not one of the allowed values.', 'Send one of the values listed in the rule.'),
+  VALIDATE_LENGTH: spec('ValidationError', 'permanent', 'validate', 422, 'A field is shorter or longer than allowed.', 'Correct the value, or adjust min_length/max_length.'),
+  VALIDATE_RANGE: spec('ValidationError', 'permanent', 'validate', 422, 'A number is outside its allowed range.', 'Correct the value, or adjust min/max.'),
+  MAP_TRANSFORM_FAILED: spec('MappingError', 'permanent', 'map', 422, 'A transform cannot be applied to a field value.', 'Correct the value, add a default, or change the transform.'),
+  FORMAT_UNKNOWN_FIELD: spec('FormatError', 'permanent', 'format', 422, 'A record has a field the file layout has no column for.', 'Declare the output fields with map (or format.columns), or drop the field.'),
+  FORMAT_RECORD_TOO_LARGE: spec('FormatError', 'permanent', 'format', 422, 'One record alone exceeds output.split.max_bytes.', 'Raise output.split.max_bytes or shorten the record.'),
+  CODEC_FAILED: spec('CodecError', 'permanent', 'codec', 500, 'A compression or encryption step failed.', 'See the cause; this usually means a corrupt key or a full disk.'),
+  DEST_WRITE_FAILED: spec('DestinationError', 'transient', 'destination', 503, 'Writing a file to the destination failed.', 'Check space and connectivity; the delivery is retried.'),
+  DEST_PERMISSION_DENIED: spec('DestinationError', 'permanent', 'destination', 403, 'The destination refuses writes (permission denied or read-only).', 'Grant write access to the destination path.'),
+  DEST_NOT_FOUND: spec('DestinationError', 'permanent', 'destination', 404, 'The destination folder does not exist and cannot be created.', 'Create the folder or fix destination.path.'),
+  DEST_COLLISION: spec('DestinationError', 'permanent', 'destination', 409, 'A file with the same name already exists at the destination.', 'Make output.naming unique (add {batch_id} or {time}), or set output.on_collision.'),
+  DEST_VERIFY_MISMATCH: spec('DestinationError', 'transient', 'destination', 502, 'The delivered file\'s size or checksum differs from what was sent.', 'The delivery is retried; if it persists, check the destination storage.'),
+  STORE_FAILED: spec('StoreError', 'permanent', 'store', 500, 'The store refused an operation.', 'See the cause; check the database file and its permissions.'),
+  STORE_BUSY: spec('StoreError', 'transient', 'store', 503, 'The store is locked by another process.', 'Retried automatically; if it persists, look for a stuck process holding the database.'),
+  STORE_SCHEMA_NEWER: spec('StoreError', 'permanent', 'store', 500, 'The database was migrated by a newer lading.', 'Upgrade lading, or point --db at another database.'),
+  STORE_RUN_NOT_FOUND: spec('StoreError', 'permanent', 'store', 404, 'No run has that id.', 'List runs with `lading runs`.'),
+  NETWORK_FAILED: spec('NetworkError', 'transient', 'destination', 503, 'A network connection failed (reset, refused, timed out, DNS).', 'Retried automatically; check connectivity if it persists.'),
+  RUN_CANCELLED: spec('LadingError', 'permanent', 'engine', 499, 'The run was cancelled.', 'Start the run again; inbox batches resume where they stopped.'),
+  USAGE_INVALID: spec('UsageError', 'permanent', 'cli', 400, 'A command was called with wrong arguments.', 'See `lading <command> --help`.'),
+  UNCLASSIFIED: spec('LadingError', 'transient', 'engine', 500, 'An unexpected error.', 'Retried a bounded number of times; report it with the cause if it persists.'),
+} as const satisfies Record<string, CodeSpec>;
+
+export type ErrorCode = keyof typeof codes;
+
+export const isErrorCode = (value: string): value is ErrorCode => Object.hasOwn(codes, value);

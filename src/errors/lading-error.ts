@@ -1,0 +1,66 @@
+import { codes, type Category, type ErrorCode, type Stage } from './codes.js';
+
+export interface ErrorInfo {
+  readonly itemId?: string;
+  readonly field?: string;
+  /** Where in the input or config: `leads.csv:4012`, `pipeline.yaml:31:11`. */
+  readonly location?: string;
+  readonly retryAfterMs?: number;
+  readonly cause?: unknown;
+}
+
+/**
+ * Base of every error lading raises on purpose. Category and stage come from the catalogue
+ * (errors/codes.ts), so a code is classified exactly once.
+ */
+export class LadingError extends Error {
+  readonly code: ErrorCode;
+  readonly category: Category;
+  readonly stage: Stage;
+  readonly itemId: string | undefined;
+  readonly field: string | undefined;
+  readonly location: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, info: ErrorInfo = {}) {
+    super(message, info.cause === undefined ? undefined : { cause: info.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.category = codes[code].category;
+    this.stage = codes[code].stage;
+    this.itemId = info.itemId;
+    this.field = info.field;
+    this.location = info.location;
+    this.retryAfterMs = info.retryAfterMs;
+  }
+
+  get transient(): boolean {
+    return this.category === 'transient';
+  }
+
+  /** The report's `error_type`: the subclass named in the catalogue. */
+  get errorType(): string {
+    return codes[this.code].type;
+  }
+}
+
+export class ConfigError extends LadingError {}
+export class SourceError extends LadingError {}
+export class ValidationError extends LadingError {}
+export class MappingError extends LadingError {}
+export class FormatError extends LadingError {}
+export class CodecError extends LadingError {}
+export class DestinationError extends LadingError {}
+export class StoreError extends LadingError {}
+export class NetworkError extends LadingError {}
+export class UsageError extends LadingError {}
+
+const classes = {
+  LadingError, ConfigError, SourceError, ValidationError, MappingError, FormatError,
+  CodecError, DestinationError, StoreError, NetworkError, UsageError,
+} as const;
+
+/** Builds the error of the class the catalogue names for `code`, so callers need not pick it. */
+export function ladingError(code: ErrorCode, message: string, info?: ErrorInfo): LadingError {
+  return new classes[codes[code].type](code, message, info);
+}

@@ -1,0 +1,30 @@
+import type { Row } from '../core/item.js';
+
+export interface EncoderContext {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly batchId: string;
+  /** The run's creation time: rendering is a function of membership and this, never of now. */
+  readonly createdAt: Date;
+  /** Output field names in order, when the pipeline declares a map. */
+  readonly columns?: readonly string[];
+}
+
+/** Which item a record came from, for error messages. */
+export interface ItemRef {
+  readonly id: string;
+  readonly describe: string;
+}
+
+/**
+ * One file's encoder: pure, synchronous, deterministic. A new encoder is made for each file
+ * (each split part), so begin/end frame exactly one file.
+ */
+export interface FormatEncoder {
+  /** Header row, `[`, XML prolog; may be empty. */
+  begin(): Uint8Array;
+  /** Throws FormatError naming the item and field when the record cannot be encoded. */
+  encode(record: Row, item: ItemRef): Uint8Array;
+  /** Closing bytes: `]`, an envelope's batch_info, a closing root tag; may be empty. */
+  end(): Uint8Array;
+}

@@ -1,0 +1,32 @@
+import type { Item } from '../core/item.js';
+
+/** Resume point the store checkpoints: items strictly after `seq` are read again. */
+export interface Cursor {
+  readonly seq: number;
+}
+
+export interface SourceProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'bytes' | 'items';
+}
+
+/** What a source knows once opened: an inbox source has cut (or resumed) its batch by then. */
+export interface SourceInfo {
+  readonly batchId?: string;
+  /** Item count, when known up front (inbox batch, inline items). */
+  readonly total?: number;
+}
+
+export interface Source {
+  readonly type: string;
+  /** For reports and messages: the file path, `inbox`, `inline`. */
+  readonly description: string;
+  open(signal: AbortSignal): Promise<SourceInfo>;
+  /** Items strictly after `after`, in a stable order; ends when the input is exhausted. */
+  read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item>;
+  /** How far reading has come, for progress bars and ETA; undefined when unknown. */
+  progress?(): SourceProgress | undefined;
+  /** Called once the run's outcome is known; an inbox source marks its batch delivered. */
+  close(outcome: 'completed' | 'aborted'): Promise<void>;
+}

@@ -1,0 +1,120 @@
+import type { FileArtifact, RunMode, RunReport, RunStatus } from '../core/report.js';
+
+export interface RunSpec {
+  readonly pipeline: string;
+  readonly mode: RunMode;
+  readonly source: string;
+  /** The exact config used, with ${env:…} references kept as written: replayable, secret-free. */
+  readonly config: unknown;
+}
+
+export interface RunRecord {
+  readonly id: string;
+  readonly pipeline: string;
+  readonly mode: RunMode;
+  readonly status: RunStatus;
+  readonly batchId: string | null;
+  readonly source: string;
+  readonly createdAt: Date;
+  readonly completedAt: Date | null;
+  readonly processed: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly warnings: number;
+  readonly config: unknown;
+  readonly report: RunReport | null;
+  readonly lastCheckpoint: { readonly chunkIndex: number; readonly seq: number; readonly processed: number; readonly at: Date } | null;
+}
+
+export interface ItemErrorRecord {
+  readonly itemId: string | null;
+  readonly seq: number | null;
+  readonly chunkIndex: number | null;
+  readonly code: string;
+  readonly errorType: string;
+  readonly category: 'transient' | 'permanent';
+  readonly severity: 'block' | 'warn';
+  readonly field: string | null;
+  readonly location: string | null;
+  readonly message: string;
+  readonly attempts: number;
+}
+
+export interface ChunkCommit {
+  readonly index: number;
+  /** Highest item seq in the chunk: the resume cursor. */
+  readonly lastSeq: number;
+  readonly processed: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly warnings: number;
+  /** Failures and warnings of this chunk's items. */
+  readonly errors: readonly ItemErrorRecord[];
+  readonly at: Date;
+}
+
+export interface RunFilter {
+  readonly pipeline?: string;
+  readonly limit?: number;
+}
+
+export interface RunStore {
+  /** Creates a run in status `running`. `id` and `createdAt` come from the caller (ids, clock). */
+  createRun(spec: RunSpec & { readonly id: string; readonly createdAt: Date; readonly batchId: string | null }): Promise<RunRecord>;
+  /** Records one chunk in one transaction: checkpoint, counters, item errors. */
+  commitChunk(runId: string, commit: ChunkCommit): Promise<void>;
+  finishRun(runId: string, report: RunReport): Promise<void>;
+  getRun(id: string): Promise<RunRecord | null>;
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /** Item errors in seq order; `severity` filters failures (block) from warnings (warn). */
+  listItemErrors(runId: string, opts?: { readonly limit?: number; readonly offset?: number; readonly severity?: 'block' | 'warn' }): Promise<ItemErrorRecord[]>;
+  /** Counts by error_type, for failures and for warnings. */
+  errorCategories(runId: string): Promise<{ readonly failed: Record<string, number>; readonly warnings: Record<string, number> }>;
+}
+
+export interface DeliveryStore {
+  recordFile(runId: string, file: FileArtifact & { readonly destination: string; readonly deliveredAt: Date }): Promise<void>;
+  listFiles(runId: string): Promise<FileArtifact[]>;
+}
+
+export interface InboxInput {
+  readonly data: Record<string, unknown>;
+  /** Deduplicates re-sends: a second record with the same key is not stored again. */
+  readonly key?: string;
+}
+
+export interface InboxRecord {
+  readonly id: number;
+  readonly data: Record<string, unknown>;
+  readonly receivedAt: Date;
+}
+
+export interface Batch {
+  readonly id: string;
+  readonly pipeline: string;
+  readonly records: number;
+  readonly bytes: number;
+  readonly cutAt: Date;
+  readonly reason: string;
+  readonly status: 'open' | 'delivered';
+}
+
+export interface InboxStore {
+  /** Durable when the promise resolves (committed). */
+  ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }>;
+  /** Freezes the pending records (up to maxRecords, oldest first) into a new batch in one transaction; null when none is pending. */
+  cutBatch(pipeline: string, opts: { readonly id: string; readonly at: Date; readonly reason: string; readonly maxRecords?: number }): Promise<Batch | null>;
+  /** The oldest batch cut but not yet delivered: a crash between cut and delivery resumes it. */
+  openBatch(pipeline: string): Promise<Batch | null>;
+  /** Members of a batch with id > afterId, in id order. */
+  readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]>;
+  completeBatch(batchId: string, runId: string, at: Date): Promise<void>;
+  inboxStats(pipeline: string): Promise<{ readonly pending: number; readonly oldest: Date | null }>;
+}
+
+export interface Store extends RunStore, DeliveryStore, InboxStore {
+  /** Where the store lives, for messages: a file path or a URL without password. */
+  readonly description: string;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
