@@ -22,7 +22,7 @@ export interface Destination {
   /** Human form for messages and reports: `local:/data/out`. */
   readonly description: string;
   /** Writes under a temporary name, verifies bytes and sha256, then renames to `name`. */
-  put(name: string, body: AsyncIterable<Uint8Array>, opts: PutOptions): Promise<PutReceipt>;
+  put(name: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: PutOptions): Promise<PutReceipt>;
   stat(name: string): Promise<{ bytes: number; sha256?: string } | null>;
   /** Connects and probes write permission; `lading validate` and run start call it. */
   healthcheck(signal: AbortSignal): Promise<void>;

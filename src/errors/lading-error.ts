@@ -44,7 +44,25 @@ export class LadingError extends Error {
   }
 }
 
-export class ConfigError extends LadingError {}
+/** One problem in a config, located: `pipeline.yaml:31:11 output.destination.port: expected integer`. */
+export interface ConfigIssue {
+  readonly code: ErrorCode;
+  /** Dotted path into the config: `output.format.delimiter`, `map[2].transform`. */
+  readonly path: string;
+  /** `file:line:column` when the config came from a file. */
+  readonly location?: string;
+  readonly message: string;
+}
+
+/** A config that cannot be used; `issues` lists every problem found, not just the first. */
+export class ConfigError extends LadingError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(code: ErrorCode, message: string, info: ErrorInfo & { readonly issues?: readonly ConfigIssue[] } = {}) {
+    super(code, message, info);
+    this.issues = info.issues ?? [];
+  }
+}
 export class SourceError extends LadingError {}
 export class ValidationError extends LadingError {}
 export class MappingError extends LadingError {}

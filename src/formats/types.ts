@@ -8,6 +8,11 @@ export interface EncoderContext {
   readonly createdAt: Date;
   /** Output field names in order, when the pipeline declares a map. */
   readonly columns?: readonly string[];
+  /**
+   * The run's first record, for formats that derive a layout from data (CSV columns without a
+   * map): the same for every part, so split files share one layout. Undefined for an empty run.
+   */
+  readonly sample?: Row;
 }
 
 /** Which item a record came from, for error messages. */
@@ -23,8 +28,12 @@ export interface ItemRef {
 export interface FormatEncoder {
   /** Header row, `[`, XML prolog; may be empty. */
   begin(): Uint8Array;
-  /** Throws FormatError naming the item and field when the record cannot be encoded. */
+  /**
+   * Throws FormatError naming the item and field when the record cannot be encoded. The sink
+   * may discard the last result (the record did not fit, it goes to the next part): so the
+   * count of records in a file is given to end(), never counted here.
+   */
   encode(record: Row, item: ItemRef): Uint8Array;
-  /** Closing bytes: `]`, an envelope's batch_info, a closing root tag; may be empty. */
-  end(): Uint8Array;
+  /** Closing bytes for a file of `records` records: `]`, an envelope's batch_info, a closing tag; may be empty. */
+  end(records: number): Uint8Array;
 }

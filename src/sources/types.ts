@@ -27,6 +27,8 @@ export interface Source {
   read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item>;
   /** How far reading has come, for progress bars and ETA; undefined when unknown. */
   progress?(): SourceProgress | undefined;
+  /** Checks the input can be read (file exists) without consuming it; `lading validate` calls it. */
+  healthcheck?(signal: AbortSignal): Promise<void>;
   /** Called once the run's outcome is known; an inbox source marks its batch delivered. */
   close(outcome: 'completed' | 'aborted'): Promise<void>;
 }

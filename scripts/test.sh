@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one test command (README and CI): installs what the tests need on a fresh machine,
+# builds, type-checks, checks the generated docs, then runs every test.
+# Arguments filter test files by path: scripts/test.sh formats store
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== installing npm packages (npm ci; better-sqlite3 compiles from source when no prebuilt binary can be fetched)"
+  npm ci --no-audit --no-fund
+fi
+
+echo "== build"
+npm run --silent build
+echo "== typecheck"
+npm run --silent typecheck
+
+echo "== tests"
+node scripts/run-tests.mjs "$@"

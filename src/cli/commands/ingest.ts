@@ -1,0 +1,58 @@
+import { Command, Option } from 'commander';
+import { fileSource } from '../../sources/file.js';
+import { systemClock } from '../../core/clock.js';
+import { randomIds } from '../../core/ids.js';
+import type { InboxInput } from '../../store/types.js';
+import { describeItem } from '../../core/item.js';
+import { parsePositiveInt, withStore } from '../context.js';
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export function ingestCommand(): Command {
+  return new Command('ingest')
+    .description('Append records to a pipeline\'s inbox; `lading run` of a pipeline with `source: {type: inbox}` takes them as one batch.')
+    .argument('<pipeline>', 'pipeline name (the `name:` in its config)')
+    .argument('<file>', 'NDJSON, CSV (with header) or JSON array file, optionally gzipped; - reads standard input')
+    .addOption(new Option('-f, --format <format>', 'input format; default from the file extension (required for -)').choices(['ndjson', 'csv', 'json']))
+    .option('-k, --key-field <field>', 'field whose value deduplicates re-sent records (idempotency key)')
+    .addOption(new Option('--commit-size <n>', 'records per transaction').default(5000).argParser(parsePositiveInt('--commit-size')))
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nMalformed lines are reported on stderr with their line number and not ingested.\nExit codes: 0 all ingested, 3 some lines rejected, 1 nothing ingested, 2 usage error.')
+    .action(async function (this: Command, pipeline: string, file: string, opts: { format?: 'ndjson' | 'csv' | 'json'; keyField?: string; commitSize: number; json?: boolean }) {
+      const result = await withStore(this, async (store, g) => {
+        const config = fileSource.schema.parse({ type: 'file', path: file, ...(opts.format ? { format: opts.format } : {}) });
+        const source = fileSource.create(config, { pipeline, baseDir: process.cwd(), dataDir: g.dataDir, clock: systemClock, ids: randomIds, store, stdin: process.stdin });
+        const signal = new AbortController().signal;
+        await source.open(signal);
+        let pending: InboxInput[] = [];
+        let accepted = 0;
+        let duplicates = 0;
+        let rejected = 0;
+        const flush = async () => {
+          const r = await store.ingest(pipeline, pending, systemClock.now());
+          accepted += r.accepted;
+          duplicates += r.duplicates;
+          pending = [];
+        };
+        try {
+          for await (const item of source.read(null, signal)) {
+            if (item.error) {
+              rejected++;
+              process.stderr.write(`rejected ${describeItem(item)}: ${item.error.code}: ${item.error.message}\n`);
+              continue;
+            }
+            const key = opts.keyField === undefined ? undefined : item.data[opts.keyField];
+            pending.push(key === undefined || key === null ? { data: item.data } : { data: item.data, key: String(key) });
+            if (pending.length >= opts.commitSize) await flush();
+          }
+          if (pending.length > 0) await flush();
+        } finally {
+          await source.close('completed');
+        }
+        return { accepted, duplicates, rejected, pending: (await store.inboxStats(pipeline)).pending };
+      });
+      if (opts.json) process.stdout.write(`${JSON.stringify({ pipeline, ...result })}\n`);
+      else process.stdout.write(`ingested ${fmt(result.accepted)} records into the inbox of ${pipeline}${result.duplicates ? ` (${fmt(result.duplicates)} duplicates skipped)` : ''}${result.rejected ? `, ${fmt(result.rejected)} rejected` : ''}; ${fmt(result.pending)} pending\n`);
+      process.exitCode = result.rejected === 0 ? 0 : result.accepted + result.duplicates > 0 ? 3 : 1;
+    });
+}

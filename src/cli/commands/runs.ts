@@ -1,0 +1,46 @@
+import { Command, Option } from 'commander';
+import { ladingError } from '../../errors/lading-error.js';
+import { parsePositiveInt, withStore } from '../context.js';
+import { renderReport, renderRunList } from '../render.js';
+import { toReportError } from '../../engine/report.js';
+
+export function runsCommand(): Command {
+  const runs = new Command('runs')
+    .description('List past runs, newest first.')
+    .option('-p, --pipeline <name>', 'only runs of this pipeline')
+    .addOption(new Option('-n, --limit <n>', 'how many runs').default(20).argParser(parsePositiveInt('--limit')))
+    .option('--json', 'print JSON')
+    .action(async function (this: Command, opts: { pipeline?: string; limit: number; json?: boolean }) {
+      const list = await withStore(this, (store) => store.listRuns({ limit: opts.limit, ...(opts.pipeline ? { pipeline: opts.pipeline } : {}) }));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(list.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, mode: r.mode, batch_id: r.batchId, created_at: r.createdAt.toISOString(), completed_at: r.completedAt?.toISOString() ?? null, processed: r.processed, succeeded: r.succeeded, failed: r.failed })))}\n`);
+      } else {
+        process.stdout.write(`${renderRunList(list)}\n`);
+      }
+    });
+  runs.command('show')
+    .description('Print one run\'s report.')
+    .argument('<run-id>', 'run id, as listed by `lading runs`')
+    .option('--json', 'print the report as JSON')
+    .option('--errors', 'list every item error of the run (failures and warnings), one JSON object per line')
+    .action(async function (this: Command, id: string, opts: { json?: boolean; errors?: boolean }) {
+      await withStore(this, async (store) => {
+        const run = await store.getRun(id);
+        if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${id}`);
+        if (opts.errors) {
+          for (let offset = 0; ; offset += 1000) {
+            const page = await store.listItemErrors(id, { limit: 1000, offset });
+            for (const e of page) process.stdout.write(`${JSON.stringify({ ...toReportError(e), severity: e.severity, seq: e.seq })}\n`);
+            if (page.length < 1000) break;
+          }
+          return;
+        }
+        if (!run.report) {
+          process.stdout.write(opts.json ? `${JSON.stringify({ job_id: run.id, pipeline: run.pipeline, status: run.status, processed: run.processed })}\n` : `${run.id} ${run.pipeline} ${run.status}: ${run.processed} items so far\n`);
+          return;
+        }
+        process.stdout.write(opts.json ? `${JSON.stringify(run.report)}\n` : `${renderReport(run.report)}\n`);
+      });
+    });
+  return runs;
+}

@@ -1,0 +1,52 @@
+import type { RunReport } from '../core/report.js';
+import type { RunRecord } from '../store/types.js';
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+const mark: Record<RunReport['status'], string> = {
+  completed: '✔', completed_with_errors: '⚠', failed: '✖', cancelled: '✖', running: '…',
+};
+
+/** The report for people: status, counts, errors by category, files, first errors. */
+export function renderReport(report: RunReport): string {
+  const s = report.summary;
+  const lines = [
+    `${mark[report.status]} ${report.pipeline}  ${report.job_id}  ${report.status}`,
+    `  ${fmt(s.processed)} items: ${fmt(s.succeeded)} succeeded, ${fmt(s.failed)} failed${s.warnings ? `, ${fmt(s.warnings)} with warnings` : ''}  in ${s.duration_seconds}s (${fmt(Math.round(s.items_per_second))} items/s)`,
+  ];
+  if (report.failure) lines.push(`  failure: ${report.failure.code}: ${report.failure.message}`);
+  const categories = Object.entries(report.error_categories);
+  if (categories.length > 0) lines.push(`  errors: ${categories.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+  const warnings = Object.entries(report.warning_categories);
+  if (warnings.length > 0) lines.push(`  warnings: ${warnings.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+  if (report.artifacts.files.length > 0) {
+    lines.push('  files:');
+    for (const f of report.artifacts.files) lines.push(`    ${f.uri.replace(/^file:\/\//, '')}  ${humanBytes(f.bytes)}  ${fmt(f.records)} records  sha256 ${f.sha256.slice(0, 16)}…`);
+  } else if (report.status === 'completed' || report.status === 'completed_with_errors') {
+    lines.push('  files: none (no records to deliver)');
+  }
+  if (report.errors.length > 0) {
+    lines.push(`  first errors${report.errors_truncated > 0 ? ` (${fmt(report.errors_truncated)} more: lading runs show ${report.job_id} --errors)` : ''}:`);
+    for (const e of report.errors.slice(0, 10)) lines.push(`    ${e.code}: ${e.message}`);
+  }
+  return lines.join('\n');
+}
+
+export function renderRunList(runs: readonly RunRecord[]): string {
+  if (runs.length === 0) return 'no runs yet';
+  const rows = runs.map((r) => [r.id, r.pipeline, r.status, r.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'), fmt(r.processed), fmt(r.failed)]);
+  const head = ['RUN', 'PIPELINE', 'STATUS', 'STARTED', 'ITEMS', 'FAILED'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { registry as builtIns, type Registry } from '../core/registry.js';
+import { mapConfig } from '../transform/map.js';
+import { validateConfig } from '../transform/validate.js';
+import { executionConfig } from './execution.js';
+import { oneOf } from './one-of.js';
+
+/** The root pipeline schema, composed from the registry: the single declaration config, types and docs come from. */
+export function pipelineSchema(registry: Registry = builtIns) {
+  return z.object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit')
+      .describe('Pipeline name: names its inbox, its runs and (with {pipeline}) its files.'),
+    description: z.string().optional().describe('Free text for people reading the config.'),
+    source: oneOf('source', registry.sources).describe('Where items come from.'),
+    validate: validateConfig.optional().describe('Rules each item must pass; failures are reported per item.'),
+    map: mapConfig.optional().describe('Output fields in order; without map, records pass through unchanged.'),
+    output: oneOf('sink', registry.sinks).describe('Where items go.'),
+    execution: executionConfig.prefault({}).describe('How the run is chunked and judged.'),
+  }).strict().meta({ id: 'pipeline' });
+}
+
+export const pipelineConfig = pipelineSchema();
+export type PipelineConfig = z.output<typeof pipelineConfig>;
+/** The pipeline as written (YAML or a TypeScript object), before defaults. */
+export type PipelineInput = z.input<typeof pipelineConfig>;

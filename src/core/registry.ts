@@ -1,0 +1,28 @@
+// The one list of built-in components. Adding a format, codec, destination, source or sink is
+// one file in its stage folder plus one line here; the config schema and docs follow from it.
+import { fileSource } from '../sources/file.js';
+import { inlineSource } from '../sources/inline.js';
+import { inboxSource } from '../sources/inbox.js';
+import { csv } from '../formats/csv.js';
+import { ndjson } from '../formats/ndjson.js';
+import { json } from '../formats/json.js';
+import { gzip } from '../codecs/gzip.js';
+import { local } from '../destinations/local.js';
+import { fileSink } from '../sinks/file/file.js';
+import type { CodecDef, DestinationDef, FormatDef, SinkDef, SourceDef } from './component.js';
+
+export interface Registry {
+  readonly sources: readonly SourceDef[];
+  readonly formats: readonly FormatDef[];
+  readonly codecs: readonly CodecDef[];
+  readonly destinations: readonly DestinationDef[];
+  readonly sinks: readonly SinkDef[];
+}
+
+const sources = [fileSource, inlineSource, inboxSource] as readonly SourceDef[];
+const formats = [csv, ndjson, json] as readonly FormatDef[];
+const codecs = [gzip] as readonly CodecDef[];
+const destinations = [local] as readonly DestinationDef[];
+const sinks = [fileSink({ formats, codecs, destinations })] as readonly SinkDef[];
+
+export const registry: Registry = { sources, formats, codecs, destinations, sinks };

@@ -1,0 +1,51 @@
+import { describeItem, type Item, type Row } from '../core/item.js';
+import type { PipelineConfig } from '../config/pipeline.js';
+import { classify } from '../errors/classify.js';
+import type { LadingError } from '../errors/lading-error.js';
+import { buildMapper } from '../transform/map.js';
+import { buildValidator } from '../transform/validate.js';
+
+export interface Processed {
+  /** Items that passed validation, with mapped data, in input order. */
+  readonly ok: Item[];
+  /** Every failure of an item (validation reports all broken fields); the item counts once. */
+  readonly failures: Map<string, LadingError[]>;
+  readonly warnings: Map<string, LadingError[]>;
+}
+
+/** validate → map for one chunk; an item failing either step is a failure, never dropped. */
+export function buildProcessor(config: PipelineConfig): (items: readonly Item[]) => Processed {
+  const validate = config.validate ? buildValidator(config.validate) : undefined;
+  const map = config.map ? buildMapper(config.map) : undefined;
+  return (items) => {
+    const ok: Item[] = [];
+    const failures = new Map<string, LadingError[]>();
+    const warnings = new Map<string, LadingError[]>();
+    for (const item of items) {
+      if (item.error) {
+        failures.set(item.id, [item.error]);
+        continue;
+      }
+      const ref = { id: item.id, describe: describeItem(item) };
+      if (validate) {
+        const result = validate(item.data, ref);
+        if (result.warnings.length > 0) warnings.set(item.id, result.warnings);
+        if (result.failures.length > 0) {
+          failures.set(item.id, result.failures);
+          continue;
+        }
+      }
+      if (!map) {
+        ok.push(item);
+        continue;
+      }
+      try {
+        const data: Row = map(item.data, ref);
+        ok.push({ ...item, data });
+      } catch (error) {
+        failures.set(item.id, [classify(error, { ioCode: 'MAP_TRANSFORM_FAILED', doing: `mapping ${ref.describe}`, itemId: item.id })]);
+      }
+    }
+    return { ok, failures, warnings };
+  };
+}

@@ -1,0 +1,216 @@
+import { z } from 'zod';
+import { defineFormat } from '../core/component.js';
+import type { Row } from '../core/item.js';
+import { ladingError } from '../errors/lading-error.js';
+import type { EncoderContext, FormatEncoder, ItemRef } from './types.js';
+
+const oneChar = (what: string) =>
+  z.string().length(1, `${what} must be exactly one character`)
+    .refine((c) => c !== '\r' && c !== '\n', `${what} cannot be a line break`);
+
+export const csvConfig = z.object({
+  type: z.literal('csv').describe('Comma-separated values (RFC 4180).'),
+  delimiter: oneChar('delimiter').default(',').describe('Character between fields, e.g. "," ";" or "\\t".'),
+  quote: oneChar('quote').default('"').describe('Character that encloses a field holding the delimiter, a quote, a line break or the escape character.'),
+  escape: oneChar('escape').default('"').describe('Character written before a quote (and before itself) inside a quoted field; when equal to quote, quotes are doubled as in RFC 4180.'),
+  line_ending: z.enum(['\n', '\r\n']).default('\n').describe('Line ending after every row, header included.'),
+  header: z.boolean().default(true).describe('Write a header row with the column names.'),
+  null_value: z.string().default('').describe('Text written for null or missing values. With the default "" a null and an empty string look the same unless quote_all is set.'),
+  quote_all: z.boolean().default(false).describe('Quote every field, including empty strings; null values stay unquoted, so they differ from "".'),
+  columns: z.array(z.string()).min(1).optional().describe('Column order when the pipeline has no map; without either, the keys of the first record.'),
+}).strict().superRefine((config, ctx) => {
+  if (config.delimiter === config.quote) {
+    ctx.addIssue({ code: 'custom', path: ['quote'], message: 'quote must differ from delimiter' });
+  }
+  if (config.escape === config.delimiter) {
+    ctx.addIssue({ code: 'custom', path: ['escape'], message: 'escape must differ from delimiter' });
+  }
+  const duplicate = config.columns?.find((name, i, all) => all.indexOf(name) !== i);
+  if (duplicate !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['columns'], message: `column "${duplicate}" is listed twice` });
+  }
+}).meta({ id: 'format.csv' });
+
+export type CsvConfig = z.output<typeof csvConfig>;
+
+/**
+ * Values: strings as is; numbers, booleans and bigints via String(); a Date as toISOString()
+ * (an invalid Date as null); other objects and arrays as JSON (an object's toJSON() is honoured);
+ * null, undefined, functions and symbols as `null_value`.
+ *
+ * Quoting follows RFC 4180: a field is quoted when it holds the delimiter, the quote, CR or LF
+ * (and the escape character when it differs from the quote), or always with quote_all. Leading
+ * and trailing spaces are kept and do not cause quoting. An empty string is quoted only with
+ * quote_all, so without it null (with the default null_value "") and "" are indistinguishable.
+ * One exception: a row that would be a blank line (one column, empty text) is written as `""`,
+ * because many readers skip blank lines.
+ *
+ * Columns come from ctx.columns (the pipeline's map), else config.columns, else the keys of the
+ * first record encoded. In the last case begin() returns nothing and the header is written in
+ * front of the first row, so a file with no records is empty (no header).
+ */
+class CsvEncoder implements FormatEncoder {
+  private readonly delimiter: string;
+  private readonly quote: string;
+  private readonly escapedQuote: string;
+  /** Set when escape differs from quote: the escape character itself is escaped too. */
+  private readonly escape: string | undefined;
+  private readonly lineEnding: string;
+  private readonly header: boolean;
+  private readonly quoteAll: boolean;
+  private readonly nullField: string;
+  /** Char codes of delimiter, quote and escape (-1 when escape is the quote) for the scan. */
+  private readonly d: number;
+  private readonly q: number;
+  private readonly e: number;
+  private readonly special: RegExp;
+  private columns: readonly string[] | undefined;
+  private columnSet: ReadonlySet<string> = new Set();
+
+  constructor(config: CsvConfig, columns: readonly string[] | undefined) {
+    this.delimiter = config.delimiter;
+    this.quote = config.quote;
+    this.escape = config.escape === config.quote ? undefined : config.escape;
+    this.escapedQuote = config.escape + config.quote;
+    this.lineEnding = config.line_ending;
+    this.header = config.header;
+    this.quoteAll = config.quote_all;
+    const specials = [config.delimiter, config.quote, '\r', '\n', ...(this.escape === undefined ? [] : [this.escape])];
+    this.d = config.delimiter.charCodeAt(0);
+    this.q = config.quote.charCodeAt(0);
+    this.e = this.escape === undefined ? -1 : this.escape.charCodeAt(0);
+    this.special = new RegExp(`[${specials.map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}]`);
+    // null stays unquoted even with quote_all (that is what tells it from ""), unless it must be quoted.
+    this.nullField = this.needsQuoting(config.null_value) ? this.quoted(config.null_value) : config.null_value;
+    if (columns !== undefined) this.useColumns(columns);
+  }
+
+  begin(): Uint8Array {
+    return Buffer.from(this.header && this.columns !== undefined ? this.headerRow(this.columns) : '', 'utf8');
+  }
+
+  encode(record: Row, item: ItemRef): Uint8Array {
+    let prefix = '';
+    if (this.columns === undefined) {
+      this.useColumns(Object.keys(record));
+      if (this.header) prefix = this.headerRow(this.columns!);
+    }
+    const columns = this.columns!;
+    const n = columns.length;
+    const keys = Object.keys(record);
+    // Fast path: the record's keys are the columns in order (what a map produces).
+    let exact = keys.length === n;
+    for (let i = 0; exact && i < n; i++) exact = keys[i] === columns[i];
+    if (!exact) {
+      for (const key of keys) {
+        if (!this.columnSet.has(key)) throw this.unknownField(item, key);
+      }
+    }
+    // When every column is an own key, plain property reads are safe; otherwise a missing
+    // column such as "constructor" must not read the prototype.
+    const allOwn = keys.length === n;
+    let row = '';
+    for (let i = 0; i < n; i++) {
+      const column = columns[i]!;
+      const value = allOwn || Object.hasOwn(record, column) ? record[column] : undefined;
+      if (i > 0) row += this.delimiter;
+      row += this.field(value);
+    }
+    if (n === 1 && row.length === 0) row = this.quote + this.quote;
+    return Buffer.from(prefix + row + this.lineEnding, 'utf8');
+  }
+
+  end(): Uint8Array {
+    return new Uint8Array(0);
+  }
+
+  private useColumns(columns: readonly string[]): void {
+    this.columns = columns;
+    this.columnSet = new Set(columns);
+  }
+
+  private headerRow(columns: readonly string[]): string {
+    let row = '';
+    for (let i = 0; i < columns.length; i++) {
+      if (i > 0) row += this.delimiter;
+      row += this.text(columns[i]!);
+    }
+    if (columns.length === 1 && row.length === 0) row = this.quote + this.quote;
+    return row + this.lineEnding;
+  }
+
+  private field(value: unknown): string {
+    switch (typeof value) {
+      case 'string': return this.text(value);
+      case 'number': case 'boolean': case 'bigint': return this.text(String(value));
+      case 'object': return value === null ? this.nullField : this.objectField(value);
+      default: return this.nullField; // undefined, function, symbol
+    }
+  }
+
+  private objectField(value: object): string {
+    if (value instanceof Date) return Number.isNaN(value.getTime()) ? this.nullField : this.text(value.toISOString());
+    const json: unknown = typeof (value as { toJSON?: unknown }).toJSON === 'function'
+      ? (value as { toJSON(): unknown }).toJSON()
+      : value;
+    if (json === null || json === undefined) return this.nullField;
+    if (typeof json !== 'object') return this.field(json);
+    return this.text(JSON.stringify(json));
+  }
+
+  private text(value: string): string {
+    if (this.quoteAll || this.needsQuoting(value)) return this.quoted(value);
+    return value;
+  }
+
+  /**
+   * Measured on Node 20: a charCode loop beats RegExp#test below ~10 UTF-16 units, the
+   * precompiled character class wins above. Neither allocates.
+   */
+  private needsQuoting(value: string): boolean {
+    const length = value.length;
+    if (length >= 10) return this.special.test(value);
+    const { d, q, e } = this;
+    for (let i = 0; i < length; i++) {
+      const c = value.charCodeAt(i);
+      if (c === d || c === q || c === 13 || c === 10 || c === e) return true;
+    }
+    return false;
+  }
+
+  private quoted(value: string): string {
+    let body = value;
+    if (this.escape !== undefined && body.includes(this.escape)) body = body.replaceAll(this.escape, this.escape + this.escape);
+    if (body.includes(this.quote)) body = body.replaceAll(this.quote, this.escapedQuote);
+    return this.quote + body + this.quote;
+  }
+
+  private unknownField(item: ItemRef, field: string) {
+    const columns = this.columns!;
+    const shown = columns.slice(0, 10).map((c) => JSON.stringify(c)).join(', ') + (columns.length > 10 ? ', …' : '');
+    return ladingError(
+      'FORMAT_UNKNOWN_FIELD',
+      `${item.describe}: field ${JSON.stringify(field)} has no CSV column (columns: ${shown}); declare it in map or format.columns, or drop it`,
+      { itemId: item.id, field },
+    );
+  }
+}
+
+export const csv = defineFormat({
+  type: 'csv',
+  summary: 'Comma-separated values (RFC 4180) with a header row; delimiter, quoting and line ending configurable.',
+  schema: csvConfig,
+  extension: 'csv',
+  mediaType: 'text/csv',
+  encoder(config, ctx: EncoderContext): FormatEncoder {
+    const columns = ctx.columns ?? config.columns;
+    if (columns !== undefined) {
+      if (columns.length === 0) throw ladingError('CONFIG_INVALID', `pipeline ${ctx.pipeline}: a CSV file needs at least one column`);
+      const duplicate = columns.find((name, i) => columns.indexOf(name) !== i);
+      if (duplicate !== undefined) {
+        throw ladingError('CONFIG_INVALID', `pipeline ${ctx.pipeline}: CSV column ${JSON.stringify(duplicate)} appears twice`, { field: duplicate });
+      }
+    }
+    return new CsvEncoder(config, columns);
+  },
+});

@@ -1,0 +1,244 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { BuildContext, CodecDef, DestinationDef, FormatDef } from '../../core/component.js';
+import { defineSink } from '../../core/component.js';
+import { describeItem, type Chunk, type Row } from '../../core/item.js';
+import type { FileArtifact } from '../../core/report.js';
+import { oneOf, pick } from '../../config/one-of.js';
+import { byteSize } from '../../config/units.js';
+import type { Codec } from '../../codecs/types.js';
+import { ladingError, LadingError } from '../../errors/lading-error.js';
+import type { FormatEncoder } from '../../formats/types.js';
+import type { Destination } from '../../destinations/types.js';
+import type { RecordSink, RunContext, SinkSummary } from '../types.js';
+import { checkPattern, renderName, usesToken, type NameValues } from './naming.js';
+import { PartWriter, type StagedPart } from './part.js';
+
+export interface FileSinkParts {
+  readonly formats: readonly FormatDef[];
+  readonly codecs: readonly CodecDef[];
+  readonly destinations: readonly DestinationDef[];
+}
+
+const defaultNaming = '{pipeline}_{date}_{time}_{batch_id}.{ext}';
+const defaultSplitNaming = '{pipeline}_{date}_{time}_{batch_id}_{part:3}.{ext}';
+const defaultManifestNaming = '{pipeline}_{date}_{time}_{batch_id}.manifest.json';
+
+const namingPattern = (what: string) => z.string().min(1).superRefine((pattern, ctx) => {
+  const problem = checkPattern(pattern);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${what} "${pattern}" ${problem}`, params: { code: 'CONFIG_UNSAFE_PATH' } });
+});
+
+/** The file sink's schema is composed from the registered formats, codecs and destinations. */
+export function fileSinkConfig(parts: FileSinkParts) {
+  return z.object({
+    type: z.literal('file'),
+    format: oneOf('format', parts.formats).describe('File encoding: a type name (`csv`) or an object with its options.'),
+    compression: oneOf('codec', parts.codecs.filter((c) => c.type === 'gzip'), { none: true })
+      .describe('Compression after the format: `none`, `gzip`, or `{type: gzip, level: 9}`.'),
+    naming: namingPattern('output.naming').optional()
+      .describe(`File name pattern. Default ${defaultNaming} (with _{part:3} before the extension when split is set).`),
+    timezone: z.string().default('UTC').refine((zone) => Intl.supportedValuesOf('timeZone').includes(zone) || zone === 'UTC', { message: 'unknown IANA timezone' })
+      .describe('Timezone the date and time tokens of names render in.'),
+    split: z.object({
+      max_records: z.number().int().positive().optional().describe('Start a new file after this many records.'),
+      max_bytes: byteSize().optional().describe('Start a new file before this size is exceeded, measured as delivered (after compression).'),
+    }).strict().optional().describe('Split the output into parts; names must then contain {part}.'),
+    checksum: z.enum(['none', 'sha256']).default('none').describe('Write a `<name>.sha256` sidecar (sha256sum format) after each file.'),
+    manifest: z.union([z.boolean(), z.object({ naming: namingPattern('output.manifest.naming') }).strict()]).default(false)
+      .describe(`Write a JSON manifest (name, bytes, records, sha256 per file) after all files. Default name ${defaultManifestNaming}.`),
+    on_collision: z.enum(['fail', 'overwrite', 'skip_if_identical']).default('skip_if_identical')
+      .describe('A file of the same name exists: fail, overwrite, or skip when its bytes are identical (safe re-delivery).'),
+    send_on_empty: z.boolean().default(false).describe('Deliver a header-only (or empty-envelope) file when the run has no records.'),
+    destination: oneOf('destination', parts.destinations).describe('Where the files land.'),
+  }).strict().superRefine((output, ctx) => {
+    if (output.split && output.naming !== undefined && !usesToken(output.naming, 'part')) {
+      ctx.addIssue({ code: 'custom', path: ['naming'], message: 'must contain {part} when split is set, or parts would overwrite each other' });
+    }
+  }).meta({ id: 'sink.file' });
+}
+
+export function fileSink(parts: FileSinkParts) {
+  return defineSink({
+    type: 'file',
+    summary: 'Renders records into files (format → compression → split → name) and delivers them atomically to a destination.',
+    schema: fileSinkConfig(parts),
+    create: (config, ctx) => {
+      const format = pick(parts.formats, config.format);
+      const codecs = config.compression === undefined ? [] : [pick(parts.codecs, config.compression)];
+      return new FileSink({
+        config,
+        format: { def: format, config: config.format },
+        codecs: codecs.map((def) => def.create(config.compression, ctx)),
+        destination: pick(parts.destinations, config.destination).create(config.destination, ctx),
+        build: ctx,
+      });
+    },
+  });
+}
+
+export type FileSinkConfig = z.output<ReturnType<typeof fileSinkConfig>>;
+
+interface FileSinkDeps {
+  readonly config: FileSinkConfig;
+  readonly format: { readonly def: FormatDef; readonly config: unknown };
+  readonly codecs: readonly Codec[];
+  readonly destination: Destination;
+  readonly build: BuildContext;
+}
+
+export class FileSink implements RecordSink {
+  readonly type = 'file';
+  private run: RunContext | undefined;
+  private staging = '';
+  private part: PartWriter | undefined;
+  private encoder: FormatEncoder | undefined;
+  private staged: StagedPart[] = [];
+  private sample: Row | undefined;
+  private readonly maxBytes: number | undefined;
+  private readonly maxRecords: number | undefined;
+  private readonly ext: string;
+
+  constructor(private readonly deps: FileSinkDeps) {
+    this.maxBytes = deps.config.split?.max_bytes;
+    this.maxRecords = deps.config.split?.max_records;
+    this.ext = [deps.format.def.extension, ...deps.codecs.map((c) => c.extension)].join('.');
+  }
+
+  healthcheck(signal: AbortSignal): Promise<void> {
+    return this.deps.destination.healthcheck(signal);
+  }
+
+  async open(ctx: RunContext): Promise<void> {
+    this.run = ctx;
+    this.staging = join(this.deps.build.dataDir, 'staging', ctx.runId);
+    await rm(this.staging, { recursive: true, force: true });
+    await mkdir(this.staging, { recursive: true });
+    await this.deps.destination.healthcheck(ctx.signal);
+  }
+
+  async write(chunk: Chunk): Promise<{ failures: ReadonlyMap<string, LadingError> }> {
+    const failures = new Map<string, LadingError>();
+    for (const item of chunk.items) {
+      const ref = { id: item.id, describe: describeItem(item) };
+      try {
+        if (this.part && this.maxRecords !== undefined && this.part.records >= this.maxRecords) await this.rotate();
+        const part = this.part ?? (await this.openPart(item.data));
+        const bytes = this.encoder!.encode(item.data, ref);
+        if (this.maxBytes !== undefined && !(await this.fits(part, bytes.byteLength))) {
+          if (part.records === 0) throw this.tooLarge(ref.describe, item.id, bytes.byteLength);
+          await this.rotate();
+          const fresh = await this.openPart(item.data);
+          const again = this.encoder!.encode(item.data, ref);
+          if (!(await this.fits(fresh, again.byteLength))) throw this.tooLarge(ref.describe, item.id, again.byteLength);
+          await this.append(fresh, again);
+        } else {
+          await this.append(part, bytes);
+        }
+      } catch (error) {
+        if (!(error instanceof LadingError) || error.stage !== 'format') throw error;
+        failures.set(item.id, error);
+      }
+    }
+    return { failures };
+  }
+
+  async close(ctx: RunContext, outcome: 'completed' | 'aborted'): Promise<SinkSummary> {
+    try {
+      if (outcome === 'aborted') {
+        await this.part?.abort();
+        return { files: [] };
+      }
+      if (this.part) await this.rotate();
+      if (this.staged.length === 0 && this.deps.config.send_on_empty) {
+        await this.openPart();
+        await this.rotate();
+      }
+      return { files: await this.deliver(ctx) };
+    } finally {
+      this.part = undefined;
+      await rm(this.staging, { recursive: true, force: true });
+      await this.deps.destination.close();
+    }
+  }
+
+  private async append(part: PartWriter, bytes: Uint8Array): Promise<void> {
+    await part.write(bytes);
+    part.records++;
+  }
+
+  /**
+   * Whether `extra` bytes fit the part under max_bytes. The bound is conservative; when it says
+   * no while some output is still inside the codecs, flushing makes it exact and asks again.
+   */
+  private async fits(part: PartWriter, extra: number): Promise<boolean> {
+    const reserve = this.encoder!.end(part.records + 1).byteLength;
+    if (part.bound(extra + reserve) <= this.maxBytes!) return true;
+    if (!part.uncertain) return false;
+    await part.flush();
+    return part.bound(extra + reserve) <= this.maxBytes!;
+  }
+
+  private tooLarge(describe: string, itemId: string, bytes: number): LadingError {
+    return ladingError('FORMAT_RECORD_TOO_LARGE', `${describe}: the record needs ${bytes} bytes, more than output.split.max_bytes (${this.maxBytes}) allows in a file`, { itemId });
+  }
+
+  private async openPart(sample?: Row): Promise<PartWriter> {
+    const run = this.run!;
+    this.sample ??= sample;
+    const number = this.staged.length + 1;
+    this.encoder = this.deps.format.def.encoder(this.deps.format.config, {
+      pipeline: run.pipeline, runId: run.runId, batchId: run.batchId, createdAt: run.createdAt,
+      ...(run.columns ? { columns: run.columns } : {}),
+      ...(this.sample ? { sample: this.sample } : {}),
+    });
+    this.part = new PartWriter(number, join(this.staging, `part-${number}`), this.deps.codecs.map((c) => c.create()));
+    const begin = this.encoder.begin();
+    if (begin.byteLength > 0) await this.part.write(begin);
+    return this.part;
+  }
+
+  private async rotate(): Promise<void> {
+    const part = this.part!;
+    this.part = undefined;
+    const staged = await part.finish(this.encoder!.end(part.records));
+    this.staged.push(staged);
+    this.run!.emit({ type: 'file_rendered', name: `part ${staged.number}`, bytes: staged.bytes, records: staged.records });
+  }
+
+  private names(): NameValues {
+    const run = this.run!;
+    return { pipeline: run.pipeline, batchId: run.batchId, runId: run.runId, createdAt: run.createdAt, timezone: this.deps.config.timezone, part: 1, records: 0, ext: this.ext };
+  }
+
+  /** Data files first, each followed by its sidecar; the manifest last, so its presence means "complete". */
+  private async deliver(ctx: RunContext): Promise<FileArtifact[]> {
+    const { config } = this.deps;
+    const pattern = config.naming ?? (config.split ? defaultSplitNaming : defaultNaming);
+    const put = (name: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, expected?: { bytes: number; sha256: string }) =>
+      this.deps.destination.put(name, body, { onCollision: config.on_collision, signal: ctx.signal, ...(expected ? { expected } : {}) });
+    const files: FileArtifact[] = [];
+    for (const staged of this.staged) {
+      const name = renderName(pattern, { ...this.names(), part: staged.number, records: staged.records });
+      const receipt = await put(name, createReadStream(staged.path), { bytes: staged.bytes, sha256: staged.sha256 });
+      const file: FileArtifact = { name, bytes: staged.bytes, records: staged.records, sha256: staged.sha256, uri: receipt.uri, part: staged.number };
+      files.push(file);
+      if (config.checksum === 'sha256') {
+        await put(`${name}.sha256`, [Buffer.from(`${staged.sha256}  ${name.split('/').at(-1)}\n`)]);
+      }
+      ctx.emit({ type: 'file_delivered', file });
+    }
+    if (config.manifest !== false && files.length > 0) {
+      const manifestPattern = config.manifest === true ? defaultManifestNaming : config.manifest.naming;
+      const manifest = {
+        pipeline: ctx.pipeline, batch_id: ctx.batchId, run_id: ctx.runId, created: ctx.createdAt.toISOString(),
+        record_count: files.reduce((n, f) => n + f.records, 0),
+        files: files.map(({ name, bytes, records, sha256 }) => ({ name, bytes, records, sha256 })),
+      };
+      await put(renderName(manifestPattern, this.names()), [Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]);
+    }
+    return files;
+  }
+}

@@ -1,0 +1,133 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { CodecStream } from '../../codecs/types.js';
+
+/** Records are gathered into slabs this large before they enter the codecs: one zlib call per slab, not per record. */
+const slabBytes = 64 * 1024;
+
+export interface StagedPart {
+  readonly number: number;
+  readonly path: string;
+  readonly records: number;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/**
+ * One output file being rendered into the staging folder: records → codecs → hash + byte count
+ * → file. Knows, at every point, an upper bound of its final size, so split by max_bytes can
+ * keep every part within the limit as the partner receives it (after compression).
+ */
+export class PartWriter {
+  records = 0;
+  private slab: Uint8Array[] = [];
+  private slabLength = 0;
+  /** Input bytes whose output size is not yet known exactly (not flushed through the codecs). */
+  private pending = 0;
+  private out = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private readonly file: WriteStream;
+  private readonly head: Writable;
+  private failure: Error | undefined;
+
+  constructor(readonly number: number, readonly path: string, private readonly codecs: readonly CodecStream[]) {
+    this.file = createWriteStream(path);
+    this.file.on('error', (error) => this.fail(error));
+    const streams = codecs.map((c) => c.stream);
+    for (const [i, stream] of streams.entries()) {
+      stream.on('error', (error) => this.fail(error));
+      if (i + 1 < streams.length) stream.pipe(streams[i + 1]!);
+    }
+    const tail = streams.at(-1);
+    if (tail) {
+      tail.on('data', (chunk: Buffer) => {
+        if (!this.emit(chunk)) {
+          tail.pause();
+          this.file.once('drain', () => tail.resume());
+        }
+      });
+    }
+    this.head = streams[0] ?? this.file;
+  }
+
+  /** Output bytes known so far plus the worst case for `extra` more input bytes. */
+  bound(extra: number): number {
+    let unknown = this.pending + extra;
+    for (const codec of this.codecs) unknown = codec.bound(unknown + codec.stream.readableLength);
+    return this.out + unknown;
+  }
+
+  /** True while some output size is only bounded, not known: a flush would make it exact. */
+  get uncertain(): boolean {
+    return this.pending > 0;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    this.check();
+    this.slab.push(bytes);
+    this.slabLength += bytes.byteLength;
+    this.pending += bytes.byteLength;
+    if (this.slabLength >= slabBytes) await this.pushSlab();
+  }
+
+  /** Makes the output size exact: everything written so far has left the codecs. */
+  async flush(): Promise<void> {
+    await this.pushSlab();
+    for (const codec of this.codecs) await codec.flush();
+    this.pending = 0;
+    this.check();
+  }
+
+  async finish(closing: Uint8Array): Promise<StagedPart> {
+    if (closing.byteLength > 0) await this.write(closing);
+    await this.pushSlab();
+    const closed = once(this.file, 'close');
+    if (this.codecs.length > 0) {
+      const tail = this.codecs.at(-1)!.stream;
+      const ended = once(tail, 'end');
+      this.head.end();
+      await ended;
+      this.file.end();
+    } else {
+      this.file.end();
+    }
+    await closed;
+    this.check();
+    return { number: this.number, path: this.path, records: this.records, bytes: this.out, sha256: this.hash.digest('hex') };
+  }
+
+  async abort(): Promise<void> {
+    for (const codec of this.codecs) codec.stream.destroy();
+    this.file.destroy();
+    await rm(this.path, { force: true });
+  }
+
+  private async pushSlab(): Promise<void> {
+    if (this.slabLength === 0) return;
+    const data = this.slab.length === 1 ? this.slab[0]! : Buffer.concat(this.slab, this.slabLength);
+    this.slab = [];
+    this.slabLength = 0;
+    const ok = this.codecs.length === 0 ? this.emit(data) : this.head.write(data);
+    if (!ok) await once(this.head, 'drain');
+    if (this.codecs.length === 0) this.pending = 0;
+    this.check();
+  }
+
+  /** Bytes as the partner receives them: hashed, counted, written. */
+  private emit(chunk: Uint8Array): boolean {
+    this.hash.update(chunk);
+    this.out += chunk.byteLength;
+    return this.file.write(chunk);
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { defineSource, type BuildContext } from '../core/component.js';
+import type { Item } from '../core/item.js';
+import type { Batch } from '../store/types.js';
+import type { Cursor, Source, SourceInfo } from './types.js';
+
+export const inboxSourceConfig = z.object({
+  type: z.literal('inbox'),
+  max_batch_records: z.number().int().positive().optional()
+    .describe('Most records one batch takes; the rest stay pending for the next run. Default: everything pending.'),
+  page_size: z.number().int().min(1).max(100_000).default(1000)
+    .describe('Records read from the store per query (keyset pagination).'),
+}).strict().meta({ id: 'source.inbox' });
+
+export const inboxSource = defineSource({
+  type: 'inbox',
+  summary: 'Records ingested for this pipeline (`lading ingest`), taken as one batch: a batch cut earlier and not yet delivered is resumed first.',
+  schema: inboxSourceConfig,
+  create: (config, ctx) => new InboxSource(config, ctx),
+});
+
+class InboxSource implements Source {
+  readonly type = 'inbox';
+  readonly description = 'inbox';
+  private batch: Batch | null = null;
+  private read_ = 0;
+
+  constructor(private readonly config: z.output<typeof inboxSourceConfig>, private readonly ctx: BuildContext) {}
+
+  async open(): Promise<SourceInfo> {
+    const { store, pipeline, clock, ids } = this.ctx;
+    this.batch = (await store.openBatch(pipeline)) ?? (await store.cutBatch(pipeline, {
+      id: ids.next('batch'), at: clock.now(), reason: 'manual',
+      ...(this.config.max_batch_records === undefined ? {} : { maxRecords: this.config.max_batch_records }),
+    }));
+    return this.batch ? { batchId: this.batch.id, total: this.batch.records } : { total: 0 };
+  }
+
+  async *read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item> {
+    if (!this.batch) return;
+    let lastId = 0;
+    let seq = 0;
+    for (;;) {
+      signal.throwIfAborted();
+      const page = await this.ctx.store.readBatch(this.batch.id, lastId, this.config.page_size);
+      if (page.length === 0) return;
+      for (const record of page) {
+        seq++;
+        this.read_ = seq;
+        if (after !== null && seq <= after.seq) continue;
+        yield { id: `inbox:${record.id}`, seq, data: record.data };
+      }
+      lastId = page.at(-1)!.id;
+    }
+  }
+
+  progress() {
+    return this.batch ? { done: this.read_, total: this.batch.records, unit: 'items' as const } : undefined;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,427 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { FileArtifact, RunReport } from '../../core/report.js';
+import { classify } from '../../errors/classify.js';
+import { ladingError } from '../../errors/lading-error.js';
+import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver } from '../migrate.js';
+import type {
+  Batch, ChunkCommit, InboxInput, InboxRecord, ItemErrorRecord, RunFilter, RunRecord, RunSpec, Store,
+} from '../types.js';
+
+/**
+ * The embedded default store: one SQLite file (better-sqlite3, WAL). Every write is one
+ * BEGIN IMMEDIATE transaction, so concurrent processes on the same file queue on the write lock
+ * (busy_timeout) instead of failing with a stale snapshot. Methods are async to match the
+ * PostgreSQL store; the calls inside are synchronous.
+ */
+
+export interface SqliteStoreOptions {
+  /**
+   * `FULL` (default): each commit is fsynced, so an answered ingest survives power loss, as
+   * DESIGN.md promises. `NORMAL`: commits survive a process crash but the last ones may be lost
+   * on power loss or an OS crash; faster on slow disks.
+   */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+  /** How long a write waits for another connection's lock before failing with STORE_BUSY. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /** Ledger timestamps of migrations; defaults to the system clock. */
+  readonly now?: () => Date;
+}
+
+/** Where the SQLite migrations live: next to this module (the build copies the .sql files). */
+export const sqliteMigrationsDir = (): URL => new URL('./migrations/', import.meta.url);
+
+/** Opens (creating the file and its folder when missing) and migrates a SQLite store. */
+export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  let db: Database.Database | undefined;
+  try {
+    if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(options.synchronous === 'NORMAL' ? 'synchronous = NORMAL' : 'synchronous = FULL');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    db?.close();
+    throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: open ${path}` });
+  }
+  const store = new SqliteStore(db, path, options.now);
+  try {
+    await store.migrate();
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return store;
+}
+
+/** The migration runner's SQLite driver: BEGIN IMMEDIATE serializes concurrent migrators. */
+export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
+  return {
+    async ensureLedger() {
+      db.exec(ledgerDdl);
+    },
+    async appliedVersions() {
+      return db.prepare('SELECT version FROM lading_migrations').pluck().all() as number[];
+    },
+    async apply(migration: Migration, appliedAt: Date) {
+      return db.transaction(() => {
+        const present = db.prepare('SELECT 1 FROM lading_migrations WHERE version = ?').pluck().get(migration.version);
+        if (present !== undefined) return false;
+        db.prepare('INSERT INTO lading_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(migration.version, migration.name, appliedAt.toISOString());
+        db.exec(migration.sql);
+        return true;
+      }).immediate();
+    },
+  };
+}
+
+interface RunRow {
+  id: string; pipeline: string; mode: string; status: string; batch_id: string | null; source: string;
+  created_at: string; completed_at: string | null; processed: number; succeeded: number; failed: number;
+  warnings: number; config: string; report: string | null; last_chunk_index: number | null;
+  last_seq: number | null; last_processed: number | null; last_checkpoint_at: string | null;
+}
+interface BatchRow {
+  id: string; pipeline: string; records: number; bytes: number; cut_at: string; reason: string; status: string;
+}
+interface ItemErrorRow {
+  item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
+  category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
+}
+interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
+
+const iso = (date: Date): string => date.toISOString();
+
+export class SqliteStore implements Store {
+  readonly description: string;
+  readonly #db: Database.Database;
+  readonly #now: (() => Date) | undefined;
+  readonly #statements = new Map<string, Database.Statement>();
+
+  /** Wraps an open connection; prefer openSqliteStore, which sets the pragmas and migrates. */
+  constructor(db: Database.Database, path: string, now?: () => Date) {
+    this.#db = db;
+    this.description = path;
+    this.#now = now;
+  }
+
+  async migrate(): Promise<void> {
+    try {
+      const migrations = await loadMigrations(sqliteMigrationsDir());
+      await runMigrations(sqliteMigrationDriver(this.#db), migrations, {
+        description: this.description,
+        ...(this.#now === undefined ? {} : { now: this.#now }),
+      });
+    } catch (error) {
+      throw classify(error, { ioCode: 'STORE_FAILED', doing: 'sqlite: migrate' });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#call('close', () => {
+      this.#statements.clear();
+      if (this.#db.open) this.#db.close();
+    });
+  }
+
+  // ── inbox ──────────────────────────────────────────────────────────────────────────────────
+
+  async ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }> {
+    return this.#call('ingest', () => {
+      if (records.length === 0) return { accepted: 0, duplicates: 0 };
+      const receivedAt = iso(at);
+      const insert = this.#stmt(
+        `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (pipeline, idempotency_key) DO NOTHING`,
+      );
+      return this.#db.transaction(() => {
+        let accepted = 0;
+        for (const record of records) {
+          const data = JSON.stringify(record.data);
+          accepted += insert.run(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt).changes;
+        }
+        return { accepted, duplicates: records.length - accepted };
+      }).immediate();
+    });
+  }
+
+  async cutBatch(pipeline: string, opts: { readonly id: string; readonly at: Date; readonly reason: string; readonly maxRecords?: number }): Promise<Batch | null> {
+    if (opts.maxRecords !== undefined && !(Number.isInteger(opts.maxRecords) && opts.maxRecords > 0)) {
+      throw new RangeError(`cutBatch maxRecords must be a positive integer, got ${opts.maxRecords}`);
+    }
+    return this.#call('cutBatch', () => {
+      const limit = opts.maxRecords ?? -1; // SQLite: negative LIMIT = no limit
+      const pending = this.#stmt(
+        `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, max(id) AS last FROM (
+           SELECT id, bytes FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL ORDER BY id LIMIT ?)`,
+      );
+      const insertBatch = this.#stmt(
+        `INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status) VALUES (?, ?, ?, ?, ?, ?, 'open')`,
+      );
+      // The oldest `records` pending records are exactly the pending ones with id <= last.
+      const assign = this.#stmt('UPDATE inbox_records SET batch_id = ? WHERE pipeline = ? AND batch_id IS NULL AND id <= ?');
+      return this.#db.transaction((): Batch | null => {
+        const head = pending.get(pipeline, limit) as { records: number; bytes: number; last: number | null };
+        if (head.records === 0 || head.last === null) return null;
+        const cutAt = iso(opts.at);
+        insertBatch.run(opts.id, pipeline, head.records, head.bytes, cutAt, opts.reason);
+        const changed = assign.run(opts.id, pipeline, head.last).changes;
+        if (changed !== head.records) {
+          throw ladingError('STORE_FAILED', `sqlite: cutBatch ${opts.id}: expected ${head.records} records, assigned ${changed}`);
+        }
+        return { id: opts.id, pipeline, records: head.records, bytes: head.bytes, cutAt: new Date(cutAt), reason: opts.reason, status: 'open' };
+      }).immediate();
+    });
+  }
+
+  async openBatch(pipeline: string): Promise<Batch | null> {
+    return this.#call('openBatch', () => {
+      const row = this.#stmt(
+        `SELECT * FROM batches WHERE pipeline = ? AND status = 'open' ORDER BY cut_at, rowid LIMIT 1`,
+      ).get(pipeline) as BatchRow | undefined;
+      return row === undefined ? null : toBatch(row);
+    });
+  }
+
+  async readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]> {
+    return this.#call('readBatch', () => {
+      // Naming the pipeline lets the (pipeline, batch_id, id) index serve the keyset read.
+      const rows = this.#stmt(
+        `SELECT id, data, received_at FROM inbox_records
+         WHERE pipeline = (SELECT pipeline FROM batches WHERE id = ?) AND batch_id = ? AND id > ?
+         ORDER BY id LIMIT ?`,
+      ).all(batchId, batchId, afterId, limit) as { id: number; data: string; received_at: string }[];
+      return rows.map((row) => ({ id: row.id, data: JSON.parse(row.data) as Record<string, unknown>, receivedAt: new Date(row.received_at) }));
+    });
+  }
+
+  async completeBatch(batchId: string, runId: string, at: Date): Promise<void> {
+    await this.#call('completeBatch', () => {
+      const done = this.#stmt(
+        `UPDATE batches SET status = 'delivered', delivered_at = ?, run_id = ? WHERE id = ? AND status = 'open'`,
+      ).run(iso(at), runId, batchId).changes;
+      // Completing a delivered batch again is a no-op (the first delivery's run is kept).
+      if (done === 0 && this.#stmt('SELECT 1 FROM batches WHERE id = ?').pluck().get(batchId) === undefined) {
+        throw ladingError('STORE_FAILED', `sqlite: completeBatch: no batch ${batchId}`);
+      }
+    });
+  }
+
+  async inboxStats(pipeline: string): Promise<{ readonly pending: number; readonly oldest: Date | null }> {
+    return this.#call('inboxStats', () => {
+      const row = this.#stmt(
+        'SELECT count(*) AS pending, min(received_at) AS oldest FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL',
+      ).get(pipeline) as { pending: number; oldest: string | null };
+      return { pending: row.pending, oldest: row.oldest === null ? null : new Date(row.oldest) };
+    });
+  }
+
+  // ── runs ───────────────────────────────────────────────────────────────────────────────────
+
+  async createRun(spec: RunSpec & { readonly id: string; readonly createdAt: Date; readonly batchId: string | null }): Promise<RunRecord> {
+    return this.#call('createRun', () => {
+      this.#stmt(
+        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config)
+         VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
+      ).run(spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, iso(spec.createdAt), JSON.stringify(spec.config ?? null));
+      return toRun(this.#runRow(spec.id) as RunRow);
+    });
+  }
+
+  async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
+    await this.#call('commitChunk', () => {
+      const previous = this.#stmt(
+        'SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = ? AND chunk_index = ?',
+      );
+      const addCounters = this.#stmt(
+        `UPDATE runs SET
+           processed = processed + @processed, succeeded = succeeded + @succeeded,
+           failed = failed + @failed, warnings = warnings + @warnings,
+           last_chunk_index   = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @index ELSE last_chunk_index END,
+           last_processed     = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN processed + @processed ELSE last_processed END,
+           last_checkpoint_at = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @at ELSE last_checkpoint_at END,
+           last_seq           = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @lastSeq ELSE last_seq END
+         WHERE id = @runId`,
+      );
+      const upsertChunk = this.#stmt(
+        `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at)
+         VALUES (@runId, @index, @lastSeq, @processed, @succeeded, @failed, @warnings, @at)
+         ON CONFLICT (run_id, chunk_index) DO UPDATE SET
+           last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
+           failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at`,
+      );
+      const dropErrors = this.#stmt('DELETE FROM item_errors WHERE run_id = ? AND commit_chunk = ?');
+      const insertError = this.#stmt(
+        `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const at = iso(commit.at);
+      this.#db.transaction(() => {
+        // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
+        const old = previous.get(runId, commit.index) as ChunkRow | undefined;
+        const changed = addCounters.run({
+          runId, index: commit.index, lastSeq: commit.lastSeq, at,
+          processed: commit.processed - (old?.processed ?? 0),
+          succeeded: commit.succeeded - (old?.succeeded ?? 0),
+          failed: commit.failed - (old?.failed ?? 0),
+          warnings: commit.warnings - (old?.warnings ?? 0),
+        }).changes;
+        if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: commitChunk: no run ${runId}`);
+        upsertChunk.run({
+          runId, index: commit.index, lastSeq: commit.lastSeq, at,
+          processed: commit.processed, succeeded: commit.succeeded, failed: commit.failed, warnings: commit.warnings,
+        });
+        if (old !== undefined) dropErrors.run(runId, commit.index);
+        for (const e of commit.errors) {
+          insertError.run(
+            runId, commit.index, e.itemId, e.seq, e.chunkIndex, e.code, e.errorType, e.category, e.severity,
+            e.field, e.location, e.message, e.attempts,
+          );
+        }
+      }).immediate();
+    });
+  }
+
+  async finishRun(runId: string, report: RunReport): Promise<void> {
+    await this.#call('finishRun', () => {
+      const changed = this.#stmt('UPDATE runs SET status = ?, completed_at = ?, report = ? WHERE id = ?')
+        .run(report.status, report.completed_at === null ? null : iso(new Date(report.completed_at)), JSON.stringify(report), runId).changes;
+      if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: finishRun: no run ${runId}`);
+    });
+  }
+
+  async getRun(id: string): Promise<RunRecord | null> {
+    return this.#call('getRun', () => {
+      const row = this.#runRow(id);
+      return row === undefined ? null : toRun(row);
+    });
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    return this.#call('listRuns', () => {
+      const limit = filter.limit ?? 20;
+      const rows = filter.pipeline === undefined
+        ? this.#stmt('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?').all(limit)
+        : this.#stmt('SELECT * FROM runs WHERE pipeline = ? ORDER BY created_at DESC, id DESC LIMIT ?').all(filter.pipeline, limit);
+      return (rows as RunRow[]).map(toRun);
+    });
+  }
+
+  async listItemErrors(runId: string, opts: { readonly limit?: number; readonly offset?: number; readonly severity?: 'block' | 'warn' } = {}): Promise<ItemErrorRecord[]> {
+    return this.#call('listItemErrors', () => {
+      const columns = 'item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts';
+      // Errors without a seq (run-level) sort last, as PostgreSQL's ASC order does.
+      const order = 'ORDER BY seq IS NULL, seq, id LIMIT ? OFFSET ?';
+      const limit = opts.limit ?? -1;
+      const offset = opts.offset ?? 0;
+      const rows = opts.severity === undefined
+        ? this.#stmt(`SELECT ${columns} FROM item_errors WHERE run_id = ? ${order}`).all(runId, limit, offset)
+        : this.#stmt(`SELECT ${columns} FROM item_errors WHERE run_id = ? AND severity = ? ${order}`).all(runId, opts.severity, limit, offset);
+      return (rows as ItemErrorRow[]).map(toItemError);
+    });
+  }
+
+  async errorCategories(runId: string): Promise<{ readonly failed: Record<string, number>; readonly warnings: Record<string, number> }> {
+    return this.#call('errorCategories', () => {
+      const rows = this.#stmt(
+        'SELECT severity, error_type, count(*) AS n FROM item_errors WHERE run_id = ? GROUP BY severity, error_type ORDER BY error_type',
+      ).all(runId) as { severity: string; error_type: string; n: number }[];
+      const failed: Record<string, number> = {};
+      const warnings: Record<string, number> = {};
+      for (const row of rows) (row.severity === 'warn' ? warnings : failed)[row.error_type] = row.n;
+      return { failed, warnings };
+    });
+  }
+
+  // ── deliveries ─────────────────────────────────────────────────────────────────────────────
+
+  async recordFile(runId: string, file: FileArtifact & { readonly destination: string; readonly deliveredAt: Date }): Promise<void> {
+    await this.#call('recordFile', () => {
+      this.#stmt(
+        `INSERT INTO files (run_id, name, part, uri, bytes, records, sha256, destination, delivered_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id, name) DO UPDATE SET
+           part = excluded.part, uri = excluded.uri, bytes = excluded.bytes, records = excluded.records,
+           sha256 = excluded.sha256, destination = excluded.destination, delivered_at = excluded.delivered_at`,
+      ).run(runId, file.name, file.part, file.uri, file.bytes, file.records, file.sha256, file.destination, iso(file.deliveredAt));
+    });
+  }
+
+  async listFiles(runId: string): Promise<FileArtifact[]> {
+    return this.#call('listFiles', () =>
+      this.#stmt('SELECT name, bytes, records, sha256, uri, part FROM files WHERE run_id = ? ORDER BY part, name').all(runId) as FileArtifact[]);
+  }
+
+  // ── plumbing ───────────────────────────────────────────────────────────────────────────────
+
+  #runRow(id: string): RunRow | undefined {
+    return this.#stmt('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+  }
+
+  /** Prepared once per connection, on first use (after migrations created the tables). */
+  #stmt(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /** Runs a synchronous body; foreign errors become LadingErrors (SQLITE_BUSY → STORE_BUSY). */
+  async #call<T>(operation: string, body: () => T): Promise<T> {
+    try {
+      return body();
+    } catch (error) {
+      throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: ${operation}` });
+    }
+  }
+}
+
+function toBatch(row: BatchRow): Batch {
+  return {
+    id: row.id, pipeline: row.pipeline, records: row.records, bytes: row.bytes, cutAt: new Date(row.cut_at),
+    reason: row.reason, status: row.status === 'delivered' ? 'delivered' : 'open',
+  };
+}
+
+function toRun(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    pipeline: row.pipeline,
+    mode: row.mode as RunRecord['mode'],
+    status: row.status as RunRecord['status'],
+    batchId: row.batch_id,
+    source: row.source,
+    createdAt: new Date(row.created_at),
+    completedAt: row.completed_at === null ? null : new Date(row.completed_at),
+    processed: row.processed,
+    succeeded: row.succeeded,
+    failed: row.failed,
+    warnings: row.warnings,
+    config: JSON.parse(row.config) as unknown,
+    report: row.report === null ? null : (JSON.parse(row.report) as RunReport),
+    lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null
+      ? null
+      : { chunkIndex: row.last_chunk_index, seq: row.last_seq, processed: row.last_processed ?? 0, at: new Date(row.last_checkpoint_at) },
+  };
+}
+
+function toItemError(row: ItemErrorRow): ItemErrorRecord {
+  return {
+    itemId: row.item_id,
+    seq: row.seq,
+    chunkIndex: row.chunk_index,
+    code: row.code,
+    errorType: row.error_type,
+    category: row.category === 'transient' ? 'transient' : 'permanent',
+    severity: row.severity === 'warn' ? 'warn' : 'block',
+    field: row.field,
+    location: row.location,
+    message: row.message,
+    attempts: row.attempts,
+  };
+}

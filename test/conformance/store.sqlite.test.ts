@@ -1,0 +1,198 @@
+/**
+ * Runs the Store conformance suite against a real SQLite file in WAL mode (not :memory:), plus
+ * what only SQLite has: several connections and processes on one file, lock classification, and
+ * the on-disk settings.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { LadingError } from '../../src/errors/lading-error.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
+import type { Batch } from '../../src/store/types.js';
+import { describeStore } from './store.suite.js';
+
+async function tempDbPath(): Promise<{ path: string; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'lading-store-'));
+  // A nested folder that does not exist yet: openSqliteStore creates it.
+  return { dir, path: join(dir, 'data', 'lading.db') };
+}
+
+describeStore('sqlite (WAL file)', async () => {
+  const { dir, path } = await tempDbPath();
+  const open: SqliteStore[] = [await openSqliteStore(path)];
+  return {
+    store: open[0]!,
+    async reopen() {
+      const store = await openSqliteStore(path);
+      open.push(store);
+      return store;
+    },
+    async cleanup() {
+      for (const store of open) await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('SqliteStore on a shared file', () => {
+  let dir: string;
+  let path: string;
+  before(async () => ({ dir, path } = await tempDbPath()));
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  test('the file is in WAL mode and the description is its path', async () => {
+    const store = await openSqliteStore(path);
+    try {
+      assert.equal(store.description, path);
+      const raw = new Database(path, { readonly: true });
+      try {
+        assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+        assert.deepEqual(raw.prepare('SELECT version, name FROM lading_migrations ORDER BY version').all()[0], { version: 1, name: '0001_init' });
+      } finally {
+        raw.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('two connections taking turns see each other\'s cuts and never share a record', async () => {
+    const a = await openSqliteStore(path);
+    const b = await openSqliteStore(path);
+    try {
+      await a.ingest('turns', Array.from({ length: 500 }, (_, n) => ({ data: { n } })), new Date(0));
+      const cut = async (store: SqliteStore, name: string): Promise<Batch[]> => {
+        const batches: Batch[] = [];
+        for (let i = 0; ; i++) {
+          const batch = await store.cutBatch('turns', { id: `${name}-${i}`, at: new Date(0), reason: 'manual', maxRecords: 7 });
+          if (batch === null) return batches;
+          batches.push(batch);
+          await new Promise((resolve) => setImmediate(resolve)); // let the other connection in
+        }
+      };
+      const [fromA, fromB] = await Promise.all([cut(a, 'a'), cut(b, 'b')]);
+      assert.ok(fromA.length > 0 && fromB.length > 0, 'both connections cut');
+      const members = await Promise.all([...fromA, ...fromB].map((batch) => a.readBatch(batch.id, 0, 1000)));
+      const ns = members.flat().map((m) => m.data.n as number).sort((x, y) => x - y);
+      assert.deepEqual(ns, Array.from({ length: 500 }, (_, n) => n));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('processes cutting concurrently while another ingests: every record lands in exactly one batch', async () => {
+    const pipeline = 'concurrent';
+    const seed = await openSqliteStore(path);
+    await seed.ingest(pipeline, Array.from({ length: 3000 }, (_, n) => ({ data: { n } })), new Date(0));
+    await seed.close();
+
+    const storeUrl = new URL('../../src/store/sqlite/store.ts', import.meta.url).href;
+    // Each child opens the store, prints "ready", waits for "go" on stdin (so all start together),
+    // then works and prints the batches it cut ({ id, records }) as JSON.
+    const script = `
+      const { openSqliteStore } = await import(${JSON.stringify(storeUrl)});
+      const store = await openSqliteStore(process.env.DB_PATH);
+      process.stdout.write('ready\\n');
+      await new Promise((resolve) => process.stdin.once('data', resolve));
+      const ids = [];
+      if (process.env.ROLE === 'ingest') {
+        for (let call = 0; call < 20; call++) {
+          await store.ingest(${JSON.stringify(pipeline)}, Array.from({ length: 100 }, (_, i) => ({ data: { n: 3000 + call * 100 + i } })), new Date());
+        }
+      } else {
+        for (let i = 0; ; i++) {
+          const batch = await store.cutBatch(${JSON.stringify(pipeline)}, { id: process.env.NAME + '-' + i, at: new Date(), reason: 'manual', maxRecords: 1 + Math.floor(Math.random() * 10) });
+          if (batch === null) break;
+          ids.push({ id: batch.id, records: batch.records });
+          await new Promise((resolve) => setTimeout(resolve, 1)); // a real cutter does not spin
+        }
+      }
+      await store.close();
+      process.stdout.write(JSON.stringify(ids));
+    `;
+    const roles = [['cut', 'p1'], ['cut', 'p2'], ['cut', 'p3'], ['ingest', 'ingester']] as const;
+    const children = roles.map(([role, name]) => {
+      const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], {
+        env: { ...process.env, DB_PATH: path, ROLE: role, NAME: name },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      const ready = new Promise<void>((resolve) => {
+        proc.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.startsWith('ready\n')) resolve();
+        });
+      });
+      proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const done = new Promise<{ id: string; records: number }[]>((resolve, reject) => {
+        proc.on('error', reject);
+        proc.on('close', (status) =>
+          status === 0 ? resolve(JSON.parse(out.slice('ready\n'.length)) as { id: string; records: number }[]) : reject(new Error(`${name} exited ${status}: ${err}`)));
+      });
+      return { proc, ready: Promise.race([ready, done.then(() => undefined)]), done };
+    });
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.proc.stdin.end('go\n');
+
+    const results = await Promise.all(children.map((c) => c.done));
+    const store = await openSqliteStore(path);
+    try {
+      const drained = await store.cutBatch(pipeline, { id: 'drain', at: new Date(), reason: 'manual' });
+      const batches = [...results.flat(), ...(drained === null ? [] : [drained])];
+      assert.ok(results.slice(0, 3).filter((cut) => cut.length > 0).length >= 2, 'at least two processes cut batches');
+      const members = await Promise.all(batches.map((batch) => store.readBatch(batch.id, 0, 10_000)));
+      // Membership is frozen at cut time: each batch still holds exactly the records its cut counted.
+      assert.deepEqual(members.map((m) => m.length), batches.map((batch) => batch.records));
+      const ns = members.flat().map((m) => m.data.n as number);
+      assert.equal(new Set(ns).size, ns.length, 'no record in two batches');
+      assert.deepEqual(ns.sort((x, y) => x - y), Array.from({ length: 5000 }, (_, n) => n), 'every record in a batch');
+      assert.equal((await store.inboxStats(pipeline)).pending, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a write blocked by another connection\'s lock fails as the transient STORE_BUSY', async () => {
+    const store = await openSqliteStore(path, { busyTimeoutMs: 20 });
+    const holder = new Database(path);
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      await assert.rejects(store.ingest('busy', [{ data: { n: 1 } }], new Date(0)), (error: unknown) => {
+        assert.ok(error instanceof LadingError);
+        assert.equal(error.code, 'STORE_BUSY');
+        assert.equal(error.transient, true);
+        assert.match(error.message, /^sqlite: ingest/);
+        return true;
+      });
+      holder.exec('ROLLBACK');
+      assert.deepEqual(await store.ingest('busy', [{ data: { n: 1 } }], new Date(0)), { accepted: 1, duplicates: 0 });
+    } finally {
+      holder.close();
+      await store.close();
+    }
+  });
+
+  test('a database migrated by a newer lading is refused with STORE_SCHEMA_NEWER', async () => {
+    const { dir: newerDir, path: newer } = await tempDbPath();
+    try {
+      await (await openSqliteStore(newer)).close();
+      const raw = new Database(newer);
+      raw.prepare('INSERT INTO lading_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(9999, '9999_future', new Date(0).toISOString());
+      raw.close();
+      await assert.rejects(openSqliteStore(newer), (error: unknown) => {
+        assert.ok(error instanceof LadingError);
+        assert.equal(error.code, 'STORE_SCHEMA_NEWER');
+        assert.match(error.message, /9999/);
+        return true;
+      });
+    } finally {
+      await rm(newerDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,417 @@
+/**
+ * The Store conformance suite: every backend (SQLite now, PostgreSQL later) runs it unchanged.
+ * Tests go through the public Store interface only and assert behaviour, never SQL.
+ *
+ *   describeStore('sqlite', async () => ({ store, reopen, cleanup }));
+ *
+ * The factory returns a fresh, migrated, empty store per test; `reopen()` (called after
+ * `store.close()`) opens a new store on the same database, to prove durability.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { RunReport } from '../../src/core/report.js';
+import { LadingError } from '../../src/errors/lading-error.js';
+import type { Batch, InboxRecord, ItemErrorRecord, Store } from '../../src/store/types.js';
+
+export interface StoreFixture {
+  readonly store: Store;
+  /** Opens another store on the same database (the first one is closed by then). */
+  reopen(): Promise<Store>;
+  /** Closes whatever is still open and removes the database. */
+  cleanup(): Promise<void>;
+}
+
+const t0 = Date.parse('2024-03-01T09:00:00.000Z');
+/** A fixed instant `minutes` after the suite's epoch: tests control time. */
+const at = (minutes: number): Date => new Date(t0 + minutes * 60_000);
+
+const bytesOf = (data: unknown): number => Buffer.byteLength(JSON.stringify(data));
+
+async function readAll(store: Store, batchId: string, pageSize = 1000): Promise<InboxRecord[]> {
+  const all: InboxRecord[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await store.readBatch(batchId, after, pageSize);
+    all.push(...page);
+    if (page.length < pageSize) return all;
+    after = page[page.length - 1]!.id;
+  }
+}
+
+function itemError(seq: number, overrides: Partial<ItemErrorRecord> = {}): ItemErrorRecord {
+  return {
+    itemId: `item-${seq}`, seq, chunkIndex: 0, code: 'VALIDATE_FORMAT', errorType: 'ValidationError',
+    category: 'permanent', severity: 'block', field: 'email', location: `leads.csv:${seq + 1}`,
+    message: `item ${seq}: invalid email`, attempts: 1, ...overrides,
+  };
+}
+
+function report(runId: string, overrides: Partial<RunReport> = {}): RunReport {
+  return {
+    job_id: runId, pipeline: 'partner-a', mode: 'full', status: 'completed_with_errors', batch_id: null,
+    source: 'inbox', started_at: at(0).toISOString(), completed_at: at(5).toISOString(),
+    summary: { total_items: 10, processed: 10, succeeded: 9, failed: 1, skipped: 0, warnings: 0, duration_seconds: 300, items_per_second: 0.03 },
+    errors: [{ item_id: 'item-3', error_type: 'ValidationError', code: 'VALIDATE_FORMAT', message: 'invalid email', chunk_index: 0, attempts: 1 }],
+    errors_truncated: 0, error_categories: { ValidationError: 1 }, warning_categories: {},
+    artifacts: { files: [] }, remediation: { can_retry: true, retry_strategy: 'failed_items_only' },
+    last_checkpoint: { chunk_index: 0, processed_count: 10, timestamp: at(5).toISOString() },
+    ...overrides,
+  };
+}
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof LadingError, `expected a LadingError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    return true;
+  });
+}
+
+export function describeStore(name: string, factory: () => Promise<StoreFixture>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let fixture: StoreFixture;
+    let store: Store;
+    const createRun = (id: string, createdAt: Date, pipeline = 'partner-a', batchId: string | null = null) =>
+      store.createRun({ id, createdAt, batchId, pipeline, mode: 'full', source: 'inbox', config: { name: pipeline, token: '${env:TOKEN}' } });
+
+    beforeEach(async () => {
+      fixture = await factory();
+      store = fixture.store;
+    });
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    describe('inbox and batches', () => {
+      test('ingested records are cut into a batch and read back in arrival order', async () => {
+        const records = [1, 2, 3, 4, 5].map((n) => ({ data: { n, email: `u${n}@example.com`, name: 'Zoë ✓' } }));
+        assert.deepEqual(await store.ingest('partner-a', records, at(0)), { accepted: 5, duplicates: 0 });
+
+        const batch = await store.cutBatch('partner-a', { id: 'batch_0001', at: at(10), reason: 'record_count' });
+        assert.deepEqual(batch, {
+          id: 'batch_0001', pipeline: 'partner-a', records: 5,
+          bytes: records.reduce((sum, r) => sum + bytesOf(r.data), 0),
+          cutAt: at(10), reason: 'record_count', status: 'open',
+        } satisfies Batch);
+
+        const members = await store.readBatch('batch_0001', 0, 100);
+        assert.deepEqual(members.map((m) => m.data), records.map((r) => r.data));
+        assert.ok(members.every((m) => m.receivedAt.getTime() === at(0).getTime()));
+        const ids = members.map((m) => m.id);
+        assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'ids ascend in arrival order');
+      });
+
+      test('readBatch pages by id (keyset): each page starts after the last id seen', async () => {
+        await store.ingest('partner-a', Array.from({ length: 7 }, (_, n) => ({ data: { n } })), at(0));
+        await store.cutBatch('partner-a', { id: 'b1', at: at(1), reason: 'manual' });
+        const all = await store.readBatch('b1', 0, 100);
+        const first = await store.readBatch('b1', 0, 3);
+        const second = await store.readBatch('b1', first[2]!.id, 3);
+        const third = await store.readBatch('b1', second[2]!.id, 3);
+        assert.deepEqual([...first, ...second, ...third], all);
+        assert.equal(third.length, 1);
+        assert.deepEqual(await store.readBatch('b1', all[6]!.id, 3), []);
+        assert.deepEqual(await store.readBatch('no-such-batch', 0, 3), []);
+      });
+
+      test('a re-sent record with the same idempotency key counts as a duplicate and is stored once', async () => {
+        const first = await store.ingest('partner-a', [
+          { data: { n: 1 }, key: 'k1' }, { data: { n: 2 }, key: 'k2' }, { data: { n: 3 } }, { data: { n: 1, again: true }, key: 'k1' },
+        ], at(0));
+        assert.deepEqual(first, { accepted: 3, duplicates: 1 });
+        assert.deepEqual(await store.ingest('partner-a', [{ data: { n: 2 }, key: 'k2' }, { data: { n: 3 } }], at(1)), { accepted: 1, duplicates: 1 });
+        // Keys are scoped to the pipeline.
+        assert.deepEqual(await store.ingest('partner-b', [{ data: { n: 1 }, key: 'k1' }], at(1)), { accepted: 1, duplicates: 0 });
+
+        const batch = await store.cutBatch('partner-a', { id: 'b1', at: at(2), reason: 'manual' });
+        assert.equal(batch?.records, 4);
+        assert.deepEqual((await store.readBatch('b1', 0, 10)).map((m) => m.data), [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 3 }]);
+        // A key stays taken after its record was batched: a late re-send is still a duplicate.
+        assert.deepEqual(await store.ingest('partner-a', [{ data: { n: 1 }, key: 'k1' }], at(3)), { accepted: 0, duplicates: 1 });
+      });
+
+      test('ingest of nothing is a no-op', async () => {
+        assert.deepEqual(await store.ingest('partner-a', [], at(0)), { accepted: 0, duplicates: 0 });
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 0, oldest: null });
+      });
+
+      test('cutBatch returns null when nothing is pending, and pipelines do not see each other', async () => {
+        assert.equal(await store.cutBatch('partner-a', { id: 'b0', at: at(0), reason: 'age' }), null);
+        await store.ingest('partner-b', [{ data: { n: 1 } }], at(0));
+        assert.equal(await store.cutBatch('partner-a', { id: 'b1', at: at(1), reason: 'age' }), null);
+        assert.equal(await store.openBatch('partner-a'), null);
+        assert.equal((await store.cutBatch('partner-b', { id: 'b2', at: at(1), reason: 'age' }))?.records, 1);
+        assert.equal(await store.cutBatch('partner-b', { id: 'b3', at: at(2), reason: 'age' }), null);
+      });
+
+      test('cutBatch takes the oldest pending records up to maxRecords; two cuts never share a record', async () => {
+        await store.ingest('partner-a', Array.from({ length: 10 }, (_, n) => ({ data: { n } })), at(0));
+        const b1 = await store.cutBatch('partner-a', { id: 'b1', at: at(1), reason: 'record_count', maxRecords: 4 });
+        await store.ingest('partner-a', [{ data: { n: 10 } }], at(2));
+        const b2 = await store.cutBatch('partner-a', { id: 'b2', at: at(3), reason: 'record_count', maxRecords: 4 });
+        const b3 = await store.cutBatch('partner-a', { id: 'b3', at: at(4), reason: 'schedule' });
+        assert.deepEqual([b1?.records, b2?.records, b3?.records], [4, 4, 3]);
+        const ns = async (id: string) => (await store.readBatch(id, 0, 100)).map((m) => m.data.n);
+        assert.deepEqual(await ns('b1'), [0, 1, 2, 3]);
+        assert.deepEqual(await ns('b2'), [4, 5, 6, 7]);
+        assert.deepEqual(await ns('b3'), [8, 9, 10]);
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 0, oldest: null });
+      });
+
+      test('property: for any ingests and cuts, every record lands in exactly one batch, cut in id order', async () => {
+        type Op = { kind: 'ingest'; count: number; keyed: boolean } | { kind: 'cut'; max: number | undefined };
+        const op: fc.Arbitrary<Op> = fc.oneof(
+          fc.record({ kind: fc.constant('ingest' as const), count: fc.integer({ min: 0, max: 25 }), keyed: fc.boolean() }),
+          fc.record({ kind: fc.constant('cut' as const), max: fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined }) }),
+        );
+        let run = 0;
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { maxLength: 25 }), fc.integer({ min: 1, max: 7 }), async (ops, pageSize) => {
+            const pipeline = `prop-${run++}`;
+            let n = 0;
+            let minute = 0;
+            const ingested: number[] = [];
+            const batches: Batch[] = [];
+            const cut = async (max: number | undefined) => {
+              const batch = await store.cutBatch(pipeline, { id: `${pipeline}-b${batches.length}`, at: at(minute++), reason: 'manual', ...(max === undefined ? {} : { maxRecords: max }) });
+              if (batch !== null) batches.push(batch);
+              return batch;
+            };
+            for (const o of ops) {
+              if (o.kind === 'ingest') {
+                const records = Array.from({ length: o.count }, () => {
+                  const data = { n: n++ };
+                  return o.keyed ? { data, key: `key-${data.n}` } : { data };
+                });
+                const result = await store.ingest(pipeline, records, at(minute++));
+                assert.deepEqual(result, { accepted: o.count, duplicates: 0 });
+                ingested.push(...records.map((r) => r.data.n));
+              } else {
+                const pending = (await store.inboxStats(pipeline)).pending;
+                const batch = await cut(o.max);
+                assert.equal(batch?.records ?? 0, Math.min(pending, o.max ?? Infinity));
+              }
+            }
+            await cut(undefined); // drain
+
+            const seen: number[] = [];
+            let lastId = 0;
+            for (const batch of batches) {
+              const members = await readAll(store, batch.id, pageSize);
+              assert.equal(members.length, batch.records);
+              assert.ok(batch.records > 0, 'no empty batches');
+              assert.equal(batch.bytes, members.reduce((sum, m) => sum + bytesOf(m.data), 0));
+              for (const m of members) {
+                assert.ok(m.id > lastId, 'each batch holds records newer than the previous batch, in id order');
+                lastId = m.id;
+                seen.push(m.data.n as number);
+              }
+            }
+            assert.deepEqual(seen, ingested, 'every record in exactly one batch, in arrival order');
+            assert.equal((await store.inboxStats(pipeline)).pending, 0);
+          }),
+          { numRuns: 60 },
+        );
+      });
+
+      test('openBatch resumes the oldest undelivered batch until completeBatch marks it delivered', async () => {
+        await store.ingest('partner-a', [{ data: { n: 1 } }, { data: { n: 2 } }], at(0));
+        const b1 = await store.cutBatch('partner-a', { id: 'b1', at: at(1), reason: 'manual', maxRecords: 1 });
+        const b2 = await store.cutBatch('partner-a', { id: 'b2', at: at(2), reason: 'manual', maxRecords: 1 });
+        assert.deepEqual(await store.openBatch('partner-a'), b1);
+        assert.equal(await store.openBatch('partner-b'), null);
+
+        await createRun('run_1', at(3), 'partner-a', 'b1');
+        await store.completeBatch('b1', 'run_1', at(4));
+        assert.deepEqual(await store.openBatch('partner-a'), b2);
+        // Completing again changes nothing; the batch's members stay readable.
+        await store.completeBatch('b1', 'run_1', at(5));
+        assert.deepEqual((await store.readBatch('b1', 0, 10)).map((m) => m.data), [{ n: 1 }]);
+
+        await createRun('run_2', at(5), 'partner-a', 'b2');
+        await store.completeBatch('b2', 'run_2', at(6));
+        assert.equal(await store.openBatch('partner-a'), null);
+      });
+
+      test('inboxStats counts pending records and the oldest arrival', async () => {
+        await store.ingest('partner-a', [{ data: { n: 1 } }], at(5));
+        await store.ingest('partner-a', [{ data: { n: 2 } }, { data: { n: 3 } }], at(7));
+        await store.ingest('partner-b', [{ data: { n: 4 } }], at(1));
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 3, oldest: at(5) });
+        await store.cutBatch('partner-a', { id: 'b1', at: at(8), reason: 'manual', maxRecords: 1 });
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 2, oldest: at(7) });
+        assert.deepEqual(await store.inboxStats('nobody'), { pending: 0, oldest: null });
+      });
+    });
+
+    describe('runs', () => {
+      test('createRun stores a running run; getRun returns it, or null for an unknown id', async () => {
+        const created = await createRun('run_1', at(0), 'partner-a', 'b1');
+        const expected = {
+          id: 'run_1', pipeline: 'partner-a', mode: 'full', status: 'running', batchId: 'b1', source: 'inbox',
+          createdAt: at(0), completedAt: null, processed: 0, succeeded: 0, failed: 0, warnings: 0,
+          config: { name: 'partner-a', token: '${env:TOKEN}' }, report: null, lastCheckpoint: null,
+        };
+        assert.deepEqual(created, expected);
+        assert.deepEqual(await store.getRun('run_1'), expected);
+        assert.equal(await store.getRun('run_missing'), null);
+      });
+
+      test('commitChunk accumulates counters and moves the checkpoint', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', { index: 0, lastSeq: 100, processed: 100, succeeded: 98, failed: 2, warnings: 1, errors: [], at: at(1) });
+        await store.commitChunk('run_1', { index: 1, lastSeq: 200, processed: 100, succeeded: 100, failed: 0, warnings: 3, errors: [], at: at(2) });
+        const run = await store.getRun('run_1');
+        assert.deepEqual(
+          { processed: run?.processed, succeeded: run?.succeeded, failed: run?.failed, warnings: run?.warnings },
+          { processed: 200, succeeded: 198, failed: 2, warnings: 4 },
+        );
+        assert.deepEqual(run?.lastCheckpoint, { chunkIndex: 1, seq: 200, processed: 200, at: at(2) });
+        assert.equal(run?.status, 'running');
+      });
+
+      test('committing the same chunk again replaces it instead of counting it twice', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', { index: 0, lastSeq: 10, processed: 10, succeeded: 9, failed: 1, warnings: 0, errors: [itemError(3)], at: at(1) });
+        await store.commitChunk('run_1', { index: 0, lastSeq: 10, processed: 10, succeeded: 8, failed: 2, warnings: 0, errors: [itemError(3), itemError(4)], at: at(2) });
+        const run = await store.getRun('run_1');
+        assert.deepEqual([run?.processed, run?.succeeded, run?.failed], [10, 8, 2]);
+        assert.deepEqual((await store.listItemErrors('run_1')).map((e) => e.seq), [3, 4]);
+        assert.deepEqual(run?.lastCheckpoint, { chunkIndex: 0, seq: 10, processed: 10, at: at(2) });
+      });
+
+      test('item errors are listed in seq order, filtered by severity, paged, and counted by type', async () => {
+        await createRun('run_1', at(0));
+        await createRun('run_2', at(0));
+        const warn = (seq: number): ItemErrorRecord =>
+          itemError(seq, { code: 'VALIDATE_PATTERN', field: 'state', severity: 'warn', message: `item ${seq}: bad state` });
+        // Chunk 1 commits before chunk 0 (concurrency): listing is still in seq order.
+        await store.commitChunk('run_1', {
+          index: 1, lastSeq: 20, processed: 10, succeeded: 9, failed: 1, warnings: 1, at: at(1),
+          errors: [itemError(14, { chunkIndex: 1, errorType: 'NetworkError', code: 'NETWORK_FAILED', category: 'transient', attempts: 3, field: null, location: null }), warn(12)],
+        });
+        await store.commitChunk('run_1', {
+          index: 0, lastSeq: 10, processed: 10, succeeded: 8, failed: 2, warnings: 1, at: at(2),
+          errors: [itemError(2), warn(5), itemError(7)],
+        });
+        await store.commitChunk('run_2', { index: 0, lastSeq: 1, processed: 1, succeeded: 0, failed: 1, warnings: 0, at: at(2), errors: [itemError(1)] });
+
+        const all = await store.listItemErrors('run_1');
+        assert.deepEqual(all.map((e) => [e.seq, e.severity]), [[2, 'block'], [5, 'warn'], [7, 'block'], [12, 'warn'], [14, 'block']]);
+        assert.deepEqual(all[4], {
+          itemId: 'item-14', seq: 14, chunkIndex: 1, code: 'NETWORK_FAILED', errorType: 'NetworkError', category: 'transient',
+          severity: 'block', field: null, location: null, message: 'item 14: invalid email', attempts: 3,
+        } satisfies ItemErrorRecord);
+        assert.deepEqual(all[0], itemError(2));
+        assert.deepEqual((await store.listItemErrors('run_1', { severity: 'block' })).map((e) => e.seq), [2, 7, 14]);
+        assert.deepEqual((await store.listItemErrors('run_1', { severity: 'warn' })).map((e) => e.seq), [5, 12]);
+        assert.deepEqual((await store.listItemErrors('run_1', { limit: 2, offset: 1 })).map((e) => e.seq), [5, 7]);
+        assert.deepEqual((await store.listItemErrors('run_1', { severity: 'block', limit: 1, offset: 1 })).map((e) => e.seq), [7]);
+        assert.deepEqual(await store.errorCategories('run_1'), { failed: { ValidationError: 2, NetworkError: 1 }, warnings: { ValidationError: 2 } });
+        assert.deepEqual(await store.errorCategories('run_2'), { failed: { ValidationError: 1 }, warnings: {} });
+        assert.deepEqual(await store.listItemErrors('run_none'), []);
+        assert.deepEqual(await store.errorCategories('run_none'), { failed: {}, warnings: {} });
+        // The checkpoint never moves back to a lower seq.
+        assert.deepEqual((await store.getRun('run_1'))?.lastCheckpoint, { chunkIndex: 1, seq: 20, processed: 10, at: at(1) });
+      });
+
+      test('errors without a seq (run-level) list after the items', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', {
+          index: 0, lastSeq: 3, processed: 3, succeeded: 1, failed: 2, warnings: 0, at: at(1),
+          errors: [itemError(0, { seq: null, itemId: null, chunkIndex: null }), itemError(2)],
+        });
+        assert.deepEqual((await store.listItemErrors('run_1')).map((e) => e.seq), [2, null]);
+      });
+
+      test('commitChunk and finishRun on an unknown run fail with STORE_RUN_NOT_FOUND and change nothing', async () => {
+        await rejectsWithCode(
+          store.commitChunk('run_missing', { index: 0, lastSeq: 1, processed: 1, succeeded: 0, failed: 1, warnings: 0, errors: [itemError(1)], at: at(1) }),
+          'STORE_RUN_NOT_FOUND',
+        );
+        await rejectsWithCode(store.finishRun('run_missing', report('run_missing')), 'STORE_RUN_NOT_FOUND');
+        assert.deepEqual(await store.listItemErrors('run_missing'), []);
+        assert.deepEqual(await store.listRuns(), []);
+      });
+
+      test('finishRun stores status, completion time and the report', async () => {
+        await createRun('run_1', at(0));
+        const final = report('run_1');
+        await store.finishRun('run_1', final);
+        const run = await store.getRun('run_1');
+        assert.equal(run?.status, 'completed_with_errors');
+        assert.deepEqual(run?.completedAt, at(5));
+        assert.deepEqual(run?.report, final);
+      });
+
+      test('listRuns returns newest first, filters by pipeline, and defaults to 20', async () => {
+        for (let i = 0; i < 25; i++) await createRun(`run_${String(i).padStart(2, '0')}`, at(i), i % 2 === 0 ? 'even' : 'odd');
+        await createRun('run_tie_a', at(24), 'even');
+        const all = await store.listRuns();
+        assert.equal(all.length, 20);
+        assert.deepEqual(all.slice(0, 3).map((r) => r.id), ['run_tie_a', 'run_24', 'run_23'], 'created_at desc, then id desc');
+        const odd = await store.listRuns({ pipeline: 'odd', limit: 3 });
+        assert.deepEqual(odd.map((r) => r.id), ['run_23', 'run_21', 'run_19']);
+        assert.equal((await store.listRuns({ limit: 100 })).length, 26);
+        assert.deepEqual(await store.listRuns({ pipeline: 'nobody' }), []);
+      });
+    });
+
+    describe('deliveries', () => {
+      test('files are listed by part then name; recording a file again updates it', async () => {
+        await createRun('run_1', at(0));
+        const file = (name: string, part: number) => ({
+          name, part, bytes: 100 * part, records: 10 * part, sha256: `sha-${name}`, uri: `sftp://partner/${name}`,
+          destination: 'sftp', deliveredAt: at(part),
+        });
+        await store.recordFile('run_1', file('b.csv.gz', 2));
+        await store.recordFile('run_1', file('z.csv.gz', 1));
+        await store.recordFile('run_1', file('a.csv.gz', 2));
+        await store.recordFile('run_1', { ...file('z.csv.gz', 1), bytes: 7, sha256: 'sha-retry' });
+        const files = await store.listFiles('run_1');
+        assert.deepEqual(files.map((f) => f.name), ['z.csv.gz', 'a.csv.gz', 'b.csv.gz']);
+        assert.deepEqual(files[0], { name: 'z.csv.gz', bytes: 7, records: 10, sha256: 'sha-retry', uri: 'sftp://partner/z.csv.gz', part: 1 });
+        assert.deepEqual(await store.listFiles('run_other'), []);
+      });
+    });
+
+    describe('durability and migrations', () => {
+      test('data survives closing and reopening the store', async () => {
+        await store.ingest('partner-a', [{ data: { n: 1 }, key: 'k1' }, { data: { n: 2 } }, { data: { n: 3 } }], at(0));
+        await store.cutBatch('partner-a', { id: 'b1', at: at(1), reason: 'manual', maxRecords: 2 });
+        await createRun('run_1', at(2), 'partner-a', 'b1');
+        await store.commitChunk('run_1', { index: 0, lastSeq: 2, processed: 2, succeeded: 1, failed: 1, warnings: 0, errors: [itemError(2)], at: at(3) });
+        await store.recordFile('run_1', { name: 'f.csv', part: 1, bytes: 1, records: 1, sha256: 's', uri: 'u', destination: 'local', deliveredAt: at(4) });
+        await store.finishRun('run_1', report('run_1'));
+        const before = {
+          run: await store.getRun('run_1'), errors: await store.listItemErrors('run_1'), files: await store.listFiles('run_1'),
+          batch: await store.openBatch('partner-a'), members: await store.readBatch('b1', 0, 10), stats: await store.inboxStats('partner-a'),
+        };
+        await store.close();
+
+        store = await fixture.reopen();
+        const after = {
+          run: await store.getRun('run_1'), errors: await store.listItemErrors('run_1'), files: await store.listFiles('run_1'),
+          batch: await store.openBatch('partner-a'), members: await store.readBatch('b1', 0, 10), stats: await store.inboxStats('partner-a'),
+        };
+        assert.deepEqual(after, before);
+        assert.equal(after.stats.pending, 1);
+        // Idempotency keys survive too.
+        assert.deepEqual(await store.ingest('partner-a', [{ data: { n: 1 }, key: 'k1' }], at(5)), { accepted: 0, duplicates: 1 });
+      });
+
+      test('migrating an up-to-date store again is a no-op', async () => {
+        await store.ingest('partner-a', [{ data: { n: 1 } }], at(0));
+        await store.migrate();
+        await store.migrate();
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 1, oldest: at(0) });
+      });
+
+      test('description names where the store lives', () => {
+        assert.equal(typeof store.description, 'string');
+        assert.ok(store.description.length > 0);
+      });
+    });
+  });
+}

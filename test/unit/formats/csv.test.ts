@@ -1,0 +1,302 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import fc from 'fast-check';
+import { csv, csvConfig, type CsvConfig } from '../../../src/formats/csv.js';
+import type { EncoderContext, ItemRef } from '../../../src/formats/types.js';
+import type { Row } from '../../../src/core/item.js';
+import { FormatError, LadingError } from '../../../src/errors/lading-error.js';
+import { assertGolden } from '../../support/golden.js';
+
+const ctx: EncoderContext = {
+  pipeline: 'golden', runId: 'run_0001', batchId: 'batch_0001', createdAt: new Date('2026-01-02T03:04:05Z'),
+};
+const ref = (i: number): ItemRef => ({ id: `inline:${i}`, describe: `item inline:${i}` });
+const config = (overrides: Record<string, unknown> = {}): CsvConfig => csvConfig.parse({ type: 'csv', ...overrides });
+
+/** begin + encode each + end, as the file sink drives one file. */
+function render(cfg: CsvConfig, records: readonly Row[], context: EncoderContext = ctx): Buffer {
+  const encoder = csv.encoder(cfg, context);
+  const parts = [encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end()];
+  return Buffer.concat(parts);
+}
+
+const goldenRecords: Row[] = [
+  { id: 1, name: 'Smith, John', quote: 'say "hi"', note: 'line1\nline2', city: 'Montréal', score: -12.5, active: true, meta: { tags: ['a', 'b'], n: 1 } },
+  { id: 2, name: '  padded  ', quote: '', note: 'cr\r\nlf', city: '日本', score: 0, active: false, meta: null },
+  { id: 3, name: null, quote: undefined, note: 'semi;colon\ttab', city: 'x', score: 1e21, active: null, meta: [1, 'two'] },
+  { id: 4n, name: new Date('2026-01-02T03:04:05Z'), city: 'missing keys' },
+];
+
+describe('csv format', () => {
+  test('declares its file extension and media type', () => {
+    assert.equal(csv.type, 'csv');
+    assert.equal(csv.extension, 'csv');
+    assert.equal(csv.mediaType, 'text/csv');
+  });
+
+  describe('golden files', () => {
+    test('default config, columns from the first record', () => {
+      assertGolden('formats/csv-default.csv', render(config(), goldenRecords));
+    });
+
+    test('semicolon, CRLF, NULL for nulls, columns from the pipeline map', () => {
+      const cfg = config({ delimiter: ';', line_ending: '\r\n', null_value: 'NULL' });
+      const columns = ['city', 'id', 'name', 'quote', 'note', 'score', 'active', 'meta'];
+      assertGolden('formats/csv-crlf-semicolon.csv', render(cfg, goldenRecords, { ...ctx, columns }));
+    });
+
+    test('quote_all with a backslash escape', () => {
+      const cfg = config({ quote_all: true, escape: '\\' });
+      const records = [...goldenRecords, { id: 5, name: 'back\\slash "q"', city: 'end\\' }];
+      assertGolden('formats/csv-quote-all-backslash.csv', render(cfg, records));
+    });
+  });
+
+  describe('quoting', () => {
+    const row = (value: unknown, overrides: Record<string, unknown> = {}) =>
+      Buffer.from(csv.encoder(config({ header: false, columns: ['a', 'b'], ...overrides }), ctx).encode({ a: value, b: 'z' }, ref(0))).toString('utf8');
+
+    test('quotes fields holding the delimiter, the quote, CR or LF, doubling quotes', () => {
+      assert.equal(row('a,b'), '"a,b",z\n');
+      assert.equal(row('say "hi"'), '"say ""hi""",z\n');
+      assert.equal(row('a\rb'), '"a\rb",z\n');
+      assert.equal(row('a\nb'), '"a\nb",z\n');
+      assert.equal(row('a very long value, longer than ten characters'), '"a very long value, longer than ten characters",z\n');
+    });
+
+    test('leaves leading and trailing spaces, tabs and other delimiters unquoted', () => {
+      assert.equal(row('  spaced  '), '  spaced  ,z\n');
+      assert.equal(row('a;b\tc'), 'a;b\tc,z\n');
+      assert.equal(row('a,b', { delimiter: ';' }), 'a,b;z\n');
+    });
+
+    test('an empty string and null are the same unless quote_all is set', () => {
+      assert.equal(row(''), ',z\n');
+      assert.equal(row(null), ',z\n');
+      assert.equal(row('', { quote_all: true }), '"","z"\n');
+      assert.equal(row(null, { quote_all: true }), ',"z"\n');
+    });
+
+    test('a custom escape character escapes the quote and itself', () => {
+      assert.equal(row('say "hi"', { escape: '\\' }), '"say \\"hi\\"",z\n');
+      assert.equal(row('end\\', { escape: '\\' }), '"end\\\\",z\n');
+      assert.equal(row("it's", { quote: "'", escape: "'" }), "'it''s',z\n");
+      // escape defaults to '"' whatever the quote is (as csv-parse and csv-stringify do).
+      assert.equal(row("it's", { quote: "'" }), `'it"'s',z\n`);
+      assert.equal(row('a"b', { quote: "'" }), `'a""b',z\n`);
+    });
+
+    test('a one-column row that would be a blank line is written as ""', () => {
+      const encoder = csv.encoder(config({ columns: ['only'] }), ctx);
+      assert.equal(Buffer.from(encoder.encode({ only: '' }, ref(0))).toString(), '""\n');
+      assert.equal(Buffer.from(encoder.encode({ only: null }, ref(1))).toString(), '""\n');
+    });
+
+    test('a null_value that holds the delimiter is quoted', () => {
+      assert.equal(row(null, { null_value: 'n,a' }), '"n,a",z\n');
+    });
+  });
+
+  describe('values', () => {
+    const cell = (value: unknown) =>
+      Buffer.from(csv.encoder(config({ header: false, columns: ['v'] }), ctx).encode({ v: value }, ref(0))).toString('utf8').slice(0, -1);
+
+    test('renders numbers, booleans, bigints, dates and nested values', () => {
+      assert.equal(cell(-12.5), '-12.5');
+      assert.equal(cell(true), 'true');
+      assert.equal(cell(12345678901234567890n), '12345678901234567890');
+      assert.equal(cell(new Date('2026-01-02T03:04:05Z')), '2026-01-02T03:04:05.000Z');
+      assert.equal(cell({ a: 1, b: [true, null] }), '"{""a"":1,""b"":[true,null]}"');
+      assert.equal(cell([1, 2]), '"[1,2]"');
+      assert.equal(cell('日本é'), '日本é');
+    });
+
+    test('writes null_value for null, undefined, a missing key and an invalid date', () => {
+      const encoder = csv.encoder(config({ header: false, columns: ['a', 'b', 'c', 'd'], null_value: '\\N' }), ctx);
+      const out = Buffer.from(encoder.encode({ a: null, b: undefined, d: new Date(Number.NaN) }, ref(0))).toString();
+      assert.equal(out, '\\N,\\N,\\N,\\N\n');
+    });
+
+    test('a missing column named like an Object.prototype member is null, not the inherited value', () => {
+      const encoder = csv.encoder(config({ header: false, columns: ['constructor', 'a'] }), ctx);
+      assert.equal(Buffer.from(encoder.encode({ a: 1 }, ref(0))).toString(), ',1\n');
+    });
+
+    test('output is UTF-8', () => {
+      const bytes = render(config({ header: false, columns: ['v'] }), [{ v: 'é' }]);
+      assert.deepEqual([...bytes], [0xc3, 0xa9, 0x0a]);
+    });
+  });
+
+  describe('columns and header', () => {
+    test('pipeline columns win over config columns, and set the order', () => {
+      const out = render(config({ columns: ['a', 'b'] }), [{ a: 1, b: 2, c: 3 }], { ...ctx, columns: ['c', 'b', 'a'] });
+      assert.equal(out.toString(), 'c,b,a\n3,2,1\n');
+    });
+
+    test('config columns are used when the pipeline has no map; begin() writes the header', () => {
+      const encoder = csv.encoder(config({ columns: ['b', 'a'] }), ctx);
+      assert.equal(Buffer.from(encoder.begin()).toString(), 'b,a\n');
+      assert.equal(Buffer.from(encoder.encode({ a: 1, b: 2 }, ref(0))).toString(), '2,1\n');
+    });
+
+    test('without declared columns the header comes lazily with the first record', () => {
+      const encoder = csv.encoder(config(), ctx);
+      assert.equal(encoder.begin().length, 0);
+      assert.equal(Buffer.from(encoder.encode({ x: 1, y: 'a,b' }, ref(0))).toString(), 'x,y\n1,"a,b"\n');
+      assert.equal(Buffer.from(encoder.encode({ y: 'c', x: 2 }, ref(1))).toString(), '2,c\n');
+      assert.equal(encoder.end().length, 0);
+    });
+
+    test('an empty file is the header alone, or nothing when header is off or columns are inferred', () => {
+      assert.equal(render(config({ columns: ['a', 'b'] }), []).toString(), 'a,b\n');
+      assert.equal(render(config({ columns: ['a', 'b'], header: false }), []).length, 0);
+      assert.equal(render(config(), []).length, 0);
+    });
+
+    test('header: false writes rows only', () => {
+      assert.equal(render(config({ header: false }), [{ a: 1 }, { a: 2 }]).toString(), '1\n2\n');
+    });
+
+    test('header names are quoted like values', () => {
+      assert.equal(render(config({ quote_all: true }), [{ 'a,b': 1 }]).toString(), '"a,b"\n"1"\n');
+      assert.equal(render(config(), [{ 'a"b': 1, c: 2 }]).toString(), '"a""b",c\n1,2\n');
+    });
+
+    test('a new encoder per file starts over: each file has its own header', () => {
+      const cfg = config();
+      assert.equal(render(cfg, [{ a: 1 }]).toString(), 'a\n1\n');
+      assert.equal(render(cfg, [{ b: 2 }]).toString(), 'b\n2\n');
+    });
+
+    test('rendering is deterministic', () => {
+      const cfg = config({ delimiter: ';' });
+      assert.ok(render(cfg, goldenRecords).equals(render(cfg, goldenRecords)));
+    });
+  });
+
+  describe('errors', () => {
+    test('a field without a column throws FORMAT_UNKNOWN_FIELD naming the item and field', () => {
+      const encoder = csv.encoder(config(), { ...ctx, columns: ['email', 'phone'] });
+      const item: ItemRef = { id: 'leads.csv:4012', describe: 'leads.csv line 4,012' };
+      assert.throws(() => encoder.encode({ email: 'a@b.c', fax: '123' }, item), (error: unknown) => {
+        assert.ok(error instanceof LadingError);
+        assert.ok(error instanceof FormatError);
+        assert.equal(error.code, 'FORMAT_UNKNOWN_FIELD');
+        assert.equal(error.category, 'permanent');
+        assert.equal(error.itemId, 'leads.csv:4012');
+        assert.equal(error.field, 'fax');
+        assert.match(error.message, /leads\.csv line 4,012/);
+        assert.match(error.message, /"fax"/);
+        return true;
+      });
+    });
+
+    test('with inferred columns, a later record with a new key fails', () => {
+      const encoder = csv.encoder(config(), ctx);
+      encoder.encode({ a: 1 }, ref(0));
+      assert.throws(() => encoder.encode({ a: 2, b: 3 }, ref(1)), { code: 'FORMAT_UNKNOWN_FIELD', field: 'b', itemId: 'inline:1' });
+    });
+
+    test('duplicate or empty pipeline columns are a config error', () => {
+      assert.throws(() => csv.encoder(config(), { ...ctx, columns: ['a', 'a'] }), { code: 'CONFIG_INVALID' });
+      assert.throws(() => csv.encoder(config(), { ...ctx, columns: [] }), { code: 'CONFIG_INVALID' });
+    });
+  });
+
+  describe('config schema', () => {
+    test('fills the documented defaults', () => {
+      assert.deepEqual(csvConfig.parse({ type: 'csv' }), {
+        type: 'csv', delimiter: ',', quote: '"', escape: '"', line_ending: '\n', header: true, null_value: '', quote_all: false,
+      });
+    });
+
+    test('rejects a two-character delimiter', () => {
+      const result = csvConfig.safeParse({ type: 'csv', delimiter: ';;' });
+      assert.equal(result.success, false);
+      assert.deepEqual(result.error?.issues.map((i) => i.path), [['delimiter']]);
+    });
+
+    test('rejects an unknown key', () => {
+      const result = csvConfig.safeParse({ type: 'csv', delimeter: ';' });
+      assert.equal(result.success, false);
+      assert.equal(result.error?.issues[0]?.code, 'unrecognized_keys');
+    });
+
+    test('rejects a quote equal to the delimiter, a line break as delimiter, an unknown line ending, duplicate columns', () => {
+      assert.equal(csvConfig.safeParse({ type: 'csv', delimiter: '"' }).success, false);
+      assert.equal(csvConfig.safeParse({ type: 'csv', delimiter: '\n' }).success, false);
+      assert.equal(csvConfig.safeParse({ type: 'csv', line_ending: '\r' }).success, false);
+      assert.equal(csvConfig.safeParse({ type: 'csv', columns: ['a', 'a'] }).success, false);
+      assert.equal(csvConfig.safeParse({ type: 'csv', delimiter: '\t', quote: "'", escape: '\\' }).success, true);
+    });
+
+    test('every key is described for the generated docs', () => {
+      for (const [key, schema] of Object.entries(csvConfig.shape)) {
+        assert.ok(schema.description, `csv.${key} has no description`);
+      }
+    });
+  });
+
+  describe('round trip through csv-parse', () => {
+    const values: Row[] = [
+      { name: 'Smith, John', note: 'say "hi"', text: 'multi\nline' },
+      { name: '', note: 'cr\r\nlf\rlone cr', text: '  spaces  ' },
+      { name: 'tab\there', note: 'semi;colon', text: '日本 é 🙂' },
+      { name: "it's", note: '\\back\\slash\\', text: '|pipe|' },
+    ];
+    const configs: Record<string, unknown>[] = [
+      {},
+      { delimiter: ';', line_ending: '\r\n' },
+      { delimiter: '\t', quote_all: true },
+      { delimiter: '|', quote: "'", escape: "'" },
+      { quote: "'", escape: '\\', line_ending: '\r\n' },
+    ];
+    for (const overrides of configs) {
+      test(`parses back to the input strings with ${JSON.stringify(overrides)}`, () => {
+        const cfg = config(overrides);
+        const parsed = parse(render(cfg, values), { delimiter: cfg.delimiter, quote: cfg.quote, escape: cfg.escape });
+        assert.deepEqual(parsed, [['name', 'note', 'text'], ...values.map((v) => Object.values(v))]);
+      });
+    }
+  });
+
+  describe('properties', () => {
+    const special = fc.string({ unit: fc.constantFrom(',', '"', ';', '\r', '\n', '\t', ' ', 'x', '\\', "'", '|') });
+    const text = fc.oneof(special, fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }));
+    const csvCase = fc.record({
+      delimiter: fc.constantFrom(',', ';', '\t', '|'),
+      quoting: fc.constantFrom({ quote: '"', escape: '"' }, { quote: "'", escape: "'" }, { quote: '"', escape: '\\' }),
+      line_ending: fc.constantFrom('\n', '\r\n'),
+      quote_all: fc.boolean(),
+      columns: fc.uniqueArray(text, { minLength: 1, maxLength: 5 }),
+    }).chain((c) => fc.record({
+      c: fc.constant(c),
+      rows: fc.array(fc.array(text, { minLength: c.columns.length, maxLength: c.columns.length }), { maxLength: 8 }),
+    }));
+
+    test('encode then csv-parse is the identity, header included', () => {
+      fc.assert(fc.property(csvCase, ({ c, rows }) => {
+        const cfg = config({ delimiter: c.delimiter, ...c.quoting, line_ending: c.line_ending, quote_all: c.quote_all });
+        const records = rows.map((row) => Object.fromEntries(c.columns.map((name, i) => [name, row[i]])));
+        const bytes = render(cfg, records, { ...ctx, columns: c.columns });
+        const parsed = parse(bytes, { delimiter: c.delimiter, quote: c.quoting.quote, escape: c.quoting.escape });
+        const expected = [c.columns, ...rows].map((r) => (r.length === 1 && r[0] === '' ? [''] : r));
+        assert.deepEqual(parsed, expected);
+      }), { numRuns: 500 });
+    });
+
+    test('every encoded row parses back to exactly one record', () => {
+      fc.assert(fc.property(csvCase, ({ c, rows }) => {
+        const cfg = config({ delimiter: c.delimiter, ...c.quoting, line_ending: c.line_ending, quote_all: c.quote_all, header: false });
+        const encoder = csv.encoder(cfg, { ...ctx, columns: c.columns });
+        rows.forEach((row, i) => {
+          const bytes = encoder.encode(Object.fromEntries(c.columns.map((name, j) => [name, row[j]])), ref(i));
+          const parsed = parse(Buffer.from(bytes), { delimiter: c.delimiter, quote: c.quoting.quote, escape: c.quoting.escape });
+          assert.deepEqual(parsed, [row]);
+        });
+      }), { numRuns: 500 });
+    });
+  });
+});

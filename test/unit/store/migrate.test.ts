@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { LadingError } from '../../../src/errors/lading-error.js';
+import { loadMigrations, runMigrations } from '../../../src/store/migrate.js';
+import { sqliteMigrationDriver, sqliteMigrationsDir } from '../../../src/store/sqlite/store.js';
+
+describe('migration runner', () => {
+  let dir: string;
+  let migrations: string;
+  let db: Database.Database;
+  const clock = () => new Date('2024-03-01T09:00:00.000Z');
+  const options = { description: 'test.db', now: clock };
+  const ledger = () => db.prepare('SELECT version, name, applied_at FROM lading_migrations ORDER BY version').all();
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lading-migrate-'));
+    migrations = join(dir, 'migrations');
+    await mkdir(migrations);
+    db = new Database(join(dir, 'test.db'));
+    db.pragma('journal_mode = WAL');
+  });
+  afterEach(async () => {
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('applies pending files in version order and records each in the ledger', async () => {
+    // Written out of order on purpose: 0002 needs the table 0001 creates; 0010 sorts after 0002.
+    await writeFile(join(migrations, '0010_add_index.sql'), 'CREATE INDEX things_by_label ON things (label);');
+    await writeFile(join(migrations, '0002_add_label.sql'), 'ALTER TABLE things ADD COLUMN label TEXT;');
+    await writeFile(join(migrations, '0001_init.sql'), 'CREATE TABLE things (id INTEGER PRIMARY KEY);\nCREATE TABLE other (x TEXT);');
+    await writeFile(join(migrations, 'README.md'), 'not a migration');
+
+    const loaded = await loadMigrations(migrations);
+    assert.deepEqual(loaded.map((m) => [m.version, m.name]), [[1, '0001_init'], [2, '0002_add_label'], [10, '0010_add_index']]);
+
+    const result = await runMigrations(sqliteMigrationDriver(db), loaded, options);
+    assert.deepEqual(result.applied.map((m) => m.version), [1, 2, 10]);
+    assert.deepEqual(ledger(), [
+      { version: 1, name: '0001_init', applied_at: '2024-03-01T09:00:00.000Z' },
+      { version: 2, name: '0002_add_label', applied_at: '2024-03-01T09:00:00.000Z' },
+      { version: 10, name: '0010_add_index', applied_at: '2024-03-01T09:00:00.000Z' },
+    ]);
+    db.prepare('INSERT INTO things (label) VALUES (?)').run('x');
+  });
+
+  test('is idempotent: a rerun applies nothing; a new file is applied alone', async () => {
+    await writeFile(join(migrations, '0001_init.sql'), 'CREATE TABLE things (id INTEGER PRIMARY KEY);');
+    await runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options);
+    const again = await runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options);
+    assert.deepEqual(again.applied, []);
+    assert.equal(ledger().length, 1);
+
+    await writeFile(join(migrations, '0002_more.sql'), 'CREATE TABLE more (id INTEGER PRIMARY KEY);');
+    const next = await runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options);
+    assert.deepEqual(next.applied.map((m) => m.name), ['0002_more']);
+  });
+
+  test('refuses a database whose ledger is ahead of the known files, and applies nothing', async () => {
+    await writeFile(join(migrations, '0001_init.sql'), 'CREATE TABLE things (id INTEGER PRIMARY KEY);');
+    await runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options);
+    db.prepare('INSERT INTO lading_migrations (version, name, applied_at) VALUES (3, ?, ?)').run('0003_future', clock().toISOString());
+    await writeFile(join(migrations, '0002_more.sql'), 'CREATE TABLE more (id INTEGER PRIMARY KEY);');
+
+    await assert.rejects(runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options), (error: unknown) => {
+      assert.ok(error instanceof LadingError);
+      assert.equal(error.code, 'STORE_SCHEMA_NEWER');
+      assert.equal(error.category, 'permanent');
+      assert.match(error.message, /^test\.db: .*version 3.* up to 2/);
+      return true;
+    });
+    assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'more'").pluck().get(), 0);
+  });
+
+  test('a failing migration rolls back with its ledger row; earlier ones stay applied', async () => {
+    await writeFile(join(migrations, '0001_init.sql'), 'CREATE TABLE things (id INTEGER PRIMARY KEY);');
+    await writeFile(join(migrations, '0002_broken.sql'), 'CREATE TABLE half (id INTEGER);\nTHIS IS NOT SQL;');
+    await assert.rejects(runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options), /syntax error/);
+    assert.deepEqual(ledger().map((row) => (row as { version: number }).version), [1]);
+    assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'half'").pluck().get(), 0);
+  });
+
+  test('rejects misnamed and duplicate-version files', async () => {
+    await writeFile(join(migrations, '1_init.sql'), 'SELECT 1;');
+    await assert.rejects(loadMigrations(migrations), (error: unknown) => error instanceof LadingError && error.code === 'STORE_FAILED' && /1_init\.sql/.test(error.message));
+    await rm(join(migrations, '1_init.sql'));
+    await writeFile(join(migrations, '0001_a.sql'), 'SELECT 1;');
+    await writeFile(join(migrations, '0001_b.sql'), 'SELECT 1;');
+    await assert.rejects(loadMigrations(migrations), /share version 1/);
+  });
+
+  test('the SQLite store\'s own migrations load from the folder next to the module', async () => {
+    const own = await loadMigrations(sqliteMigrationsDir());
+    assert.equal(own[0]?.name, '0001_init');
+    assert.deepEqual(own.map((m) => m.version), own.map((_, i) => i + 1), 'numbered 0001, 0002, … without gaps');
+    const result = await runMigrations(sqliteMigrationDriver(db), own, options);
+    assert.equal(result.applied.length, own.length);
+  });
+});
