@@ -26,7 +26,8 @@ export function classify(error: unknown, ctx: ClassifyContext): LadingError {
   const detail = error instanceof Error ? error.message : String(error);
   const info = { cause: error, ...(ctx.itemId === undefined ? {} : { itemId: ctx.itemId }) };
   if (errno !== undefined) {
-    if (errno === 'SQLITE_BUSY' || errno === 'SQLITE_LOCKED') return ladingError('STORE_BUSY', `${ctx.doing}: database is locked`, info);
+    // Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE…) are the same condition.
+    if (errno.startsWith('SQLITE_BUSY') || errno.startsWith('SQLITE_LOCKED')) return ladingError('STORE_BUSY', `${ctx.doing}: database is locked`, info);
     if (errno.startsWith('SQLITE_')) return ladingError('STORE_FAILED', `${ctx.doing}: ${detail}`, info);
     if (transientErrno.has(errno)) return ladingError('NETWORK_FAILED', `${ctx.doing}: ${errno}`, info);
     if (errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS') {

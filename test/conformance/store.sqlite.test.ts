@@ -99,7 +99,7 @@ describe('SqliteStore on a shared file', () => {
       const store = await openSqliteStore(process.env.DB_PATH);
       process.stdout.write('ready\\n');
       await new Promise((resolve) => process.stdin.once('data', resolve));
-      const ids = [];
+      const cut = [];
       if (process.env.ROLE === 'ingest') {
         for (let call = 0; call < 20; call++) {
           await store.ingest(${JSON.stringify(pipeline)}, Array.from({ length: 100 }, (_, i) => ({ data: { n: 3000 + call * 100 + i } })), new Date());
@@ -108,12 +108,12 @@ describe('SqliteStore on a shared file', () => {
         for (let i = 0; ; i++) {
           const batch = await store.cutBatch(${JSON.stringify(pipeline)}, { id: process.env.NAME + '-' + i, at: new Date(), reason: 'manual', maxRecords: 1 + Math.floor(Math.random() * 10) });
           if (batch === null) break;
-          ids.push({ id: batch.id, records: batch.records });
+          cut.push({ id: batch.id, records: batch.records });
           await new Promise((resolve) => setTimeout(resolve, 1)); // a real cutter does not spin
         }
       }
       await store.close();
-      process.stdout.write(JSON.stringify(ids));
+      process.stdout.write(JSON.stringify(cut));
     `;
     const roles = [['cut', 'p1'], ['cut', 'p2'], ['cut', 'p3'], ['ingest', 'ingester']] as const;
     const children = roles.map(([role, name]) => {
@@ -137,7 +137,12 @@ describe('SqliteStore on a shared file', () => {
       });
       return { proc, ready: Promise.race([ready, done.then(() => undefined)]), done };
     });
-    await Promise.all(children.map((c) => c.ready));
+    try {
+      await Promise.all(children.map((c) => c.ready));
+    } catch (error) {
+      for (const c of children) c.proc.kill(); // the ones still waiting for "go"
+      throw error;
+    }
     for (const c of children) c.proc.stdin.end('go\n');
 
     const results = await Promise.all(children.map((c) => c.done));

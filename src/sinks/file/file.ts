@@ -97,6 +97,7 @@ export class FileSink implements RecordSink {
   private encoder: FormatEncoder | undefined;
   private staged: StagedPart[] = [];
   private sample: Row | undefined;
+  private beginBytes = 0;
   private readonly maxBytes: number | undefined;
   private readonly maxRecords: number | undefined;
   private readonly ext: string;
@@ -128,7 +129,8 @@ export class FileSink implements RecordSink {
         const part = this.part ?? (await this.openPart(item.data));
         const bytes = this.encoder!.encode(item.data, ref);
         if (this.maxBytes !== undefined && !(await this.fits(part, bytes.byteLength))) {
-          if (part.records === 0) throw this.tooLarge(ref.describe, item.id, bytes.byteLength);
+          const alone = this.beginBytes + bytes.byteLength + this.encoder!.end(1).byteLength;
+          if (part.records === 0 || part.boundAlone(alone) > this.maxBytes) throw this.tooLarge(ref.describe, item.id, bytes.byteLength);
           await this.rotate();
           const fresh = await this.openPart(item.data);
           const again = this.encoder!.encode(item.data, ref);
@@ -196,6 +198,7 @@ export class FileSink implements RecordSink {
     });
     this.part = new PartWriter(number, join(this.staging, `part-${number}`), this.deps.codecs.map((c) => c.create()));
     const begin = this.encoder.begin();
+    this.beginBytes = begin.byteLength;
     if (begin.byteLength > 0) await this.part.write(begin);
     return this.part;
   }

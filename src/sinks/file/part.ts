@@ -60,6 +60,13 @@ export class PartWriter {
     return this.out + unknown;
   }
 
+  /** Worst-case size of a file holding only `bytes` input bytes: whether a record fits any part at all. */
+  boundAlone(bytes: number): number {
+    let size = bytes;
+    for (const codec of this.codecs) size = codec.bound(size);
+    return size;
+  }
+
   /** True while some output size is only bounded, not known: a flush would make it exact. */
   get uncertain(): boolean {
     return this.pending > 0;

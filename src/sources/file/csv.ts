@@ -99,6 +99,9 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       const line = window.firstContent(start).line;
       prevEnd = entry.end;
       if (header === undefined) {
+        if (utf8.anyIn(start, entry.end)) {
+          throw ladingError('SOURCE_BAD_ENCODING', `${file} line ${line}: the header row is not valid UTF-8`, { location: `${file}:${line}` });
+        }
         header = columnNames(entry.fields, file, line);
         continue;
       }
@@ -109,9 +112,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       } else if (entry.fields.length !== header.length) {
         yield failedLineItem('SOURCE_MALFORMED_CSV', file, line, seq, `expected ${header.length} fields as in the header, found ${entry.fields.length}`);
       } else {
-        const data: Row = {};
-        for (let i = 0; i < header.length; i += 1) data[header[i]!] = entry.fields[i];
-        yield lineItem(file, line, seq, data);
+        yield lineItem(file, line, seq, toRow(header, entry.fields));
       }
     }
     if (atEnd && bad) {
@@ -148,9 +149,12 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
     return Math.min(Math.max(start, floor), end);
   }
 
+  // csv-parse only fails outright on what skip_records_with_error does not cover.
+  const failed = (error: Error): Error =>
+    ladingError('SOURCE_MALFORMED_CSV', `${file}: cannot parse CSV (${error.message})`, { cause: error });
   const write = (chunk: Uint8Array): Promise<void> =>
     new Promise((resolve, reject) => {
-      parser.write(chunk, (error) => (error ? reject(error) : resolve()));
+      parser.write(chunk, (error) => (error ? reject(failed(error)) : resolve()));
     });
 
   try {
@@ -159,7 +163,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       let data = chunk;
       if (head !== undefined) {
         // Strip a UTF-8 byte order mark; it may arrive split over tiny chunks.
-        const joined = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        const joined: Uint8Array = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
         if (joined.length < 3 && isBomPrefix(joined)) {
           head = joined;
           continue;
@@ -190,7 +194,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
     }
     utf8.finish();
     await new Promise<void>((resolve, reject) => {
-      parser.end((error?: Error | null) => (error ? reject(error) : resolve()));
+      parser.end((error?: Error | null) => (error ? reject(failed(error)) : resolve()));
     });
     yield* drain(true);
   } finally {
@@ -198,12 +202,20 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
   }
 }
 
+function toRow(header: readonly string[], fields: readonly string[]): Row {
+  const row: Row = {};
+  for (let i = 0; i < header.length; i += 1) {
+    const name = header[i]!;
+    // A column called __proto__ must become a field, not the object's prototype.
+    if (name === '__proto__') Object.defineProperty(row, name, { value: fields[i], enumerable: true, writable: true, configurable: true });
+    else row[name] = fields[i];
+  }
+  return row;
+}
+
 function columnNames(fields: string[], file: string, line: number): string[] {
   const seen = new Set<string>();
   for (const name of fields) {
-    if (name.includes('\uFFFD')) {
-      throw ladingError('SOURCE_BAD_ENCODING', `${file} line ${line}: the header row is not valid UTF-8`, { location: `${file}:${line}` });
-    }
     if (seen.has(name)) {
       throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${line}: the header names column "${name}" twice`, { location: `${file}:${line}` });
     }

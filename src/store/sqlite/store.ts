@@ -38,9 +38,11 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   try {
     if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
+    // busy_timeout first: switching a new file to WAL can meet another process's lock.
+    const busyMs = options.busyTimeoutMs;
+    db.pragma(`busy_timeout = ${busyMs !== undefined && Number.isFinite(busyMs) ? Math.max(0, Math.trunc(busyMs)) : 5000}`);
     db.pragma('journal_mode = WAL');
     db.pragma(options.synchronous === 'NORMAL' ? 'synchronous = NORMAL' : 'synchronous = FULL');
-    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
     db.pragma('foreign_keys = ON');
   } catch (error) {
     db?.close();
