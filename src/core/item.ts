@@ -21,6 +21,11 @@ export interface Chunk<T = Row> {
   readonly items: readonly Item<T>[];
 }
 
+/** The reference formats and rules use in messages; `describe` is computed only when read (errors are rare, items many). */
+export function itemRef(item: Pick<Item, 'id' | 'origin'>): { readonly id: string; readonly describe: string } {
+  return { id: item.id, get describe() { return describeItem(item); } };
+}
+
 /** How an item is named in messages: `leads.csv line 4,012` or `item inbox:17`. */
 export function describeItem(item: Pick<Item, 'id' | 'origin'>): string {
   const line = item.origin?.line;

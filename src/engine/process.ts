@@ -1,4 +1,4 @@
-import { describeItem, type Item, type Row } from '../core/item.js';
+import { itemRef, type Item, type Row } from '../core/item.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import { classify } from '../errors/classify.js';
 import type { LadingError } from '../errors/lading-error.js';
@@ -26,7 +26,7 @@ export function buildProcessor(config: PipelineConfig): (items: readonly Item[])
         failures.set(item.id, [item.error]);
         continue;
       }
-      const ref = { id: item.id, describe: describeItem(item) };
+      const ref = itemRef(item);
       if (validate) {
         const result = validate(item.data, ref);
         if (result.warnings.length > 0) warnings.set(item.id, result.warnings);

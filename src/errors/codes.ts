@@ -47,6 +47,7 @@ export const codes = {
   MAP_TRANSFORM_FAILED: spec('MappingError', 'permanent', 'map', 422, 'A transform cannot be applied to a field value.', 'Correct the value, add a default, or change the transform.'),
   FORMAT_UNKNOWN_FIELD: spec('FormatError', 'permanent', 'format', 422, 'A record has a field the file layout has no column for.', 'Declare the output fields with map (or format.columns), or drop the field.'),
   FORMAT_RECORD_TOO_LARGE: spec('FormatError', 'permanent', 'format', 422, 'One record alone exceeds output.split.max_bytes.', 'Raise output.split.max_bytes or shorten the record.'),
+  FORMAT_UNENCODABLE_VALUE: spec('FormatError', 'permanent', 'format', 422, 'A record holds a value the format cannot encode (a circular structure).', 'Map the record to plain values before the output.'),
   CODEC_FAILED: spec('CodecError', 'permanent', 'codec', 500, 'A compression or encryption step failed.', 'See the cause; this usually means a corrupt key or a full disk.'),
   DEST_WRITE_FAILED: spec('DestinationError', 'transient', 'destination', 503, 'Writing a file to the destination failed.', 'Check space and connectivity; the delivery is retried.'),
   DEST_PERMISSION_DENIED: spec('DestinationError', 'permanent', 'destination', 403, 'The destination refuses writes (permission denied or read-only).', 'Grant write access to the destination path.'),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineFormat } from '../core/component.js';
+import { jsonText } from './json-text.js';
 import type { Row } from '../core/item.js';
 import { ladingError } from '../errors/lading-error.js';
 import type { EncoderContext, FormatEncoder, ItemRef } from './types.js';
@@ -35,7 +36,8 @@ export type CsvConfig = z.output<typeof csvConfig>;
 
 /**
  * Values: strings as is; numbers, booleans and bigints via String(); a Date as toISOString()
- * (an invalid Date as null); other objects and arrays as JSON (an object's toJSON() is honoured);
+ * (an invalid Date as null); other objects and arrays as JSON (an object's toJSON() is honoured, a nested bigint
+ * becomes a string);
  * null, undefined, functions and symbols as `null_value`.
  *
  * Quoting follows RFC 4180: a field is quoted when it holds the delimiter, the quote, CR or LF
@@ -45,9 +47,10 @@ export type CsvConfig = z.output<typeof csvConfig>;
  * One exception: a row that would be a blank line (one column, empty text) is written as `""`,
  * because many readers skip blank lines.
  *
- * Columns come from ctx.columns (the pipeline's map), else config.columns, else the keys of the
- * first record encoded. In the last case begin() returns nothing and the header is written in
- * front of the first row, so a file with no records is empty (no header).
+ * Columns come from ctx.columns (the pipeline's map), else config.columns, else the keys of
+ * ctx.sample (the run's first record, so every split part has the same layout), else the keys of
+ * the first record this encoder sees. In that last case begin() returns nothing and the header is
+ * written in front of the first row, so a file with no records is empty, without a header.
  */
 class CsvEncoder implements FormatEncoder {
   private readonly delimiter: string;
@@ -90,20 +93,17 @@ class CsvEncoder implements FormatEncoder {
   }
 
   encode(record: Row, item: ItemRef): Uint8Array {
-    let prefix = '';
-    if (this.columns === undefined) {
-      this.useColumns(Object.keys(record));
-      if (this.header) prefix = this.headerRow(this.columns!);
-    }
-    const columns = this.columns!;
-    const n = columns.length;
     const keys = Object.keys(record);
+    // Lazy layout: fixed by the first record, but only once its row is built (encode may throw).
+    const inferred = this.columns === undefined;
+    const columns = this.columns ?? keys;
+    const n = columns.length;
     // Fast path: the record's keys are the columns in order (what a map produces).
     let exact = keys.length === n;
     for (let i = 0; exact && i < n; i++) exact = keys[i] === columns[i];
     if (!exact) {
       for (const key of keys) {
-        if (!this.columnSet.has(key)) throw this.unknownField(item, key);
+        if (!this.columnSet.has(key)) throw this.unknownField(item, key, columns);
       }
     }
     // When every column is an own key, plain property reads are safe; otherwise a missing
@@ -114,10 +114,15 @@ class CsvEncoder implements FormatEncoder {
       const column = columns[i]!;
       const value = allOwn || Object.hasOwn(record, column) ? record[column] : undefined;
       if (i > 0) row += this.delimiter;
-      row += this.field(value);
+      row += this.field(value, item);
     }
     if (n === 1 && row.length === 0) row = this.quote + this.quote;
-    return Buffer.from(prefix + row + this.lineEnding, 'utf8');
+    row += this.lineEnding;
+    if (inferred) {
+      this.useColumns(columns);
+      if (this.header) row = this.headerRow(columns) + row;
+    }
+    return Buffer.from(row, 'utf8');
   }
 
   end(): Uint8Array {
@@ -139,23 +144,23 @@ class CsvEncoder implements FormatEncoder {
     return row + this.lineEnding;
   }
 
-  private field(value: unknown): string {
+  private field(value: unknown, item: ItemRef): string {
     switch (typeof value) {
       case 'string': return this.text(value);
       case 'number': case 'boolean': case 'bigint': return this.text(String(value));
-      case 'object': return value === null ? this.nullField : this.objectField(value);
+      case 'object': return value === null ? this.nullField : this.objectField(value, item);
       default: return this.nullField; // undefined, function, symbol
     }
   }
 
-  private objectField(value: object): string {
+  private objectField(value: object, item: ItemRef): string {
     if (value instanceof Date) return Number.isNaN(value.getTime()) ? this.nullField : this.text(value.toISOString());
     const json: unknown = typeof (value as { toJSON?: unknown }).toJSON === 'function'
       ? (value as { toJSON(): unknown }).toJSON()
       : value;
     if (json === null || json === undefined) return this.nullField;
-    if (typeof json !== 'object') return this.field(json);
-    return this.text(JSON.stringify(json));
+    if (typeof json !== 'object') return this.field(json, item);
+    return this.text(jsonText(json, item));
   }
 
   private text(value: string): string {
@@ -185,8 +190,7 @@ class CsvEncoder implements FormatEncoder {
     return this.quote + body + this.quote;
   }
 
-  private unknownField(item: ItemRef, field: string) {
-    const columns = this.columns!;
+  private unknownField(item: ItemRef, field: string, columns: readonly string[]) {
     const shown = columns.slice(0, 10).map((c) => JSON.stringify(c)).join(', ') + (columns.length > 10 ? ', …' : '');
     return ladingError(
       'FORMAT_UNKNOWN_FIELD',
@@ -203,10 +207,12 @@ export const csv = defineFormat({
   extension: 'csv',
   mediaType: 'text/csv',
   encoder(config, ctx: EncoderContext): FormatEncoder {
-    const columns = ctx.columns ?? config.columns;
-    if (columns !== undefined) {
-      if (columns.length === 0) throw ladingError('CONFIG_INVALID', `pipeline ${ctx.pipeline}: a CSV file needs at least one column`);
-      const duplicate = columns.find((name, i) => columns.indexOf(name) !== i);
+    const sampled = ctx.sample === undefined ? [] : Object.keys(ctx.sample);
+    const declared = ctx.columns ?? config.columns;
+    const columns = declared ?? (sampled.length > 0 ? sampled : undefined);
+    if (declared !== undefined) {
+      if (declared.length === 0) throw ladingError('CONFIG_INVALID', `pipeline ${ctx.pipeline}: a CSV file needs at least one column`);
+      const duplicate = declared.find((name, i) => declared.indexOf(name) !== i);
       if (duplicate !== undefined) {
         throw ladingError('CONFIG_INVALID', `pipeline ${ctx.pipeline}: CSV column ${JSON.stringify(duplicate)} appears twice`, { field: duplicate });
       }

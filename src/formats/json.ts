@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { defineFormat } from '../core/component.js';
+import { jsonText } from './json-text.js';
 import type { Row } from '../core/item.js';
-import type { EncoderContext, FormatEncoder } from './types.js';
+import type { EncoderContext, FormatEncoder, ItemRef } from './types.js';
 
 export const jsonConfig = z.object({
   type: z.literal('json').describe('One JSON document: an object holding the records array and, after it, batch_info.'),
@@ -17,19 +18,6 @@ export const jsonConfig = z.object({
 }).meta({ id: 'format.json' });
 
 export type JsonConfig = z.output<typeof jsonConfig>;
-
-/** JSON has no bigint: it is written as a decimal string (the same text CSV writes). */
-const bigintAsString = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
-
-/** JSON.stringify, falling back to a replacer only when a bigint makes the fast path throw. */
-function stringify(record: Row): string {
-  try {
-    return JSON.stringify(record);
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-    return JSON.stringify(record, bigintAsString); // still throws for a circular structure
-  }
-}
 
 /**
  * Streams `{"records":[…],"batch_info":{…}}` followed by one newline. batch_info comes after the
@@ -48,7 +36,9 @@ function stringify(record: Row): string {
  *     }
  */
 class JsonEncoder implements FormatEncoder {
-  private count = 0;
+  /** Whether a record was encoded, so the next one needs a comma. The sink may discard the last
+   *  result, but then it ends this file and encodes the record again in a new one. */
+  private started = false;
 
   constructor(private readonly config: JsonConfig, private readonly ctx: EncoderContext) {}
 
@@ -57,17 +47,19 @@ class JsonEncoder implements FormatEncoder {
     return Buffer.from(this.config.pretty ? `{\n  ${key}: [` : `{${key}:[`, 'utf8');
   }
 
-  encode(record: Row): Uint8Array {
-    const separator = this.config.pretty ? (this.count === 0 ? '\n    ' : ',\n    ') : (this.count === 0 ? '' : ',');
-    this.count++;
-    return Buffer.from(separator + stringify(record), 'utf8');
+  encode(record: Row, item: ItemRef): Uint8Array {
+    const text = jsonText(record, item); // may throw: then nothing changes
+    const separator = this.config.pretty ? (this.started ? ',\n    ' : '\n    ') : (this.started ? ',' : '');
+    this.started = true;
+    return Buffer.from(separator + text, 'utf8');
   }
 
-  end(): Uint8Array {
+  /** Pure: the sink also calls it to measure the closing bytes for a prospective count. */
+  end(records: number): Uint8Array {
     const { pretty } = this.config;
-    let tail = pretty ? (this.count === 0 ? ']' : '\n  ]') : ']';
+    let tail = pretty ? (records === 0 ? ']' : '\n  ]') : ']';
     if (this.config.batch_info) {
-      const info = { id: this.ctx.batchId, created: this.ctx.createdAt.toISOString(), record_count: this.count };
+      const info = { id: this.ctx.batchId, created: this.ctx.createdAt.toISOString(), record_count: records };
       tail += pretty ? `,\n  "batch_info": ${JSON.stringify(info, null, 2).replaceAll('\n', '\n  ')}` : `,"batch_info":${JSON.stringify(info)}`;
     }
     return Buffer.from(tail + (pretty ? '\n}\n' : '}\n'), 'utf8');

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { defineFormat } from '../core/component.js';
+import { jsonText } from './json-text.js';
 import type { Row } from '../core/item.js';
-import type { FormatEncoder } from './types.js';
+import type { FormatEncoder, ItemRef } from './types.js';
 
 export const ndjsonConfig = z.object({
   type: z.literal('ndjson').describe('Newline-delimited JSON: one JSON object per line.'),
@@ -9,19 +10,6 @@ export const ndjsonConfig = z.object({
 }).strict().meta({ id: 'format.ndjson' });
 
 export type NdjsonConfig = z.output<typeof ndjsonConfig>;
-
-/** JSON has no bigint: it is written as a decimal string (the same text CSV writes). */
-const bigintAsString = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
-
-/** JSON.stringify, falling back to a replacer only when a bigint makes the fast path throw. */
-function stringify(record: Row): string {
-  try {
-    return JSON.stringify(record);
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-    return JSON.stringify(record, bigintAsString); // still throws for a circular structure
-  }
-}
 
 /**
  * `JSON.stringify(record)` plus the line ending per record; nothing before or after, so a file
@@ -35,8 +23,8 @@ class NdjsonEncoder implements FormatEncoder {
     return new Uint8Array(0);
   }
 
-  encode(record: Row): Uint8Array {
-    return Buffer.from(stringify(record) + this.lineEnding, 'utf8');
+  encode(record: Row, item: ItemRef): Uint8Array {
+    return Buffer.from(jsonText(record, item) + this.lineEnding, 'utf8');
   }
 
   end(): Uint8Array {

@@ -13,7 +13,7 @@ const oneChar = (what: string) =>
   z.string().length(1, `${what} must be exactly one character`)
     .refine((c) => c !== '\r' && c !== '\n', `${what} cannot be a line break`);
 
-export const fileCsvOptions = z.object({
+const csvDialect = z.object({
   delimiter: z.string().min(1, 'delimiter cannot be empty')
     .refine((d) => !d.includes('\r') && !d.includes('\n'), 'delimiter cannot contain a line break')
     .default(',').describe('Text between fields, e.g. "," ";" "\\t" or "||".'),
@@ -28,7 +28,7 @@ export const fileSourceConfig = z.object({
   path: z.string().min(1).describe('File to read; relative paths resolve against the pipeline file\'s folder. "-" reads standard input. Gzip is detected from the content, whatever the name.'),
   format: z.enum(['ndjson', 'csv', 'json']).optional()
     .describe('Input format. Default: from the extension after removing .gz (.ndjson and .jsonl: ndjson, .csv: csv, .json: json); required for standard input. NDJSON reports a malformed line as a failed item and reads on; a JSON file is one document, so a syntax error stops the run.'),
-  csv: fileCsvOptions.optional().describe('CSV dialect (format csv only); defaults: delimiter ",", quote and escape \'"\'.'),
+  csv: csvDialect.optional().describe('CSV dialect (format csv only); defaults: delimiter ",", quote and escape \'"\'.'),
   encoding: z.literal('utf-8').default('utf-8').describe('Text encoding of the input. Invalid bytes fail only the record they are in (NDJSON, CSV).'),
 }).strict().meta({ id: 'source.file' });
 
@@ -83,7 +83,7 @@ class FileSource implements Source {
       const message = `source.csv applies only to format csv (this source reads ${this.format})`;
       throw new ConfigError('CONFIG_INVALID', message, { field: 'source.csv', issues: [{ code: 'CONFIG_INVALID', path: 'source.csv', message }] });
     }
-    this.dialect = config.csv ?? fileCsvOptions.parse({});
+    this.dialect = config.csv ?? csvDialect.parse({});
     if (config.path === '-') {
       this.description = 'stdin';
       this.file = 'stdin';

@@ -4,8 +4,8 @@
  * precompiles regexes and zones so applying a transform costs no parsing of the config.
  */
 import { z } from 'zod';
-import { DateTime, FixedOffsetZone, IANAZone, type DateTimeOptions, type Zone } from 'luxon';
-import { parseDate } from './formats.js';
+import { DateTime, FixedOffsetZone, IANAZone, type Zone } from 'luxon';
+import { MAX_INSTANT, offsetsOf, parseInstant } from './formats.js';
 
 /** Why a regex cannot be compiled, or undefined when it can. Used by schema refinements. */
 export function regexError(pattern: string, flags = ''): string | undefined {
@@ -193,23 +193,148 @@ function truncate(text: string, length: number): string {
   return text.slice(0, units);
 }
 
+/** The zone luxon itself would use for `name`: "UTC" and "GMT" (any case) are the fixed UTC zone. */
 function zoneFor(name: string): Zone {
-  return name === 'UTC' || name === 'Etc/UTC' ? FixedOffsetZone.utcInstance : IANAZone.create(name);
+  const lowered = name.toLowerCase();
+  return lowered === 'utc' || lowered === 'gmt' ? FixedOffsetZone.utcInstance : IANAZone.create(name);
+}
+
+// Date output. luxon's toFormat re-parses the pattern and asks Intl for the zone's offset on every
+// call (about 20µs); the date transform instead compiles the pattern once into pieces over a
+// wall-clock Date, with offsets from a per-hour cache. Only luxon's numeric, English month and
+// weekday, meridiem and offset tokens are compiled; a pattern with any other token (zone names,
+// macros such as D or t, week numbers) is rendered by luxon itself. A property test keeps both
+// renderings equal.
+
+/** Renders one piece of the output from the wall-clock time (a Date whose UTC fields are local) and the offset. */
+type Piece = (wall: Date, offset: number) => string;
+
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS_SHORT = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const WEEKDAYS_SHORT = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+function offsetText(offset: number, format: 'narrow' | 'short' | 'techie'): string {
+  const sign = offset >= 0 ? '+' : '-';
+  const hours = Math.trunc(Math.abs(offset / 60));
+  const minutes = Math.trunc(Math.abs(offset % 60));
+  if (format === 'narrow') return `${sign}${hours}${minutes > 0 ? `:${minutes}` : ''}`;
+  return format === 'short' ? `${sign}${pad(hours, 2)}:${pad(minutes, 2)}` : `${sign}${pad(hours, 2)}${pad(minutes, 2)}`;
+}
+
+const hour12 = (wall: Date): number => wall.getUTCHours() % 12 || 12;
+
+const TOKENS: Readonly<Record<string, Piece>> = {
+  S: (w) => String(w.getUTCMilliseconds()),
+  SSS: (w) => pad(w.getUTCMilliseconds(), 3),
+  u: (w) => pad(w.getUTCMilliseconds(), 3),
+  s: (w) => String(w.getUTCSeconds()),
+  ss: (w) => pad(w.getUTCSeconds(), 2),
+  m: (w) => String(w.getUTCMinutes()),
+  mm: (w) => pad(w.getUTCMinutes(), 2),
+  h: (w) => String(hour12(w)),
+  hh: (w) => pad(hour12(w), 2),
+  H: (w) => String(w.getUTCHours()),
+  HH: (w) => pad(w.getUTCHours(), 2),
+  Z: (_, offset) => offsetText(offset, 'narrow'),
+  ZZ: (_, offset) => offsetText(offset, 'short'),
+  ZZZ: (_, offset) => offsetText(offset, 'techie'),
+  a: (w) => (w.getUTCHours() < 12 ? 'AM' : 'PM'),
+  d: (w) => String(w.getUTCDate()),
+  dd: (w) => pad(w.getUTCDate(), 2),
+  EEE: (w) => WEEKDAYS_SHORT[w.getUTCDay()]!,
+  EEEE: (w) => WEEKDAYS[w.getUTCDay()]!,
+  ccc: (w) => WEEKDAYS_SHORT[w.getUTCDay()]!,
+  cccc: (w) => WEEKDAYS[w.getUTCDay()]!,
+  M: (w) => String(w.getUTCMonth() + 1),
+  MM: (w) => pad(w.getUTCMonth() + 1, 2),
+  L: (w) => String(w.getUTCMonth() + 1),
+  LL: (w) => pad(w.getUTCMonth() + 1, 2),
+  MMM: (w) => MONTHS_SHORT[w.getUTCMonth()]!,
+  MMMM: (w) => MONTHS[w.getUTCMonth()]!,
+  LLL: (w) => MONTHS_SHORT[w.getUTCMonth()]!,
+  LLLL: (w) => MONTHS[w.getUTCMonth()]!,
+  y: (w) => String(w.getUTCFullYear()),
+  yy: (w) => String(w.getUTCFullYear()).slice(-2),
+  yyyy: (w) => pad(w.getUTCFullYear(), 4),
+};
+
+const LETTER = /[A-Za-z]/;
+const ONLY_WHITESPACE = /^\s+$/;
+
+/** luxon's Formatter.parseFormat: quoted text and whitespace runs are literal, other runs of one character are tokens. */
+function splitFormat(format: string): Array<{ literal: boolean; value: string }> {
+  const parts: Array<{ literal: boolean; value: string }> = [];
+  let current: string | null = null;
+  let run = '';
+  let quoted = false;
+  for (const c of format) {
+    if (c === "'") {
+      if (run.length > 0 || quoted) parts.push({ literal: quoted || ONLY_WHITESPACE.test(run), value: run === '' ? "'" : run });
+      current = null;
+      run = '';
+      quoted = !quoted;
+    } else if (quoted || c === current) {
+      run += c;
+    } else {
+      if (run.length > 0) parts.push({ literal: ONLY_WHITESPACE.test(run), value: run });
+      run = c;
+      current = c;
+    }
+  }
+  if (run.length > 0) parts.push({ literal: quoted || ONLY_WHITESPACE.test(run), value: run });
+  return parts;
+}
+
+/** Compiles a luxon pattern for the fast path; undefined when it uses a token only luxon renders. */
+function compileFormat(format: string): ((wall: Date, offset: number) => string) | undefined {
+  const pieces: Array<string | Piece> = [];
+  for (const part of splitFormat(format)) {
+    const piece = part.literal ? undefined : TOKENS[part.value];
+    if (piece !== undefined) pieces.push(piece);
+    else if (part.literal || !LETTER.test(part.value)) pieces.push(part.value); // luxon writes unknown non-letter runs as they are
+    else return undefined;
+  }
+  return (wall, offset) => {
+    let out = '';
+    for (const piece of pieces) out += typeof piece === 'string' ? piece : piece(wall, offset);
+    return out;
+  };
+}
+
+/** luxon's toISO({ suppressMilliseconds: true }): Z only for the fixed UTC zone. */
+function isoFormatter(utc: boolean): (wall: Date, offset: number) => string {
+  return (wall, offset) => {
+    const ms = wall.getUTCMilliseconds();
+    return `${pad(wall.getUTCFullYear(), 4)}-${pad(wall.getUTCMonth() + 1, 2)}-${pad(wall.getUTCDate(), 2)}T${pad(wall.getUTCHours(), 2)}:${
+      pad(wall.getUTCMinutes(), 2)}:${pad(wall.getUTCSeconds(), 2)}${ms === 0 ? '' : `.${pad(ms, 3)}`}${utc ? 'Z' : offsetText(offset, 'short')}`;
+  };
 }
 
 function dateTransformFn(spec: z.output<typeof dateTransform>): TransformFn {
-  const options: DateTimeOptions = { zone: zoneFor(spec.timezone), locale: 'en-US' };
+  const zone = zoneFor(spec.timezone);
+  const offsetAt = offsetsOf(zone);
   const format = spec.format;
+  const fast = format === undefined ? isoFormatter(zone === FixedOffsetZone.utcInstance) : compileFormat(format);
+  const slow = (ts: number): string => {
+    const dt = DateTime.fromMillis(ts, { zone, locale: 'en-US' });
+    return format === undefined ? dt.toISO({ suppressMilliseconds: true })! : dt.toFormat(format);
+  };
   return (value) => {
-    let parsed: DateTime;
-    if (typeof value === 'string') parsed = parseDate(value, options);
-    else if (typeof value === 'number') parsed = Number.isFinite(value) ? DateTime.fromMillis(value, options) : DateTime.invalid('not finite');
-    else if (value instanceof Date) parsed = DateTime.fromJSDate(value, options);
+    let ts: number;
+    if (typeof value === 'string') ts = parseInstant(value, zone, offsetAt);
+    else if (typeof value === 'number') ts = value;
+    else if (value instanceof Date) ts = value.getTime();
     else return new TransformFailure('date', `${preview(value)} is not a date (expected an ISO 8601 or RFC 2822 string, or epoch milliseconds)`);
-    if (!parsed.isValid) {
+    if (!(Math.abs(ts) <= MAX_INSTANT)) {
       return new TransformFailure('date', `${preview(value)} is not an ISO 8601 or RFC 2822 date, nor epoch milliseconds`);
     }
-    return format === undefined ? parsed.toISO({ suppressMilliseconds: true }) : parsed.toFormat(format);
+    const offset = offsetAt(ts);
+    const wall = new Date(ts + offset * 60_000);
+    const year = wall.getUTCFullYear();
+    // luxon writes years outside 0000-9999 in its own extended forms: let it.
+    return fast !== undefined && year >= 1000 && year <= 9999 ? fast(wall, offset) : slow(ts);
   };
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { BuildContext, CodecDef, DestinationDef, FormatDef } from '../../core/component.js';
 import { defineSink } from '../../core/component.js';
-import { describeItem, type Chunk, type Row } from '../../core/item.js';
+import { itemRef, type Chunk, type Row } from '../../core/item.js';
 import type { FileArtifact } from '../../core/report.js';
 import { oneOf, pick } from '../../config/one-of.js';
 import { byteSize } from '../../config/units.js';
@@ -123,7 +123,7 @@ export class FileSink implements RecordSink {
   async write(chunk: Chunk): Promise<{ failures: ReadonlyMap<string, LadingError> }> {
     const failures = new Map<string, LadingError>();
     for (const item of chunk.items) {
-      const ref = { id: item.id, describe: describeItem(item) };
+      const ref = itemRef(item);
       try {
         if (this.part && this.maxRecords !== undefined && this.part.records >= this.maxRecords) await this.rotate();
         const part = this.part ?? (await this.openPart(item.data));

@@ -35,12 +35,18 @@ const CR = 0x0d;
 
 type Parsed =
   | { readonly kind: 'record'; readonly fields: string[]; readonly end: number; readonly raw: string }
-  | { readonly kind: 'skip'; readonly error: CsvError };
+  | { readonly kind: 'skip'; readonly error: CsvError; readonly raw: string };
 
-/** The start of a run of rows csv-parse rejected, waiting for the next good row to end it. */
+/** A row csv-parse rejected: its first error, and its text up to the latest error. */
+interface BadRow {
+  readonly error: CsvError;
+  raw: string;
+}
+
+/** Rows csv-parse rejected in a row, waiting for the next good row (or the end) to end them. */
 interface BadRun {
   readonly start: number;
-  readonly error: CsvError;
+  readonly rows: BadRow[];
 }
 
 /**
@@ -67,8 +73,8 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       parsed.push({ kind: 'record', fields: (record as { record: string[] }).record, end: context.bytes, raw: context.raw ?? '' });
       return null;
     },
-    on_skip: (error) => {
-      if (error !== undefined) parsed.push({ kind: 'skip', error });
+    on_skip: (error, raw) => {
+      if (error !== undefined) parsed.push({ kind: 'skip', error, raw: raw ?? '' });
       return undefined;
     },
   });
@@ -86,8 +92,13 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
 
   function* drain(atEnd: boolean): Generator<Item> {
     for (const entry of parsed.splice(0)) {
+      if (signal.aborted) signal.throwIfAborted();
       if (entry.kind === 'skip') {
-        bad ??= { start: prevEnd, error: entry.error };
+        bad ??= { start: prevEnd, rows: [] };
+        // Later errors in the same row see the same row text, grown; a new row starts afresh.
+        const last = bad.rows.at(-1);
+        if (last !== undefined && entry.raw.length > last.raw.length && entry.raw.startsWith(last.raw)) last.raw = entry.raw;
+        else bad.rows.push({ error: entry.error, raw: entry.raw });
         continue;
       }
       let start = prevEnd;
@@ -121,16 +132,39 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
     }
   }
 
+  /**
+   * One failed item per rejected row. The first starts where the run starts; each later one at
+   * the next line start whose bytes match the row's text up to its error. A row that cannot be
+   * placed stays part of the row before it.
+   */
   function* badRunItems(run: BadRun, end: number): Generator<Item> {
     const first = window.firstContent(run.start);
     if (header === undefined) {
-      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${first.line.toLocaleString('en-US')}: the header row is malformed (${csvProblem(run.error)})`, { location: `${file}:${first.line}` });
+      const problem = csvProblem(run.rows[0]?.error);
+      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${first.line.toLocaleString('en-US')}: the header row is malformed (${problem})`, { location: `${file}:${first.line}` });
     }
-    const last = window.lastContentLine(first.offset, end);
-    seq += 1;
-    if (seq <= after) return;
-    const span = last > first.line ? `; lines ${first.line.toLocaleString('en-US')} to ${last.toLocaleString('en-US')} could not be split into rows` : '';
-    yield failedLineItem('SOURCE_MALFORMED_CSV', file, first.line, seq, `malformed CSV row (${csvProblem(run.error)})${span}`);
+    const starts: { offset: number; row: BadRow }[] = [];
+    const gap = run.rows.length > 1 ? window.slice(first.offset, end) : undefined;
+    for (const row of run.rows) {
+      if (starts.length === 0 || gap === undefined) {
+        if (starts.length === 0) starts.push({ offset: first.offset, row });
+        continue;
+      }
+      const needle = Buffer.from(row.raw.replace(/^[\r\n]+/, ''), 'utf8');
+      const at = needle.length === 0 ? -1 : lineStartOf(gap, needle, starts.at(-1)!.offset - first.offset + 1);
+      if (at !== -1) starts.push({ offset: first.offset + at, row });
+    }
+    for (const [i, { offset, row }] of starts.entries()) {
+      const line = window.lineAt(offset);
+      seq += 1;
+      if (seq <= after) continue;
+      let span = '';
+      if (i === starts.length - 1) {
+        const last = window.lastContentLine(offset, end);
+        if (last > line) span = `; lines ${line.toLocaleString('en-US')} to ${last.toLocaleString('en-US')} were read as this one row`;
+      }
+      yield failedLineItem('SOURCE_MALFORMED_CSV', file, line, seq, `malformed CSV row (${csvProblem(row.error)})${span}`);
+    }
   }
 
   /**
@@ -231,7 +265,16 @@ function fieldWithReplacement(fields: string[], header: string[]): string {
   return name === undefined ? '' : ` in field "${name}"`;
 }
 
-function csvProblem(error: CsvError): string {
+/** The first index at or after `from` where `needle` starts a line in `haystack`, or -1. */
+function lineStartOf(haystack: Buffer, needle: Buffer, from: number): number {
+  for (let at = haystack.indexOf(needle, from); at !== -1; at = haystack.indexOf(needle, at + 1)) {
+    if (at > 0 && haystack[at - 1] === LF) return at;
+  }
+  return -1;
+}
+
+function csvProblem(error: CsvError | undefined): string {
+  if (error === undefined) return 'unreadable row';
   switch (error.code) {
     case 'CSV_INVALID_CLOSING_QUOTE':
       return 'a closing quote is followed by something other than a delimiter or a line end';
@@ -283,6 +326,19 @@ class ByteWindow {
     let at = end - 1;
     for (let byte = this.byteAt(at); at > from && (byte === LF || byte === CR); byte = this.byteAt(at)) at -= 1;
     return this.#count(this.#scanned, Math.max(at, from));
+  }
+
+  /** A copy of the bytes in [from, to); `from` must not be behind the last line query. */
+  slice(from: number, to: number): Buffer {
+    const parts: Uint8Array[] = [];
+    let base = this.#base;
+    for (const chunk of this.#chunks) {
+      const lo = Math.max(from - base, 0);
+      const hi = Math.min(to - base, chunk.length);
+      if (lo < hi) parts.push(chunk.subarray(lo, hi));
+      base += chunk.length;
+    }
+    return Buffer.concat(parts);
   }
 
   lineAt(offset: number): number {

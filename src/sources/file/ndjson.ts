@@ -112,7 +112,10 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
           const nl = text.indexOf('\n', pos);
           line += 1;
           const item = fromText(nl === -1 ? text.slice(pos) : text.slice(pos, nl), line);
-          if (item) yield item;
+          if (item) {
+            if (signal.aborted) signal.throwIfAborted();
+            yield item;
+          }
           if (nl === -1) break;
           pos = nl + 1;
         }
@@ -122,14 +125,16 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
           const nl = chunk.indexOf(LF, pos);
           line += 1;
           const item = fromBytes(chunk.subarray(pos, nl), line);
-          if (item) yield item;
+          if (item) {
+            if (signal.aborted) signal.throwIfAborted();
+            yield item;
+          }
           pos = nl + 1;
         }
       }
       start = lastLf + 1;
     }
     if (start < chunk.length) keep(chunk.subarray(start));
-    if (signal.aborted) signal.throwIfAborted();
   }
   if (carryBytes > 0 || tooLong) {
     const item = finishCarried(new Uint8Array(0));

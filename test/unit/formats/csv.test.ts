@@ -17,7 +17,7 @@ const config = (overrides: Record<string, unknown> = {}): CsvConfig => csvConfig
 /** begin + encode each + end, as the file sink drives one file. */
 function render(cfg: CsvConfig, records: readonly Row[], context: EncoderContext = ctx): Buffer {
   const encoder = csv.encoder(cfg, context);
-  const parts = [encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end()];
+  const parts = [encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end(records.length)];
   return Buffer.concat(parts);
 }
 
@@ -109,6 +109,7 @@ describe('csv format', () => {
       assert.equal(cell(new Date('2026-01-02T03:04:05Z')), '2026-01-02T03:04:05.000Z');
       assert.equal(cell({ a: 1, b: [true, null] }), '"{""a"":1,""b"":[true,null]}"');
       assert.equal(cell([1, 2]), '"[1,2]"');
+      assert.equal(cell({ big: 1n }), '"{""big"":""1""}"');
       assert.equal(cell('日本é'), '日本é');
     });
 
@@ -146,13 +147,39 @@ describe('csv format', () => {
       assert.equal(encoder.begin().length, 0);
       assert.equal(Buffer.from(encoder.encode({ x: 1, y: 'a,b' }, ref(0))).toString(), 'x,y\n1,"a,b"\n');
       assert.equal(Buffer.from(encoder.encode({ y: 'c', x: 2 }, ref(1))).toString(), '2,c\n');
-      assert.equal(encoder.end().length, 0);
+      assert.equal(encoder.end(2).length, 0);
     });
 
     test('an empty file is the header alone, or nothing when header is off or columns are inferred', () => {
       assert.equal(render(config({ columns: ['a', 'b'] }), []).toString(), 'a,b\n');
       assert.equal(render(config({ columns: ['a', 'b'], header: false }), []).length, 0);
       assert.equal(render(config(), []).length, 0);
+    });
+
+    test('without a map or config columns, the run sample fixes the layout of every part', () => {
+      const sample = { id: 1, email: 'a@b.c' };
+      const part = (records: Row[]) => render(config(), records, { ...ctx, sample });
+      const first = csv.encoder(config(), { ...ctx, sample });
+      assert.equal(Buffer.from(first.begin()).toString(), 'id,email\n');
+      assert.equal(part([sample]).toString(), 'id,email\n1,a@b.c\n');
+      assert.equal(part([{ email: 'x@y.z', id: 2 }]).toString(), 'id,email\n2,x@y.z\n');
+      assert.equal(part([]).toString(), 'id,email\n');
+      assert.throws(() => csv.encoder(config(), { ...ctx, sample }).encode({ id: 3, phone: '1' }, ref(0)), { field: 'phone' });
+    });
+
+    test('declared columns win over the sample; an empty sample falls back to the first record', () => {
+      const sample = { a: 1, b: 2 };
+      assert.equal(render(config({ columns: ['b'] }), [], { ...ctx, sample }).toString(), 'b\n');
+      assert.equal(render(config(), [], { ...ctx, sample, columns: ['z'] }).toString(), 'z\n');
+      assert.equal(render(config(), [{ q: 1 }], { ...ctx, sample: {} }).toString(), 'q\n1\n');
+    });
+
+    test('a first record that cannot be encoded does not lose the lazy header', () => {
+      const encoder = csv.encoder(config(), ctx);
+      const circular: Record<string, unknown> = {};
+      circular.self = circular;
+      assert.throws(() => encoder.encode({ a: 1, b: circular }, ref(0)), { code: "FORMAT_UNENCODABLE_VALUE" });
+      assert.equal(Buffer.from(encoder.encode({ x: 1 }, ref(1))).toString(), 'x\n1\n');
     });
 
     test('header: false writes rows only', () => {

@@ -13,7 +13,7 @@ const config = (overrides: Record<string, unknown> = {}): JsonConfig => jsonConf
 
 function render(cfg: JsonConfig, records: readonly Row[], context: EncoderContext = ctx): Buffer {
   const encoder = json.encoder(cfg, context);
-  return Buffer.concat([encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end()]);
+  return Buffer.concat([encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end(records.length)]);
 }
 
 const goldenRecords: Row[] = [
@@ -76,6 +76,36 @@ describe('json format', () => {
     const second = JSON.parse(render(cfg, [{ a: 3 }]).toString());
     assert.equal(first.batch_info.record_count, 2);
     assert.equal(second.batch_info.record_count, 1);
+  });
+
+  test('the count comes from end(): a discarded encode (record moved to the next part) is not counted', () => {
+    for (const pretty of [false, true]) {
+      const encoder = json.encoder(config({ pretty }), ctx);
+      const kept = [encoder.begin(), encoder.encode({ a: 1 }, ref(0))];
+      encoder.encode({ a: 2 }, ref(1)); // did not fit: the sink drops it and ends the file
+      const doc = JSON.parse(Buffer.concat([...kept, encoder.end(1)]).toString());
+      assert.deepEqual(doc, { records: [{ a: 1 }], batch_info: batchInfo(1) });
+    }
+  });
+
+  test('end() is pure, so the sink can measure the closing bytes for any count', () => {
+    const encoder = json.encoder(config({ pretty: true }), ctx);
+    encoder.begin();
+    encoder.encode({ a: 1 }, ref(0));
+    const probe = Buffer.from(encoder.end(10));
+    assert.match(probe.toString(), /"record_count": 10\n/);
+    assert.ok(Buffer.from(encoder.end(10)).equals(probe));
+    assert.match(Buffer.from(encoder.end(1)).toString(), /"record_count": 1\n/);
+  });
+
+  test('a record that cannot be encoded leaves the document valid', () => {
+    const encoder = json.encoder(config(), ctx);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const parts = [encoder.begin()];
+    assert.throws(() => encoder.encode({ bad: circular }, ref(0)), { code: "FORMAT_UNENCODABLE_VALUE" });
+    parts.push(encoder.encode({ a: 1 }, ref(1)), encoder.end(1));
+    assert.deepEqual(JSON.parse(Buffer.concat(parts).toString()).records, [{ a: 1 }]);
   });
 
   test('batch_info comes from the context, never from the current time', () => {

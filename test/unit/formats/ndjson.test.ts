@@ -13,7 +13,7 @@ const config = (overrides: Record<string, unknown> = {}): NdjsonConfig => ndjson
 
 function render(cfg: NdjsonConfig, records: readonly Row[]): Buffer {
   const encoder = ndjson.encoder(cfg, ctx);
-  return Buffer.concat([encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end()]);
+  return Buffer.concat([encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end(records.length)]);
 }
 
 const goldenRecords: Row[] = [
@@ -70,4 +70,19 @@ describe('ndjson format', () => {
     assert.equal(ndjsonConfig.safeParse({ type: 'ndjson', line_ending: '\r' }).success, false);
     for (const [key, schema] of Object.entries(ndjsonConfig.shape)) assert.ok(schema.description, `ndjson.${key} has no description`);
   });
+});
+
+test('a record that cannot be encoded (circular) fails alone with FORMAT_UNENCODABLE_VALUE', async () => {
+  const { ndjson: def } = await import('../../../src/formats/ndjson.js');
+  const { json: jsonDef } = await import('../../../src/formats/json.js');
+  const { csv: csvDef } = await import('../../../src/formats/csv.js');
+  const { LadingError } = await import('../../../src/errors/lading-error.js');
+  const circular: Record<string, unknown> = { a: 1 };
+  circular.self = circular;
+  const ctx = { pipeline: 'p', runId: 'r', batchId: 'b', createdAt: new Date(0) };
+  const ref = { id: 'x:1', describe: 'x line 1' };
+  for (const [d, config] of [[def, { type: 'ndjson' }], [jsonDef, { type: 'json' }], [csvDef, { type: 'csv' }]] as const) {
+    const encoder = d.encoder(d.schema.parse(config), ctx);
+    assert.throws(() => encoder.encode({ nested: circular }, ref), (e: unknown) => e instanceof LadingError && e.code === 'FORMAT_UNENCODABLE_VALUE' && e.itemId === 'x:1');
+  }
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { formats, isDate, isEmail, isPhone, isUrl, parseDate } from '../../../src/transform/formats.js';
+import { DateTime, FixedOffsetZone, IANAZone } from 'luxon';
+import { formats, isDate, isEmail, isPhone, isUrl, offsetsOf, parseInstant, resolveWallTime } from '../../../src/transform/formats.js';
 import { getPath } from '../../../src/transform/path.js';
 
 describe('email format', () => {
@@ -51,8 +52,68 @@ describe('date format', () => {
     assert.equal(formats.date(Number.NaN), false);
     assert.equal(formats.date(false), false);
   });
-  test('parseDate reads a date-only value in the given zone', () => {
-    assert.equal(parseDate('2024-03-10', { zone: 'America/New_York' }).toISO(), '2024-03-10T00:00:00.000-05:00');
+  test('parseInstant reads values without an offset as wall-clock times in the zone', () => {
+    const ny = IANAZone.create('America/New_York');
+    assert.equal(parseInstant('2024-03-10', ny), Date.parse('2024-03-10T05:00:00Z'));
+    assert.equal(parseInstant('2024-03-10T01:30:00', ny), Date.parse('2024-03-10T06:30:00Z'));
+    assert.equal(parseInstant('2024-03-10T01:30:00+01:00', ny), Date.parse('2024-03-10T00:30:00Z'), 'an offset wins over the zone');
+    assert.equal(parseInstant('2024-03-10T01:30:00'), Date.parse('2024-03-10T01:30:00Z'), 'default zone is UTC');
+    assert.ok(Number.isNaN(parseInstant('not a date', ny)));
+  });
+
+  test('wall-clock times in a DST gap move forward; repeated times take the earlier instant', () => {
+    const ny = IANAZone.create('America/New_York');
+    // 2024-03-10 02:30 does not exist in New York: it reads as 03:30 EDT (07:30Z), as luxon does.
+    assert.equal(parseInstant('2024-03-10T02:30', ny), Date.parse('2024-03-10T07:30:00Z'));
+    assert.equal(parseInstant('2024-03-10T03:00', ny), Date.parse('2024-03-10T07:00:00Z'));
+    // 2024-11-03 01:30 happens twice: EDT (05:30Z) first, then EST (06:30Z). Always the first.
+    assert.equal(parseInstant('2024-11-03T01:30', ny), Date.parse('2024-11-03T05:30:00Z'));
+    assert.equal(parseInstant('2024-11-03T00:59', ny), Date.parse('2024-11-03T04:59:00Z'));
+    assert.equal(parseInstant('2024-11-03T02:00', ny), Date.parse('2024-11-03T07:00:00Z'));
+    // Southern hemisphere, half-hour zone: Lord Howe goes from +11 to +10:30 on 2024-04-07 at 02:00.
+    const lordHowe = IANAZone.create('Australia/Lord_Howe');
+    assert.equal(parseInstant('2024-04-07T01:45', lordHowe), Date.parse('2024-04-06T14:45:00Z'));
+    assert.equal(parseInstant('2024-04-07T02:15', lordHowe), Date.parse('2024-04-06T15:45:00Z'));
+  });
+
+  test('property: the fast ISO reading equals luxon for every generated timestamp', () => {
+    const zones = ['UTC', 'America/New_York', 'Europe/London', 'Asia/Kolkata', 'Australia/Lord_Howe', 'America/St_Johns'].map((name) =>
+      name === 'UTC' ? FixedOffsetZone.utcInstance : IANAZone.create(name));
+    const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, '0'));
+    const stamp = fc.record({
+      date: fc.date({ min: new Date('1000-01-01T00:00:00Z'), max: new Date('9999-12-31T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
+      time: fc.option(fc.tuple(two(23), two(59), fc.option(two(59)), fc.option(fc.stringMatching(/^\d{1,9}$/)))),
+      offset: fc.option(fc.oneof(fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), two(14), fc.constantFrom('', ':'), fc.option(two(59))).map(([s, h, colon, m]) => (m === null ? `${s}${h}` : `${s}${h}${colon}${m}`)))),
+      zone: fc.constantFrom(...zones),
+    });
+    fc.assert(fc.property(stamp, ({ date, time, offset, zone }) => {
+      let text = date;
+      if (time !== null) {
+        const [h, m, sec, frac] = time;
+        text += `T${h}:${m}${sec === null ? '' : `:${sec}${frac === null ? '' : `.${frac}`}`}${offset ?? ''}`;
+      }
+      const luxon = DateTime.fromISO(text, { zone });
+      assert.equal(luxon.isValid, true, text);
+      const ambiguous = time !== null && offset === null && zone.offset(luxon.toMillis() - 3 * 3_600_000) !== zone.offset(luxon.toMillis() + 3 * 3_600_000);
+      fc.pre(!ambiguous); // near a DST change luxon's reading depends on today's date; ours is fixed (tested above)
+      assert.equal(parseInstant(text, zone), luxon.toMillis(), text);
+    }), { numRuns: 2000 });
+  });
+
+  test('offsetsOf answers like the zone itself, across transitions', () => {
+    const zone = IANAZone.create('Australia/Lord_Howe');
+    const cached = offsetsOf(zone);
+    fc.assert(fc.property(fc.integer({ min: Date.parse('2020-01-01'), max: Date.parse('2030-01-01') }), (ts) => {
+      assert.equal(cached(ts), zone.offset(ts));
+      assert.equal(cached(ts), zone.offset(ts), 'again, from the cache');
+    }));
+    // Lord Howe springs forward from +10:30 to +11 at 15:30Z, inside a UTC hour: the hour must not be cached whole.
+    const fresh = offsetsOf(zone);
+    for (let ts = Date.parse('2024-10-05T15:00:00Z'); ts <= Date.parse('2024-10-05T16:00:00Z'); ts += 5 * 60_000) {
+      assert.equal(fresh(ts), zone.offset(ts), new Date(ts).toISOString());
+    }
+    assert.equal(fresh(Date.parse('2024-10-05T15:45:00Z')), 660);
+    assert.equal(resolveWallTime(Date.UTC(2024, 0, 1), () => 0), Date.UTC(2024, 0, 1));
   });
 });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { DateTime } from 'luxon';
 import type { Row } from '../../../src/core/item.js';
 import { LadingError, MappingError } from '../../../src/errors/lading-error.js';
 import type { ItemRef } from '../../../src/formats/types.js';
@@ -191,6 +192,37 @@ describe('map: date transform', () => {
     assert.equal(mappingError(() => map({ created_at: 'yesterday' }, item)).message,
       'leads.csv line 7, field "created" (from "created_at"): date failed: "yesterday" is not an ISO 8601 or RFC 2822 date, nor epoch milliseconds');
     assert.ok(mappingError(() => map({ created_at: '' }, item)) instanceof LadingError, '"" without a default is a value, and not a date');
+  });
+});
+
+describe('map: date output equals luxon', () => {
+  const zones = ['UTC', 'America/New_York', 'Europe/London', 'Asia/Kolkata', 'Australia/Lord_Howe', 'America/St_Johns', 'Pacific/Chatham', 'Etc/UTC'];
+  const instant = fc.integer({ min: Date.parse('1000-01-01T00:00:00Z'), max: Date.parse('9999-12-30T00:00:00Z') });
+  const token = fc.constantFrom(
+    'yyyy', 'yy', 'y', 'MM', 'M', 'MMM', 'MMMM', 'LL', 'LLL', 'dd', 'd', 'HH', 'H', 'hh', 'h', 'mm', 'm', 'ss', 's', 'SSS', 'S', 'u',
+    'a', 'Z', 'ZZ', 'ZZZ', 'EEE', 'EEEE', 'ccc', '-', ':', '/', ' ', '.', ',', "'T'", "'at' ", "''", '  ',
+    // tokens only luxon renders: the transform must hand these to luxon
+    'ZZZZ', 'z', 'D', 'tt', 'E', 'WW', 'ooo', 'q',
+  );
+
+  test('property: a compiled pattern renders exactly like luxon toFormat', () => {
+    fc.assert(fc.property(instant, fc.constantFrom(...zones), fc.array(token, { minLength: 1, maxLength: 8 }), (ts, timezone, tokens) => {
+      const format = tokens.join('');
+      const ours = apply([{ type: 'date', format, timezone }], ts);
+      assert.equal(ours, DateTime.fromMillis(ts, { zone: timezone, locale: 'en-US' }).toFormat(format), `${format} in ${timezone} at ${ts}`);
+    }), { numRuns: 3000 });
+  });
+
+  test('property: the default output equals luxon toISO without zero milliseconds', () => {
+    fc.assert(fc.property(fc.oneof(instant, instant.map((ts) => ts - (ts % 1000))), fc.constantFrom(...zones), (ts, timezone) => {
+      const ours = apply([{ type: 'date', timezone }], ts);
+      assert.equal(ours, DateTime.fromMillis(ts, { zone: timezone }).toISO({ suppressMilliseconds: true }));
+    }), { numRuns: 3000 });
+  });
+
+  test('years outside 1000-9999 are rendered by luxon too', () => {
+    assert.equal(apply([{ type: 'date' }], Date.UTC(999, 0, 1)), DateTime.fromMillis(Date.UTC(999, 0, 1), { zone: 'UTC' }).toISO({ suppressMilliseconds: true }));
+    assert.equal(apply([{ type: 'date', format: 'yyyy-MM-dd' }], Date.UTC(12345, 0, 1)), '12345-01-01');
   });
 });
 
