@@ -21,14 +21,14 @@ const csvDialect = z.object({
   escape: oneChar('escape').default('"').describe('Character before a quote inside a quoted field; when equal to quote, quotes are doubled as in RFC 4180.'),
 }).strict().superRefine((csv, ctx) => {
   if (csv.delimiter.includes(csv.quote)) ctx.addIssue({ code: 'custom', path: ['quote'], message: 'quote must not appear in the delimiter' });
-}).describe('CSV dialect. The first row names the columns; values stay strings; a UTF-8 byte order mark is always removed.');
+});
 
 export const fileSourceConfig = z.object({
   type: z.literal('file').describe('Records from an NDJSON, CSV or JSON file, optionally gzip-compressed.'),
   path: z.string().min(1).describe('File to read; relative paths resolve against the pipeline file\'s folder. "-" reads standard input. Gzip is detected from the content, whatever the name.'),
   format: z.enum(['ndjson', 'csv', 'json']).optional()
     .describe('Input format. Default: from the extension after removing .gz (.ndjson and .jsonl: ndjson, .csv: csv, .json: json); required for standard input. NDJSON reports a malformed line as a failed item and reads on; a JSON file is one document, so a syntax error stops the run.'),
-  csv: csvDialect.optional().describe('CSV dialect (format csv only); defaults: delimiter ",", quote and escape \'"\'.'),
+  csv: csvDialect.optional().describe('CSV dialect (format csv only). The first row names the columns, values stay strings, and a UTF-8 byte order mark is removed.'),
   encoding: z.literal('utf-8').default('utf-8').describe('Text encoding of the input. Invalid bytes fail only the record they are in (NDJSON, CSV).'),
 }).strict().meta({ id: 'source.file' });
 
@@ -73,6 +73,7 @@ class FileSource implements Source {
   private readonly file: string;
   private readonly dialect: CsvDialect;
   private readonly counter: ByteCounter = { bytesRead: 0 };
+  private opened = false;
   private size: number | undefined;
   private readonly reading = new Set<AbortController>();
   private stdinTaken = false;
@@ -99,6 +100,7 @@ class FileSource implements Source {
   async open(signal: AbortSignal): Promise<SourceInfo> {
     signal.throwIfAborted();
     if (this.target?.kind === 'file') this.size = await statInput(this.target.path);
+    this.opened = true;
     return {};
   }
 
@@ -149,7 +151,7 @@ class FileSource implements Source {
 
   private async input(signal: AbortSignal): Promise<InputTarget> {
     if (this.target !== undefined) {
-      if (this.size === undefined) await this.open(signal);
+      if (!this.opened) await this.open(signal);
       return this.target;
     }
     if (this.stdinTaken) {

@@ -35,8 +35,9 @@ export const dateTransform = z
       .min(1)
       .optional()
       .describe(
-        'Output pattern in luxon tokens (e.g. "yyyy-MM-dd HH:mm:ss"), rendered in the en-US locale. ' +
-          'When absent the output is ISO 8601 with the offset (e.g. 2024-03-10T03:00:00-04:00), milliseconds only when non-zero.',
+        'Output pattern in luxon tokens (e.g. "yyyy-MM-dd HH:mm:ss", quote literal text: "yyyy-MM-dd\'T\'HH:mm"), ' +
+          'rendered in the en-US locale. When absent the output is ISO 8601 with the offset (e.g. 2024-03-10T03:00:00-04:00; ' +
+          'Z in UTC), milliseconds only when non-zero. Zone-name tokens (z, ZZZZ, ZZZZZ) and macros (D, t, f…) are much slower.',
       ),
     timezone: z
       .string()
@@ -44,7 +45,8 @@ export const dateTransform = z
       .default('UTC')
       .describe(
         'IANA timezone the output is written in. Inputs with an offset (or Z) are converted to it; ' +
-          'inputs without one (2024-03-10, 2024-03-10T09:00) are read as local times in it.',
+          'inputs without one (2024-03-10, 2024-03-10T09:00) are read as local times in it: a time repeated ' +
+          'when clocks go back is the earlier one, a time skipped when clocks go forward moves forward by the gap.',
       ),
   })
   .strict()
@@ -76,6 +78,11 @@ export const replaceTransform = z
   .strict()
   .superRefine((value, ctx) => {
     if (!ALLOWED_FLAGS.test(value.flags)) return; // already reported on flags
+    const flagProblem = regexError('', value.flags); // repeated flags, or u with v
+    if (flagProblem !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['flags'], message: flagProblem });
+      return;
+    }
     const problem = regexError(value.pattern, value.flags);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['pattern'], message: problem });
   });

@@ -111,7 +111,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       prevEnd = entry.end;
       if (header === undefined) {
         if (utf8.anyIn(start, entry.end)) {
-          throw ladingError('SOURCE_BAD_ENCODING', `${file} line ${line}: the header row is not valid UTF-8`, { location: `${file}:${line}` });
+          throw ladingError('SOURCE_BAD_ENCODING', `${file} line ${line.toLocaleString('en-US')}: the header row is not valid UTF-8`, { location: `${file}:${line}` });
         }
         header = columnNames(entry.fields, file, line);
         continue;
@@ -251,7 +251,7 @@ function columnNames(fields: string[], file: string, line: number): string[] {
   const seen = new Set<string>();
   for (const name of fields) {
     if (seen.has(name)) {
-      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${line}: the header names column "${name}" twice`, { location: `${file}:${line}` });
+      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${line.toLocaleString('en-US')}: the header names column "${name}" twice`, { location: `${file}:${line}` });
     }
     seen.add(name);
   }

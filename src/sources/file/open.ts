@@ -37,18 +37,19 @@ const GZIP_MAGIC_2 = 0x8b;
 const cannotOpen = (path: string): string => `source.path: cannot open "${path}"`;
 
 /**
- * The size of the input file, checking on the way that it exists and is a regular file.
+ * The size of the input file, checking on the way that it exists and is not a folder. Undefined
+ * for a named pipe or device (`/dev/stdin`, `<(zcat …)`): those are read as streams.
  * Throws SOURCE_NOT_FOUND (permanent) when it is missing or unreadable.
  */
-export async function statInput(path: string): Promise<number> {
+export async function statInput(path: string): Promise<number | undefined> {
   let info;
   try {
     info = await stat(path);
   } catch (error) {
     throw classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: cannotOpen(path) });
   }
-  if (!info.isFile()) throw ladingError('SOURCE_NOT_FOUND', `${cannotOpen(path)}: not a regular file`);
-  return info.size;
+  if (info.isDirectory()) throw ladingError('SOURCE_NOT_FOUND', `${cannotOpen(path)}: it is a folder, not a file`);
+  return info.isFile() ? info.size : undefined;
 }
 
 /**
@@ -63,7 +64,9 @@ export async function* openInput(target: InputTarget, options: OpenOptions): Asy
   try {
     yield* decompressed(raw, name, options.signal);
   } finally {
-    await raw.return(undefined);
+    // A safety net (the paths above close `raw` themselves); not awaited, because a read may
+    // still be pending on standard input, and waiting for it could hang.
+    void raw.return(undefined).catch(() => {});
   }
 }
 
@@ -127,7 +130,7 @@ async function* streamChunks(stream: NodeJS.ReadableStream, options: OpenOptions
         return;
       }
       const value = next.value;
-      const chunk = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value as Uint8Array);
+      const chunk = asBuffer(value);
       if (counter) counter.bytesRead += chunk.length;
       yield chunk;
     }
@@ -136,6 +139,13 @@ async function* streamChunks(stream: NodeJS.ReadableStream, options: OpenOptions
     // Not awaited: after an abort a read may still be pending on the stream.
     if (!finished) void Promise.resolve(iterator.return?.()).catch(() => {});
   }
+}
+
+function asBuffer(value: unknown): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8'); // a stream with setEncoding()
+  const bytes = value as Uint8Array;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 async function* decompressed(raw: AsyncGenerator<Buffer>, name: string, signal: AbortSignal): AsyncGenerator<Buffer> {

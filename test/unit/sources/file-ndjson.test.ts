@@ -213,6 +213,25 @@ describe('file source: ndjson', () => {
     await assert.rejects(readAll(source({ path: 'nope/missing.ndjson' })), check);
   });
 
+  test('a folder is not a file', async () => {
+    await assert.rejects(source({ path: '.', format: 'ndjson' }).open(new AbortController().signal), {
+      code: 'SOURCE_NOT_FOUND', message: /^source\.path: cannot open ".*": it is a folder, not a file$/,
+    });
+  });
+
+  test('close() stops a read still in progress', async () => {
+    const src = source({ path: write('close.ndjson', '{"a":1}\n'.repeat(1000)) });
+    await src.open(new AbortController().signal);
+    let count = 0;
+    await assert.rejects((async () => {
+      for await (const _ of src.read(null, new AbortController().signal)) {
+        count += 1;
+        if (count === 3) await src.close('aborted');
+      }
+    })(), { code: 'RUN_CANCELLED' });
+    assert.equal(count, 3);
+  });
+
   test('reading stops when the signal aborts', async () => {
     const name = write('abort.ndjson', '{"a":1}\n'.repeat(10_000));
     const controller = new AbortController();

@@ -265,6 +265,7 @@ describe('map: config errors', () => {
     // valid without flags, invalid under the v flag
     assert.deepEqual(configIssues([{ name: 'a', transform: [{ type: 'replace', pattern: '[(]', flags: 'v' }] }]).map(([path]) => path), ['0.transform.0.pattern']);
     assert.deepEqual(configIssues([{ name: 'a', transform: [{ type: 'replace', pattern: 'a', flags: 'gy' }] }]).map(([path]) => path), ['0.transform.0.flags']);
+    assert.deepEqual(configIssues([{ name: 'a', transform: [{ type: 'replace', pattern: 'a', flags: 'gg' }] }]).map(([path]) => path), ['0.transform.0.flags']);
   });
 
   test('an invalid timezone is a config error at its key', () => {
