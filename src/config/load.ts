@@ -138,7 +138,7 @@ export function parsePipeline(input: unknown, opts: { env?: NodeJS.ProcessEnv; o
 export function parsePipelineYaml(text: string, opts: { env?: NodeJS.ProcessEnv; origin?: string } = {}) {
   const origin = opts.origin ?? 'pipeline.yaml';
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw configError(origin, doc.errors.map((e) => {
       const pos = e.linePos?.[0];

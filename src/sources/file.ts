@@ -21,6 +21,7 @@ const csvDialect = z.object({
   escape: oneChar('escape').default('"').describe('Character before a quote inside a quoted field; when equal to quote, quotes are doubled as in RFC 4180.'),
 }).strict().superRefine((csv, ctx) => {
   if (csv.delimiter.includes(csv.quote)) ctx.addIssue({ code: 'custom', path: ['quote'], message: 'quote must not appear in the delimiter' });
+  if (csv.delimiter.includes(csv.escape)) ctx.addIssue({ code: 'custom', path: ['escape'], message: 'escape must not appear in the delimiter' });
 });
 
 export const fileSourceConfig = z.object({

@@ -44,7 +44,7 @@ export const validateRule = z
       .enum(formatNames)
       .optional()
       .describe(
-        'Named format (VALIDATE_FORMAT). email: one @, a dot in the domain, no spaces; phone: 7-15 digits once spaces, ' +
+        'Named format (VALIDATE_FORMAT), checked on the value without surrounding whitespace. email: one @, a dot in the domain, no spaces; phone: 7-15 digits once spaces, ' +
           'dashes, dots, parentheses and a leading + are removed; url: absolute http/https; date: ISO 8601 date or ' +
           'date-time, RFC 2822, or epoch milliseconds (a number).',
       ),
@@ -231,8 +231,9 @@ function compileChecks(rule: ValidateRule): Check[] {
   if (rule.format !== undefined) {
     const test = formats[rule.format];
     const label = formatLabels[rule.format];
+    // Surrounding whitespace is not held against a format: validate runs before map, whose trim removes it.
     checks.push((value) =>
-      test(value as string | number | boolean) ? undefined : { code: 'VALIDATE_FORMAT', detail: `${preview(value)} is not ${label}` },
+      test(typeof value === 'string' ? value.trim() : (value as number | boolean)) ? undefined : { code: 'VALIDATE_FORMAT', detail: `${preview(value)} is not ${label}` },
     );
   }
 

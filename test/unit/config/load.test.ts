@@ -43,7 +43,7 @@ test('wrong types name the path, what was found and what is expected', () => {
   const found = issues(base.replace('format: csv', 'format: { type: csv, header: "yes" }').replace("name: partner-a", 'name: partner-a\nexecution: { chunk_size: 0 }'));
   const byPath = Object.fromEntries(found.map((i) => [i.path, i]));
   assert.match(byPath['output.format.header']!.message, /expected boolean.*found "yes"/);
-  assert.equal(byPath['output.format.header']!.location, 'p.yaml:6:35');
+  assert.equal(byPath['output.format.header']!.location, 'p.yaml:6:32');
   assert.match(byPath['execution.chunk_size']!.message, /found 0/);
 });
 
@@ -65,7 +65,7 @@ test('YAML syntax errors carry line and column', () => {
 });
 
 test('${env:NAME} is substituted, reported when unset, and kept as a reference in the snapshot', () => {
-  const text = base.replace('path: out', 'path: ${env:OUT_DIR}/daily');
+  const text = base.replace('path: out', 'path: "${env:OUT_DIR}/daily"');
   const { config, snapshot } = parsePipelineYaml(text, { env: { OUT_DIR: '/srv/secret-place' } });
   assert.equal((output(config).destination as unknown as { path: string }).path, '/srv/secret-place/daily');
   assert.ok(!JSON.stringify(snapshot).includes('secret-place'));

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { ndjson, ndjsonConfig, type NdjsonConfig } from '../../../src/formats/ndjson.js';
 import type { EncoderContext, ItemRef } from '../../../src/formats/types.js';
 import type { Row } from '../../../src/core/item.js';
+import type { FormatDef } from '../../../src/core/component.js';
 import { assertGolden } from '../../support/golden.js';
 
 const ctx: EncoderContext = {
@@ -81,7 +82,8 @@ test('a record that cannot be encoded (circular) fails alone with FORMAT_UNENCOD
   circular.self = circular;
   const ctx = { pipeline: 'p', runId: 'r', batchId: 'b', createdAt: new Date(0) };
   const ref = { id: 'x:1', describe: 'x line 1' };
-  for (const [d, config] of [[def, { type: 'ndjson' }], [jsonDef, { type: 'json' }], [csvDef, { type: 'csv' }]] as const) {
+  const defs: [FormatDef, object][] = [[def as FormatDef, { type: 'ndjson' }], [jsonDef as FormatDef, { type: 'json' }], [csvDef as FormatDef, { type: 'csv' }]];
+  for (const [d, config] of defs) {
     const encoder = d.encoder(d.schema.parse(config), ctx);
     assert.throws(() => encoder.encode({ nested: circular }, ref), (e: unknown) => e instanceof LadingError && e.code === 'FORMAT_UNENCODABLE_VALUE' && e.itemId === 'x:1');
   }

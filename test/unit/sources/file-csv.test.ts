@@ -139,6 +139,18 @@ describe('file source: csv', () => {
     assert.deepEqual(items.map((i) => i.data), [{ id: '1', note: 'a;b' }, { id: '2', note: "it's" }]);
   });
 
+  test('the dialect is checked by the schema', () => {
+    const parse = (csv: unknown) => fileSource.schema.safeParse({ type: 'file', path: 'a.csv', csv });
+    assert.equal(parse({ delimiter: '\t' }).success, true);
+    assert.equal(parse({ delimiter: '||' }).success, true);
+    assert.equal(parse({ delimiter: '' }).success, false);
+    assert.equal(parse({ delimiter: '\n' }).success, false);
+    assert.equal(parse({ quote: '""' }).success, false);
+    assert.equal(parse({ delimiter: '"' }).success, false);
+    assert.equal(parse({ delimiter: ';', escape: ';' }).success, false);
+    assert.equal(parse({ bom: false }).success, false);
+  });
+
   test('gzip input; resume after a seq', async () => {
     const name = write('rows.csv.gz', gzipSync('n\n1\n2\n3\n4\n5\n'));
     const items = await readAll(source({ path: name }), { seq: 3 });

@@ -288,3 +288,11 @@ describe('validate: config errors', () => {
     for (const [key, prop] of Object.entries(rule.properties)) assert.ok(prop.description, `rules.*.${key}`);
   });
 });
+
+test('formats ignore surrounding whitespace, which map trims later', async () => {
+  const { buildValidator: build, validateConfig: schema } = await import('../../../src/transform/validate.js');
+  const check = build(schema.parse({ rules: { email: { format: 'email' }, phone: { format: 'phone' } } }));
+  const ref = { id: 'x', describe: 'x' };
+  assert.deepEqual(check({ email: '  a@example.com ', phone: ' 555-123-4567\t' }, ref).failures, []);
+  assert.equal(check({ email: 'a @example.com' }, ref).failures[0]?.code, 'VALIDATE_FORMAT');
+});
