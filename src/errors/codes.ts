@@ -36,6 +36,7 @@ export const codes = {
   SOURCE_MALFORMED_JSON: spec('SourceError', 'permanent', 'source', 400, 'An input line or document is not valid JSON.', 'Fix the record at the line shown; the rest of the input is still processed.'),
   SOURCE_MALFORMED_CSV: spec('SourceError', 'permanent', 'source', 400, 'An input CSV row is malformed (wrong column count, stray quote).', 'Fix the row at the line shown; the rest of the input is still processed.'),
   SOURCE_BAD_ENCODING: spec('SourceError', 'permanent', 'source', 400, 'Input bytes are not valid UTF-8.', 'Re-export the input as UTF-8, or fix the bytes at the line shown.'),
+  SOURCE_CORRUPT: spec('SourceError', 'permanent', 'source', 400, 'Compressed input is corrupt or truncated.', 'Re-create the input file; check it with `gzip -t`.'),
   SOURCE_NOT_A_RECORD: spec('SourceError', 'permanent', 'source', 400, 'An input value is valid JSON but not an object.', 'Each record must be a JSON object ({...}).'),
   VALIDATE_REQUIRED: spec('ValidationError', 'permanent', 'validate', 422, 'A required field is missing or empty.', 'Send the field, or remove it from validate.required.'),
   VALIDATE_TYPE: spec('ValidationError', 'permanent', 'validate', 422, 'A field has the wrong type.', 'Send the type the rule declares.'),

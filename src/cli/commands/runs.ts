@@ -23,7 +23,9 @@ export function runsCommand(): Command {
     .argument('<run-id>', 'run id, as listed by `lading runs`')
     .option('--json', 'print the report as JSON')
     .option('--errors', 'list every item error of the run (failures and warnings), one JSON object per line')
-    .action(async function (this: Command, id: string, opts: { json?: boolean; errors?: boolean }) {
+    .action(async function (this: Command, id: string) {
+      // `runs` has its own --json: commander hands the flag to whichever command declares it first.
+      const opts = this.optsWithGlobals<{ json?: boolean; errors?: boolean }>();
       await withStore(this, async (store) => {
         const run = await store.getRun(id);
         if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${id}`);

@@ -180,8 +180,8 @@ async function* decompressed(raw: AsyncGenerator<Buffer>, name: string, signal: 
     signal.throwIfAborted();
     if (error instanceof LadingError) throw error;
     if (isZlibError(error)) {
-      // A corrupt or truncated archive. SOURCE_READ_FAILED is the closest catalogue entry.
-      throw ladingError('SOURCE_READ_FAILED', `reading ${name}: not valid gzip data (${error.message})`, { cause: error });
+      // A corrupt or truncated archive: reading it again will not help.
+      throw ladingError('SOURCE_CORRUPT', `reading ${name}: not valid gzip data (${error.message})`, { cause: error });
     }
     throw classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: `reading ${name}` });
   } finally {

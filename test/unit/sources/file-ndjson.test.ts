@@ -142,12 +142,13 @@ describe('file source: ndjson', () => {
     assert.deepEqual((await readAll(source({ path: multi }))).map((i) => i.data), [{ a: 1 }, { a: 2 }]);
   });
 
-  test('a corrupt gzip file fails the read with SOURCE_READ_FAILED', async () => {
+  test('a corrupt gzip file fails the read with the permanent SOURCE_CORRUPT', async () => {
     const whole = gzipSync('{"a":1}\n'.repeat(1000));
     const name = write('broken.ndjson.gz', whole.subarray(0, whole.length - 20));
     await assert.rejects(readAll(source({ path: name })), (error: unknown) => {
       assert.ok(error instanceof LadingError);
-      assert.equal(error.code, 'SOURCE_READ_FAILED');
+      assert.equal(error.code, 'SOURCE_CORRUPT');
+      assert.equal(error.transient, false);
       assert.match(error.message, /not valid gzip data/);
       return true;
     });
