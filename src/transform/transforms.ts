@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { DateTime, FixedOffsetZone, IANAZone, type Zone } from 'luxon';
 import { MAX_INSTANT, offsetsOf, parseInstant } from './formats.js';
+import { toText } from './text.js';
 
 /** Why a regex cannot be compiled, or undefined when it can. Used by schema refinements. */
 export function regexError(pattern: string, flags = ''): string | undefined {
@@ -165,18 +166,9 @@ export function preview(value: unknown): string {
   return String(value);
 }
 
-/** Text a string transform works on: strings as is; numbers, booleans and bigints via String(). */
+/** Text a string transform works on, or the failure naming what it found instead. */
 function asText(name: string, value: unknown): string | TransformFailure {
-  switch (typeof value) {
-    case 'string':
-      return value;
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-      return String(value);
-    default:
-      return new TransformFailure(name, `${preview(value)} is not text`);
-  }
+  return toText(value) ?? new TransformFailure(name, `${preview(value)} is not text`);
 }
 
 function textTransform(name: string, apply: (text: string) => string): TransformFn {

@@ -25,6 +25,7 @@ import type { ErrorCode } from '../errors/codes.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import type { ItemRef } from '../formats/types.js';
 import { formatLabels, formatNames, formats } from './formats.js';
+import { toText } from './text.js';
 import { compilePath, type PathGetter } from './path.js';
 import { preview, regexError } from './transforms.js';
 
@@ -178,19 +179,6 @@ function found(value: unknown): string {
   return typeof value === 'string' ? `text ${preview(value)}` : preview(value);
 }
 
-/** Text checks see strings as they are and numbers/booleans as String(); undefined otherwise. */
-function asText(value: unknown): string | undefined {
-  switch (typeof value) {
-    case 'string':
-      return value;
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-      return String(value);
-    default:
-      return undefined;
-  }
-}
 
 function codePoints(text: string): number {
   let count = 0;
@@ -222,7 +210,7 @@ function compileChecks(rule: ValidateRule): Check[] {
   const hasText = textKeys.some((key) => rule[key] !== undefined);
   if (hasText) {
     checks.push((value) =>
-      asText(value) === undefined
+      toText(value) === undefined
         ? { code: 'VALIDATE_TYPE', detail: `expected text, a number or a boolean, found ${found(value)}`, stop: true }
         : undefined,
     );
@@ -241,7 +229,7 @@ function compileChecks(rule: ValidateRule): Check[] {
     const regex = new RegExp(rule.pattern); // no flags: test() keeps no state between records
     const shown = `/${rule.pattern}/`;
     checks.push((value) =>
-      regex.test(asText(value)!) ? undefined : { code: 'VALIDATE_PATTERN', detail: `${preview(value)} does not match ${shown}` },
+      regex.test(toText(value)!) ? undefined : { code: 'VALIDATE_PATTERN', detail: `${preview(value)} does not match ${shown}` },
     );
   }
 
@@ -249,7 +237,7 @@ function compileChecks(rule: ValidateRule): Check[] {
     const allowed = new Set(rule.enum.map(String));
     const shown = listOf(rule.enum);
     checks.push((value) =>
-      allowed.has(asText(value)!) ? undefined : { code: 'VALIDATE_ENUM', detail: `${preview(value)} is not one of ${shown}` },
+      allowed.has(toText(value)!) ? undefined : { code: 'VALIDATE_ENUM', detail: `${preview(value)} is not one of ${shown}` },
     );
   }
 
@@ -257,7 +245,7 @@ function compileChecks(rule: ValidateRule): Check[] {
     const min = rule.min_length ?? 0;
     const max = rule.max_length ?? Infinity;
     checks.push((value) => {
-      const text = asText(value)!;
+      const text = toText(value)!;
       // A string has between length/2 and length code points: decide without counting when we can.
       if (text.length <= max && text.length >= 2 * min) return undefined;
       const length = codePoints(text);

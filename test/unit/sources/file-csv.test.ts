@@ -10,6 +10,7 @@ import { SourceError } from '../../../src/errors/lading-error.js';
 import { fileSource } from '../../../src/sources/file.js';
 import { readCsv, type CsvDialect } from '../../../src/sources/file/csv.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
+import { collect, readAll, chunked } from '../../support/sources.js';
 import { tempDir } from '../../support/tmp.js';
 
 const tmp = tempDir('lading-csv-');
@@ -20,21 +21,7 @@ const write = (name: string, content: string | Uint8Array): string => {
   return name;
 };
 
-async function collect(items: AsyncIterable<Item>): Promise<Item[]> {
-  const all: Item[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
-const readAll = (src: Source, after: Cursor | null = null): Promise<Item[]> => collect(src.read(after, new AbortController().signal));
 
-async function* chunked(bytes: Uint8Array, sizes: readonly number[]): AsyncGenerator<Uint8Array> {
-  let at = 0;
-  for (let i = 0; at < bytes.length; i += 1) {
-    const size = Math.max(1, sizes[i % sizes.length]!);
-    yield bytes.subarray(at, at + size);
-    at += size;
-  }
-}
 const rfc4180: CsvDialect = { delimiter: ',', quote: '"', escape: '"' };
 const parseBytes = (bytes: Uint8Array, sizes: readonly number[] = [bytes.length]): Promise<Item[]> =>
   collect(readCsv(chunked(bytes, sizes), { file: 'x.csv', after: 0, signal: new AbortController().signal, dialect: rfc4180 }));

@@ -11,6 +11,7 @@ import { ConfigError, LadingError, SourceError } from '../../../src/errors/ladin
 import { fileSource, inferFormat } from '../../../src/sources/file.js';
 import { readNdjson } from '../../../src/sources/file/ndjson.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
+import { collect, readAll, chunked } from '../../support/sources.js';
 import { tempDir } from '../../support/tmp.js';
 
 const tmp = tempDir('lading-ndjson-');
@@ -22,22 +23,7 @@ const write = (name: string, content: string | Uint8Array): string => {
   return name;
 };
 
-async function collect(items: AsyncIterable<Item>): Promise<Item[]> {
-  const all: Item[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
-const readAll = (src: Source, after: Cursor | null = null): Promise<Item[]> => collect(src.read(after, new AbortController().signal));
 
-/** The same bytes, cut into chunks of the given sizes (cycled). */
-async function* chunked(bytes: Uint8Array, sizes: readonly number[]): AsyncGenerator<Uint8Array> {
-  let at = 0;
-  for (let i = 0; at < bytes.length; i += 1) {
-    const size = Math.max(1, sizes[i % sizes.length]!);
-    yield bytes.subarray(at, at + size);
-    at += size;
-  }
-}
 
 const summary = (items: Item[]) => items.map((i) => ({ id: i.id, seq: i.seq, data: i.data, code: i.error?.code }));
 
