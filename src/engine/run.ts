@@ -86,7 +86,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   const source: Source = pick(registry.sources, config.source).create(config.source, build);
   const sink: RecordSink = pick(registry.sinks, config.output).create(config.output, build);
   const columns = config.map ? mapColumns(config.map) : undefined;
-  const process = buildProcessor(config);
+  const processChunk = buildProcessor(config);
 
   const runId = ids.next('run');
   const createdAt = clock.now();
@@ -96,6 +96,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   let total: number | undefined;
   let checkpoint: { chunkIndex: number; processed: number; at: Date } | null = null;
   let files: readonly FileArtifact[] = [];
+  let destination = '';
 
   let sourceOpened = false;
   try {
@@ -122,7 +123,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
       sinkOpened = true;
       let index = 0;
       for await (const items of chunked(source.read(null, signal), chunkSize)) {
-        const { ok, failures, warnings } = process(items);
+        const { ok, failures, warnings } = processChunk(items);
         const written = await sink.write({ runId, index, items: ok }, { signal });
         for (const [id, error] of written.failures) failures.set(id, [error]);
         const byId = new Map(items.map((item) => [item.id, item]));
@@ -155,7 +156,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   const delivering = status === 'completed' || status === 'completed_with_errors';
   if (sinkOpened) {
     try {
-      files = (await sink.close(runCtx, delivering ? 'completed' : 'aborted')).files;
+      ({ files, destination } = await sink.close(runCtx, delivering ? 'completed' : 'aborted'));
     } catch (error) {
       fatal = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: 'delivering files' });
       status = 'failed';
@@ -163,7 +164,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   }
   if (sourceOpened) await source.close(status === 'completed' || status === 'completed_with_errors' ? 'completed' : 'aborted');
   const completedAt = clock.now();
-  for (const file of files) await opts.store.recordFile(runId, { ...file, destination: 'output', deliveredAt: completedAt });
+  for (const file of files) await opts.store.recordFile(runId, { ...file, destination, deliveredAt: completedAt });
   if (batchId !== null && (status === 'completed' || status === 'completed_with_errors')) await opts.store.completeBatch(batchId, runId, completedAt);
 
   const report = buildReport({

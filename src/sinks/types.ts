@@ -25,6 +25,8 @@ export interface ChunkContext {
 
 export interface SinkSummary {
   readonly files: readonly FileArtifact[];
+  /** Where the files went, for the store: `local:/srv/out`. */
+  readonly destination: string;
 }
 
 /** Where a run's items go. Per-item failures are data; a failure of the whole chunk is thrown. */

@@ -151,14 +151,14 @@ export class FileSink implements RecordSink {
     try {
       if (outcome === 'aborted') {
         await this.part?.abort();
-        return { files: [] };
+        return { files: [], destination: this.deps.destination.description };
       }
       if (this.part) await this.rotate();
       if (this.staged.length === 0 && this.deps.config.send_on_empty) {
         await this.openPart();
         await this.rotate();
       }
-      return { files: await this.deliver(ctx) };
+      return { files: await this.deliver(ctx), destination: this.deps.destination.description };
     } finally {
       this.part = undefined;
       await rm(this.staging, { recursive: true, force: true });
