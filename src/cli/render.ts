@@ -1,3 +1,5 @@
+import { isAbsolute, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RunReport } from '../core/report.js';
 import type { RunRecord } from '../store/types.js';
 
@@ -18,8 +20,16 @@ const mark: Record<RunReport['status'], string> = {
   completed: '✔', completed_with_errors: '⚠', failed: '✖', cancelled: '✖', running: '…',
 };
 
+/** A file URI as people read it: local paths relative to the current folder when inside it. */
+function shownUri(uri: string, cwd: string): string {
+  if (!uri.startsWith('file://')) return uri;
+  const path = fileURLToPath(uri);
+  const rel = relative(cwd, path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+}
+
 /** The report for people: status, counts, errors by category, files, first errors. */
-export function renderReport(report: RunReport): string {
+export function renderReport(report: RunReport, cwd: string = process.cwd()): string {
   const s = report.summary;
   const lines = [
     `${mark[report.status]} ${report.pipeline}  ${report.job_id}  ${report.status}`,
@@ -32,7 +42,7 @@ export function renderReport(report: RunReport): string {
   if (warnings.length > 0) lines.push(`  warnings: ${warnings.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
   if (report.artifacts.files.length > 0) {
     lines.push('  files:');
-    for (const f of report.artifacts.files) lines.push(`    ${f.uri.replace(/^file:\/\//, '')}  ${humanBytes(f.bytes)}  ${fmt(f.records)} records  sha256 ${f.sha256.slice(0, 16)}…`);
+    for (const f of report.artifacts.files) lines.push(`    ${shownUri(f.uri, cwd)}  ${humanBytes(f.bytes)}  ${fmt(f.records)} records  sha256 ${f.sha256.slice(0, 16)}…`);
   } else if (report.status === 'completed' || report.status === 'completed_with_errors') {
     lines.push('  files: none (no records to deliver)');
   }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { defineDestination } from '../core/component.js';
 import { classify } from '../errors/classify.js';
@@ -47,7 +48,7 @@ export class LocalDestination implements Destination {
         const identical = opts.onCollision === 'skip_if_identical' && opts.expected !== undefined
           && existing.bytes === opts.expected.bytes && existing.sha256 === opts.expected.sha256;
         if (!identical) throw this.collision(final);
-        return { uri: `file://${final}`, bytes: existing.bytes, sha256: existing.sha256!, attempts: 1, skipped: true };
+        return { uri: pathToFileURL(final).href, bytes: existing.bytes, sha256: existing.sha256!, attempts: 1, skipped: true };
       }
       const temp = `${final}.tmp`;
       const written = await this.writeTemp(temp, body, opts.signal);
@@ -56,7 +57,7 @@ export class LocalDestination implements Destination {
         throw ladingError('DEST_VERIFY_MISMATCH', `${final}: wrote ${written.bytes} bytes sha256 ${written.sha256}, expected ${opts.expected.bytes} bytes sha256 ${opts.expected.sha256}`);
       }
       await this.publish(temp, final, opts.onCollision === 'overwrite');
-      return { uri: `file://${final}`, ...written, attempts: 1, skipped: false };
+      return { uri: pathToFileURL(final).href, ...written, attempts: 1, skipped: false };
     } catch (error) {
       throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing });
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { LocalDestination } from '../../../src/destinations/local.js';
 import { LadingError } from '../../../src/errors/lading-error.js';
@@ -17,7 +18,7 @@ test('put writes the bytes under the final name and returns size and sha256', as
   assert.equal(readFileSync(join(dir, 'out/a/b.csv'), 'utf8'), 'x,y\n1,2\n');
   assert.equal(receipt.bytes, 8);
   assert.equal(receipt.sha256, sha('x,y\n1,2\n'));
-  assert.equal(receipt.uri, `file://${join(dir, 'out/a/b.csv')}`);
+  assert.equal(receipt.uri, pathToFileURL(join(dir, 'out/a/b.csv')).href);
   assert.deepEqual(readdirSync(join(dir, 'out/a')), ['b.csv']);
 });
 
