@@ -3,6 +3,7 @@ import { pick } from '../config/one-of.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { BuildContext } from '../core/component.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
+import { idempotencyKey } from '../core/idempotency.js';
 import type { Item } from '../core/item.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import type { FileArtifact, RunMode, RunReport } from '../core/report.js';
@@ -124,7 +125,10 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
       let index = 0;
       for await (const items of chunked(source.read(null, signal), chunkSize)) {
         const { ok, failures, warnings } = processChunk(items);
-        const written = await sink.write({ runId, index, items: ok }, { signal });
+        const written = await sink.write({ runId, index, items: ok }, {
+          signal, runId, chunkIndex: index, attempt: 1, timeoutMs: undefined,
+          gate: { acquire: async () => {}, pauseFor: () => {} }, idempotencyKey: (group) => idempotencyKey(runId, group),
+        });
         for (const [id, error] of written.failures) failures.set(id, [error]);
         const byId = new Map(items.map((item) => [item.id, item]));
         const at = clock.now();

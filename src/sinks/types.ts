@@ -1,4 +1,4 @@
-import type { Chunk } from '../core/item.js';
+import type { Chunk, Item } from '../core/item.js';
 import type { FileArtifact } from '../core/report.js';
 import type { LadingError } from '../errors/lading-error.js';
 
@@ -19,8 +19,32 @@ export type SinkEvent =
   | { readonly type: 'file_rendered'; readonly name: string; readonly bytes: number; readonly records: number }
   | { readonly type: 'file_delivered'; readonly file: FileArtifact };
 
+/**
+ * The run's shared limits, given to sinks that make requests: the executor owns the token bucket
+ * and the pauses; a sink asks before each request and reports a partner's "slow down".
+ */
+export interface RequestGate {
+  /** Resolves when a request may go out (rate limit token taken, no pause in force). */
+  acquire(signal: AbortSignal): Promise<void>;
+  /** The partner asked everyone to wait (429/503 with Retry-After): no request goes out for `ms`. */
+  pauseFor(ms: number): void;
+}
+
 export interface ChunkContext {
   readonly signal: AbortSignal;
+  readonly runId: string;
+  readonly chunkIndex: number;
+  /** 1 for the first try of these items, 2 for the first retry… */
+  readonly attempt: number;
+  readonly gate: RequestGate;
+  /** Per item or request (execution.timeout); the sink abandons a call that takes longer. */
+  readonly timeoutMs: number | undefined;
+  /**
+   * The key a receiver deduplicates on: `${run}:${item.id}` for one item, a digest of the ids
+   * for several. Equal across retries and resumes of the same run, so a re-sent item or request
+   * carries the key it had the first time.
+   */
+  idempotencyKey(items: readonly Item[]): string;
 }
 
 export interface SinkSummary {
@@ -32,6 +56,11 @@ export interface SinkSummary {
 /** Where a run's items go. Per-item failures are data; a failure of the whole chunk is thrown. */
 export interface RecordSink {
   readonly type: string;
+  /**
+   * `ordered`: chunks must be written one at a time in index order (a file renders in input
+   * order). `parallel`: chunks may be written concurrently (requests, SQL transactions).
+   */
+  readonly ordering: 'ordered' | 'parallel';
   open(ctx: RunContext): Promise<void>;
   /** Items absent from `failures` were accepted. Idempotency key: `${runId}:${item.id}`. */
   write(chunk: Chunk, ctx: ChunkContext): Promise<{ readonly failures: ReadonlyMap<string, LadingError> }>;

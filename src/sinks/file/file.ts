@@ -91,6 +91,7 @@ interface FileSinkDeps {
 
 export class FileSink implements RecordSink {
   readonly type = 'file';
+  readonly ordering = 'ordered';
   private run: RunContext | undefined;
   private staging = '';
   private part: PartWriter | undefined;

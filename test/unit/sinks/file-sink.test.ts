@@ -17,6 +17,7 @@ import { fileSink } from '../../../src/sinks/file/file.js';
 import type { RunContext, SinkEvent } from '../../../src/sinks/types.js';
 import type { FileArtifact } from '../../../src/core/report.js';
 import { tempDir } from '../../support/tmp.js';
+import { chunkContext } from '../../support/chunk-context.js';
 
 const def = fileSink({ formats: [csv, ndjson, json], codecs: [gzip], destinations: [local] });
 
@@ -43,7 +44,7 @@ test('split by max_bytes: every gzip part is within the limit as delivered, and 
       const failed = new Set<string>();
       const all = items(rows);
       for (let i = 0; i < all.length; i += chunkSize) {
-        const r = await sink.write({ runId: 'run_0001', index: i, items: all.slice(i, i + chunkSize) }, { signal: ctx.signal });
+        const r = await sink.write({ runId: 'run_0001', index: i, items: all.slice(i, i + chunkSize) }, chunkContext({ signal: ctx.signal }));
         for (const id of r.failures.keys()) failed.add(id);
       }
       const { files } = await sink.close(ctx, 'completed');
@@ -65,7 +66,7 @@ test('split by max_bytes: every gzip part is within the limit as delivered, and 
 test('a record larger than max_bytes fails alone with FORMAT_RECORD_TOO_LARGE; the others are delivered', async () => {
   const { sink, ctx } = setup({ format: 'ndjson', split: { max_bytes: 100 }, naming: '{part}.{ext}' });
   await sink.open(ctx);
-  const r = await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }, { a: 'x'.repeat(200) }, { a: 3 }]) }, { signal: ctx.signal });
+  const r = await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }, { a: 'x'.repeat(200) }, { a: 3 }]) }, chunkContext({ signal: ctx.signal }));
   assert.deepEqual([...r.failures].map(([id, e]) => [id, e.code]), [['r:2', 'FORMAT_RECORD_TOO_LARGE']]);
   const { files } = await sink.close(ctx, 'completed');
   assert.deepEqual(files.map((f) => f.records), [2]);
@@ -74,7 +75,7 @@ test('a record larger than max_bytes fails alone with FORMAT_RECORD_TOO_LARGE; t
 test('split by max_records numbers the parts; CSV parts share the header taken from the first record', async () => {
   const { sink, ctx, out, events } = setup({ format: 'csv', split: { max_records: 2 }, checksum: 'sha256', manifest: true, naming: 'leads_{date}_{part:3}_{records}.{ext}' });
   await sink.open(ctx);
-  await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1, b: 'x' }, { a: 2, b: 'y' }, { a: 3, b: 'z' }]) }, { signal: ctx.signal });
+  await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1, b: 'x' }, { a: 2, b: 'y' }, { a: 3, b: 'z' }]) }, chunkContext({ signal: ctx.signal }));
   const { files } = await sink.close(ctx, 'completed');
   assert.deepEqual(files.map((f) => f.name), ['leads_20260102_001_2.csv', 'leads_20260102_002_1.csv']);
   assert.equal(readFileSync(join(out, files[1]!.name), 'utf8'), 'a,b\n3,z\n');
@@ -89,7 +90,7 @@ test('the same records render byte-identical files (a retry re-sends the same co
   const render = async () => {
     const { sink, ctx } = setup({ format: 'json', compression: 'gzip' });
     await sink.open(ctx);
-    await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 'é', b: null }, { a: '"q"' }]) }, { signal: ctx.signal });
+    await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 'é', b: null }, { a: '"q"' }]) }, chunkContext({ signal: ctx.signal }));
     return (await sink.close(ctx, 'completed')).files.map((f) => [f.name, f.sha256, f.bytes]);
   };
   assert.deepEqual(await render(), await render());
@@ -108,7 +109,7 @@ test('an empty run delivers nothing, unless send_on_empty asks for a header-only
 test('an aborted run delivers nothing and leaves no staging files', async () => {
   const { sink, ctx, out, dir } = setup({ format: 'ndjson' });
   await sink.open(ctx);
-  await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }]) }, { signal: ctx.signal });
+  await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }]) }, chunkContext({ signal: ctx.signal }));
   assert.deepEqual((await sink.close(ctx, 'aborted')).files, []);
   assert.deepEqual(readdirSync(out), []);
   assert.deepEqual(readdirSync(join(dir, '.lading', 'staging')), []);
