@@ -17,6 +17,7 @@ export function gzipBound(pending: number): number {
 
 export const gzip = defineCodec({
   type: 'gzip',
+  role: 'compression',
   summary: 'gzip compression (RFC 1952), streamed; output is deterministic for the same input and level.',
   schema: gzipConfig,
   create: (config) => ({

@@ -40,6 +40,8 @@ export interface FormatDef<S extends z.ZodType = z.ZodType> extends Definition<S
   encoder(config: z.output<S>, ctx: EncoderContext): FormatEncoder;
 }
 export interface CodecDef<S extends z.ZodType = z.ZodType> extends Definition<S> {
+  /** Which output slot takes it: `output.compression` or `output.encryption` (applied after compression). */
+  readonly role: 'compression' | 'encryption';
   create(config: z.output<S>, ctx: BuildContext): Codec;
 }
 export interface DestinationDef<S extends z.ZodType = z.ZodType> extends Definition<S> {

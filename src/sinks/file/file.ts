@@ -36,8 +36,10 @@ export function fileSinkConfig(parts: FileSinkParts) {
   return z.object({
     type: z.literal('file'),
     format: oneOf('format', parts.formats).describe('File encoding: a type name (`csv`) or an object with its options.'),
-    compression: oneOf('codec', parts.codecs.filter((c) => c.type === 'gzip'), { none: true })
+    compression: oneOf('codec', parts.codecs.filter((c) => c.role === 'compression'), { none: true })
       .describe('Compression after the format: `none`, `gzip`, or `{type: gzip, level: 9}`.'),
+    encryption: oneOf('codec', parts.codecs.filter((c) => c.role === 'encryption'), { none: true })
+      .describe('Encryption after compression: `none` or `{type: pgp, …}`.'),
     naming: namingPattern('output.naming').optional()
       .describe(`File name pattern. Default ${defaultNaming} (with _{part:3} before the extension when split is set).`),
     timezone: z.string().default('UTC').refine((zone) => Intl.supportedValuesOf('timeZone').includes(zone) || zone === 'UTC', { message: 'unknown IANA timezone' })
@@ -67,11 +69,12 @@ export function fileSink(parts: FileSinkParts) {
     schema: fileSinkConfig(parts),
     create: (config, ctx) => {
       const format = pick(parts.formats, config.format);
-      const codecs = config.compression === undefined ? [] : [pick(parts.codecs, config.compression)];
+      const codecs = [config.compression, config.encryption].filter((c) => c !== undefined)
+        .map((codec) => pick(parts.codecs, codec).create(codec, ctx));
       return new FileSink({
         config,
         format: { def: format, config: config.format },
-        codecs: codecs.map((def) => def.create(config.compression, ctx)),
+        codecs,
         destination: pick(parts.destinations, config.destination).create(config.destination, ctx),
         build: ctx,
       });
@@ -109,8 +112,9 @@ export class FileSink implements RecordSink {
     this.ext = [deps.format.def.extension, ...deps.codecs.map((c) => c.extension)].join('.');
   }
 
-  healthcheck(signal: AbortSignal): Promise<void> {
-    return this.deps.destination.healthcheck(signal);
+  async healthcheck(signal: AbortSignal): Promise<void> {
+    for (const codec of this.deps.codecs) await codec.prepare?.(signal);
+    await this.deps.destination.healthcheck(signal);
   }
 
   async open(ctx: RunContext): Promise<void> {
@@ -118,7 +122,7 @@ export class FileSink implements RecordSink {
     this.staging = join(this.deps.build.dataDir, 'staging', ctx.runId);
     await rm(this.staging, { recursive: true, force: true });
     await mkdir(this.staging, { recursive: true });
-    await this.deps.destination.healthcheck(ctx.signal);
+    await this.healthcheck(ctx.signal);
   }
 
   async write(chunk: Chunk): Promise<{ failures: ReadonlyMap<string, LadingError> }> {
