@@ -10,7 +10,8 @@ export type Stage =
   | 'destination' | 'sink' | 'store' | 'engine' | 'cli';
 export type ErrorType =
   | 'LadingError' | 'ConfigError' | 'SourceError' | 'ValidationError' | 'MappingError'
-  | 'FormatError' | 'CodecError' | 'DestinationError' | 'StoreError' | 'NetworkError' | 'UsageError';
+  | 'FormatError' | 'CodecError' | 'DestinationError' | 'StoreError' | 'NetworkError' | 'UsageError'
+  | 'RateLimitError' | 'AuthError';
 
 export interface CodeSpec {
   readonly type: ErrorType;
@@ -60,6 +61,13 @@ export const codes = {
   STORE_SCHEMA_NEWER: spec('StoreError', 'permanent', 'store', 500, 'The database was migrated by a newer lading.', 'Upgrade lading, or point --db at another database.'),
   STORE_RUN_NOT_FOUND: spec('StoreError', 'permanent', 'store', 404, 'No run has that id.', 'List runs with `lading runs`.'),
   NETWORK_FAILED: spec('NetworkError', 'transient', 'destination', 503, 'A network connection failed (reset, refused, timed out, DNS).', 'Retried automatically; check connectivity if it persists.'),
+  SINK_HTTP_TRANSIENT: spec('NetworkError', 'transient', 'sink', 503, 'The HTTP endpoint answered 408, 425 or 5xx: a temporary failure.', 'Retried automatically, honouring Retry-After; check the endpoint\'s status if it persists.'),
+  SINK_HTTP_RATE_LIMITED: spec('RateLimitError', 'transient', 'sink', 429, 'The HTTP endpoint answered 429 Too Many Requests.', 'Retried after Retry-After; lower execution.rate_limit or execution.concurrency.'),
+  SINK_HTTP_TIMEOUT: spec('NetworkError', 'transient', 'sink', 504, 'An HTTP request got no complete answer within output.timeout.', 'Retried automatically; raise output.timeout if the endpoint is slow but healthy.'),
+  SINK_HTTP_AUTH: spec('AuthError', 'permanent', 'sink', 502, 'The HTTP endpoint refused the credentials (401 or 403).', 'Check output.auth and the credential\'s permissions, then retry the failed items.'),
+  SINK_HTTP_REJECTED: spec('DestinationError', 'permanent', 'sink', 502, 'The HTTP endpoint refused the request (a 4xx, an unexpected status, or a 2xx whose body fails output.success).', 'Read the response excerpt in the message; fix the record or the mapping, then retry the failed items.'),
+  SINK_HTTP_BAD_RESPONSE: spec('DestinationError', 'permanent', 'sink', 502, 'The HTTP endpoint answered with a body that is not the JSON output.success.json_path expects.', 'Check output.success.json_path against what the endpoint returns.'),
+  SINK_HTTP_TEMPLATE: spec('MappingError', 'permanent', 'sink', 422, 'A record lacks a field (or holds an unusable value) that output.url, output.headers or output.body_template names.', 'Send the field, add it with map, or change the template.'),
   RUN_CANCELLED: spec('LadingError', 'permanent', 'engine', 499, 'The run was cancelled.', 'Start the run again; inbox batches resume where they stopped.'),
   USAGE_INVALID: spec('UsageError', 'permanent', 'cli', 400, 'A command was called with wrong arguments.', 'See `lading <command> --help`.'),
   UNCLASSIFIED: spec('LadingError', 'transient', 'engine', 500, 'An unexpected error.', 'Retried a bounded number of times; report it with the cause if it persists.'),

@@ -72,10 +72,13 @@ export class DestinationError extends LadingError {}
 export class StoreError extends LadingError {}
 export class NetworkError extends LadingError {}
 export class UsageError extends LadingError {}
+/** The partner asked us to slow down; `retryAfterMs` carries its Retry-After when it sent one. */
+export class RateLimitError extends LadingError {}
+export class AuthError extends LadingError {}
 
 const classes = {
   LadingError, ConfigError, SourceError, ValidationError, MappingError, FormatError,
-  CodecError, DestinationError, StoreError, NetworkError, UsageError,
+  CodecError, DestinationError, StoreError, NetworkError, UsageError, RateLimitError, AuthError,
 } as const;
 
 /** Builds the error of the class the catalogue names for `code`, so callers need not pick it. */

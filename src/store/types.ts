@@ -4,6 +4,10 @@ export interface RunSpec {
   readonly pipeline: string;
   readonly mode: RunMode;
   readonly source: string;
+  /** The run whose dead letters this run retries. */
+  readonly parentRunId?: string;
+  /** host:pid of the process that runs it. */
+  readonly owner?: string;
   /** The exact config used, with ${env:…} references kept as written: replayable, secret-free. */
   readonly config: unknown;
 }
@@ -23,7 +27,23 @@ export interface RunRecord {
   readonly warnings: number;
   readonly config: unknown;
   readonly report: RunReport | null;
+  readonly parentRunId: string | null;
+  /** The first run of a retry chain (itself for a first run): idempotency keys derive from it. */
+  readonly lineage: string;
+  readonly owner: string | null;
+  readonly heartbeatAt: Date | null;
+  readonly control: RunControl | null;
   readonly lastCheckpoint: { readonly chunkIndex: number; readonly seq: number; readonly processed: number; readonly at: Date } | null;
+}
+
+export type RunControl = 'pause' | 'cancel';
+export type DeadLetterStatus = 'dead' | 'retried' | 'skipped';
+
+export interface Attempt {
+  readonly attempt: number;
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
 }
 
 export interface ItemErrorRecord {
@@ -38,6 +58,26 @@ export interface ItemErrorRecord {
   readonly location: string | null;
   readonly message: string;
   readonly attempts: number;
+  /** The item's data, kept for failures so they can be retried or exported. */
+  readonly payload?: unknown;
+  readonly history?: readonly Attempt[];
+}
+
+/** A failed item as the dead-letter commands see it. */
+export interface DeadLetter extends ItemErrorRecord {
+  readonly runId: string;
+  readonly pipeline: string;
+  readonly status: DeadLetterStatus;
+}
+
+export interface DeadLetterFilter {
+  readonly runId?: string;
+  readonly pipeline?: string;
+  readonly errorType?: string;
+  readonly itemId?: string;
+  readonly status?: DeadLetterStatus;
+  readonly limit?: number;
+  readonly offset?: number;
 }
 
 export interface ChunkCommit {
@@ -51,6 +91,7 @@ export interface ChunkCommit {
   /** Failures and warnings of this chunk's items. */
   readonly errors: readonly ItemErrorRecord[];
   readonly at: Date;
+  readonly durationMs?: number;
 }
 
 export interface RunFilter {
@@ -70,6 +111,15 @@ export interface RunStore {
   listItemErrors(runId: string, opts?: { readonly limit?: number; readonly offset?: number; readonly severity?: 'block' | 'warn' }): Promise<ItemErrorRecord[]>;
   /** Counts by error_type, for failures and for warnings. */
   errorCategories(runId: string): Promise<{ readonly failed: Record<string, number>; readonly warnings: Record<string, number> }>;
+  /** The run is alive: records the heartbeat and returns what another process asked of it. */
+  heartbeat(runId: string, owner: string, at: Date): Promise<{ readonly control: RunControl | null }>;
+  /** Asks a run to pause or cancel (null: carry on); false when no such run is running. */
+  setControl(runId: string, control: RunControl | null): Promise<boolean>;
+  /** Takes an interrupted or timed-out run back to running under a new owner, for `run --resume`. */
+  reopenRun(runId: string, owner: string, at: Date): Promise<RunRecord>;
+  listDeadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
+  /** Marks the dead letters matching the filter (status 'dead' only) as retried or skipped; returns how many. */
+  markDeadLetters(filter: DeadLetterFilter, status: 'retried' | 'skipped'): Promise<number>;
 }
 
 export interface DeliveryStore {

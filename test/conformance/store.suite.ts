@@ -252,6 +252,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
           id: 'run_1', pipeline: 'partner-a', mode: 'full', status: 'running', batchId: 'b1', source: 'inbox',
           createdAt: at(0), completedAt: null, processed: 0, succeeded: 0, failed: 0, warnings: 0,
           config: { name: 'partner-a', token: '${env:TOKEN}' }, report: null, lastCheckpoint: null,
+          parentRunId: null, lineage: 'run_1', owner: null, heartbeatAt: at(0), control: null,
         };
         assert.deepEqual(created, expected);
         assert.deepEqual(await store.getRun('run_1'), expected);
@@ -355,6 +356,58 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual(odd.map((r) => r.id), ['run_23', 'run_21', 'run_19']);
         assert.equal((await store.listRuns({ limit: 100 })).length, 26);
         assert.deepEqual(await store.listRuns({ pipeline: 'nobody' }), []);
+      });
+    });
+
+    describe('liveness, control and dead letters', () => {
+      test('heartbeat records liveness and hands back control asked by another process', async () => {
+        await createRun('run_1', at(0));
+        assert.deepEqual(await store.heartbeat('run_1', 'host:1', at(1)), { control: null });
+        assert.equal(await store.setControl('run_1', 'pause'), true);
+        assert.deepEqual(await store.heartbeat('run_1', 'host:1', at(2)), { control: 'pause' });
+        const run = await store.getRun('run_1');
+        assert.deepEqual([run?.owner, run?.heartbeatAt, run?.control], ['host:1', at(2), 'pause']);
+        await store.finishRun('run_1', report('run_1'));
+        assert.equal(await store.setControl('run_1', 'cancel'), false, 'a finished run takes no control');
+      });
+
+      test('reopenRun takes a stopped run back to running under a new owner, keeping its counters', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', { index: 0, lastSeq: 10, processed: 10, succeeded: 10, failed: 0, warnings: 0, errors: [], at: at(1) });
+        await store.finishRun('run_1', report('run_1', { status: 'cancelled' }));
+        const reopened = await store.reopenRun('run_1', 'host:2', at(3));
+        assert.deepEqual([reopened.status, reopened.report, reopened.owner, reopened.processed, reopened.lastCheckpoint?.seq], ['running', null, 'host:2', 10, 10]);
+        await assert.rejects(store.reopenRun('run_missing', 'h', at(3)), (e: unknown) => (e as { code?: string }).code === 'STORE_RUN_NOT_FOUND');
+      });
+
+      test('a retry run links to its parent and inherits its lineage', async () => {
+        await createRun('run_1', at(0));
+        await store.createRun({ id: 'run_2', createdAt: at(1), batchId: null, pipeline: 'partner-a', mode: 'full', source: 'dead letters', config: {}, parentRunId: 'run_1' });
+        await store.createRun({ id: 'run_3', createdAt: at(2), batchId: null, pipeline: 'partner-a', mode: 'full', source: 'dead letters', config: {}, parentRunId: 'run_2' });
+        const run3 = await store.getRun('run_3');
+        assert.deepEqual([run3?.parentRunId, run3?.lineage], ['run_2', 'run_1']);
+      });
+
+      test('failures are dead letters with payload and history; filters and marking', async () => {
+        await createRun('run_1', at(0));
+        const history = [{ attempt: 1, code: 'SINK_X', message: 'boom', at: at(1).toISOString() }];
+        await store.commitChunk('run_1', {
+          index: 0, lastSeq: 3, processed: 3, succeeded: 0, failed: 2, warnings: 1, at: at(1),
+          errors: [
+            itemError(1, { payload: { email: 'a@' } }),
+            itemError(2, { code: 'SINK_X', errorType: 'NetworkError', category: 'transient', attempts: 3, payload: { n: 2 }, history }),
+            itemError(3, { severity: 'warn' }),
+          ],
+        });
+        const all = await store.listDeadLetters({ runId: 'run_1' });
+        assert.deepEqual(all.map((d) => [d.itemId, d.status, d.pipeline]), [['item-1', 'dead', 'partner-a'], ['item-2', 'dead', 'partner-a']]);
+        assert.deepEqual(all[0]?.payload, { email: 'a@' });
+        assert.deepEqual(all[1]?.history, history);
+        assert.deepEqual((await store.listDeadLetters({ errorType: 'NetworkError' })).map((d) => d.itemId), ['item-2']);
+        assert.deepEqual((await store.listDeadLetters({ errorType: 'SINK_X' })).map((d) => d.itemId), ['item-2']);
+        assert.equal(await store.markDeadLetters({ runId: 'run_1', itemId: 'item-1' }, 'skipped'), 1);
+        assert.equal(await store.markDeadLetters({ runId: 'run_1', itemId: 'item-1' }, 'retried'), 0, 'only dead letters are marked');
+        assert.deepEqual((await store.listDeadLetters({ runId: 'run_1', status: 'dead' })).map((d) => d.itemId), ['item-2']);
       });
     });
 

@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver } from '../migrate.js';
 import type {
-  Batch, ChunkCommit, InboxInput, InboxRecord, ItemErrorRecord, RunFilter, RunRecord, RunSpec, Store,
+  Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, InboxInput, InboxRecord, ItemErrorRecord, RunControl, RunFilter, RunRecord, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -85,6 +85,7 @@ interface RunRow {
   created_at: string; completed_at: string | null; processed: number; succeeded: number; failed: number;
   warnings: number; config: string; report: string | null; last_chunk_index: number | null;
   last_seq: number | null; last_processed: number | null; last_checkpoint_at: string | null;
+  parent_run_id: string | null; lineage: string | null; owner: string | null; heartbeat_at: string | null; control: string | null;
 }
 interface BatchRow {
   id: string; pipeline: string; records: number; bytes: number; cut_at: string; reason: string; status: string;
@@ -92,7 +93,9 @@ interface BatchRow {
 interface ItemErrorRow {
   item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
   category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
+  payload?: string | null; history?: string | null;
 }
+interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 
 const iso = (date: Date): string => date.toISOString();
@@ -225,10 +228,15 @@ export class SqliteStore implements Store {
 
   async createRun(spec: RunSpec & { readonly id: string; readonly createdAt: Date; readonly batchId: string | null }): Promise<RunRecord> {
     return this.#call('createRun', () => {
+      const parent = spec.parentRunId === undefined ? undefined : this.#runRow(spec.parentRunId);
+      if (spec.parentRunId !== undefined && parent === undefined) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: createRun: no parent run ${spec.parentRunId}`);
       this.#stmt(
-        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config)
-         VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
-      ).run(spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, iso(spec.createdAt), JSON.stringify(spec.config ?? null));
+        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at)
+         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, iso(spec.createdAt), JSON.stringify(spec.config ?? null),
+        spec.parentRunId ?? null, parent ? parent.lineage ?? parent.id : spec.id, spec.owner ?? null, iso(spec.createdAt),
+      );
       return toRun(this.#runRow(spec.id) as RunRow);
     });
   }
@@ -249,16 +257,17 @@ export class SqliteStore implements Store {
          WHERE id = @runId`,
       );
       const upsertChunk = this.#stmt(
-        `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at)
-         VALUES (@runId, @index, @lastSeq, @processed, @succeeded, @failed, @warnings, @at)
+        `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
+         VALUES (@runId, @index, @lastSeq, @processed, @succeeded, @failed, @warnings, @at, @durationMs)
          ON CONFLICT (run_id, chunk_index) DO UPDATE SET
            last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
-           failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at`,
+           failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
+           duration_ms = excluded.duration_ms`,
       );
       const dropErrors = this.#stmt('DELETE FROM item_errors WHERE run_id = ? AND commit_chunk = ?');
       const insertError = this.#stmt(
-        `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const at = iso(commit.at);
       this.#db.transaction(() => {
@@ -273,7 +282,7 @@ export class SqliteStore implements Store {
         }).changes;
         if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: commitChunk: no run ${runId}`);
         upsertChunk.run({
-          runId, index: commit.index, lastSeq: commit.lastSeq, at,
+          runId, index: commit.index, lastSeq: commit.lastSeq, at, durationMs: commit.durationMs ?? null,
           processed: commit.processed, succeeded: commit.succeeded, failed: commit.failed, warnings: commit.warnings,
         });
         if (old !== undefined) dropErrors.run(runId, commit.index);
@@ -281,6 +290,8 @@ export class SqliteStore implements Store {
           insertError.run(
             runId, commit.index, e.itemId, e.seq, e.chunkIndex, e.code, e.errorType, e.category, e.severity,
             e.field, e.location, e.message, e.attempts,
+            e.payload === undefined ? null : JSON.stringify(e.payload), e.history === undefined ? null : JSON.stringify(e.history),
+            e.severity === 'block' ? 'dead' : null,
           );
         }
       }).immediate();
@@ -335,6 +346,52 @@ export class SqliteStore implements Store {
       const warnings: Record<string, number> = {};
       for (const row of rows) (row.severity === 'warn' ? warnings : failed)[row.error_type] = row.n;
       return { failed, warnings };
+    });
+  }
+
+  async heartbeat(runId: string, owner: string, at: Date): Promise<{ readonly control: RunControl | null }> {
+    return this.#call('heartbeat', () => {
+      const row = this.#stmt("UPDATE runs SET heartbeat_at = ?, owner = ? WHERE id = ? AND status = 'running' RETURNING control")
+        .get(iso(at), owner, runId) as { control: string | null } | undefined;
+      return { control: row?.control === 'pause' || row?.control === 'cancel' ? row.control : null };
+    });
+  }
+
+  async setControl(runId: string, control: RunControl | null): Promise<boolean> {
+    return this.#call('setControl', () =>
+      this.#stmt("UPDATE runs SET control = ? WHERE id = ? AND status = 'running'").run(control, runId).changes > 0);
+  }
+
+  async reopenRun(runId: string, owner: string, at: Date): Promise<RunRecord> {
+    return this.#call('reopenRun', () => {
+      const changed = this.#stmt(
+        "UPDATE runs SET status = 'running', completed_at = NULL, report = NULL, control = NULL, owner = ?, heartbeat_at = ? WHERE id = ?",
+      ).run(owner, iso(at), runId).changes;
+      if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: reopenRun: no run ${runId}`);
+      return toRun(this.#runRow(runId) as RunRow);
+    });
+  }
+
+  async listDeadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]> {
+    return this.#call('listDeadLetters', () => {
+      const { where, params } = deadLetterWhere(filter);
+      const rows = this.#db.prepare(
+        `SELECT e.*, r.pipeline FROM item_errors e JOIN runs r ON r.id = e.run_id WHERE ${where}
+         ORDER BY e.run_id, e.seq IS NULL, e.seq, e.id LIMIT ? OFFSET ?`,
+      ).all(...params, filter.limit ?? -1, filter.offset ?? 0) as DeadLetterRow[];
+      return rows.map((row) => ({
+        ...toItemError(row), runId: row.run_id, pipeline: row.pipeline,
+        status: row.status === 'retried' || row.status === 'skipped' ? row.status : 'dead',
+      }));
+    });
+  }
+
+  async markDeadLetters(filter: DeadLetterFilter, status: 'retried' | 'skipped'): Promise<number> {
+    return this.#call('markDeadLetters', () => {
+      const { where, params } = deadLetterWhere({ ...filter, status: 'dead' });
+      return this.#db.prepare(
+        `UPDATE item_errors SET status = ? WHERE id IN (SELECT e.id FROM item_errors e JOIN runs r ON r.id = e.run_id WHERE ${where})`,
+      ).run(status, ...params).changes;
     });
   }
 
@@ -406,6 +463,11 @@ function toRun(row: RunRow): RunRecord {
     warnings: row.warnings,
     config: JSON.parse(row.config) as unknown,
     report: row.report === null ? null : (JSON.parse(row.report) as RunReport),
+    parentRunId: row.parent_run_id,
+    lineage: row.lineage ?? row.id,
+    owner: row.owner,
+    heartbeatAt: row.heartbeat_at === null ? null : new Date(row.heartbeat_at),
+    control: row.control === 'pause' || row.control === 'cancel' ? row.control : null,
     lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null
       ? null
       : { chunkIndex: row.last_chunk_index, seq: row.last_seq, processed: row.last_processed ?? 0, at: new Date(row.last_checkpoint_at) },
@@ -425,5 +487,26 @@ function toItemError(row: ItemErrorRow): ItemErrorRecord {
     location: row.location,
     message: row.message,
     attempts: row.attempts,
+    ...(row.payload == null ? {} : { payload: JSON.parse(row.payload) as unknown }),
+    ...(row.history == null ? {} : { history: JSON.parse(row.history) as Attempt[] }),
   };
+}
+
+/** Dead letters are the failures (severity block) of runs; the filter narrows them. */
+function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unknown[] } {
+  const clauses = ["e.severity = 'block'"];
+  const params: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    clauses.push(clause);
+    params.push(value);
+  };
+  if (filter.runId !== undefined) add('e.run_id = ?', filter.runId);
+  if (filter.pipeline !== undefined) add('r.pipeline = ?', filter.pipeline);
+  if (filter.errorType !== undefined) {
+    add('(e.error_type = ? OR e.code = ?)', filter.errorType);
+    params.push(filter.errorType);
+  }
+  if (filter.itemId !== undefined) add('e.item_id = ?', filter.itemId);
+  if (filter.status !== undefined) add('e.status = ?', filter.status);
+  return { where: clauses.join(' AND '), params };
 }

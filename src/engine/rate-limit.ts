@@ -1,0 +1,53 @@
+import type { Clock } from '../core/clock.js';
+import type { RequestGate } from '../sinks/types.js';
+
+/**
+ * A token bucket shared by every chunk of a run: `perSecond` tokens a second up to `burst`.
+ * Waiters are served in arrival order. A partner's Retry-After pauses everyone (pauseFor).
+ * Without a rate, only the pauses apply.
+ */
+export class TokenBucket implements RequestGate {
+  private tokens: number;
+  private last: number;
+  private pausedUntil = 0;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly clock: Clock, private readonly perSecond: number | undefined, private readonly burst: number = perSecond ?? 1) {
+    this.tokens = this.burst;
+    this.last = clock.now().getTime();
+  }
+
+  acquire(signal: AbortSignal): Promise<void> {
+    const turn = this.queue.then(() => this.take(signal));
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  pauseFor(ms: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, this.clock.now().getTime() + ms);
+  }
+
+  /** Milliseconds until requests may flow again (0 when not paused), for progress and the breaker. */
+  pausedFor(): number {
+    return Math.max(0, this.pausedUntil - this.clock.now().getTime());
+  }
+
+  private async take(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      signal.throwIfAborted();
+      const now = this.clock.now().getTime();
+      if (now < this.pausedUntil) {
+        await this.clock.sleep(this.pausedUntil - now, signal);
+        continue;
+      }
+      if (this.perSecond === undefined) return;
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+      this.last = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.perSecond) * 1000), signal);
+    }
+  }
+}

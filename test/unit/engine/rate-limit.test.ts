@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { manualClock } from '../../../src/core/clock.js';
+import { TokenBucket } from '../../../src/engine/rate-limit.js';
+
+const signal = new AbortController().signal;
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+test('a burst goes out at once, then requests flow at the rate', async () => {
+  const clock = manualClock();
+  const gate = new TokenBucket(clock, 10, 5);
+  let granted = 0;
+  for (let i = 0; i < 12; i++) void gate.acquire(signal).then(() => granted++);
+  await settle();
+  assert.equal(granted, 5);
+  await clock.advance(100);
+  assert.equal(granted, 6);
+  await clock.advance(600);
+  assert.equal(granted, 12);
+});
+
+test('pauseFor holds every request until the pause ends (Retry-After)', async () => {
+  const clock = manualClock();
+  const gate = new TokenBucket(clock, undefined);
+  await gate.acquire(signal);
+  gate.pauseFor(2000);
+  let granted = false;
+  void gate.acquire(signal).then(() => (granted = true));
+  await clock.advance(1999);
+  assert.equal(granted, false);
+  await clock.advance(1);
+  assert.equal(granted, true);
+});
+
+test('an aborted waiter does not block the ones behind it', async () => {
+  const clock = manualClock();
+  const gate = new TokenBucket(clock, 1, 1);
+  await gate.acquire(signal);
+  const controller = new AbortController();
+  const first = gate.acquire(controller.signal);
+  let second = false;
+  void gate.acquire(signal).then(() => (second = true));
+  controller.abort();
+  await assert.rejects(first);
+  await clock.advance(1000);
+  assert.equal(second, true);
+});
