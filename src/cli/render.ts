@@ -17,7 +17,7 @@ export function humanBytes(bytes: number): string {
 }
 
 const mark: Record<RunReport['status'], string> = {
-  completed: '✔', completed_with_errors: '⚠', failed: '✖', cancelled: '✖', running: '…',
+  completed: '✔', completed_with_errors: '⚠', failed: '✖', cancelled: '✖', timed_out: '⏱', running: '…',
 };
 
 /** A file URI as people read it: local paths relative to the current folder when inside it. */

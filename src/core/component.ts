@@ -20,6 +20,8 @@ export interface BuildContext {
   readonly store: Store;
   /** Standard input, for `source.path: "-"`. */
   readonly stdin?: NodeJS.ReadableStream;
+  /** A resumed run's inbox batch: the inbox source reads exactly it again. */
+  readonly batchId?: string;
 }
 
 interface Definition<S extends z.ZodType> {

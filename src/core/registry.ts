@@ -9,6 +9,7 @@ import { json } from '../formats/json.js';
 import { gzip } from '../codecs/gzip.js';
 import { local } from '../destinations/local.js';
 import { fileSink } from '../sinks/file/file.js';
+import { httpSink } from '../sinks/http.js';
 import type { CodecDef, DestinationDef, FormatDef, SinkDef, SourceDef } from './component.js';
 
 export interface Registry {
@@ -23,6 +24,6 @@ const sources = [fileSource, inlineSource, inboxSource] as readonly SourceDef[];
 const formats = [csv, ndjson, json] as readonly FormatDef[];
 const codecs = [gzip] as readonly CodecDef[];
 const destinations = [local] as readonly DestinationDef[];
-const sinks = [fileSink({ formats, codecs, destinations })] as readonly SinkDef[];
+const sinks = [fileSink({ formats, codecs, destinations }), httpSink] as readonly SinkDef[];
 
 export const registry: Registry = { sources, formats, codecs, destinations, sinks };

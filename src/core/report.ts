@@ -1,5 +1,5 @@
 /** The final report: what `--json`, the store and (later) the API return for a run. */
-export type RunStatus = 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled';
+export type RunStatus = 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled' | 'timed_out';
 export type RunMode = 'full' | 'dry_run' | 'sample';
 
 export interface ReportError {
@@ -28,6 +28,8 @@ export interface RunReport {
   readonly mode: RunMode;
   readonly status: RunStatus;
   readonly batch_id: string | null;
+  /** The run whose dead letters this run retried. */
+  readonly parent_run_id?: string;
   readonly source: string;
   readonly started_at: string;
   readonly completed_at: string | null;
@@ -38,6 +40,8 @@ export interface RunReport {
     readonly failed: number;
     readonly skipped: number;
     readonly warnings: number;
+    /** Tries after the first, across all items. */
+    readonly retries: number;
     readonly duration_seconds: number;
     readonly items_per_second: number;
   };
@@ -47,7 +51,7 @@ export interface RunReport {
   readonly error_categories: Readonly<Record<string, number>>;
   readonly warning_categories: Readonly<Record<string, number>>;
   readonly artifacts: { readonly files: readonly FileArtifact[] };
-  readonly remediation: { readonly can_retry: boolean; readonly retry_strategy: 'none' | 'failed_items_only' | 'rerun' };
+  readonly remediation: { readonly can_retry: boolean; readonly retry_strategy: 'none' | 'failed_items_only' | 'resume' };
   readonly last_checkpoint: { readonly chunk_index: number; readonly processed_count: number; readonly timestamp: string } | null;
   /** Set when the run failed as a whole (missing input, unwritable destination). */
   readonly failure?: { readonly code: string; readonly error_type: string; readonly message: string };

@@ -7,12 +7,17 @@ export interface Counts {
   succeeded: number;
   failed: number;
   warnings: number;
+  retries: number;
 }
 
-/** completed when nothing failed; completed_with_errors when enough succeeded; failed otherwise. */
-export function judge(counts: Counts, successThreshold: number, fatal: LadingError | undefined, cancelled: boolean): RunStatus {
-  if (cancelled) return 'cancelled';
-  if (fatal) return 'failed';
+/**
+ * completed when nothing failed; completed_with_errors when enough succeeded; failed otherwise.
+ * A run stopped early ends by why it stopped: cancelled, timed_out, or failed.
+ */
+export function judge(counts: Counts, successThreshold: number, stop: LadingError | undefined): RunStatus {
+  if (stop?.code === 'RUN_CANCELLED') return 'cancelled';
+  if (stop?.code === 'RUN_TIMED_OUT') return 'timed_out';
+  if (stop) return 'failed';
   if (counts.failed === 0) return 'completed';
   return counts.succeeded / counts.processed >= successThreshold ? 'completed_with_errors' : 'failed';
 }
@@ -29,6 +34,7 @@ export interface ReportInput {
   readonly mode: RunMode;
   readonly status: RunStatus;
   readonly batchId: string | null;
+  readonly parentRunId: string | null;
   readonly source: string;
   readonly startedAt: Date;
   readonly completedAt: Date;
@@ -44,13 +50,15 @@ export interface ReportInput {
 export function buildReport(r: ReportInput): RunReport {
   const seconds = Math.max(0, (r.completedAt.getTime() - r.startedAt.getTime()) / 1000);
   const shown = r.errors.length;
-  const canRetry = r.status === 'failed' || r.status === 'cancelled' || r.counts.failed > 0;
+  const stopped = r.status === 'failed' || r.status === 'cancelled' || r.status === 'timed_out';
+  const canRetry = stopped || r.counts.failed > 0;
   return {
     job_id: r.runId,
     pipeline: r.pipeline,
     mode: r.mode,
     status: r.status,
     batch_id: r.batchId,
+    ...(r.parentRunId ? { parent_run_id: r.parentRunId } : {}),
     source: r.source,
     started_at: r.startedAt.toISOString(),
     completed_at: r.completedAt.toISOString(),
@@ -61,6 +69,7 @@ export function buildReport(r: ReportInput): RunReport {
       failed: r.counts.failed,
       skipped: 0,
       warnings: r.counts.warnings,
+      retries: r.counts.retries,
       duration_seconds: Math.round(seconds * 1000) / 1000,
       items_per_second: seconds > 0 ? Math.round((r.counts.processed / seconds) * 10) / 10 : 0,
     },
@@ -71,7 +80,7 @@ export function buildReport(r: ReportInput): RunReport {
     artifacts: { files: r.files },
     remediation: {
       can_retry: canRetry,
-      retry_strategy: !canRetry ? 'none' : r.status === 'completed_with_errors' ? 'failed_items_only' : 'rerun',
+      retry_strategy: !canRetry ? 'none' : stopped ? 'resume' : 'failed_items_only',
     },
     last_checkpoint: r.checkpoint
       ? { chunk_index: r.checkpoint.chunkIndex, processed_count: r.checkpoint.processed, timestamp: r.checkpoint.at.toISOString() }

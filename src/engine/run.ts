@@ -1,28 +1,33 @@
-import type { LoadedPipeline } from '../config/load.js';
+import { hostname } from 'node:os';
+import { parsePipeline, type LoadedPipeline } from '../config/load.js';
 import { pick } from '../config/one-of.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { BuildContext } from '../core/component.js';
-import { randomIds, type IdGenerator } from '../core/ids.js';
 import { idempotencyKey } from '../core/idempotency.js';
+import { randomIds, type IdGenerator } from '../core/ids.js';
 import type { Item } from '../core/item.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import type { FileArtifact, RunMode, RunReport } from '../core/report.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import type { RecordSink, SinkEvent } from '../sinks/types.js';
-import type { Source, SourceProgress } from '../sources/types.js';
-import type { ItemErrorRecord, Store } from '../store/types.js';
+import type { Cursor, Source, SourceProgress } from '../sources/types.js';
+import type { RunRecord, Store } from '../store/types.js';
 import { mapColumns } from '../transform/map.js';
+import { Executor } from './executor.js';
 import { buildProcessor } from './process.js';
+import { TokenBucket } from './rate-limit.js';
 import { buildReport, judge, type Counts } from './report.js';
+import { sampleSeqs } from './sample.js';
 
 export type RunEvent =
-  | { readonly type: 'run_started'; readonly run_id: string; readonly pipeline: string; readonly source: string; readonly batch_id: string | null; readonly total: number | null }
+  | { readonly type: 'run_started'; readonly run_id: string; readonly pipeline: string; readonly source: string; readonly batch_id: string | null; readonly total: number | null; readonly resumed_from: number | null }
   | {
       readonly type: 'progress'; readonly run_id: string; readonly chunk_index: number;
-      readonly processed: number; readonly succeeded: number; readonly failed: number; readonly warnings: number;
-      readonly total: number | null; readonly source_progress: SourceProgress | null;
+      readonly processed: number; readonly succeeded: number; readonly failed: number; readonly warnings: number; readonly retries: number;
+      readonly total: number | null; readonly source_progress: SourceProgress | null; readonly chunk_ms: number;
     }
+  | { readonly type: 'paused' | 'unpaused'; readonly run_id: string }
   | (SinkEvent & { readonly run_id: string })
   | { readonly type: 'run_finished'; readonly run_id: string; readonly report: RunReport };
 
@@ -35,9 +40,17 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   readonly stdin?: NodeJS.ReadableStream;
   readonly registry?: Registry;
-  readonly mode?: RunMode;
+  /** Continue this interrupted, cancelled or timed-out run after its last committed chunk. */
+  readonly resume?: string;
+  /** Process only this many items, spread over the input; file outputs go under sample/. */
+  readonly sample?: number;
+  /** A run over other items than the pipeline's source (dead-letter retries), linked to its parent. */
+  readonly source?: { readonly source: Source; readonly parentRunId: string };
   /** Command-line overrides of `execution:`. */
   readonly chunkSize?: number;
+  readonly concurrency?: number;
+  readonly retryAttempts?: number;
+  readonly heartbeatMs?: number;
   readonly onEvent?: (event: RunEvent) => void;
 }
 
@@ -53,132 +66,189 @@ async function* chunked(items: AsyncIterable<Item>, size: number): AsyncIterable
   if (chunk.length > 0) yield chunk;
 }
 
-function errorRecords(itemErrors: Iterable<[Item, LadingError[], 'block' | 'warn']>, chunkIndex: number): ItemErrorRecord[] {
-  const records: ItemErrorRecord[] = [];
-  for (const [item, errors, severity] of itemErrors) {
-    for (const e of errors) {
-      records.push({
-        itemId: item.id, seq: item.seq, chunkIndex, code: e.code, errorType: e.errorType, category: e.category, severity,
-        field: e.field ?? null, location: e.location ?? (item.origin?.file && item.origin.line ? `${item.origin.file}:${item.origin.line}` : null),
-        message: e.message, attempts: 1,
-      });
-    }
+async function* only(items: AsyncIterable<Item>, seqs: ReadonlySet<number>): AsyncIterable<Item> {
+  for await (const item of items) if (seqs.has(item.seq)) yield item;
+}
+
+export const owner = (): string => `${hostname()}:${process.pid}`;
+
+/** Runs of this pipeline still going: a run whose heartbeat went quiet is interrupted, not running. */
+export async function liveRuns(store: Store, pipeline: string, now: Date, staleMs = 30_000): Promise<RunRecord[]> {
+  const runs = await store.listRuns({ pipeline, limit: 100 });
+  return runs.filter((r) => r.status === 'running' && !isInterrupted(r, now, staleMs));
+}
+
+/** A run marked running whose process is gone: heartbeat older than `staleMs`, or its pid dead on this host. */
+export function isInterrupted(run: RunRecord, now: Date, staleMs = 30_000): boolean {
+  if (run.status !== 'running') return false;
+  if (run.owner) {
+    const [host, pid] = run.owner.split(':');
+    if (host === hostname() && pid && !pidAlive(Number(pid))) return true;
   }
-  return records;
+  return run.heartbeatAt === null || now.getTime() - run.heartbeatAt.getTime() > staleMs;
+}
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
- * Runs a pipeline in the foreground: source → chunks → validate → map → sink, committing each
- * chunk (checkpoint, counters, item errors) to the store; ends with the report.
+ * Runs a pipeline in the foreground: source → chunks → validate → map → sink through the
+ * executor, each chunk committed (outcome first, then checkpoint) before the next commits;
+ * ends with the report, stored and returned.
  */
 export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Promise<RunReport> {
-  const { config } = loaded;
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
   const registry = opts.registry ?? builtIns;
+  const { store } = opts;
+  const resumed = opts.resume === undefined ? undefined : await resumable(store, opts.resume, clock.now());
+  const config = resumed ? parsePipeline(resumed.config, { origin: `run ${resumed.id}` }).config : loaded.config;
+  const execution = {
+    ...config.execution,
+    ...(opts.chunkSize === undefined ? {} : { chunk_size: opts.chunkSize }),
+    ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+    retry: { ...config.execution.retry, ...(opts.retryAttempts === undefined ? {} : { attempts: opts.retryAttempts }) },
+  };
+  const mode: RunMode = resumed?.mode ?? (opts.sample !== undefined ? 'sample' : 'full');
+  if (!resumed) await waitForSlot(store, config.name, execution, clock, opts.signal);
+
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   const emit = (event: RunEvent) => opts.onEvent?.(event);
   const build: BuildContext = {
-    pipeline: config.name, baseDir: loaded.baseDir, dataDir: opts.dataDir, clock, ids, store: opts.store,
+    pipeline: config.name, baseDir: loaded.baseDir, dataDir: opts.dataDir, clock, ids, store,
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
+    ...(resumed?.batchId ? { batchId: resumed.batchId } : {}),
   };
-  const chunkSize = opts.chunkSize ?? config.execution.chunk_size;
-  const source: Source = pick(registry.sources, config.source).create(config.source, build);
+  const source: Source = opts.source?.source ?? pick(registry.sources, config.source).create(config.source, build);
   const sink: RecordSink = pick(registry.sinks, config.output).create(config.output, build);
   const columns = config.map ? mapColumns(config.map) : undefined;
-  const processChunk = buildProcessor(config);
 
-  const runId = ids.next('run');
-  const createdAt = clock.now();
-  const counts: Counts = { processed: 0, succeeded: 0, failed: 0, warnings: 0 };
-  let fatal: LadingError | undefined;
-  let batchId: string | null = null;
+  const runId = resumed?.id ?? ids.next('run');
+  const createdAt = resumed?.createdAt ?? clock.now();
+  let stop: LadingError | undefined;
+  let batchId: string | null = resumed?.batchId ?? null;
   let total: number | undefined;
-  let checkpoint: { chunkIndex: number; processed: number; at: Date } | null = null;
   let files: readonly FileArtifact[] = [];
   let destination = '';
+  let sampled: ReadonlySet<number> | undefined;
 
   let sourceOpened = false;
   try {
     const info = await source.open(signal);
     sourceOpened = true;
-    batchId = info.batchId ?? null;
+    batchId = info.batchId ?? batchId;
     total = info.total;
+    if (opts.sample !== undefined) {
+      sampled = await sampleSeqs(source, opts.sample, signal);
+      total = sampled.size;
+    }
   } catch (error) {
-    fatal = classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: `opening ${source.description}` });
+    stop = classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: `opening ${source.description}` });
   }
-  await opts.store.createRun({ id: runId, createdAt, batchId, pipeline: config.name, mode: opts.mode ?? 'full', source: source.description, config: loaded.snapshot });
-  emit({ type: 'run_started', run_id: runId, pipeline: config.name, source: source.description, batch_id: batchId, total: total ?? null });
+  let lineage = runId;
+  if (resumed) {
+    lineage = (await store.reopenRun(runId, owner(), clock.now())).lineage;
+  } else {
+    const created = await store.createRun({
+      id: runId, createdAt, batchId, pipeline: config.name, mode, source: source.description, config: loaded.snapshot, owner: owner(),
+      ...(opts.source ? { parentRunId: opts.source.parentRunId } : {}),
+    });
+    lineage = created.lineage;
+  }
+
+  // A file being rendered cannot continue half-way: an ordered sink starts its run again from the
+  // first item (re-committed chunks replace their old rows); other sinks go on after the checkpoint.
+  const from: Cursor | null = resumed?.lastCheckpoint && sink.ordering === 'parallel' ? { seq: resumed.lastCheckpoint.seq } : null;
+  const start = from && resumed
+    ? { counts: { processed: resumed.processed, succeeded: resumed.succeeded, failed: resumed.failed, warnings: resumed.warnings, retries: 0 }, nextIndex: resumed.lastCheckpoint!.chunkIndex + 1 }
+    : { counts: { processed: 0, succeeded: 0, failed: 0, warnings: 0, retries: 0 }, nextIndex: 0 };
+  emit({ type: 'run_started', run_id: runId, pipeline: config.name, source: source.description, batch_id: batchId, total: total ?? null, resumed_from: from?.seq ?? null });
 
   const runCtx = {
-    runId, pipeline: config.name, batchId: batchId ?? runId, createdAt, signal,
+    runId, pipeline: config.name, batchId: batchId ?? runId, createdAt, signal, mode,
     ...(columns ? { columns } : {}),
     emit: (event: SinkEvent) => emit({ ...event, run_id: runId }),
   };
-
+  let counts: Counts = start.counts;
+  let checkpoint: { chunkIndex: number; processed: number; at: Date } | null = resumed?.lastCheckpoint ?? null;
   let sinkOpened = false;
-  if (!fatal) {
+  if (!stop) {
     try {
       await sink.open(runCtx);
       sinkOpened = true;
-      let index = 0;
-      for await (const items of chunked(source.read(null, signal), chunkSize)) {
-        const { ok, failures, warnings } = processChunk(items);
-        const written = await sink.write({ runId, index, items: ok }, {
-          signal, runId, chunkIndex: index, attempt: 1, timeoutMs: undefined,
-          gate: { acquire: async () => {}, pauseFor: () => {} }, idempotencyKey: (group) => idempotencyKey(runId, group),
-        });
-        for (const [id, error] of written.failures) failures.set(id, [error]);
-        const byId = new Map(items.map((item) => [item.id, item]));
-        const at = clock.now();
-        const chunk = { processed: items.length, failed: failures.size, succeeded: items.length - failures.size, warnings: warnings.size };
-        await opts.store.commitChunk(runId, {
-          index, lastSeq: items.at(-1)!.seq, ...chunk, at,
-          errors: errorRecords([
-            ...[...failures].map(([id, errs]): [Item, LadingError[], 'block'] => [byId.get(id)!, errs, 'block']),
-            ...[...warnings].map(([id, errs]): [Item, LadingError[], 'warn'] => [byId.get(id)!, errs, 'warn']),
-          ].sort((a, b) => a[0].seq - b[0].seq), index),
-        });
-        counts.processed += chunk.processed;
-        counts.failed += chunk.failed;
-        counts.succeeded += chunk.succeeded;
-        counts.warnings += chunk.warnings;
-        checkpoint = { chunkIndex: index, processed: counts.processed, at };
-        emit({ type: 'progress', run_id: runId, chunk_index: index, ...counts, total: total ?? null, source_progress: source.progress?.() ?? null });
-        index++;
-      }
+      const executor = new Executor({
+        runId, lineage, sink, store, clock, signal, execution, owner: owner(), heartbeatMs: opts.heartbeatMs ?? 2000,
+        gate: new TokenBucket(clock, execution.rate_limit?.per_second, execution.rate_limit?.burst),
+        process: buildProcessor(config), idempotencyKey,
+        onChunk: (chunk) => emit({
+          type: 'progress', run_id: runId, chunk_index: chunk.index, ...chunk.counts, total: total ?? null,
+          source_progress: source.progress?.() ?? null, chunk_ms: chunk.durationMs,
+        }),
+        onPause: (paused) => emit({ type: paused ? 'paused' : 'unpaused', run_id: runId }),
+      }, start);
+      const items = source.read(from, signal);
+      const result = await executor.run(chunked(sampled ? only(items, sampled) : items, execution.chunk_size));
+      counts = result.counts;
+      checkpoint = result.checkpoint ?? checkpoint;
+      stop = result.stop;
     } catch (error) {
-      fatal = signal.aborted
-        ? ladingError('RUN_CANCELLED', `run ${runId} was cancelled`)
-        : classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: `running ${config.name}` });
+      stop = signal.aborted ? ladingError('RUN_CANCELLED', `run ${runId} was cancelled`) : classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: `running ${config.name}` });
     }
   }
 
-  const cancelled = fatal?.code === 'RUN_CANCELLED';
-  let status = judge(counts, config.execution.success_threshold, fatal, cancelled);
+  let status = judge(counts, execution.success_threshold, stop);
   const delivering = status === 'completed' || status === 'completed_with_errors';
   if (sinkOpened) {
     try {
       ({ files, destination } = await sink.close(runCtx, delivering ? 'completed' : 'aborted'));
     } catch (error) {
-      fatal = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: 'delivering files' });
+      stop = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: 'delivering files' });
       status = 'failed';
     }
   }
   if (sourceOpened) await source.close(status === 'completed' || status === 'completed_with_errors' ? 'completed' : 'aborted');
   const completedAt = clock.now();
-  for (const file of files) await opts.store.recordFile(runId, { ...file, destination, deliveredAt: completedAt });
-  if (batchId !== null && (status === 'completed' || status === 'completed_with_errors')) await opts.store.completeBatch(batchId, runId, completedAt);
+  for (const file of files) await store.recordFile(runId, { ...file, destination, deliveredAt: completedAt });
+  if (batchId !== null && mode === 'full' && (status === 'completed' || status === 'completed_with_errors')) await store.completeBatch(batchId, runId, completedAt);
 
   const report = buildReport({
-    runId, pipeline: config.name, mode: opts.mode ?? 'full', status, batchId, source: source.description,
-    startedAt: createdAt, completedAt, total, counts, files, checkpoint, fatal,
-    errors: await opts.store.listItemErrors(runId, { severity: 'block', limit: config.execution.max_report_errors }),
-    categories: await opts.store.errorCategories(runId),
+    runId, pipeline: config.name, mode, status, batchId, parentRunId: resumed?.parentRunId ?? opts.source?.parentRunId ?? null,
+    source: source.description, startedAt: createdAt, completedAt, total, counts, files, checkpoint, fatal: stop,
+    errors: await store.listItemErrors(runId, { severity: 'block', primary: true, limit: execution.max_report_errors }),
+    categories: await store.errorCategories(runId),
   });
-  await opts.store.finishRun(runId, report);
+  await store.finishRun(runId, report);
   emit({ type: 'run_finished', run_id: runId, report });
   return report;
 }
 
+/** The run `--resume` continues: one that stopped before its input ended, and is not running elsewhere. */
+async function resumable(store: Store, runId: string, now: Date): Promise<RunRecord> {
+  const run = await store.getRun(runId);
+  if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${runId}`);
+  const stopped = run.status === 'cancelled' || run.status === 'timed_out' || (run.status === 'failed' && run.report?.failure !== undefined);
+  if (stopped || isInterrupted(run, now)) return run;
+  throw ladingError('RUN_NOT_RESUMABLE', run.status === 'running'
+    ? `run ${runId} is still running (pid ${run.owner ?? '?'}); pause or cancel it with \`lading runs pause|cancel ${runId}\``
+    : `run ${runId} ended ${run.status}; retry its failed items with \`lading dlq retry ${runId}\``);
+}
+
+async function waitForSlot(store: Store, pipeline: string, execution: { max_parallel_runs: number; on_busy: 'refuse' | 'wait' }, clock: Clock, signal?: AbortSignal): Promise<void> {
+  for (;;) {
+    const live = await liveRuns(store, pipeline, clock.now());
+    if (live.length < execution.max_parallel_runs) return;
+    if (execution.on_busy === 'refuse') {
+      throw ladingError('RUN_BUSY', `pipeline ${pipeline} already has ${live.length} run(s) going (${live.map((r) => r.id).join(', ')}); execution.max_parallel_runs is ${execution.max_parallel_runs}`);
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+    signal?.throwIfAborted();
+  }
+}

@@ -9,6 +9,8 @@ export interface RunContext {
   readonly batchId: string;
   readonly createdAt: Date;
   readonly signal: AbortSignal;
+  /** A sample run's files go under `sample/`, apart from real deliveries. */
+  readonly mode: 'full' | 'sample' | 'dry_run';
   /** Output field names in order, when the pipeline declares a map. */
   readonly columns?: readonly string[];
   /** Sinks announce what they do (a file rendered, a file delivered) for progress and logs. */

@@ -29,7 +29,7 @@ class InboxSource implements Source {
 
   async open(): Promise<SourceInfo> {
     const { store, pipeline, clock, ids } = this.ctx;
-    this.batch = (await store.openBatch(pipeline)) ?? (await store.cutBatch(pipeline, {
+    this.batch = (this.ctx.batchId ? await store.getBatch(this.ctx.batchId) : null) ?? (await store.openBatch(pipeline)) ?? (await store.cutBatch(pipeline, {
       id: ids.next('batch'), at: clock.now(), reason: 'manual',
       ...(this.config.max_batch_records === undefined ? {} : { maxRecords: this.config.max_batch_records }),
     }));

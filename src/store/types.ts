@@ -61,6 +61,8 @@ export interface ItemErrorRecord {
   /** The item's data, kept for failures so they can be retried or exported. */
   readonly payload?: unknown;
   readonly history?: readonly Attempt[];
+  /** A further failure of an item already failed by another row (every broken field is kept); not a dead letter of its own. */
+  readonly detail?: boolean;
 }
 
 /** A failed item as the dead-letter commands see it. */
@@ -94,6 +96,14 @@ export interface ChunkCommit {
   readonly durationMs?: number;
 }
 
+export interface ItemErrorQuery {
+  readonly limit?: number;
+  readonly offset?: number;
+  readonly severity?: 'block' | 'warn';
+  /** One row per failed item: leaves out the detail rows of items failing several rules. */
+  readonly primary?: boolean;
+}
+
 export interface RunFilter {
   readonly pipeline?: string;
   readonly limit?: number;
@@ -108,7 +118,7 @@ export interface RunStore {
   getRun(id: string): Promise<RunRecord | null>;
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
   /** Item errors in seq order; `severity` filters failures (block) from warnings (warn). */
-  listItemErrors(runId: string, opts?: { readonly limit?: number; readonly offset?: number; readonly severity?: 'block' | 'warn' }): Promise<ItemErrorRecord[]>;
+  listItemErrors(runId: string, opts?: ItemErrorQuery): Promise<ItemErrorRecord[]>;
   /** Counts by error_type, for failures and for warnings. */
   errorCategories(runId: string): Promise<{ readonly failed: Record<string, number>; readonly warnings: Record<string, number> }>;
   /** The run is alive: records the heartbeat and returns what another process asked of it. */
@@ -154,6 +164,9 @@ export interface InboxStore {
   ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }>;
   /** Freezes the pending records (up to maxRecords, oldest first) into a new batch in one transaction; null when none is pending. */
   cutBatch(pipeline: string, opts: { readonly id: string; readonly at: Date; readonly reason: string; readonly maxRecords?: number }): Promise<Batch | null>;
+  getBatch(batchId: string): Promise<Batch | null>;
+  /** Pending (not yet batched) records with id > afterId, in id order: what a dry run looks at without cutting. */
+  readPending(pipeline: string, afterId: number, limit: number): Promise<InboxRecord[]>;
   /** The oldest batch cut but not yet delivered: a crash between cut and delivery resumes it. */
   openBatch(pipeline: string): Promise<Batch | null>;
   /** Members of a batch with id > afterId, in id order. */

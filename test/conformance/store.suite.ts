@@ -51,7 +51,7 @@ function report(runId: string, overrides: Partial<RunReport> = {}): RunReport {
   return {
     job_id: runId, pipeline: 'partner-a', mode: 'full', status: 'completed_with_errors', batch_id: null,
     source: 'inbox', started_at: at(0).toISOString(), completed_at: at(5).toISOString(),
-    summary: { total_items: 10, processed: 10, succeeded: 9, failed: 1, skipped: 0, warnings: 0, duration_seconds: 300, items_per_second: 0.03 },
+    summary: { total_items: 10, processed: 10, succeeded: 9, failed: 1, skipped: 0, warnings: 0, retries: 0, duration_seconds: 300, items_per_second: 0.03 },
     errors: [{ item_id: 'item-3', error_type: 'ValidationError', code: 'VALIDATE_FORMAT', message: 'invalid email', chunk_index: 0, attempts: 1 }],
     errors_truncated: 0, error_categories: { ValidationError: 1 }, warning_categories: {},
     artifacts: { files: [] }, remediation: { can_retry: true, retry_strategy: 'failed_items_only' },

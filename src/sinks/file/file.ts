@@ -216,6 +216,11 @@ export class FileSink implements RecordSink {
     this.run!.emit({ type: 'file_rendered', name: `part ${staged.number}`, bytes: staged.bytes, records: staged.records });
   }
 
+  /** A sample run's files land under sample/, never where the partner picks up real deliveries. */
+  private prefix(name: string): string {
+    return this.run!.mode === 'sample' ? `sample/${name}` : name;
+  }
+
   private names(): NameValues {
     const run = this.run!;
     return { pipeline: run.pipeline, batchId: run.batchId, runId: run.runId, createdAt: run.createdAt, timezone: this.deps.config.timezone, part: 1, records: 0, ext: this.ext };
@@ -229,7 +234,7 @@ export class FileSink implements RecordSink {
       this.deps.destination.put(name, body, { onCollision: config.on_collision, signal: ctx.signal, ...(expected ? { expected } : {}) });
     const files: FileArtifact[] = [];
     for (const staged of this.staged) {
-      const name = renderName(pattern, { ...this.names(), part: staged.number, records: staged.records });
+      const name = this.prefix(renderName(pattern, { ...this.names(), part: staged.number, records: staged.records }));
       const receipt = await put(name, createReadStream(staged.path), { bytes: staged.bytes, sha256: staged.sha256 });
       const file: FileArtifact = { name, bytes: staged.bytes, records: staged.records, sha256: staged.sha256, uri: receipt.uri, part: staged.number };
       files.push(file);
@@ -245,7 +250,7 @@ export class FileSink implements RecordSink {
         record_count: files.reduce((n, f) => n + f.records, 0),
         files: files.map(({ name, bytes, records, sha256 }) => ({ name, bytes, records, sha256 })),
       };
-      await put(renderName(manifestPattern, this.names()), [Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]);
+      await put(this.prefix(renderName(manifestPattern, this.names())), [Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]);
     }
     return files;
   }

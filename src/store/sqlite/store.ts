@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver } from '../migrate.js';
 import type {
-  Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, InboxInput, InboxRecord, ItemErrorRecord, RunControl, RunFilter, RunRecord, RunSpec, Store,
+  Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, RunControl, RunFilter, RunRecord, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -93,7 +93,7 @@ interface BatchRow {
 interface ItemErrorRow {
   item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
   category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
-  payload?: string | null; history?: string | null;
+  payload?: string | null; history?: string | null; status?: string | null;
 }
 interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
@@ -188,6 +188,22 @@ export class SqliteStore implements Store {
         `SELECT * FROM batches WHERE pipeline = ? AND status = 'open' ORDER BY cut_at, rowid LIMIT 1`,
       ).get(pipeline) as BatchRow | undefined;
       return row === undefined ? null : toBatch(row);
+    });
+  }
+
+  async getBatch(batchId: string): Promise<Batch | null> {
+    return this.#call('getBatch', () => {
+      const row = this.#stmt('SELECT * FROM batches WHERE id = ?').get(batchId) as BatchRow | undefined;
+      return row === undefined ? null : toBatch(row);
+    });
+  }
+
+  async readPending(pipeline: string, afterId: number, limit: number): Promise<InboxRecord[]> {
+    return this.#call('readPending', () => {
+      const rows = this.#stmt(
+        'SELECT id, data, received_at FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? ORDER BY id LIMIT ?',
+      ).all(pipeline, afterId, limit) as { id: number; data: string; received_at: string }[];
+      return rows.map((r) => ({ id: r.id, data: JSON.parse(r.data) as Record<string, unknown>, receivedAt: new Date(r.received_at) }));
     });
   }
 
@@ -291,7 +307,7 @@ export class SqliteStore implements Store {
             runId, commit.index, e.itemId, e.seq, e.chunkIndex, e.code, e.errorType, e.category, e.severity,
             e.field, e.location, e.message, e.attempts,
             e.payload === undefined ? null : JSON.stringify(e.payload), e.history === undefined ? null : JSON.stringify(e.history),
-            e.severity === 'block' ? 'dead' : null,
+            e.severity === 'block' && e.detail !== true ? 'dead' : null,
           );
         }
       }).immediate();
@@ -323,16 +339,19 @@ export class SqliteStore implements Store {
     });
   }
 
-  async listItemErrors(runId: string, opts: { readonly limit?: number; readonly offset?: number; readonly severity?: 'block' | 'warn' } = {}): Promise<ItemErrorRecord[]> {
+  async listItemErrors(runId: string, opts: ItemErrorQuery = {}): Promise<ItemErrorRecord[]> {
     return this.#call('listItemErrors', () => {
-      const columns = 'item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts';
+      const columns = 'item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, status';
+      const where = ['run_id = ?'];
+      const params: unknown[] = [runId];
+      if (opts.severity !== undefined) {
+        where.push('severity = ?');
+        params.push(opts.severity);
+      }
+      if (opts.primary) where.push("NOT (severity = 'block' AND status IS NULL)");
       // Errors without a seq (run-level) sort last, as PostgreSQL's ASC order does.
-      const order = 'ORDER BY seq IS NULL, seq, id LIMIT ? OFFSET ?';
-      const limit = opts.limit ?? -1;
-      const offset = opts.offset ?? 0;
-      const rows = opts.severity === undefined
-        ? this.#stmt(`SELECT ${columns} FROM item_errors WHERE run_id = ? ${order}`).all(runId, limit, offset)
-        : this.#stmt(`SELECT ${columns} FROM item_errors WHERE run_id = ? AND severity = ? ${order}`).all(runId, opts.severity, limit, offset);
+      const rows = this.#stmt(`SELECT ${columns} FROM item_errors WHERE ${where.join(' AND ')} ORDER BY seq IS NULL, seq, id LIMIT ? OFFSET ?`)
+        .all(...params, opts.limit ?? -1, opts.offset ?? 0);
       return (rows as ItemErrorRow[]).map(toItemError);
     });
   }
@@ -340,7 +359,9 @@ export class SqliteStore implements Store {
   async errorCategories(runId: string): Promise<{ readonly failed: Record<string, number>; readonly warnings: Record<string, number> }> {
     return this.#call('errorCategories', () => {
       const rows = this.#stmt(
-        'SELECT severity, error_type, count(*) AS n FROM item_errors WHERE run_id = ? GROUP BY severity, error_type ORDER BY error_type',
+        // Items, not rows: an item failing two rules counts once, under its first failure's type.
+        `SELECT severity, error_type, count(*) AS n FROM item_errors
+         WHERE run_id = ? AND (severity = 'warn' OR status IS NOT NULL) GROUP BY severity, error_type ORDER BY error_type`,
       ).all(runId) as { severity: string; error_type: string; n: number }[];
       const failed: Record<string, number> = {};
       const warnings: Record<string, number> = {};
@@ -489,12 +510,13 @@ function toItemError(row: ItemErrorRow): ItemErrorRecord {
     attempts: row.attempts,
     ...(row.payload == null ? {} : { payload: JSON.parse(row.payload) as unknown }),
     ...(row.history == null ? {} : { history: JSON.parse(row.history) as Attempt[] }),
+    ...(row.severity === 'block' && row.status === null ? { detail: true } : {}),
   };
 }
 
 /** Dead letters are the failures (severity block) of runs; the filter narrows them. */
 function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unknown[] } {
-  const clauses = ["e.severity = 'block'"];
+  const clauses = ["e.severity = 'block'", 'e.status IS NOT NULL'];
   const params: unknown[] = [];
   const add = (clause: string, value: unknown) => {
     clauses.push(clause);

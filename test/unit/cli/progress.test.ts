@@ -11,14 +11,14 @@ function screen() {
 }
 
 const progress = (processed: number, extra: Partial<Extract<RunEvent, { type: 'progress' }>> = {}): RunEvent => ({
-  type: 'progress', run_id: 'r', chunk_index: 0, processed, succeeded: processed, failed: 0, warnings: 0, total: null, source_progress: null, ...extra,
+  type: 'progress', run_id: 'r', chunk_index: 0, processed, succeeded: processed, failed: 0, warnings: 0, retries: 0, total: null, source_progress: null, chunk_ms: 1, ...extra,
 });
 
 test('on a terminal: a bar with percent, counts, rate and ETA from the known total', () => {
   let now = 0;
   const s = screen();
   const render = ttyProgress(s.stream, () => now);
-  render({ type: 'run_started', run_id: 'r', pipeline: 'p', source: 'inbox', batch_id: 'b', total: 1000 });
+  render({ type: 'run_started', run_id: 'r', pipeline: 'p', source: 'inbox', batch_id: 'b', total: 1000, resumed_from: null });
   now = 2000;
   render(progress(250, { total: 1000, failed: 3 }));
   assert.equal(s.shown(), '[██████░░░░░░░░░░░░░░░░░░]  25%  250/1,000 items  125/s  ETA 6s  ✗ 3 failed');
@@ -28,7 +28,7 @@ test('without an item total the bar follows the bytes read; redraws are throttle
   let now = 0;
   const s = screen();
   const render = ttyProgress(s.stream, () => now);
-  render({ type: 'run_started', run_id: 'r', pipeline: 'p', source: 'f.ndjson', batch_id: null, total: null });
+  render({ type: 'run_started', run_id: 'r', pipeline: 'p', source: 'f.ndjson', batch_id: null, total: null, resumed_from: null });
   now = 1000;
   render(progress(5000, { source_progress: { done: 50, total: 100, unit: 'bytes' } }));
   assert.match(s.shown(), /^\[█{12}░{12}\]  50%  5,000 items  5,000\/s  ETA 1s$/);

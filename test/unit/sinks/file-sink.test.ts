@@ -27,7 +27,7 @@ function setup(output: Record<string, unknown>) {
   const build = { pipeline: 'p', baseDir: dir, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds() } as unknown as BuildContext;
   const sink = def.create(config, build);
   const events: SinkEvent[] = [];
-  const ctx: RunContext = { runId: 'run_0001', pipeline: 'p', batchId: 'batch_0001', createdAt: new Date('2026-01-02T03:04:05Z'), signal: new AbortController().signal, emit: (e) => events.push(e) };
+  const ctx: RunContext = { runId: 'run_0001', pipeline: 'p', batchId: 'batch_0001', mode: 'full', createdAt: new Date('2026-01-02T03:04:05Z'), signal: new AbortController().signal, emit: (e) => events.push(e) };
   return { dir, out: join(dir, 'out'), sink, ctx, events };
 }
 
