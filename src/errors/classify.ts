@@ -15,6 +15,8 @@ export interface ClassifyContext {
   readonly itemId?: string;
   /** The code for a call that timed out (undici's timeouts, AbortSignal.timeout); default NETWORK_FAILED. */
   readonly timeoutCode?: ErrorCode;
+  /** Set when the error came from a SQL driver (pg, better-sqlite3) at this stage: SQLSTATE / SQLite codes are read. */
+  readonly sql?: 'sink' | 'source';
 }
 
 /** undici's error codes: its timeouts, and sockets that closed under a request. */
@@ -28,6 +30,7 @@ const undiciNetwork = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DEST
  */
 export function classify(error: unknown, ctx: ClassifyContext): LadingError {
   if (error instanceof LadingError) return error;
+  if (ctx.sql !== undefined) return classifySql(error, ctx.sql, ctx);
   const errno = errnoOf(error);
   const detail = error instanceof Error ? error.message : String(error);
   const info = { cause: error, ...(ctx.itemId === undefined ? {} : { itemId: ctx.itemId }) };
@@ -36,6 +39,8 @@ export function classify(error: unknown, ctx: ClassifyContext): LadingError {
   }
   if (errno !== undefined && undiciNetwork.has(errno)) return ladingError('NETWORK_FAILED', `${ctx.doing}: ${detail} (${errno})`, info);
   if (errno === undefined && isTimeout(error)) return ladingError(ctx.timeoutCode ?? 'NETWORK_FAILED', `${ctx.doing}: timed out`, info);
+  // undici's HTTPParserError (no code): the peer answered with something that is not HTTP/1.1.
+  if (nameOf(error) === 'HTTPParserError') return ladingError('NETWORK_FAILED', `${ctx.doing}: the answer is not valid HTTP`, info);
   if (errno !== undefined) {
     // Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE…) are the same condition.
     if (errno.startsWith('SQLITE_BUSY') || errno.startsWith('SQLITE_LOCKED')) return ladingError('STORE_BUSY', `${ctx.doing}: database is locked`, info);
@@ -63,9 +68,10 @@ function errnoOf(error: unknown): string | undefined {
   return undefined;
 }
 
+const nameOf = (error: unknown): unknown => (typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined);
+
 /** AbortSignal.timeout's reason (a DOMException named TimeoutError). */
-const isTimeout = (error: unknown): boolean =>
-  typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'TimeoutError';
+const isTimeout = (error: unknown): boolean => nameOf(error) === 'TimeoutError';
 
 // ---------------------------------------------------------------------------------------------
 // HTTP answers (the http sink; later http-upload). The decision is made here, from the status,
@@ -163,4 +169,68 @@ export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL databases (the sql sink and source): SQLSTATE from PostgreSQL, result codes from SQLite.
+// Row-level kinds (constraint, data) let the sink isolate the offending rows; the rest decide
+// whether the whole chunk is retried (transient, connect) or stopped (refused).
+
+export type SqlErrorKind = 'constraint' | 'data' | 'transient' | 'connect' | 'refused';
+
+const sqlCodes: Record<'sink' | 'source', Record<SqlErrorKind, ErrorCode>> = {
+  sink: { constraint: 'SINK_SQL_CONSTRAINT', data: 'SINK_SQL_DATA', transient: 'SINK_SQL_TRANSIENT', connect: 'SINK_SQL_CONNECT', refused: 'SINK_SQL_REFUSED' },
+  source: { constraint: 'SOURCE_SQL_QUERY', data: 'SOURCE_SQL_QUERY', transient: 'SOURCE_SQL_UNAVAILABLE', connect: 'SOURCE_SQL_UNAVAILABLE', refused: 'SOURCE_SQL_QUERY' },
+};
+
+/** SQLSTATEs outside the classes below that still mean "try again". */
+const transientSqlstate = new Set([
+  '40001', '40P01', '40003', // serialization failure, deadlock, statement completion unknown
+  '55P03', '55006', '57014', // lock not available, object in use, statement timeout / cancel
+]);
+const connectSqlstate = new Set(['57P01', '57P02', '57P03', '57P05']); // admin/crash shutdown, cannot connect now, idle timeout
+
+/** PostgreSQL's DatabaseError carries a five-character SQLSTATE and a severity. */
+const sqlstateOf = (error: unknown): string | undefined => {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  return typeof code === 'string' && typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+};
+
+/** What kind of failure a SQL driver error is; undefined when it is not a database error at all. */
+export function sqlErrorKind(error: unknown): SqlErrorKind | undefined {
+  const state = sqlstateOf(error);
+  if (state !== undefined) {
+    const cls = state.slice(0, 2);
+    if (cls === '23' || state === '21000' || state === '40002') return 'constraint'; // 21000: upsert touched one row twice
+    if (cls === '22') return 'data';
+    if (cls === '08' || connectSqlstate.has(state)) return 'connect';
+    if (transientSqlstate.has(state) || cls === '53' || cls === '58') return 'transient'; // insufficient resources, system error
+    return 'refused';
+  }
+  const code = errnoOf(error);
+  if (code?.startsWith('SQLITE_')) {
+    if (code === 'SQLITE_CONSTRAINT_DATATYPE') return 'data'; // STRICT table, wrong type
+    if (code.startsWith('SQLITE_CONSTRAINT')) return 'constraint';
+    if (code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG') return 'data';
+    if (['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_NOMEM', 'SQLITE_INTERRUPT', 'SQLITE_PROTOCOL', 'SQLITE_SCHEMA']
+      .some((c) => code === c || code.startsWith(`${c}_`))) return 'transient';
+    return 'refused';
+  }
+  if (code !== undefined && transientErrno.has(code)) return 'connect';
+  // node-postgres reports a dropped or timed-out connection as a plain Error without a code.
+  if (error instanceof Error && error.constructor === Error && code === undefined) return 'connect';
+  return undefined;
+}
+
+function classifySql(error: unknown, stage: 'sink' | 'source', ctx: ClassifyContext): LadingError {
+  const kind = sqlErrorKind(error);
+  const info = { cause: error, ...(ctx.itemId === undefined ? {} : { itemId: ctx.itemId }) };
+  const message = error instanceof Error ? error.message : String(error);
+  if (kind === undefined) return ladingError('UNCLASSIFIED', `${ctx.doing}: ${message}`, info);
+  // PostgreSQL's detail names the key and value (`Key (email)=(a@x.io) already exists.`).
+  const detail = (error as { detail?: unknown }).detail;
+  const state = sqlstateOf(error) ?? errnoOf(error);
+  const text = `${message}${typeof detail === 'string' && detail !== '' ? ` (${detail})` : ''}${state === undefined ? '' : ` [${state}]`}`;
+  return ladingError(sqlCodes[stage][kind], `${ctx.doing}: ${text}`, info);
 }
