@@ -1,7 +1,10 @@
-// npm run bench [-- --records 1000000 --runs 3]
-// Delivery benchmark: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV →
-// gzip level 6 → local folder, through the built CLI as a user runs it. Each figure is the median
-// of --runs runs, measured by GNU time (wall seconds, peak RSS of the process).
+// npm run bench [-- --records 1000000 --runs 3 --only delivery|executor]
+// delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
+//   level 6 → local folder, through the built CLI as a user runs it.
+// executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk — next to
+//   BullMQ on a loopback Redis doing the same work as N/10 jobs of one lead and as N/1000 jobs
+//   of 1,000 leads (jobs added while a concurrency-50 worker runs).
+// Each figure is the median of --runs runs, measured by GNU time (wall seconds, peak RSS).
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -9,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateLeads } from '../src/demo/leads.js';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' }, only: { type: 'string' } } });
+const want = (name: string) => values.only === undefined || values.only === name;
 const records = Number(values.records);
 const runs = Number(values.runs);
 const dir = resolve('bench/.data');
@@ -61,28 +65,47 @@ output:
 
 function measure(time: string, args: string[]): { wall: number; rssMb: number } {
   const r = spawnSync(time, ['-f', '%e %M', ...args], { cwd: dir, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`benchmark run failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`benchmark run failed: ${args.join(' ')}\n${r.stderr.slice(-2000)}`);
   const [wall, rssKb] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
   return { wall, rssMb: rssKb / 1024 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const repeat = <T>(f: () => T): T[] => Array.from({ length: runs }, f);
 
 const time = ensureTime();
 const input = leadsFile(records);
-writeFileSync(join(dir, 'delivery.yaml'), pipeline(input));
-rmSync(join(dir, '.lading'), { recursive: true, force: true });
 const cli = resolve('bin/lading.js');
-const results = Array.from({ length: runs }, () => measure(time, [process.execPath, cli, 'run', 'delivery.yaml', '--quiet', '--data-dir', join(dir, '.lading')]));
-const wall = median(results.map((r) => r.wall));
-const rss = median(results.map((r) => r.rssMb));
-const inputMb = statSync(input).size / 1e6;
-const outputMb = statSync(join(dir, 'out', 'leads.csv.gz')).size / 1e6;
+const data = ['--data-dir', join(dir, '.lading')];
+rmSync(join(dir, '.lading'), { recursive: true, force: true });
 
 console.log(`# lading bench — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`);
-console.log('');
-console.log('| benchmark | records | input | output | wall (median) | records/s | peak RSS (median) |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
-console.log(`| delivery: NDJSON → map → CSV → gzip -6 → local | ${records.toLocaleString('en-US')} | ${inputMb.toFixed(0)} MB | ${outputMb.toFixed(1)} MB | ${wall.toFixed(2)} s | ${Math.round(records / wall).toLocaleString('en-US')} | ${rss.toFixed(0)} MB |`);
-console.log('');
-console.log(`runs: ${results.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
+
+if (want('delivery')) {
+  writeFileSync(join(dir, 'delivery.yaml'), pipeline(input));
+  const results = repeat(() => measure(time, [process.execPath, cli, 'run', 'delivery.yaml', '--quiet', ...data]));
+  const wall = median(results.map((r) => r.wall));
+  const inputMb = statSync(input).size / 1e6;
+  const outputMb = statSync(join(dir, 'out', 'leads.csv.gz')).size / 1e6;
+  console.log('\n| delivery | records | input | output | wall (median) | records/s | peak RSS (median) |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  console.log(`| NDJSON → map → CSV → gzip -6 → local | ${fmt(records)} | ${inputMb.toFixed(0)} MB | ${outputMb.toFixed(1)} MB | ${wall.toFixed(2)} s | ${fmt(records / wall)} | ${median(results.map((r) => r.rssMb)).toFixed(0)} MB |`);
+  console.log(`\nruns: ${results.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
+}
+
+if (want('executor')) {
+  writeFileSync(join(dir, 'executor.yaml'), `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))} }\nexecution: { chunk_size: 1000 }\n`);
+  const lading = repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
+  const peer = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
+  const single = peer(Math.floor(records / 10), 1);
+  const grouped = peer(Math.floor(records / 1000), 1000);
+  const rate = (items: number, rs: { wall: number }[]) => items / median(rs.map((r) => r.wall));
+  const ours = rate(records, lading);
+  console.log('\n| executor overhead | items | wall (median) | items/s | lading ÷ peer (items/s) | peak RSS |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  console.log(`| lading: no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${median(lading.map((r) => r.wall)).toFixed(2)} s | ${fmt(ours)} | — | ${median(lading.map((r) => r.rssMb)).toFixed(0)} MB |`);
+  for (const [label, rs, items] of [[`BullMQ 6: ${fmt(records / 10)} jobs × 1 lead`, single, Math.floor(records / 10)], [`BullMQ 6: ${fmt(records / 1000)} jobs × 1,000 leads`, grouped, Math.floor(records / 1000) * 1000]] as const) {
+    console.log(`| ${label} | ${fmt(items)} | ${median(rs.map((r) => r.wall)).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(ours / rate(items, rs)).toFixed(1)}× | ${median(rs.map((r) => r.rssMb)).toFixed(0)} MB |`);
+  }
+}

@@ -10,6 +10,14 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
+echo "== test services"
+# A real PostgreSQL for the sql sink/source tests (a running one, else a private cluster), and GnuPG
+# to decrypt and verify what the pgp codec wrote.
+LADING_TEST_POSTGRES_URL="$(bash scripts/ensure-postgres.sh)"
+export LADING_TEST_POSTGRES_URL
+echo "postgres: ${LADING_TEST_POSTGRES_URL%%@*}@…"
+bash scripts/ensure-gpg.sh
+
 echo "== build"
 npm run --silent build
 echo "== typecheck"

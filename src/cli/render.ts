@@ -1,6 +1,7 @@
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunReport } from '../core/report.js';
+import type { DryRunReport } from '../engine/dry-run.js';
 import type { RunRecord } from '../store/types.js';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -43,8 +44,6 @@ export function renderReport(report: RunReport, cwd: string = process.cwd()): st
   if (report.artifacts.files.length > 0) {
     lines.push('  files:');
     for (const f of report.artifacts.files) lines.push(`    ${shownUri(f.uri, cwd)}  ${humanBytes(f.bytes)}  ${fmt(f.records)} records  sha256 ${f.sha256.slice(0, 16)}…`);
-  } else if (report.status === 'completed' || report.status === 'completed_with_errors') {
-    lines.push('  files: none (no records to deliver)');
   }
   if (report.errors.length > 0) {
     lines.push(`  first errors${report.errors_truncated > 0 ? ` (${fmt(report.errors_truncated)} more: lading runs show ${report.job_id} --errors)` : ''}:`);
@@ -53,9 +52,26 @@ export function renderReport(report: RunReport, cwd: string = process.cwd()): st
   return lines.join('\n');
 }
 
-export function renderRunList(runs: readonly RunRecord[]): string {
+/** The dry run for people: what would pass, warn and be blocked, each blocked item with its fix. */
+export function renderDryRun(report: DryRunReport): string {
+  const s = report.summary;
+  const lines = [
+    `${report.status === 'passed' ? '✔' : '✖'} ${report.pipeline}  dry run of ${report.source}: nothing was delivered or stored`,
+    `  ${fmt(s.total_items)} items: ${fmt(s.passed)} would pass, ${fmt(s.warnings)} with warnings, ${fmt(s.blocked)} blocked`,
+  ];
+  if (report.blocked.length > 0) {
+    lines.push(`  blocked${report.blocked_truncated > 0 ? ` (first ${report.blocked.length}; --json for the list)` : ''}:`);
+    for (const b of report.blocked.slice(0, 20)) lines.push(`    ${b.code}: ${b.message}`, `      fix: ${b.fix}`);
+  }
+  return lines.join('\n');
+}
+
+/** Status as people need it: a running run whose process is gone shows as interrupted. */
+export type RunStatusLabel = (run: RunRecord) => string;
+
+export function renderRunList(runs: readonly RunRecord[], status: RunStatusLabel = (r) => r.status): string {
   if (runs.length === 0) return 'no runs yet';
-  const rows = runs.map((r) => [r.id, r.pipeline, r.status, r.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'), fmt(r.processed), fmt(r.failed)]);
+  const rows = runs.map((r) => [r.id, r.pipeline, status(r), r.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'), fmt(r.processed), fmt(r.failed)]);
   const head = ['RUN', 'PIPELINE', 'STATUS', 'STARTED', 'ITEMS', 'FAILED'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');

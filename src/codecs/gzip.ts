@@ -27,6 +27,7 @@ export const gzip = defineCodec({
       return {
         stream,
         bound: gzipBound,
+        sizeBound: gzipBound,
         flush: () => new Promise<void>((resolve) => stream.flush(constants.Z_SYNC_FLUSH, () => resolve())),
       };
     },

@@ -21,6 +21,8 @@ export interface CodecStream {
    * has taken in but not yet emitted itself. Split by max_bytes relies on it never to be low.
    */
   bound(pending: number): number;
+  /** Worst-case size of a whole new stream fed `bytes` input bytes: whether a record can fit an empty part at all. */
+  sizeBound(bytes: number): number;
   /** Pushes out everything buffered so far where the codec can (gzip sync flush); may do nothing. */
   flush(): Promise<void>;
 }

@@ -148,6 +148,12 @@ export function parsePipelineYaml(text: string, opts: { env?: NodeJS.ProcessEnv;
   return parsePipeline(doc.toJS(), { ...opts, origin, locate: new Locator(origin, doc, lines) });
 }
 
+/** A past run's pipeline, rebuilt from the snapshot it stored (${env:…} resolved again from today's environment). */
+export function loadRunPipeline(run: { readonly id: string; readonly config: unknown; readonly baseDir: string | null }, env: NodeJS.ProcessEnv = process.env): LoadedPipeline {
+  const origin = `run ${run.id}`;
+  return { ...parsePipeline(run.config, { env, origin }), baseDir: run.baseDir ?? process.cwd(), origin };
+}
+
 export async function loadPipeline(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedPipeline> {
   const path = resolve(file);
   let text: string;

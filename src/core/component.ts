@@ -22,6 +22,8 @@ export interface BuildContext {
   readonly stdin?: NodeJS.ReadableStream;
   /** A resumed run's inbox batch: the inbox source reads exactly it again. */
   readonly batchId?: string;
+  /** A dry run: sources must not change anything (the inbox reads pending records without cutting a batch). */
+  readonly dryRun?: boolean;
 }
 
 interface Definition<S extends z.ZodType> {

@@ -13,6 +13,8 @@ export interface Item<T = Row> {
   readonly origin?: { readonly file?: string; readonly line?: number };
   /** Set when the source could not read this record (malformed line): the item fails with it. */
   readonly error?: LadingError;
+  /** Where a seekable source stands after this item (the sql source: its key); checkpointed so a resume seeks instead of re-reading. */
+  readonly position?: string;
 }
 
 export interface Chunk<T = Row> {

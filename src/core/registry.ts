@@ -3,13 +3,19 @@
 import { fileSource } from '../sources/file.js';
 import { inlineSource } from '../sources/inline.js';
 import { inboxSource } from '../sources/inbox.js';
+import { sqlSource } from '../sources/sql.js';
 import { csv } from '../formats/csv.js';
 import { ndjson } from '../formats/ndjson.js';
 import { json } from '../formats/json.js';
+import { xml } from '../formats/xml.js';
+import { fixedWidth } from '../formats/fixed-width.js';
 import { gzip } from '../codecs/gzip.js';
+import { pgp } from '../codecs/pgp.js';
 import { local } from '../destinations/local.js';
 import { fileSink } from '../sinks/file/file.js';
+import { handlerSink } from '../sinks/handler.js';
 import { httpSink } from '../sinks/http.js';
+import { sqlSink } from '../sinks/sql.js';
 import type { CodecDef, DestinationDef, FormatDef, SinkDef, SourceDef } from './component.js';
 
 export interface Registry {
@@ -20,10 +26,10 @@ export interface Registry {
   readonly sinks: readonly SinkDef[];
 }
 
-const sources = [fileSource, inlineSource, inboxSource] as readonly SourceDef[];
-const formats = [csv, ndjson, json] as readonly FormatDef[];
-const codecs = [gzip] as readonly CodecDef[];
+const sources = [fileSource, inlineSource, inboxSource, sqlSource] as readonly SourceDef[];
+const formats = [csv, ndjson, json, xml, fixedWidth] as readonly FormatDef[];
+const codecs = [gzip, pgp] as readonly CodecDef[];
 const destinations = [local] as readonly DestinationDef[];
-const sinks = [fileSink({ formats, codecs, destinations }), httpSink] as readonly SinkDef[];
+const sinks = [fileSink({ formats, codecs, destinations }), handlerSink, httpSink, sqlSink] as readonly SinkDef[];
 
 export const registry: Registry = { sources, formats, codecs, destinations, sinks };

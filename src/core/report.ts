@@ -20,6 +20,8 @@ export interface FileArtifact {
   readonly sha256: string;
   readonly uri: string;
   readonly part: number;
+  /** The partition value the file holds, when output.partition is set. */
+  readonly partition?: string;
 }
 
 export interface RunReport {

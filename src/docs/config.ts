@@ -84,7 +84,7 @@ export function renderConfigDoc(registry: Registry): string {
     ...components('Sources', 'Set with `source: {type: …}`.', registry.sources),
     ...components('Outputs', 'Set with `output: {type: …}`.', registry.sinks),
     ...components('Formats', 'Set with `output.format`.', registry.formats),
-    ...components('Codecs', 'Set with `output.compression` (`none` for no compression, the default).', registry.codecs),
+    ...components('Codecs', 'Compression codecs go in `output.compression`, encryption codecs in `output.encryption` (applied after compression); `none` or absent means no codec.', registry.codecs),
     ...components('Destinations', 'Set with `output.destination`.', registry.destinations),
     '## File name tokens',
     '',

@@ -78,6 +78,7 @@ export class Executor {
   private nextCommit: number;
   private commits: Promise<void> = Promise.resolve();
   private breakerUntil = 0;
+  private lastBeat = 0;
   private readonly deadline: number | undefined;
 
   constructor(private readonly deps: ExecutorDeps, start: { readonly counts: Counts; readonly nextIndex: number }) {
@@ -119,6 +120,8 @@ export class Executor {
   /** Waits at a chunk boundary while paused (by another process or the breaker); notes cancel and max_duration. */
   private async awaitTurn(): Promise<void> {
     const { deps } = this;
+    // Another terminal's pause or cancel should not wait for the next heartbeat: look at most 4 times a second.
+    if (Date.now() - this.lastBeat >= 250) await this.beat();
     let announced = false;
     for (;;) {
       if (deps.signal.aborted || this.control === 'cancel') this.stop ??= ladingError('RUN_CANCELLED', 'the run was cancelled');
@@ -131,13 +134,14 @@ export class Executor {
       if (!announced) deps.onPause?.(true);
       announced = true;
       if (breakerWait > 0) await deps.clock.sleep(breakerWait, deps.signal).catch(() => {});
-      else await new Promise<void>((resolve) => setTimeout(resolve, Math.min(250, deps.heartbeatMs)).unref());
+      else await new Promise<void>((resolve) => setTimeout(resolve, Math.min(250, deps.heartbeatMs))); // not unref'd: a paused run must keep its process alive
       if (this.control === 'pause') await this.beat();
     }
     if (announced) deps.onPause?.(false);
   }
 
   private async beat(): Promise<void> {
+    this.lastBeat = Date.now();
     try {
       this.control = (await this.deps.store.heartbeat(this.deps.runId, this.deps.owner, this.deps.clock.now())).control;
     } catch {
@@ -265,7 +269,8 @@ export class Executor {
     const warned = chunk.warnings.size;
     const durationMs = Date.now() - chunk.startedAt;
     const delta = { processed: chunk.items.length, failed: chunk.failures.size, succeeded: chunk.items.length - chunk.failures.size, warnings: warned };
-    await deps.store.commitChunk(deps.runId, { index, lastSeq: chunk.items.at(-1)!.seq, ...delta, errors, at, durationMs });
+    const last = chunk.items.at(-1)!;
+    await deps.store.commitChunk(deps.runId, { index, lastSeq: last.seq, ...(last.position === undefined ? {} : { lastPosition: last.position }), ...delta, errors, at, durationMs });
     this.counts.processed += delta.processed;
     this.counts.failed += delta.failed;
     this.counts.succeeded += delta.succeeded;

@@ -158,7 +158,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     lineage = (await store.reopenRun(runId, owner(), clock.now())).lineage;
   } else {
     const created = await store.createRun({
-      id: runId, createdAt, batchId, pipeline: config.name, mode, source: source.description, config: loaded.snapshot, owner: owner(),
+      id: runId, createdAt, batchId, pipeline: config.name, mode, source: source.description, config: loaded.snapshot, owner: owner(), baseDir: loaded.baseDir,
       ...(opts.source ? { parentRunId: opts.source.parentRunId } : {}),
     });
     lineage = created.lineage;
@@ -166,7 +166,10 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
 
   // A file being rendered cannot continue half-way: an ordered sink starts its run again from the
   // first item (re-committed chunks replace their old rows); other sinks go on after the checkpoint.
-  const from: Cursor | null = resumed?.lastCheckpoint && sink.ordering === 'parallel' ? { seq: resumed.lastCheckpoint.seq } : null;
+  const checkpointed = resumed?.lastCheckpoint;
+  const from: Cursor | null = checkpointed && sink.ordering === 'parallel'
+    ? { seq: checkpointed.seq, ...(checkpointed.position === undefined ? {} : { position: checkpointed.position }) }
+    : null;
   const start = from && resumed
     ? { counts: { processed: resumed.processed, succeeded: resumed.succeeded, failed: resumed.failed, warnings: resumed.warnings, retries: 0 }, nextIndex: resumed.lastCheckpoint!.chunkIndex + 1 }
     : { counts: { processed: 0, succeeded: 0, failed: 0, warnings: 0, retries: 0 }, nextIndex: 0 };
@@ -248,7 +251,7 @@ async function waitForSlot(store: Store, pipeline: string, execution: { max_para
     if (execution.on_busy === 'refuse') {
       throw ladingError('RUN_BUSY', `pipeline ${pipeline} already has ${live.length} run(s) going (${live.map((r) => r.id).join(', ')}); execution.max_parallel_runs is ${execution.max_parallel_runs}`);
     }
-    await new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+    await new Promise<void>((resolve) => setTimeout(resolve, 1000));
     signal?.throwIfAborted();
   }
 }

@@ -3,6 +3,7 @@ import { defineFormat } from '../core/component.js';
 import { jsonText } from './json-text.js';
 import type { Row } from '../core/item.js';
 import { ladingError } from '../errors/lading-error.js';
+import { charset, describeChar, encodingNames, firstUnencodable, replaceUnencodable, type Charset } from './charset.js';
 import type { EncoderContext, FormatEncoder, ItemRef } from './types.js';
 
 const oneChar = (what: string) =>
@@ -19,12 +20,26 @@ export const csvConfig = z.object({
   null_value: z.string().default('').describe('Text written for null or missing values. With the default "" a null and an empty string look the same unless quote_all is set.'),
   quote_all: z.boolean().default(false).describe('Quote every field, including empty strings; null values stay unquoted, so they differ from "".'),
   columns: z.array(z.string()).min(1).optional().describe('Column order when the pipeline has no map; without either, the keys of the first record.'),
+  encoding: z.enum(encodingNames).default('utf-8').describe('Character encoding of the file. iso-8859-1 and windows-1252 write one byte per character.'),
+  bom: z.boolean().default(false).describe('Start each file with the UTF-8 byte order mark (EF BB BF), which some spreadsheet programs need to detect UTF-8. Only with encoding utf-8.'),
+  unencodable: z.enum(['replace', 'block']).default('replace')
+    .describe('A character the encoding cannot write: replace writes "?" (U+FFFD for a lone surrogate in UTF-8); block fails the item with FORMAT_INVALID_CHARACTER. Header names are always replaced.'),
+  formula_escape: z.enum(['off', 'quote_prefix', 'tab_prefix']).default('off')
+    .describe('Neutralise cells a spreadsheet would run as a formula (CSV injection): a cell starting with = + - @, tab or CR gets a leading single quote (quote_prefix) or tab (tab_prefix). Cells that are plain numbers, such as -12.5 or +3, are left alone.'),
 }).strict().superRefine((config, ctx) => {
   if (config.delimiter === config.quote) {
     ctx.addIssue({ code: 'custom', path: ['quote'], message: 'quote must differ from delimiter' });
   }
   if (config.escape === config.delimiter) {
     ctx.addIssue({ code: 'custom', path: ['escape'], message: 'escape must differ from delimiter' });
+  }
+  if (config.bom && config.encoding !== 'utf-8') {
+    ctx.addIssue({ code: 'custom', path: ['bom'], message: `a byte order mark is only written in utf-8, not ${config.encoding}` });
+  }
+  const cs = charset(config.encoding);
+  for (const key of ['delimiter', 'quote', 'escape', 'null_value'] as const) {
+    const bad = firstUnencodable(cs, config[key]);
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${describeChar(bad)} cannot be written in ${config.encoding}` });
   }
   const duplicate = config.columns?.find((name, i, all) => all.indexOf(name) !== i);
   if (duplicate !== undefined) {
@@ -33,6 +48,26 @@ export const csvConfig = z.object({
 }).meta({ id: 'format.csv' });
 
 export type CsvConfig = z.output<typeof csvConfig>;
+
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** Thrown by a cell with unencodable: block; encode() turns it into FORMAT_INVALID_CHARACTER naming the column. */
+class Unencodable {
+  constructor(readonly char: string) {}
+}
+
+const PLAIN_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * Whether a spreadsheet could read the cell as a formula: it starts with = + - @ TAB or CR
+ * (OWASP, CSV injection) and is not a plain finite number (-12.5, +3, -0.5e3 stay as they are).
+ */
+export function isFormula(value: string): boolean {
+  if (value.length === 0) return false;
+  const c = value.charCodeAt(0);
+  if (c !== 0x3d && c !== 0x2b && c !== 0x2d && c !== 0x40 && c !== 0x09 && c !== 0x0d) return false;
+  return !(PLAIN_NUMBER.test(value) && Number.isFinite(Number(value)));
+}
 
 /**
  * Values: strings as is; numbers, booleans and bigints via String(); a Date as toISOString()
@@ -50,7 +85,15 @@ export type CsvConfig = z.output<typeof csvConfig>;
  * Columns come from ctx.columns (the pipeline's map), else config.columns, else the keys of
  * ctx.sample (the run's first record, so every split part has the same layout), else the keys of
  * the first record this encoder sees. In that last case begin() returns nothing and the header is
- * written in front of the first row, so a file with no records is empty, without a header.
+ * written in front of the first row, so a file with no records is empty, without a header (and
+ * holds only the BOM when `bom` is on: the BOM is part of begin()).
+ *
+ * Encoding: UTF-8 by default, built with Buffer.from exactly as before these options existed (the
+ * hot path). In iso-8859-1 / windows-1252, each cell's text is checked before quoting is decided,
+ * so a replacement "?" can never break the row's structure; `block` fails the item naming the
+ * column. formula_escape prefixes cells that start with = + - @ TAB or CR and are not plain finite
+ * numbers (OWASP's CSV injection advice); it applies to header names too, but not to null_value,
+ * which the config chose.
  */
 class CsvEncoder implements FormatEncoder {
   private readonly delimiter: string;
@@ -67,6 +110,12 @@ class CsvEncoder implements FormatEncoder {
   private readonly q: number;
   private readonly e: number;
   private readonly special: RegExp;
+  /** "'" or "\t" when formula_escape is on. */
+  private readonly formulaPrefix: string | undefined;
+  /** Set unless the output is UTF-8 with unencodable: replace (then Buffer.from does all). */
+  private readonly charset: Charset | undefined;
+  private readonly block: boolean;
+  private readonly bom: boolean;
   private columns: readonly string[] | undefined;
   private columnSet: ReadonlySet<string> = new Set();
 
@@ -83,13 +132,18 @@ class CsvEncoder implements FormatEncoder {
     this.q = config.quote.charCodeAt(0);
     this.e = this.escape === undefined ? -1 : this.escape.charCodeAt(0);
     this.special = new RegExp(`[${specials.map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}]`);
+    this.formulaPrefix = config.formula_escape === 'quote_prefix' ? "'" : config.formula_escape === 'tab_prefix' ? '\t' : undefined;
+    this.block = config.unencodable === 'block';
+    this.charset = config.encoding === 'utf-8' && !this.block ? undefined : charset(config.encoding);
+    this.bom = config.bom;
     // null stays unquoted even with quote_all (that is what tells it from ""), unless it must be quoted.
     this.nullField = this.needsQuoting(config.null_value) ? this.quoted(config.null_value) : config.null_value;
     if (columns !== undefined) this.useColumns(columns);
   }
 
   begin(): Uint8Array {
-    return Buffer.from(this.header && this.columns !== undefined ? this.headerRow(this.columns) : '', 'utf8');
+    const header = this.bytes(this.header && this.columns !== undefined ? this.headerRow(this.columns) : '');
+    return this.bom ? Buffer.concat([UTF8_BOM, header]) : header;
   }
 
   encode(record: Row, item: ItemRef): Uint8Array {
@@ -110,11 +164,17 @@ class CsvEncoder implements FormatEncoder {
     // column such as "constructor" must not read the prototype.
     const allOwn = keys.length === n;
     let row = '';
-    for (let i = 0; i < n; i++) {
-      const column = columns[i]!;
-      const value = allOwn || Object.hasOwn(record, column) ? record[column] : undefined;
-      if (i > 0) row += this.delimiter;
-      row += this.field(value, item);
+    let i = 0;
+    try {
+      for (; i < n; i++) {
+        const column = columns[i]!;
+        const value = allOwn || Object.hasOwn(record, column) ? record[column] : undefined;
+        if (i > 0) row += this.delimiter;
+        row += this.field(value, item);
+      }
+    } catch (error) {
+      if (error instanceof Unencodable) throw this.invalidCharacter(item, columns[i]!, error.char);
+      throw error;
     }
     if (n === 1 && row.length === 0) row = this.quote + this.quote;
     row += this.lineEnding;
@@ -122,7 +182,7 @@ class CsvEncoder implements FormatEncoder {
       this.useColumns(columns);
       if (this.header) row = this.headerRow(columns) + row;
     }
-    return Buffer.from(row, 'utf8');
+    return this.charset === undefined ? Buffer.from(row, 'utf8') : this.charset.encode(row);
   }
 
   end(): Uint8Array {
@@ -138,7 +198,7 @@ class CsvEncoder implements FormatEncoder {
     let row = '';
     for (let i = 0; i < columns.length; i++) {
       if (i > 0) row += this.delimiter;
-      row += this.text(columns[i]!);
+      row += this.text(this.charset === undefined ? columns[i]! : replaceUnencodable(this.charset, columns[i]!));
     }
     if (columns.length === 1 && row.length === 0) row = this.quote + this.quote;
     return row + this.lineEnding;
@@ -164,8 +224,22 @@ class CsvEncoder implements FormatEncoder {
   }
 
   private text(value: string): string {
+    if (this.formulaPrefix !== undefined && isFormula(value)) value = this.formulaPrefix + value;
+    if (this.charset !== undefined) value = this.encodable(this.charset, value);
     if (this.quoteAll || this.needsQuoting(value)) return this.quoted(value);
     return value;
+  }
+
+  /** Cell text the charset can write: replaced, or Unencodable thrown for encode() to name the column. */
+  private encodable(cs: Charset, value: string): string {
+    if (!this.block) return replaceUnencodable(cs, value);
+    const bad = firstUnencodable(cs, value);
+    if (bad !== undefined) throw new Unencodable(bad);
+    return value;
+  }
+
+  private bytes(text: string): Buffer {
+    return this.charset === undefined ? Buffer.from(text, 'utf8') : this.charset.encode(text);
   }
 
   /**
@@ -190,6 +264,15 @@ class CsvEncoder implements FormatEncoder {
     return this.quote + body + this.quote;
   }
 
+  private invalidCharacter(item: ItemRef, field: string, char: string) {
+    const encoding = this.charset!.name;
+    return ladingError(
+      'FORMAT_INVALID_CHARACTER',
+      `${item.describe}: field ${JSON.stringify(field)} holds ${describeChar(char)}, which ${encoding} cannot encode; set format.unencodable: replace, or choose another encoding`,
+      { itemId: item.id, field },
+    );
+  }
+
   private unknownField(item: ItemRef, field: string, columns: readonly string[]) {
     const shown = columns.slice(0, 10).map((c) => JSON.stringify(c)).join(', ') + (columns.length > 10 ? ', …' : '');
     return ladingError(
@@ -202,7 +285,7 @@ class CsvEncoder implements FormatEncoder {
 
 export const csv = defineFormat({
   type: 'csv',
-  summary: 'Comma-separated values (RFC 4180) with a header row; delimiter, quoting and line ending configurable.',
+  summary: 'Comma-separated values (RFC 4180) with a header row; delimiter, quoting, line ending, encoding and formula escaping configurable.',
   schema: csvConfig,
   extension: 'csv',
   mediaType: 'text/csv',

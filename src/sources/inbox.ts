@@ -29,6 +29,7 @@ class InboxSource implements Source {
 
   async open(): Promise<SourceInfo> {
     const { store, pipeline, clock, ids } = this.ctx;
+    if (this.ctx.dryRun) return { total: (await store.inboxStats(pipeline)).pending };
     this.batch = (this.ctx.batchId ? await store.getBatch(this.ctx.batchId) : null) ?? (await store.openBatch(pipeline)) ?? (await store.cutBatch(pipeline, {
       id: ids.next('batch'), at: clock.now(), reason: 'manual',
       ...(this.config.max_batch_records === undefined ? {} : { maxRecords: this.config.max_batch_records }),
@@ -37,12 +38,15 @@ class InboxSource implements Source {
   }
 
   async *read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item> {
-    if (!this.batch) return;
+    const batch = this.batch;
+    if (!batch && !this.ctx.dryRun) return;
     let lastId = 0;
     let seq = 0;
     for (;;) {
       signal.throwIfAborted();
-      const page = await this.ctx.store.readBatch(this.batch.id, lastId, this.config.page_size);
+      const page = batch
+        ? await this.ctx.store.readBatch(batch.id, lastId, this.config.page_size)
+        : await this.ctx.store.readPending(this.ctx.pipeline, lastId, this.config.page_size);
       if (page.length === 0) return;
       for (const record of page) {
         seq++;

@@ -3,6 +3,8 @@ import type { Item } from '../core/item.js';
 /** Resume point the store checkpoints: items strictly after `seq` are read again. */
 export interface Cursor {
   readonly seq: number;
+  /** Where the source stands after item `seq`, when it can seek (the sql source: the last key, as JSON). */
+  readonly position?: string;
 }
 
 export interface SourceProgress {

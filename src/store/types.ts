@@ -8,6 +8,8 @@ export interface RunSpec {
   readonly parentRunId?: string;
   /** host:pid of the process that runs it. */
   readonly owner?: string;
+  /** The folder the config's relative paths resolve against. */
+  readonly baseDir?: string;
   /** The exact config used, with ${env:…} references kept as written: replayable, secret-free. */
   readonly config: unknown;
 }
@@ -28,12 +30,13 @@ export interface RunRecord {
   readonly config: unknown;
   readonly report: RunReport | null;
   readonly parentRunId: string | null;
+  readonly baseDir: string | null;
   /** The first run of a retry chain (itself for a first run): idempotency keys derive from it. */
   readonly lineage: string;
   readonly owner: string | null;
   readonly heartbeatAt: Date | null;
   readonly control: RunControl | null;
-  readonly lastCheckpoint: { readonly chunkIndex: number; readonly seq: number; readonly processed: number; readonly at: Date } | null;
+  readonly lastCheckpoint: { readonly chunkIndex: number; readonly seq: number; readonly processed: number; readonly at: Date; readonly position?: string } | null;
 }
 
 export type RunControl = 'pause' | 'cancel';
@@ -86,6 +89,8 @@ export interface ChunkCommit {
   readonly index: number;
   /** Highest item seq in the chunk: the resume cursor. */
   readonly lastSeq: number;
+  /** The source's position after that item, when it can seek. */
+  readonly lastPosition?: string;
   readonly processed: number;
   readonly succeeded: number;
   readonly failed: number;

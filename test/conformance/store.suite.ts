@@ -252,7 +252,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
           id: 'run_1', pipeline: 'partner-a', mode: 'full', status: 'running', batchId: 'b1', source: 'inbox',
           createdAt: at(0), completedAt: null, processed: 0, succeeded: 0, failed: 0, warnings: 0,
           config: { name: 'partner-a', token: '${env:TOKEN}' }, report: null, lastCheckpoint: null,
-          parentRunId: null, lineage: 'run_1', owner: null, heartbeatAt: at(0), control: null,
+          parentRunId: null, baseDir: null, lineage: 'run_1', owner: null, heartbeatAt: at(0), control: null,
         };
         assert.deepEqual(created, expected);
         assert.deepEqual(await store.getRun('run_1'), expected);
@@ -378,6 +378,13 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         const reopened = await store.reopenRun('run_1', 'host:2', at(3));
         assert.deepEqual([reopened.status, reopened.report, reopened.owner, reopened.processed, reopened.lastCheckpoint?.seq], ['running', null, 'host:2', 10, 10]);
         await assert.rejects(store.reopenRun('run_missing', 'h', at(3)), (e: unknown) => (e as { code?: string }).code === 'STORE_RUN_NOT_FOUND');
+      });
+
+      test('the checkpoint keeps a seekable source\'s position with the highest committed seq', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', { index: 1, lastSeq: 20, lastPosition: '"k20"', processed: 10, succeeded: 10, failed: 0, warnings: 0, errors: [], at: at(2) });
+        await store.commitChunk('run_1', { index: 0, lastSeq: 10, lastPosition: '"k10"', processed: 10, succeeded: 10, failed: 0, warnings: 0, errors: [], at: at(1) });
+        assert.deepEqual((await store.getRun('run_1'))?.lastCheckpoint, { chunkIndex: 1, seq: 20, processed: 10, at: at(2), position: '"k20"' });
       });
 
       test('a retry run links to its parent and inherits its lineage', async () => {

@@ -103,7 +103,7 @@ test('exit codes: 0 clean, 1 failed (missing input), 2 config error', async () =
 
   const usage = await lading(['run'], { cwd: dir });
   assert.equal(usage.code, 2);
-  assert.match(usage.stderr, /missing required argument/);
+  assert.match(usage.stderr, /give a pipeline file, or --resume <run-id>/);
 });
 
 test('validate names every problem; ingest then an inbox run delivers the batch once', async () => {

@@ -1,33 +1,58 @@
 import { Command, Option } from 'commander';
-import { loadPipeline } from '../../config/load.js';
-import { runPipeline, type RunEvent } from '../../engine/run.js';
+import { loadPipeline, loadRunPipeline, type LoadedPipeline } from '../../config/load.js';
+import { dryRun, type DryRunReport } from '../../engine/dry-run.js';
+import { isInterrupted, runPipeline, type RunEvent, type RunOptions } from '../../engine/run.js';
 import type { RunReport } from '../../core/report.js';
+import { ladingError } from '../../errors/lading-error.js';
+import type { Store } from '../../store/types.js';
 import { exitCodes, parsePositiveInt, withStore } from '../context.js';
 import { jsonProgress, ttyProgress, type ProgressSink } from '../progress.js';
-import { renderReport } from '../render.js';
+import { renderDryRun, renderReport } from '../render.js';
 
 export interface ForegroundRun {
   readonly report: RunReport;
   readonly exitCode: number;
 }
 
-/** Runs a loaded pipeline with progress on stderr and SIGINT/SIGTERM cancelling cleanly. Shared by run and demo. */
-export async function runInForeground(command: Command, file: string, opts: { json?: boolean; quiet?: boolean; chunkSize?: number }): Promise<ForegroundRun> {
-  const loaded = await loadPipeline(file);
-  const progress: ProgressSink | undefined = opts.quiet ? undefined : process.stderr.isTTY ? ttyProgress(process.stderr) : jsonProgress(process.stderr);
+export interface RunFlags {
+  json?: boolean;
+  quiet?: boolean;
+  chunkSize?: number;
+  concurrency?: number;
+  retryAttempts?: number;
+  sample?: number;
+  resume?: string;
+  dryRun?: boolean;
+}
+
+/** Runs with progress on stderr and SIGINT/SIGTERM cancelling at the next chunk boundary. Shared by run, demo and dlq retry. */
+/** Where the pipeline comes from: a file, `--resume`'s stored run, or a caller that builds it (dead-letter retries). */
+export type PipelineOrigin = string | undefined | ((store: Store) => Promise<{ loaded: LoadedPipeline; options?: Partial<RunOptions> }>);
+
+export async function runInForeground(command: Command, origin: PipelineOrigin, flags: RunFlags): Promise<ForegroundRun> {
+  const progress: ProgressSink | undefined = flags.quiet ? undefined : process.stderr.isTTY ? ttyProgress(process.stderr) : jsonProgress(process.stderr);
   const controller = new AbortController();
   const cancel = () => controller.abort();
   process.once('SIGINT', cancel);
   process.once('SIGTERM', cancel);
   try {
-    const report = await withStore(command, (store, g) => runPipeline(loaded, {
-      store, dataDir: g.dataDir, signal: controller.signal, stdin: process.stdin,
-      ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
-      ...(progress ? { onEvent: (event: RunEvent) => progress(event) } : {}),
-    }));
+    const report = await withStore(command, async (store, g) => {
+      const built = typeof origin === 'function' ? await origin(store) : { loaded: await pipelineFor(store, origin, flags.resume) };
+      const { loaded } = built;
+      if (!flags.resume && typeof origin !== 'function') await offerResume(store, loaded.config.name);
+      return runPipeline(loaded, {
+        store, dataDir: g.dataDir, signal: controller.signal, stdin: process.stdin,
+        ...(flags.chunkSize === undefined ? {} : { chunkSize: flags.chunkSize }),
+        ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
+        ...(flags.retryAttempts === undefined ? {} : { retryAttempts: flags.retryAttempts }),
+        ...(flags.sample === undefined ? {} : { sample: flags.sample }),
+        ...(flags.resume === undefined ? {} : { resume: flags.resume }),
+        ...(progress ? { onEvent: (event: RunEvent) => progress(event) } : {}),
+        ...built.options,
+      });
+    });
     progress?.done();
-    if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else process.stdout.write(`${renderReport(report)}\n`);
+    process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${renderReport(report)}\n`);
     return { report, exitCode: exitCodes[report.status] };
   } finally {
     progress?.done();
@@ -36,15 +61,45 @@ export async function runInForeground(command: Command, file: string, opts: { js
   }
 }
 
+async function pipelineFor(store: Store, file: string | undefined, resume: string | undefined): Promise<LoadedPipeline> {
+  if (file !== undefined) return loadPipeline(file);
+  if (resume === undefined) throw ladingError('USAGE_INVALID', 'give a pipeline file, or --resume <run-id>');
+  const run = await store.getRun(resume);
+  if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${resume}`);
+  return loadRunPipeline(run);
+}
+
+/** An interrupted run of the same pipeline is pointed out: it can be continued instead of starting over. */
+async function offerResume(store: Store, pipeline: string): Promise<void> {
+  const now = new Date();
+  const [latest] = await store.listRuns({ pipeline, limit: 1 });
+  if (latest && (isInterrupted(latest, now) || latest.status === 'cancelled' || latest.status === 'timed_out')) {
+    const state = latest.status === 'running' ? 'was interrupted' : `was ${latest.status.replace('_', ' ')}`;
+    process.stderr.write(`note: run ${latest.id} of ${pipeline} ${state} after ${latest.processed.toLocaleString('en-US')} items; continue it with: lading run --resume ${latest.id}\n`);
+  }
+}
+
 export function runCommand(): Command {
   return new Command('run')
-    .description('Run a pipeline in the foreground: read its source, validate and map each record, render and deliver the output.')
-    .argument('<pipeline>', 'pipeline YAML file')
+    .description('Run a pipeline in the foreground: read its source, validate and map each record, deliver through its output.')
+    .argument('[pipeline]', 'pipeline YAML file (optional with --resume)')
     .option('--json', 'print the final report as JSON (the last line of stdout)')
     .option('-q, --quiet', 'no progress output on stderr')
+    .option('--dry-run', 'validate and map every item, deliver nothing, store nothing; exit 0 only if nothing is blocked')
+    .addOption(new Option('--sample <n>', 'process n items spread over the input (first, last, shortest, longest, evenly between); files go under sample/').argParser(parsePositiveInt('--sample')))
+    .option('--resume <run-id>', 'continue an interrupted, cancelled or timed-out run after its last committed chunk')
     .addOption(new Option('--chunk-size <n>', 'items per chunk (overrides execution.chunk_size)').argParser(parsePositiveInt('--chunk-size')))
-    .addHelpText('after', '\nProgress goes to stderr: a bar on a terminal, otherwise one JSON line per event.\nExit codes: 0 completed, 3 completed_with_errors, 1 failed or cancelled, 2 usage or config error.')
-    .action(async function (this: Command, file: string, opts: { json?: boolean; quiet?: boolean; chunkSize?: number }) {
-      process.exitCode = (await runInForeground(this, file, opts)).exitCode;
+    .addOption(new Option('--concurrency <n>', 'chunks in flight (overrides execution.concurrency)').argParser(parsePositiveInt('--concurrency')))
+    .addOption(new Option('--retry-attempts <n>', 'tries per item (overrides execution.retry.attempts)').argParser(parsePositiveInt('--retry-attempts')))
+    .addHelpText('after', '\nProgress goes to stderr: a bar on a terminal, otherwise one JSON line per event.\nCtrl-C stops at the next chunk boundary; the run can then be continued with --resume.\nExit codes: 0 completed, 3 completed_with_errors (dry run: something blocked), 1 failed, cancelled or timed out, 2 usage or config error.')
+    .action(async function (this: Command, file: string | undefined, flags: RunFlags) {
+      if (flags.dryRun) {
+        if (file === undefined) throw ladingError('USAGE_INVALID', '--dry-run needs a pipeline file');
+        const report: DryRunReport = await withStore(this, async (store, g) => dryRun(await loadPipeline(file), { store, dataDir: g.dataDir, stdin: process.stdin }));
+        process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${renderDryRun(report)}\n`);
+        process.exitCode = report.status === 'passed' ? 0 : exitCodes.completed_with_errors;
+        return;
+      }
+      process.exitCode = (await runInForeground(this, file, flags)).exitCode;
     });
 }

@@ -3,6 +3,10 @@ import { ladingError } from '../../errors/lading-error.js';
 import { parsePositiveInt, withStore } from '../context.js';
 import { renderReport, renderRunList } from '../render.js';
 import { toReportError } from '../../engine/report.js';
+import { isInterrupted } from '../../engine/run.js';
+import type { RunRecord, Store } from '../../store/types.js';
+
+const label = (run: RunRecord): string => (isInterrupted(run, new Date()) ? 'interrupted' : run.control === 'pause' && run.status === 'running' ? 'paused' : run.status);
 
 export function runsCommand(): Command {
   const runs = new Command('runs')
@@ -13,9 +17,9 @@ export function runsCommand(): Command {
     .action(async function (this: Command, opts: { pipeline?: string; limit: number; json?: boolean }) {
       const list = await withStore(this, (store) => store.listRuns({ limit: opts.limit, ...(opts.pipeline ? { pipeline: opts.pipeline } : {}) }));
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(list.map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, mode: r.mode, batch_id: r.batchId, created_at: r.createdAt.toISOString(), completed_at: r.completedAt?.toISOString() ?? null, processed: r.processed, succeeded: r.succeeded, failed: r.failed })))}\n`);
+        process.stdout.write(`${JSON.stringify(list.map((r) => ({ id: r.id, pipeline: r.pipeline, status: label(r), mode: r.mode, batch_id: r.batchId, created_at: r.createdAt.toISOString(), completed_at: r.completedAt?.toISOString() ?? null, processed: r.processed, succeeded: r.succeeded, failed: r.failed })))}\n`);
       } else {
-        process.stdout.write(`${renderRunList(list)}\n`);
+        process.stdout.write(`${renderRunList(list, label)}\n`);
       }
     });
   runs.command('show')
@@ -38,11 +42,33 @@ export function runsCommand(): Command {
           return;
         }
         if (!run.report) {
-          process.stdout.write(opts.json ? `${JSON.stringify({ job_id: run.id, pipeline: run.pipeline, status: run.status, processed: run.processed })}\n` : `${run.id} ${run.pipeline} ${run.status}: ${run.processed} items so far\n`);
+          process.stdout.write(opts.json ? `${JSON.stringify({ job_id: run.id, pipeline: run.pipeline, status: label(run), processed: run.processed })}\n` : `${run.id} ${run.pipeline} ${label(run)}: ${run.processed} items so far\n`);
           return;
         }
         process.stdout.write(opts.json ? `${JSON.stringify(run.report)}\n` : `${renderReport(run.report)}\n`);
       });
     });
+  for (const [name, control, text] of [
+    ['pause', 'pause', 'Pause a running run at its next chunk boundary (from any terminal).'],
+    ['resume', null, 'Let a paused run go on.'],
+    ['cancel', 'cancel', 'Stop a running run at its next chunk boundary; `lading run --resume <id>` can continue it later.'],
+  ] as const) {
+    runs.command(name)
+      .description(text)
+      .argument('<run-id>', 'run id, as listed by `lading runs`')
+      .action(async function (this: Command, id: string) {
+        await withStore(this, async (store) => setControl(store, id, control, name));
+      });
+  }
   return runs;
+}
+
+async function setControl(store: Store, id: string, control: 'pause' | 'cancel' | null, verb: string): Promise<void> {
+  const run = await store.getRun(id);
+  if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${id}`);
+  if (run.status !== 'running' || isInterrupted(run, new Date())) {
+    throw ladingError('RUN_NOT_RESUMABLE', `run ${id} is ${label(run)}, not running; ${label(run) === 'interrupted' ? `continue it with \`lading run --resume ${id}\`` : 'nothing to ' + verb}`);
+  }
+  await store.setControl(id, control);
+  process.stdout.write(`run ${id}: ${verb} requested; it takes effect at the next chunk boundary\n`);
 }

@@ -13,7 +13,8 @@ import { ladingError, LadingError } from '../../errors/lading-error.js';
 import type { FormatEncoder } from '../../formats/types.js';
 import type { Destination } from '../../destinations/types.js';
 import type { RecordSink, RunContext, SinkSummary } from '../types.js';
-import { checkPattern, renderName, usesToken, type NameValues } from './naming.js';
+import { renderManifest } from './manifest.js';
+import { checkPattern, renderName, safeSegment, usesToken, type NameValues } from './naming.js';
 import { PartWriter, type StagedPart } from './part.js';
 
 export interface FileSinkParts {
@@ -49,8 +50,16 @@ export function fileSinkConfig(parts: FileSinkParts) {
       max_bytes: byteSize().optional().describe('Start a new file before this size is exceeded, measured as delivered (after compression).'),
     }).strict().optional().describe('Split the output into parts; names must then contain {part}.'),
     checksum: z.enum(['none', 'sha256']).default('none').describe('Write a `<name>.sha256` sidecar (sha256sum format) after each file.'),
-    manifest: z.union([z.boolean(), z.object({ naming: namingPattern('output.manifest.naming') }).strict()]).default(false)
-      .describe(`Write a JSON manifest (name, bytes, records, sha256 per file) after all files. Default name ${defaultManifestNaming}.`),
+    manifest: z.union([z.boolean(), z.object({
+      naming: namingPattern('output.manifest.naming').default(defaultManifestNaming).describe('Name of the manifest or control file.'),
+      format: z.enum(['json', 'csv', 'text']).default('json').describe('json: the full manifest; csv or text: a control/trailer file, one line per file (name, records, sha256) and a total line.'),
+    }).strict()]).default(false)
+      .describe(`Write a manifest (name, bytes, records, sha256 per file) after all files; its presence means the batch is complete. Default name ${defaultManifestNaming}.`),
+    partition: z.object({
+      field: z.string().min(1).describe('Output field whose value splits the records into separate file sets (one set of parts per value).'),
+      missing: z.string().regex(/^[A-Za-z0-9._-]+$/).default('unknown').describe('Partition name for records without a value.'),
+      max_partitions: z.number().int().min(1).max(10_000).default(1000).describe('Most distinct values (each open partition holds a file open); records of a further value fail with FORMAT_TOO_MANY_PARTITIONS.'),
+    }).strict().optional().describe('Render one file set per value of a field; the naming pattern must then contain {partition}.'),
     on_collision: z.enum(['fail', 'overwrite', 'skip_if_identical']).default('skip_if_identical')
       .describe('A file of the same name exists: fail, overwrite, or skip when its bytes are identical (safe re-delivery).'),
     send_on_empty: z.boolean().default(false).describe('Deliver a header-only (or empty-envelope) file when the run has no records.'),
@@ -58,6 +67,9 @@ export function fileSinkConfig(parts: FileSinkParts) {
   }).strict().superRefine((output, ctx) => {
     if (output.split && output.naming !== undefined && !usesToken(output.naming, 'part')) {
       ctx.addIssue({ code: 'custom', path: ['naming'], message: 'must contain {part} when split is set, or parts would overwrite each other' });
+    }
+    if (output.partition && !usesToken(output.naming ?? '', 'partition')) {
+      ctx.addIssue({ code: 'custom', path: ['naming'], message: 'must contain {partition} when partition is set, or partitions would overwrite each other' });
     }
   }).meta({ id: 'sink.file' });
 }
@@ -92,16 +104,23 @@ interface FileSinkDeps {
   readonly build: BuildContext;
 }
 
+/** One partition's files: the part being rendered and the parts already staged. Without partitions there is one set. */
+interface FileSet {
+  readonly partition: string | undefined;
+  readonly index: number;
+  part: PartWriter | undefined;
+  encoder: FormatEncoder | undefined;
+  beginBytes: number;
+  readonly staged: StagedPart[];
+}
+
 export class FileSink implements RecordSink {
   readonly type = 'file';
   readonly ordering = 'ordered';
   private run: RunContext | undefined;
   private staging = '';
-  private part: PartWriter | undefined;
-  private encoder: FormatEncoder | undefined;
-  private staged: StagedPart[] = [];
+  private readonly sets = new Map<string, FileSet>();
   private sample: Row | undefined;
-  private beginBytes = 0;
   private readonly maxBytes: number | undefined;
   private readonly maxRecords: number | undefined;
   private readonly ext: string;
@@ -130,16 +149,17 @@ export class FileSink implements RecordSink {
     for (const item of chunk.items) {
       const ref = itemRef(item);
       try {
-        if (this.part && this.maxRecords !== undefined && this.part.records >= this.maxRecords) await this.rotate();
-        const part = this.part ?? (await this.openPart(item.data));
-        const bytes = this.encoder!.encode(item.data, ref);
-        if (this.maxBytes !== undefined && !(await this.fits(part, bytes.byteLength))) {
-          const alone = this.beginBytes + bytes.byteLength + this.encoder!.end(1).byteLength;
+        const set = this.setFor(item.data, ref.describe, item.id);
+        if (set.part && this.maxRecords !== undefined && set.part.records >= this.maxRecords) await this.rotate(set);
+        const part = set.part ?? (await this.openPart(set, item.data));
+        const bytes = set.encoder!.encode(item.data, ref);
+        if (this.maxBytes !== undefined && !(await this.fits(set, part, bytes.byteLength))) {
+          const alone = set.beginBytes + bytes.byteLength + set.encoder!.end(1).byteLength;
           if (part.records === 0 || part.boundAlone(alone) > this.maxBytes) throw this.tooLarge(ref.describe, item.id, bytes.byteLength);
-          await this.rotate();
-          const fresh = await this.openPart(item.data);
-          const again = this.encoder!.encode(item.data, ref);
-          if (!(await this.fits(fresh, again.byteLength))) throw this.tooLarge(ref.describe, item.id, again.byteLength);
+          await this.rotate(set);
+          const fresh = await this.openPart(set, item.data);
+          const again = set.encoder!.encode(item.data, ref);
+          if (!(await this.fits(set, fresh, again.byteLength))) throw this.tooLarge(ref.describe, item.id, again.byteLength);
           await this.append(fresh, again);
         } else {
           await this.append(part, bytes);
@@ -155,20 +175,40 @@ export class FileSink implements RecordSink {
   async close(ctx: RunContext, outcome: 'completed' | 'aborted'): Promise<SinkSummary> {
     try {
       if (outcome === 'aborted') {
-        await this.part?.abort();
+        for (const set of this.sets.values()) await set.part?.abort();
         return { files: [], destination: this.deps.destination.description };
       }
-      if (this.part) await this.rotate();
-      if (this.staged.length === 0 && this.deps.config.send_on_empty) {
-        await this.openPart();
-        await this.rotate();
+      for (const set of this.sets.values()) if (set.part) await this.rotate(set);
+      if (this.sets.size === 0 && this.deps.config.send_on_empty && this.deps.config.partition === undefined) {
+        const set = this.setFor({}, '', '');
+        await this.openPart(set);
+        await this.rotate(set);
       }
       return { files: await this.deliver(ctx), destination: this.deps.destination.description };
     } finally {
-      this.part = undefined;
+      this.sets.clear();
       await rm(this.staging, { recursive: true, force: true });
       await this.deps.destination.close();
     }
+  }
+
+  /** The file set a record goes to: its partition's, or the only one. */
+  private setFor(record: Row, describe: string, itemId: string): FileSet {
+    const partition = this.deps.config.partition;
+    let key = '';
+    if (partition) {
+      const value = record[partition.field];
+      key = value === undefined || value === null || value === '' ? partition.missing : safeSegment(String(value));
+    }
+    let set = this.sets.get(key);
+    if (!set) {
+      if (partition && this.sets.size >= partition.max_partitions) {
+        throw ladingError('FORMAT_TOO_MANY_PARTITIONS', `${describe}: a new value of ${partition.field} would open partition ${this.sets.size + 1}, over output.partition.max_partitions (${partition.max_partitions})`, { itemId, field: partition.field });
+      }
+      set = { partition: partition ? key : undefined, index: this.sets.size + 1, part: undefined, encoder: undefined, beginBytes: 0, staged: [] };
+      this.sets.set(key, set);
+    }
+    return set;
   }
 
   private async append(part: PartWriter, bytes: Uint8Array): Promise<void> {
@@ -180,8 +220,8 @@ export class FileSink implements RecordSink {
    * Whether `extra` bytes fit the part under max_bytes. The bound is conservative; when it says
    * no while some output is still inside the codecs, flushing makes it exact and asks again.
    */
-  private async fits(part: PartWriter, extra: number): Promise<boolean> {
-    const reserve = this.encoder!.end(part.records + 1).byteLength;
+  private async fits(set: FileSet, part: PartWriter, extra: number): Promise<boolean> {
+    const reserve = set.encoder!.end(part.records + 1).byteLength;
     if (part.bound(extra + reserve) <= this.maxBytes!) return true;
     if (!part.uncertain) return false;
     await part.flush();
@@ -192,28 +232,29 @@ export class FileSink implements RecordSink {
     return ladingError('FORMAT_RECORD_TOO_LARGE', `${describe}: the record needs ${bytes} bytes, more than output.split.max_bytes (${this.maxBytes}) allows in a file`, { itemId });
   }
 
-  private async openPart(sample?: Row): Promise<PartWriter> {
+  private async openPart(set: FileSet, sample?: Row): Promise<PartWriter> {
     const run = this.run!;
     this.sample ??= sample;
-    const number = this.staged.length + 1;
-    this.encoder = this.deps.format.def.encoder(this.deps.format.config, {
+    const number = set.staged.length + 1;
+    set.encoder = this.deps.format.def.encoder(this.deps.format.config, {
       pipeline: run.pipeline, runId: run.runId, batchId: run.batchId, createdAt: run.createdAt,
       ...(run.columns ? { columns: run.columns } : {}),
       ...(this.sample ? { sample: this.sample } : {}),
     });
-    this.part = new PartWriter(number, join(this.staging, `part-${number}`), this.deps.codecs.map((c) => c.create()));
-    const begin = this.encoder.begin();
-    this.beginBytes = begin.byteLength;
-    if (begin.byteLength > 0) await this.part.write(begin);
-    return this.part;
+    set.part = new PartWriter(number, join(this.staging, `set-${set.index}-part-${number}`), this.deps.codecs.map((c) => c.create()));
+    const begin = set.encoder.begin();
+    set.beginBytes = begin.byteLength;
+    if (begin.byteLength > 0) await set.part.write(begin);
+    return set.part;
   }
 
-  private async rotate(): Promise<void> {
-    const part = this.part!;
-    this.part = undefined;
-    const staged = await part.finish(this.encoder!.end(part.records));
-    this.staged.push(staged);
-    this.run!.emit({ type: 'file_rendered', name: `part ${staged.number}`, bytes: staged.bytes, records: staged.records });
+  private async rotate(set: FileSet): Promise<void> {
+    const part = set.part!;
+    set.part = undefined;
+    const staged = await part.finish(set.encoder!.end(part.records));
+    set.staged.push(staged);
+    const label = set.partition === undefined ? `part ${staged.number}` : `${set.partition} part ${staged.number}`;
+    this.run!.emit({ type: 'file_rendered', name: label, bytes: staged.bytes, records: staged.records });
   }
 
   /** A sample run's files land under sample/, never where the partner picks up real deliveries. */
@@ -221,36 +262,37 @@ export class FileSink implements RecordSink {
     return this.run!.mode === 'sample' ? `sample/${name}` : name;
   }
 
-  private names(): NameValues {
+  private names(partition = ''): NameValues {
     const run = this.run!;
-    return { pipeline: run.pipeline, batchId: run.batchId, runId: run.runId, createdAt: run.createdAt, timezone: this.deps.config.timezone, part: 1, records: 0, ext: this.ext };
+    return { pipeline: run.pipeline, batchId: run.batchId, runId: run.runId, createdAt: run.createdAt, timezone: this.deps.config.timezone, part: 1, records: 0, ext: this.ext, partition };
   }
 
-  /** Data files first, each followed by its sidecar; the manifest last, so its presence means "complete". */
+  /** Data files first (partition by partition, in order of first appearance), each followed by its sidecar; the manifest last, so its presence means "complete". */
   private async deliver(ctx: RunContext): Promise<FileArtifact[]> {
     const { config } = this.deps;
     const pattern = config.naming ?? (config.split ? defaultSplitNaming : defaultNaming);
     const put = (name: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, expected?: { bytes: number; sha256: string }) =>
       this.deps.destination.put(name, body, { onCollision: config.on_collision, signal: ctx.signal, ...(expected ? { expected } : {}) });
     const files: FileArtifact[] = [];
-    for (const staged of this.staged) {
-      const name = this.prefix(renderName(pattern, { ...this.names(), part: staged.number, records: staged.records }));
-      const receipt = await put(name, createReadStream(staged.path), { bytes: staged.bytes, sha256: staged.sha256 });
-      const file: FileArtifact = { name, bytes: staged.bytes, records: staged.records, sha256: staged.sha256, uri: receipt.uri, part: staged.number };
-      files.push(file);
-      if (config.checksum === 'sha256') {
-        await put(`${name}.sha256`, [Buffer.from(`${staged.sha256}  ${name.split('/').at(-1)}\n`)]);
+    for (const set of this.sets.values()) {
+      for (const staged of set.staged) {
+        const name = this.prefix(renderName(pattern, { ...this.names(set.partition), part: staged.number, records: staged.records }));
+        const receipt = await put(name, createReadStream(staged.path), { bytes: staged.bytes, sha256: staged.sha256 });
+        const file: FileArtifact = {
+          name, bytes: staged.bytes, records: staged.records, sha256: staged.sha256, uri: receipt.uri, part: staged.number,
+          ...(set.partition === undefined ? {} : { partition: set.partition }),
+        };
+        files.push(file);
+        if (config.checksum === 'sha256') {
+          await put(`${name}.sha256`, [Buffer.from(`${staged.sha256}  ${name.split('/').at(-1)}\n`)]);
+        }
+        ctx.emit({ type: 'file_delivered', file });
       }
-      ctx.emit({ type: 'file_delivered', file });
     }
     if (config.manifest !== false && files.length > 0) {
-      const manifestPattern = config.manifest === true ? defaultManifestNaming : config.manifest.naming;
-      const manifest = {
-        pipeline: ctx.pipeline, batch_id: ctx.batchId, run_id: ctx.runId, created: ctx.createdAt.toISOString(),
-        record_count: files.reduce((n, f) => n + f.records, 0),
-        files: files.map(({ name, bytes, records, sha256 }) => ({ name, bytes, records, sha256 })),
-      };
-      await put(this.prefix(renderName(manifestPattern, this.names())), [Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]);
+      const manifest = config.manifest === true ? { naming: defaultManifestNaming, format: 'json' as const } : config.manifest;
+      const text = renderManifest({ pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, created: ctx.createdAt, files }, manifest.format);
+      await put(this.prefix(renderName(manifest.naming, this.names())), [Buffer.from(text)]);
     }
     return files;
   }

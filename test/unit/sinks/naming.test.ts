@@ -4,7 +4,7 @@ import { checkPattern, renderName } from '../../../src/sinks/file/naming.js';
 
 const values = {
   pipeline: 'partner a/b', batchId: 'batch_0001', runId: 'run_0001', createdAt: new Date('2026-03-08T06:30:00Z'),
-  timezone: 'America/New_York', part: 7, records: 1234, ext: 'csv.gz',
+  timezone: 'America/New_York', part: 7, records: 1234, ext: 'csv.gz', partition: 'NY',
 };
 
 test('tokens render in the configured timezone', () => {

@@ -4,6 +4,10 @@
 -- the chain, from which idempotency keys derive, so a receiver sees the same key for an item.
 ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
 ALTER TABLE runs ADD COLUMN lineage TEXT;
+-- The folder relative paths of its config resolved against: --resume and dead-letter retries rebuild the run from it.
+ALTER TABLE runs ADD COLUMN base_dir TEXT;
+-- With the checkpoint: where a seekable source stood after the last committed item.
+ALTER TABLE runs ADD COLUMN last_position TEXT;
 -- host:pid of the process running it, and when it last said it was alive: a running run whose
 -- heartbeat is stale (or whose pid is gone on this host) was interrupted.
 ALTER TABLE runs ADD COLUMN owner TEXT;

@@ -1,0 +1,53 @@
+// Peer for the executor benchmark: BullMQ on a loopback Redis doing the work lading's no-op
+// handler does. Usage: node bench/peers/bullmq.mjs <leads.ndjson> <jobs> <leads-per-job>
+// Adds the jobs (addBulk, 1,000 at a time) while a concurrency-50 worker processes them with a
+// no-op; prints elapsed seconds when every job has completed.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Queue, Worker } from 'bullmq';
+
+const [file, jobsArg, perJobArg] = process.argv.slice(2);
+const jobs = Number(jobsArg);
+const perJob = Number(perJobArg);
+const connection = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
+const name = `lading-bench-${process.pid}`;
+const queue = new Queue(name, { connection });
+await queue.obliterate({ force: true }).catch(() => {});
+
+const started = performance.now();
+let done = 0;
+const finished = new Promise((resolve, reject) => {
+  const worker = new Worker(name, async () => {}, { connection, concurrency: 50 });
+  worker.on('error', reject);
+  worker.on('completed', () => {
+    if (++done === jobs) resolve(worker);
+  });
+});
+finished.catch((error) => {
+  console.error(`bullmq peer failed: ${error.message}`);
+  process.exit(1);
+});
+
+const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+let batch = [];
+let group = [];
+let added = 0;
+for await (const line of lines) {
+  if (added >= jobs) break;
+  group.push(JSON.parse(line));
+  if (group.length < perJob) continue;
+  batch.push({ name: 'lead', data: perJob === 1 ? group[0] : group, opts: { removeOnComplete: true } });
+  group = [];
+  added++;
+  if (batch.length === 1000) {
+    await queue.addBulk(batch);
+    batch = [];
+  }
+}
+if (batch.length > 0) await queue.addBulk(batch);
+const worker = await finished;
+const seconds = (performance.now() - started) / 1000;
+await worker.close();
+await queue.obliterate({ force: true }).catch(() => {});
+await queue.close();
+console.log(JSON.stringify({ jobs, per_job: perJob, items: jobs * perJob, seconds }));

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parsePipeline } from '../../../src/config/load.js';
+import { fixedClock } from '../../../src/core/clock.js';
+import type { Item } from '../../../src/core/item.js';
+import { sequentialIds } from '../../../src/core/ids.js';
+import { runPipeline, type RunEvent, type RunOptions } from '../../../src/engine/run.js';
+import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import type { Store } from '../../../src/store/types.js';
+import { tempDir } from '../../support/tmp.js';
+
+type Hook = (item: Item, ctx: { attempt: number; idempotencyKey: string; signal: AbortSignal }) => unknown;
+type ChunkHook = (items: readonly Item[], ctx: { attempt: number }) => unknown;
+const hooks = globalThis as unknown as { __ladingHook?: Hook; __ladingChunkHook?: ChunkHook };
+
+/** A handler module whose behaviour each test sets through a global hook. */
+function handlerModule(dir: string, kind: 'item' | 'chunk'): string {
+  const path = join(dir, `handler-${kind}.mjs`);
+  writeFileSync(path, kind === 'item'
+    ? 'export function process(item, ctx) { return globalThis.__ladingHook(item, ctx); }\n'
+    : 'export function processChunk(items, ctx) { return globalThis.__ladingChunkHook(items, ctx); }\n');
+  return path;
+}
+
+async function setup(kind: 'item' | 'chunk' = 'item') {
+  const dir = tempDir();
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  const module = handlerModule(dir, kind);
+  const run = async (execution: Record<string, unknown>, items: number, opts: Partial<RunOptions> = {}) => {
+    const pipeline = {
+      name: 'exec', source: { type: 'inline', items: Array.from({ length: items }, (_, i) => ({ n: i + 1 })) },
+      output: { type: 'handler', module }, execution: { retry: { base_delay: 0 }, ...execution },
+    };
+    const events: RunEvent[] = [];
+    const report = await runPipeline({ ...parsePipeline(pipeline, { env: {} }), baseDir: dir, origin: '<test>' }, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T00:00:00Z'), ids: sequentialIds(), heartbeatMs: 20,
+      onEvent: (e) => events.push(e), ...opts,
+    });
+    return { report, events };
+  };
+  return { dir, store, run, close: () => store.close() };
+}
+
+const deadLetters = async (store: Store, runId: string) =>
+  (await store.listDeadLetters({ runId })).map((d) => [d.itemId, d.code, d.attempts]);
+
+test('transient failures are retried until they pass; attempts and the idempotency key are stable', async () => {
+  const { run, close } = await setup();
+  const seen = new Map<string, { attempts: number[]; keys: Set<string> }>();
+  hooks.__ladingHook = (item, ctx) => {
+    const s = seen.get(item.id) ?? { attempts: [], keys: new Set() };
+    s.attempts.push(ctx.attempt);
+    s.keys.add(ctx.idempotencyKey);
+    seen.set(item.id, s);
+    if (item.id === 'inline:3' && ctx.attempt < 3) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+  };
+  const { report } = await run({ retry: { attempts: 3, base_delay: 0 } }, 5);
+  await close();
+  assert.equal(report.status, 'completed');
+  assert.deepEqual(seen.get('inline:3'), { attempts: [1, 2, 3], keys: new Set(['run_0001:inline:3']) });
+  assert.equal(report.summary.retries, 2);
+});
+
+test('permanent failures become dead letters at once, with the payload; exhausted transient ones after their attempts', async () => {
+  const { run, store, close } = await setup();
+  const { permanentError, transientError } = await import('../../../src/sinks/handler.js');
+  hooks.__ladingHook = (item) => {
+    if (item.id === 'inline:2') throw permanentError('duplicate sku');
+    if (item.id === 'inline:4') throw transientError('partner busy');
+  };
+  const { report } = await run({ retry: { attempts: 3, base_delay: 0 }, success_threshold: 0.5 }, 5);
+  assert.equal(report.status, 'completed_with_errors');
+  assert.deepEqual(await deadLetters(store, report.job_id), [['inline:2', 'SINK_HANDLER_REJECTED', 1], ['inline:4', 'SINK_HANDLER_RETRY', 3]]);
+  const [letter] = await store.listDeadLetters({ runId: report.job_id, itemId: 'inline:4' });
+  assert.deepEqual(letter?.payload, { n: 4 });
+  assert.deepEqual(letter?.history?.map((h) => h.attempt), [1, 2, 3]);
+  await close();
+});
+
+test('a handler that never answers is abandoned at execution.timeout and counted as a timeout', async () => {
+  const { run, store, close } = await setup();
+  hooks.__ladingHook = (item) => (item.id === 'inline:2' ? new Promise(() => {}) : undefined);
+  const { report } = await run({ timeout: 30, retry: { attempts: 2, base_delay: 0 }, success_threshold: 0.5 }, 3);
+  assert.equal(report.status, 'completed_with_errors');
+  assert.deepEqual(await deadLetters(store, report.job_id), [['inline:2', 'SINK_HANDLER_TIMEOUT', 2]]);
+  await close();
+});
+
+test('concurrency: several chunks in flight, commits still in index order', async () => {
+  const { run, close } = await setup('chunk');
+  let active = 0;
+  let peak = 0;
+  hooks.__ladingChunkHook = async (items) => {
+    active++;
+    peak = Math.max(peak, active);
+    // Earlier chunks finish later, so completions arrive out of order.
+    await new Promise((r) => setTimeout(r, 40 - (items[0]!.seq % 40)));
+    active--;
+  };
+  const { report, events } = await run({ chunk_size: 5, concurrency: 4 }, 60);
+  await close();
+  assert.equal(report.status, 'completed');
+  assert.ok(peak > 1 && peak <= 4, `peak concurrency ${peak}`);
+  const committed = events.filter((e) => e.type === 'progress').map((e) => (e as { chunk_index: number }).chunk_index);
+  assert.deepEqual(committed, Array.from({ length: 12 }, (_, i) => i));
+});
+
+test('a permanent failure of a whole group is bisected so only the bad items become dead letters', async () => {
+  const { run, store, close } = await setup('chunk');
+  const { permanentError } = await import('../../../src/sinks/handler.js');
+  let calls = 0;
+  hooks.__ladingChunkHook = (items) => {
+    calls++;
+    // Like a batch request the partner rejects whole when one record is bad.
+    const bad = items.filter((i) => i.data.n === 7 || i.data.n === 13);
+    if (bad.length === 0) return undefined;
+    const error = permanentError(`batch rejected: bad record ${String(bad[0]!.data.n)}`);
+    return { failures: Object.fromEntries(items.map((i) => [i.id, error])) };
+  };
+  const { report } = await run({ chunk_size: 16, success_threshold: 0.5 }, 16);
+  assert.deepEqual((await deadLetters(store, report.job_id)).map(([id]) => id), ['inline:7', 'inline:13']);
+  assert.equal(report.summary.succeeded, 14);
+  assert.ok(calls < 16, `bisecting should not degrade to one call per item (${calls} calls)`);
+  await close();
+});
+
+test('the circuit breaker aborts a run whose chunk fails at or above abort_at', async () => {
+  const { run, close } = await setup();
+  const { permanentError } = await import('../../../src/sinks/handler.js');
+  hooks.__ladingHook = () => { throw permanentError('partner says no'); };
+  const { report } = await run({ chunk_size: 10, circuit_breaker: { abort_at: 0.8, pause_at: 0.5 } }, 100);
+  await close();
+  assert.equal(report.status, 'failed');
+  assert.equal(report.failure?.code, 'RUN_BREAKER_OPEN');
+  assert.equal(report.summary.processed, 10, 'the run stops after the first chunk');
+});
+
+test('failure_threshold aborts the run once the failure rate passes it', async () => {
+  const { run, close } = await setup();
+  hooks.__ladingHook = (item) => { if (Number(item.data.n) % 2 === 0) throw 'rejected'; };
+  const { report } = await run({ chunk_size: 10, failure_threshold: 0.3 }, 100);
+  await close();
+  assert.equal(report.failure?.code, 'RUN_FAILURE_THRESHOLD');
+  assert.equal(report.summary.processed, 10);
+});
+
+test('cancel from another process stops at a chunk boundary; resume processes the rest exactly once', async () => {
+  const { run, store, close } = await setup();
+  const processed: string[] = [];
+  let cancelled = false;
+  hooks.__ladingHook = async (item) => {
+    processed.push(item.id);
+    if (item.seq === 25 && !cancelled) {
+      cancelled = true;
+      await store.setControl('run_0001', 'cancel');
+      await new Promise((r) => setTimeout(r, 60)); // long enough for a heartbeat to carry the request
+    }
+  };
+  const first = await run({ chunk_size: 10 }, 100);
+  assert.equal(first.report.status, 'cancelled');
+  assert.ok(first.report.summary.processed < 100);
+  const second = await run({ chunk_size: 10 }, 100, { resume: 'run_0001' });
+  await close();
+  assert.equal(second.report.job_id, 'run_0001');
+  assert.equal(second.report.status, 'completed');
+  assert.equal(second.report.summary.processed, 100);
+  assert.deepEqual([...new Set(processed)].sort(), Array.from({ length: 100 }, (_, i) => `inline:${i + 1}`).sort());
+  assert.equal(processed.length, 100, 'no item was processed twice');
+});
