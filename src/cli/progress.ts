@@ -55,7 +55,8 @@ export function ttyProgress(out: NodeJS.WriteStream, now: () => number = Date.no
         const left = fraction !== undefined && fraction > 0 ? eta(elapsed / fraction - elapsed) : '--';
         const count = event.total ? `${fmt(event.processed)}/${fmt(event.total)}` : fmt(event.processed);
         const failed = event.failed > 0 ? `  ✗ ${fmt(event.failed)} failed` : '';
-        draw(`${bar}${count} items  ${fmt(rate)}/s  ETA ${left}${failed}`);
+        const retried = event.retries > 0 ? `  ↻ ${fmt(event.retries)} retries` : '';
+        draw(`${bar}${count} items  ${fmt(rate)}/s  ETA ${left}${failed}${retried}`);
         return;
       }
       case 'file_rendered':
@@ -63,6 +64,12 @@ export function ttyProgress(out: NodeJS.WriteStream, now: () => number = Date.no
         return;
       case 'file_delivered':
         draw(`delivered ${event.file.name}`);
+        return;
+      case 'paused':
+        draw('paused — waiting at a chunk boundary (lading runs resume <id>)');
+        return;
+      case 'unpaused':
+      case 'chunk_size_changed':
         return;
       case 'run_finished':
         sink.done();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { adaptiveConfig } from '../engine/adaptive.js';
 import { breakerConfig } from '../engine/breaker.js';
 import { retryConfig } from '../engine/retry.js';
 import { duration } from './units.js';
@@ -6,6 +7,8 @@ import { duration } from './units.js';
 export const executionConfig = z.object({
   chunk_size: z.number().int().min(1).max(1_000_000).default(1000)
     .describe('Items per chunk: the unit of concurrency, checkpoint and commit.'),
+  adaptive_chunk_size: adaptiveConfig.optional()
+    .describe('Adjust chunk_size as the run goes, toward chunks that take `target`; each change is reported as a chunk_size_changed event.'),
   concurrency: z.number().int().min(1).max(1000).default(1)
     .describe('Chunks in flight at once (file outputs always write one chunk at a time, in order).'),
   rate_limit: z.object({

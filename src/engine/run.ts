@@ -14,6 +14,7 @@ import type { RecordSink, SinkEvent } from '../sinks/types.js';
 import type { Cursor, Source, SourceProgress } from '../sources/types.js';
 import type { RunRecord, Store } from '../store/types.js';
 import { mapColumns } from '../transform/map.js';
+import { nextChunkSize } from './adaptive.js';
 import { Executor } from './executor.js';
 import { buildProcessor } from './process.js';
 import { TokenBucket } from './rate-limit.js';
@@ -28,6 +29,7 @@ export type RunEvent =
       readonly total: number | null; readonly source_progress: SourceProgress | null; readonly chunk_ms: number;
     }
   | { readonly type: 'paused' | 'unpaused'; readonly run_id: string }
+  | { readonly type: 'chunk_size_changed'; readonly run_id: string; readonly from: number; readonly to: number; readonly chunk_ms: number }
   | (SinkEvent & { readonly run_id: string })
   | { readonly type: 'run_finished'; readonly run_id: string; readonly report: RunReport };
 
@@ -54,11 +56,12 @@ export interface RunOptions {
   readonly onEvent?: (event: RunEvent) => void;
 }
 
-async function* chunked(items: AsyncIterable<Item>, size: number): AsyncIterable<Item[]> {
+/** Cuts items into chunks; the size is asked for each chunk, so adaptive sizing takes effect at once. */
+async function* chunked(items: AsyncIterable<Item>, size: () => number): AsyncIterable<Item[]> {
   let chunk: Item[] = [];
   for await (const item of items) {
     chunk.push(item);
-    if (chunk.length >= size) {
+    if (chunk.length >= size()) {
       yield chunk;
       chunk = [];
     }
@@ -183,6 +186,8 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   let counts: Counts = start.counts;
   let checkpoint: { chunkIndex: number; processed: number; at: Date } | null = resumed?.lastCheckpoint ?? null;
   let sinkOpened = false;
+  const adaptive = execution.adaptive_chunk_size;
+  let chunkSize = execution.chunk_size;
   if (!stop) {
     try {
       await sink.open(runCtx);
@@ -191,14 +196,21 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
         runId, lineage, sink, store, clock, signal, execution, owner: owner(), heartbeatMs: opts.heartbeatMs ?? 2000,
         gate: new TokenBucket(clock, execution.rate_limit?.per_second, execution.rate_limit?.burst),
         process: buildProcessor(config), idempotencyKey,
-        onChunk: (chunk) => emit({
-          type: 'progress', run_id: runId, chunk_index: chunk.index, ...chunk.counts, total: total ?? null,
-          source_progress: source.progress?.() ?? null, chunk_ms: chunk.durationMs,
-        }),
+        onChunk: (chunk) => {
+          emit({
+            type: 'progress', run_id: runId, chunk_index: chunk.index, ...chunk.counts, total: total ?? null,
+            source_progress: source.progress?.() ?? null, chunk_ms: chunk.durationMs,
+          });
+          if (adaptive) {
+            const next = nextChunkSize(chunkSize, chunk.durationMs, adaptive);
+            if (next !== chunkSize) emit({ type: 'chunk_size_changed', run_id: runId, from: chunkSize, to: next, chunk_ms: chunk.durationMs });
+            chunkSize = next;
+          }
+        },
         onPause: (paused) => emit({ type: paused ? 'paused' : 'unpaused', run_id: runId }),
       }, start);
       const items = source.read(from, signal);
-      const result = await executor.run(chunked(sampled ? only(items, sampled) : items, execution.chunk_size));
+      const result = await executor.run(chunked(sampled ? only(items, sampled) : items, () => chunkSize));
       counts = result.counts;
       checkpoint = result.checkpoint ?? checkpoint;
       stop = result.stop;

@@ -169,3 +169,17 @@ test('cancel from another process stops at a chunk boundary; resume processes th
   assert.deepEqual([...new Set(processed)].sort(), Array.from({ length: 100 }, (_, i) => `inline:${i + 1}`).sort());
   assert.equal(processed.length, 100, 'no item was processed twice');
 });
+
+test('adaptive chunk size grows fast chunks toward the target and reports each change', async () => {
+  const { run, close } = await setup('chunk');
+  const sizes: number[] = [];
+  hooks.__ladingChunkHook = (items) => { sizes.push(items.length); };
+  const { report, events } = await run({ chunk_size: 10, adaptive_chunk_size: { target: '10s', min: 5, max: 80 } }, 300);
+  await close();
+  assert.equal(report.summary.processed, 300);
+  // A chunk may be cut before the previous one committed, so sizes lag a step; they never shrink.
+  assert.equal(sizes[0], 10);
+  assert.ok(sizes.slice(0, -1).every((n, i) => n <= sizes[i + 1]! || i === sizes.length - 2), `sizes ${sizes.join(',')}`);
+  assert.equal(Math.max(...sizes), 80);
+  assert.deepEqual(events.filter((e) => e.type === 'chunk_size_changed').map((e) => [(e as { from: number }).from, (e as { to: number }).to]), [[10, 20], [20, 40], [40, 80]]);
+});
