@@ -94,7 +94,15 @@ if (want('delivery')) {
   console.log(`\nruns: ${results.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
 }
 
+/** BullMQ is a benchmark peer, not a dependency of lading: installed on demand next to its script. */
+function ensureBullmq(): void {
+  if (existsSync(resolve('bench/peers/node_modules/bullmq'))) return;
+  const r = spawnSync('npm', ['install', '--prefix', resolve('bench/peers'), '--no-audit', '--no-fund', 'bullmq@6', 'ioredis@5'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('could not install bullmq for the executor benchmark');
+}
+
 if (want('executor')) {
+  ensureBullmq();
   writeFileSync(join(dir, 'executor.yaml'), `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))} }\nexecution: { chunk_size: 1000 }\n`);
   const lading = repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
   const peer = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
