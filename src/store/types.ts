@@ -180,7 +180,21 @@ export interface InboxStore {
   inboxStats(pipeline: string): Promise<{ readonly pending: number; readonly oldest: Date | null }>;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore {
+export interface KnownHost {
+  readonly host: string;
+  readonly keyType: string;
+  readonly fingerprint: string;
+  readonly firstSeen: Date;
+}
+
+/** Host keys trusted on first use (SFTP destinations without a pinned host_key). */
+export interface KnownHostStore {
+  knownHost(host: string): Promise<KnownHost | null>;
+  /** Records the first key seen for `host`; an existing entry is left unchanged (returned as it is). */
+  rememberHost(entry: KnownHost): Promise<KnownHost>;
+}
+
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
   migrate(): Promise<void>;

@@ -387,6 +387,14 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual((await store.getRun('run_1'))?.lastCheckpoint, { chunkIndex: 1, seq: 20, processed: 10, at: at(2), position: '"k20"' });
       });
 
+      test('known hosts: the first key seen for a host is kept; a later one does not replace it', async () => {
+        assert.equal(await store.knownHost('sftp.example:22'), null);
+        const first = { host: 'sftp.example:22', keyType: 'ssh-ed25519', fingerprint: 'SHA256:aaa', firstSeen: at(1) };
+        assert.deepEqual(await store.rememberHost(first), first);
+        assert.deepEqual(await store.rememberHost({ ...first, fingerprint: 'SHA256:bbb', firstSeen: at(2) }), first);
+        assert.deepEqual(await store.knownHost('sftp.example:22'), first);
+      });
+
       test('a retry run links to its parent and inherits its lineage', async () => {
         await createRun('run_1', at(0));
         await store.createRun({ id: 'run_2', createdAt: at(1), batchId: null, pipeline: 'partner-a', mode: 'full', source: 'dead letters', config: {}, parentRunId: 'run_1' });

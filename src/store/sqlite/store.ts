@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver } from '../migrate.js';
 import type {
-  Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, RunControl, RunFilter, RunRecord, RunSpec, Store,
+  Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -416,6 +416,22 @@ export class SqliteStore implements Store {
         `UPDATE item_errors SET status = ? WHERE id IN (SELECT e.id FROM item_errors e JOIN runs r ON r.id = e.run_id WHERE ${where})`,
       ).run(status, ...params).changes;
     });
+  }
+
+  async knownHost(host: string): Promise<KnownHost | null> {
+    return this.#call('knownHost', () => {
+      const row = this.#stmt('SELECT host, key_type, fingerprint, first_seen FROM known_hosts WHERE host = ?').get(host) as
+        { host: string; key_type: string; fingerprint: string; first_seen: string } | undefined;
+      return row ? { host: row.host, keyType: row.key_type, fingerprint: row.fingerprint, firstSeen: new Date(row.first_seen) } : null;
+    });
+  }
+
+  async rememberHost(entry: KnownHost): Promise<KnownHost> {
+    await this.#call('rememberHost', () => {
+      this.#stmt('INSERT INTO known_hosts (host, key_type, fingerprint, first_seen) VALUES (?, ?, ?, ?) ON CONFLICT (host) DO NOTHING')
+        .run(entry.host, entry.keyType, entry.fingerprint, iso(entry.firstSeen));
+    });
+    return (await this.knownHost(entry.host))!;
   }
 
   // ── deliveries ─────────────────────────────────────────────────────────────────────────────
