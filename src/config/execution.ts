@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { adaptiveConfig } from '../engine/adaptive.js';
 import { breakerConfig } from '../engine/breaker.js';
-import { retryConfig } from '../engine/retry.js';
+import { retryConfig } from '../core/retry.js';
 import { duration } from './units.js';
 
 export const executionConfig = z.object({

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import { mapConfig } from '../transform/map.js';
 import { validateConfig } from '../transform/validate.js';
+import { deliveryConfig } from './delivery.js';
 import { executionConfig } from './execution.js';
 import { oneOf } from './one-of.js';
 
@@ -16,6 +17,7 @@ export function pipelineSchema(registry: Registry = builtIns) {
     map: mapConfig.optional().describe('Output fields in order; without map, records pass through unchanged.'),
     output: oneOf('sink', registry.sinks).describe('Where items go.'),
     execution: executionConfig.prefault({}).describe('How the run is chunked and judged.'),
+    delivery: deliveryConfig.prefault({}).describe('How files are delivered: retries of transient failures.'),
   }).strict().meta({ id: 'pipeline' });
 }
 

@@ -22,6 +22,9 @@ export interface FileArtifact {
   readonly part: number;
   /** The partition value the file holds, when output.partition is set. */
   readonly partition?: string;
+  /** Tries the delivery took, and how long the successful one ran. */
+  readonly attempts?: number;
+  readonly duration_ms?: number;
 }
 
 export interface RunReport {

@@ -5,6 +5,8 @@ export interface PutOptions {
   readonly signal: AbortSignal;
   /** Expected size and digest: the destination verifies against them before the final name appears. */
   readonly expected?: { readonly bytes: number; readonly sha256: string };
+  /** Facts about the file (pipeline, batch_id, run_id, records, sha256) a destination may attach as object metadata. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export interface PutReceipt {

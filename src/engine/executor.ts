@@ -9,7 +9,7 @@ import { judgeChunk } from './breaker.js';
 import type { Processed } from './process.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { Counts } from './report.js';
-import { retryDelay } from './retry.js';
+import { retryDelay } from '../core/retry.js';
 
 /** A failure that stays: its last error, how many tries it took, and every try. */
 interface Failure {

@@ -8,6 +8,8 @@ import { randomIds, type IdGenerator } from '../core/ids.js';
 import type { Item } from '../core/item.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import type { FileArtifact, RunMode, RunReport } from '../core/report.js';
+import { deliveryRetryPolicy } from '../config/delivery.js';
+import { codes } from '../errors/codes.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import type { RecordSink, SinkEvent } from '../sinks/types.js';
@@ -129,6 +131,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     pipeline: config.name, baseDir: loaded.baseDir, dataDir: opts.dataDir, clock, ids, store,
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
     ...(resumed?.batchId ? { batchId: resumed.batchId } : {}),
+    deliveryRetry: deliveryRetryPolicy(config.delivery),
   };
   const source: Source = opts.source?.source ?? pick(registry.sources, config.source).create(config.source, build);
   const sink: RecordSink = pick(registry.sinks, config.output).create(config.output, build);
@@ -144,7 +147,13 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   let sampled: ReadonlySet<number> | undefined;
 
   let sourceOpened = false;
+  // Suspended deliveries: nothing is read or cut into a batch until an operator resumes them.
+  const suspended = sink.deliversFiles ? await store.deliveryState(config.name) : undefined;
+  if (suspended?.suspendedAt) {
+    stop = ladingError('DEST_SUSPENDED', `deliveries of ${config.name} are suspended since ${suspended.suspendedAt.toISOString()} (${suspended.code}: ${suspended.reason}); fix it, then \`lading deliveries resume ${config.name}\``);
+  }
   try {
+    if (stop) throw stop;
     const info = await source.open(signal);
     sourceOpened = true;
     batchId = info.batchId ?? batchId;
@@ -154,7 +163,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
       total = sampled.size;
     }
   } catch (error) {
-    stop = classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: `opening ${source.description}` });
+    stop = error === stop ? stop : classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: `opening ${source.description}` });
   }
   let lineage = runId;
   if (resumed) {
@@ -227,6 +236,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     } catch (error) {
       stop = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: 'delivering files' });
       status = 'failed';
+      if (sink.deliversFiles && codes[stop.code].suspends) await suspendDeliveries(store, config.name, runId, stop, clock.now());
     }
   }
   if (sourceOpened) await source.close(status === 'completed' || status === 'completed_with_errors' ? 'completed' : 'aborted');
@@ -243,6 +253,12 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   await store.finishRun(runId, report);
   emit({ type: 'run_finished', run_id: runId, report });
   return report;
+}
+
+/** A failure that needs an operator: deliveries stop, and an alert is recorded for the notify channels. */
+async function suspendDeliveries(store: Store, pipeline: string, runId: string, error: LadingError, at: Date): Promise<void> {
+  await store.suspendDeliveries(pipeline, { code: error.code, reason: error.message, at });
+  await store.recordAlert({ pipeline, runId, kind: 'deliveries_suspended', code: error.code, message: `deliveries of ${pipeline} suspended: ${error.message}`, at });
 }
 
 /** The run `--resume` continues: one that stopped before its input ended, and is not running elsewhere. */

@@ -21,10 +21,12 @@ export interface CodeSpec {
   readonly http: number;
   readonly message: string;
   readonly fix: string;
+  /** A destination failure that will not heal by itself (credentials, permissions, host key): the pipeline's deliveries are suspended until an operator resumes them. */
+  readonly suspends?: boolean;
 }
 
-const spec = (type: ErrorType, category: Category, stage: Stage, http: number, message: string, fix: string): CodeSpec =>
-  ({ type, category, stage, http, message, fix });
+const spec = (type: ErrorType, category: Category, stage: Stage, http: number, message: string, fix: string, extra: { suspends?: boolean } = {}): CodeSpec =>
+  ({ type, category, stage, http, message, fix, ...extra });
 
 export const codes = {
   CONFIG_NOT_FOUND: spec('ConfigError', 'permanent', 'config', 400, 'The pipeline file cannot be read.', 'Check the path given to the command.'),
@@ -57,7 +59,9 @@ export const codes = {
   FORMAT_VALUE_TOO_WIDE: spec('FormatError', 'permanent', 'format', 422, 'A value is wider than its fixed-width field.', 'Shorten the value with map, widen the field, or set format.overflow: truncate (text fields only).'),
   CODEC_FAILED: spec('CodecError', 'permanent', 'codec', 500, 'A compression or encryption step failed.', 'See the cause; this usually means a corrupt key or a full disk.'),
   DEST_WRITE_FAILED: spec('DestinationError', 'transient', 'destination', 503, 'Writing a file to the destination failed.', 'Check space and connectivity; the delivery is retried.'),
-  DEST_PERMISSION_DENIED: spec('DestinationError', 'permanent', 'destination', 403, 'The destination refuses writes (permission denied or read-only).', 'Grant write access to the destination path.'),
+  DEST_PERMISSION_DENIED: spec('DestinationError', 'permanent', 'destination', 403, 'The destination refuses writes (permission denied or read-only).', 'Grant write access to the destination path.', { suspends: true }),
+  DEST_AUTH_FAILED: spec('AuthError', 'permanent', 'destination', 502, 'The destination refused the credentials (wrong user, password or key, expired token).', 'Fix the credentials, then `lading deliveries resume <pipeline>`: deliveries stay suspended until then.', { suspends: true }),
+  DEST_SUSPENDED: spec('DestinationError', 'permanent', 'destination', 503, 'Deliveries of this pipeline are suspended after a failure that will not heal by itself.', 'Fix the cause shown by `lading deliveries status <pipeline>`, then `lading deliveries resume <pipeline>`.'),
   DEST_NOT_FOUND: spec('DestinationError', 'permanent', 'destination', 404, 'The destination folder does not exist and cannot be created.', 'Create the folder or fix destination.path.'),
   DEST_COLLISION: spec('DestinationError', 'permanent', 'destination', 409, 'A file with the same name already exists at the destination.', 'Make output.naming unique (add {batch_id} or {time}), or set output.on_collision.'),
   DEST_VERIFY_MISMATCH: spec('DestinationError', 'transient', 'destination', 502, 'The delivered file\'s size or checksum differs from what was sent.', 'The delivery is retried; if it persists, check the destination storage.'),

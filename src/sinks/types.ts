@@ -19,6 +19,7 @@ export interface RunContext {
 
 export type SinkEvent =
   | { readonly type: 'file_rendered'; readonly name: string; readonly bytes: number; readonly records: number }
+  | { readonly type: 'delivery_retry'; readonly name: string; readonly attempt: number; readonly code: string; readonly delay_ms: number }
   | { readonly type: 'file_delivered'; readonly file: FileArtifact };
 
 /**
@@ -63,6 +64,8 @@ export interface RecordSink {
    * order). `parallel`: chunks may be written concurrently (requests, SQL transactions).
    */
   readonly ordering: 'ordered' | 'parallel';
+  /** The sink delivers files to a destination: its deliveries can be suspended by failures that need an operator. */
+  readonly deliversFiles?: boolean;
   open(ctx: RunContext): Promise<void>;
   /** Items absent from `failures` were accepted. Idempotency key: `${runId}:${item.id}`. */
   write(chunk: Chunk, ctx: ChunkContext): Promise<{ readonly failures: ReadonlyMap<string, LadingError> }>;

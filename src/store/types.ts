@@ -137,9 +137,32 @@ export interface RunStore {
   markDeadLetters(filter: DeadLetterFilter, status: 'retried' | 'skipped'): Promise<number>;
 }
 
+export interface DeliveryState {
+  readonly pipeline: string;
+  readonly suspendedAt: Date | null;
+  readonly code: string | null;
+  readonly reason: string | null;
+}
+
+export interface Alert {
+  readonly pipeline: string;
+  readonly runId: string | null;
+  readonly kind: 'deliveries_suspended' | 'deliveries_resumed';
+  readonly code: string | null;
+  readonly message: string;
+  readonly at: Date;
+}
+
 export interface DeliveryStore {
   recordFile(runId: string, file: FileArtifact & { readonly destination: string; readonly deliveredAt: Date }): Promise<void>;
   listFiles(runId: string): Promise<FileArtifact[]>;
+  deliveryState(pipeline: string): Promise<DeliveryState>;
+  /** Stops the pipeline's deliveries (idempotent: the first suspension's time and reason are kept). */
+  suspendDeliveries(pipeline: string, why: { readonly code: string; readonly reason: string; readonly at: Date }): Promise<void>;
+  /** False when deliveries were not suspended. */
+  resumeDeliveries(pipeline: string): Promise<boolean>;
+  recordAlert(alert: Alert): Promise<void>;
+  listAlerts(filter?: { readonly pipeline?: string; readonly limit?: number }): Promise<Alert[]>;
 }
 
 export interface InboxInput {

@@ -395,6 +395,20 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual(await store.knownHost('sftp.example:22'), first);
       });
 
+      test('deliveries: suspended with the first reason kept, resumed once; alerts listed newest first', async () => {
+        assert.deepEqual(await store.deliveryState('p'), { pipeline: 'p', suspendedAt: null, code: null, reason: null });
+        await store.suspendDeliveries('p', { code: 'DEST_AUTH_FAILED', reason: 'login refused', at: at(1) });
+        await store.suspendDeliveries('p', { code: 'DEST_PERMISSION_DENIED', reason: 'later', at: at(2) });
+        assert.deepEqual(await store.deliveryState('p'), { pipeline: 'p', suspendedAt: at(1), code: 'DEST_AUTH_FAILED', reason: 'login refused' });
+        assert.equal(await store.resumeDeliveries('p'), true);
+        assert.equal(await store.resumeDeliveries('p'), false);
+        assert.equal((await store.deliveryState('p')).suspendedAt, null);
+        await store.recordAlert({ pipeline: 'p', runId: 'r1', kind: 'deliveries_suspended', code: 'DEST_AUTH_FAILED', message: 'm1', at: at(1) });
+        await store.recordAlert({ pipeline: 'p', runId: null, kind: 'deliveries_resumed', code: null, message: 'm2', at: at(3) });
+        await store.recordAlert({ pipeline: 'q', runId: null, kind: 'deliveries_resumed', code: null, message: 'm3', at: at(4) });
+        assert.deepEqual((await store.listAlerts({ pipeline: 'p' })).map((a) => a.message), ['m2', 'm1']);
+      });
+
       test('a retry run links to its parent and inherits its lineage', async () => {
         await createRun('run_1', at(0));
         await store.createRun({ id: 'run_2', createdAt: at(1), batchId: null, pipeline: 'partner-a', mode: 'full', source: 'dead letters', config: {}, parentRunId: 'run_1' });

@@ -11,7 +11,9 @@ import { byteSize } from '../../config/units.js';
 import type { Codec } from '../../codecs/types.js';
 import { ladingError, LadingError } from '../../errors/lading-error.js';
 import type { FormatEncoder } from '../../formats/types.js';
-import type { Destination } from '../../destinations/types.js';
+import type { Destination, PutReceipt } from '../../destinations/types.js';
+import { classify } from '../../errors/classify.js';
+import { retryDelay } from '../../core/retry.js';
 import type { RecordSink, RunContext, SinkSummary } from '../types.js';
 import { renderManifest } from './manifest.js';
 import { checkPattern, renderName, safeSegment, usesToken, type NameValues } from './naming.js';
@@ -117,6 +119,7 @@ interface FileSet {
 export class FileSink implements RecordSink {
   readonly type = 'file';
   readonly ordering = 'ordered';
+  readonly deliversFiles = true;
   private run: RunContext | undefined;
   private staging = '';
   private readonly sets = new Map<string, FileSet>();
@@ -257,6 +260,26 @@ export class FileSink implements RecordSink {
     this.run!.emit({ type: 'file_rendered', name: label, bytes: staged.bytes, records: staged.records });
   }
 
+  /**
+   * One file's put, tried again on transient failures per delivery.retry with the same staged
+   * bytes (a body is made anew for each try). Permanent failures end at once.
+   */
+  private async withRetry(ctx: RunContext, name: string, put: () => Promise<PutReceipt>): Promise<{ receipt: PutReceipt; attempts: number; durationMs: number }> {
+    const policy = this.deps.build.deliveryRetry;
+    for (let attempt = 1; ; attempt++) {
+      const started = Date.now();
+      try {
+        return { receipt: await put(), attempts: attempt, durationMs: Date.now() - started };
+      } catch (error) {
+        const e = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `delivering ${name}` });
+        if (!e.transient || !policy || attempt >= policy.attempts || ctx.signal.aborted) throw e;
+        const delay = retryDelay(policy, attempt, e.retryAfterMs);
+        ctx.emit({ type: 'delivery_retry', name, attempt, code: e.code, delay_ms: delay });
+        await this.deps.build.clock.sleep(delay, ctx.signal);
+      }
+    }
+  }
+
   /** A sample run's files land under sample/, never where the partner picks up real deliveries. */
   private prefix(name: string): string {
     return this.run!.mode === 'sample' ? `sample/${name}` : name;
@@ -271,20 +294,26 @@ export class FileSink implements RecordSink {
   private async deliver(ctx: RunContext): Promise<FileArtifact[]> {
     const { config } = this.deps;
     const pattern = config.naming ?? (config.split ? defaultSplitNaming : defaultNaming);
-    const put = (name: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, expected?: { bytes: number; sha256: string }) =>
-      this.deps.destination.put(name, body, { onCollision: config.on_collision, signal: ctx.signal, ...(expected ? { expected } : {}) });
+    const put = (name: string, body: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>, expected?: { bytes: number; sha256: string }, records?: number) =>
+      this.withRetry(ctx, name, () => this.deps.destination.put(name, body(), {
+        onCollision: config.on_collision, signal: ctx.signal, ...(expected ? { expected } : {}),
+        metadata: {
+          pipeline: ctx.pipeline, batch_id: ctx.batchId, run_id: ctx.runId,
+          ...(expected ? { sha256: expected.sha256 } : {}), ...(records === undefined ? {} : { records: String(records) }),
+        },
+      }));
     const files: FileArtifact[] = [];
     for (const set of this.sets.values()) {
       for (const staged of set.staged) {
         const name = this.prefix(renderName(pattern, { ...this.names(set.partition), part: staged.number, records: staged.records }));
-        const receipt = await put(name, createReadStream(staged.path), { bytes: staged.bytes, sha256: staged.sha256 });
+        const { receipt, attempts, durationMs } = await put(name, () => createReadStream(staged.path), { bytes: staged.bytes, sha256: staged.sha256 }, staged.records);
         const file: FileArtifact = {
           name, bytes: staged.bytes, records: staged.records, sha256: staged.sha256, uri: receipt.uri, part: staged.number,
-          ...(set.partition === undefined ? {} : { partition: set.partition }),
+          ...(set.partition === undefined ? {} : { partition: set.partition }), attempts, duration_ms: durationMs,
         };
         files.push(file);
         if (config.checksum === 'sha256') {
-          await put(`${name}.sha256`, [Buffer.from(`${staged.sha256}  ${name.split('/').at(-1)}\n`)]);
+          await put(`${name}.sha256`, () => [Buffer.from(`${staged.sha256}  ${name.split('/').at(-1)}\n`)]);
         }
         ctx.emit({ type: 'file_delivered', file });
       }
@@ -292,7 +321,7 @@ export class FileSink implements RecordSink {
     if (config.manifest !== false && files.length > 0) {
       const manifest = config.manifest === true ? { naming: defaultManifestNaming, format: 'json' as const } : config.manifest;
       const text = renderManifest({ pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, created: ctx.createdAt, files }, manifest.format);
-      await put(this.prefix(renderName(manifest.naming, this.names())), [Buffer.from(text)]);
+      await put(this.prefix(renderName(manifest.naming, this.names())), () => [Buffer.from(text)]);
     }
     return files;
   }

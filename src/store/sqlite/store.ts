@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver } from '../migrate.js';
 import type {
-  Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
+  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryState, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -439,18 +439,59 @@ export class SqliteStore implements Store {
   async recordFile(runId: string, file: FileArtifact & { readonly destination: string; readonly deliveredAt: Date }): Promise<void> {
     await this.#call('recordFile', () => {
       this.#stmt(
-        `INSERT INTO files (run_id, name, part, uri, bytes, records, sha256, destination, delivered_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO files (run_id, name, part, uri, bytes, records, sha256, destination, delivered_at, attempts, duration_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (run_id, name) DO UPDATE SET
            part = excluded.part, uri = excluded.uri, bytes = excluded.bytes, records = excluded.records,
-           sha256 = excluded.sha256, destination = excluded.destination, delivered_at = excluded.delivered_at`,
-      ).run(runId, file.name, file.part, file.uri, file.bytes, file.records, file.sha256, file.destination, iso(file.deliveredAt));
+           sha256 = excluded.sha256, destination = excluded.destination, delivered_at = excluded.delivered_at,
+           attempts = excluded.attempts, duration_ms = excluded.duration_ms`,
+      ).run(runId, file.name, file.part, file.uri, file.bytes, file.records, file.sha256, file.destination, iso(file.deliveredAt), file.attempts ?? 1, file.duration_ms ?? null);
     });
   }
 
   async listFiles(runId: string): Promise<FileArtifact[]> {
     return this.#call('listFiles', () =>
       this.#stmt('SELECT name, bytes, records, sha256, uri, part FROM files WHERE run_id = ? ORDER BY part, name').all(runId) as FileArtifact[]);
+  }
+
+  async deliveryState(pipeline: string): Promise<DeliveryState> {
+    return this.#call('deliveryState', () => {
+      const row = this.#stmt('SELECT suspended_at, code, reason FROM delivery_state WHERE pipeline = ?').get(pipeline) as
+        { suspended_at: string | null; code: string | null; reason: string | null } | undefined;
+      return { pipeline, suspendedAt: row?.suspended_at ? new Date(row.suspended_at) : null, code: row?.code ?? null, reason: row?.reason ?? null };
+    });
+  }
+
+  async suspendDeliveries(pipeline: string, why: { readonly code: string; readonly reason: string; readonly at: Date }): Promise<void> {
+    await this.#call('suspendDeliveries', () => {
+      this.#stmt(
+        `INSERT INTO delivery_state (pipeline, suspended_at, code, reason) VALUES (?, ?, ?, ?)
+         ON CONFLICT (pipeline) DO UPDATE SET suspended_at = excluded.suspended_at, code = excluded.code, reason = excluded.reason
+         WHERE delivery_state.suspended_at IS NULL`,
+      ).run(pipeline, iso(why.at), why.code, why.reason);
+    });
+  }
+
+  async resumeDeliveries(pipeline: string): Promise<boolean> {
+    return this.#call('resumeDeliveries', () =>
+      this.#stmt('UPDATE delivery_state SET suspended_at = NULL, code = NULL, reason = NULL WHERE pipeline = ? AND suspended_at IS NOT NULL').run(pipeline).changes > 0);
+  }
+
+  async recordAlert(alert: Alert): Promise<void> {
+    await this.#call('recordAlert', () => {
+      this.#stmt('INSERT INTO alerts (pipeline, run_id, kind, code, message, at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(alert.pipeline, alert.runId, alert.kind, alert.code, alert.message, iso(alert.at));
+    });
+  }
+
+  async listAlerts(filter: { readonly pipeline?: string; readonly limit?: number } = {}): Promise<Alert[]> {
+    return this.#call('listAlerts', () => {
+      const rows = (filter.pipeline === undefined
+        ? this.#stmt('SELECT * FROM alerts ORDER BY id DESC LIMIT ?').all(filter.limit ?? 100)
+        : this.#stmt('SELECT * FROM alerts WHERE pipeline = ? ORDER BY id DESC LIMIT ?').all(filter.pipeline, filter.limit ?? 100)) as
+        { pipeline: string; run_id: string | null; kind: Alert['kind']; code: string | null; message: string; at: string }[];
+      return rows.map((r) => ({ pipeline: r.pipeline, runId: r.run_id, kind: r.kind, code: r.code, message: r.message, at: new Date(r.at) }));
+    });
   }
 
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────

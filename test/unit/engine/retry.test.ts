@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { retryConfig, retryDelay } from '../../../src/engine/retry.js';
+import { retryConfig, retryDelay } from '../../../src/core/retry.js';
 
 test('exponential, linear and fixed schedules without jitter', () => {
   const policy = (backoff: string) => retryConfig.parse({ backoff, base_delay: '1s', max_delay: '10s', jitter: false });

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Makes OpenSSH's server (`/usr/sbin/sshd`) available for the tests: the sftp destination tests
+# start a private sshd on a loopback port (test/support/servers/sshd.ts), with its own config,
+# host key and authorized_keys in a temp dir. Nothing system-wide is configured or started.
+# Call from scripts/test.sh before the tests.
+#
+#   1. /usr/sbin/sshd exists: nothing to do.
+#   2. Running as root with apt-get: install the Debian package openssh-server (without
+#      starting the system service: policy-rc.d refuses it for the duration of the install).
+#   3. Otherwise: say how to install it and exit 1.
+# Progress and reasons go to stderr.
+set -euo pipefail
+
+log() { echo "ensure-sshd: $*" >&2; }
+
+SSHD=/usr/sbin/sshd
+
+if [ -x "$SSHD" ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  log "$SSHD is missing; installing the openssh-server package"
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep the package's post-install from starting a system sshd on port 22.
+  created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  trap '[ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends openssh-server >&2
+  [ -x "$SSHD" ] && exit 0
+  log "apt-get installed openssh-server but $SSHD is still missing"
+  exit 1
+fi
+
+log "$SSHD is missing and cannot be installed from here (needs root and apt-get)."
+log "install OpenSSH's server (Debian/Ubuntu: sudo apt-get install openssh-server; macOS: sshd ships with the system) and run the tests again."
+exit 1

@@ -1,0 +1,84 @@
+// Delivery policy of the engine and file sink: transient failures are retried with the same
+// bytes; failures that need an operator suspend the pipeline's deliveries. The destination here
+// is a fault-injecting wrapper around the real local destination (STYLE.md: faults on purpose).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { z } from 'zod';
+import { gzip } from '../../../src/codecs/gzip.js';
+import { parsePipeline } from '../../../src/config/load.js';
+import { fixedClock } from '../../../src/core/clock.js';
+import { defineDestination, type DestinationDef } from '../../../src/core/component.js';
+import { sequentialIds } from '../../../src/core/ids.js';
+import { registry } from '../../../src/core/registry.js';
+import { LocalDestination } from '../../../src/destinations/local.js';
+import { runPipeline, type RunEvent } from '../../../src/engine/run.js';
+import { ladingError } from '../../../src/errors/lading-error.js';
+import type { ErrorCode } from '../../../src/errors/codes.js';
+import { csv } from '../../../src/formats/csv.js';
+import { fileSink } from '../../../src/sinks/file/file.js';
+import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import { tempDir } from '../../support/tmp.js';
+
+/** Fails the first `failures` puts (counted across runs) with `code`, then behaves like the local destination. */
+const faulty = (script: { code: ErrorCode; failures: number }, puts = { n: 0 }) => defineDestination({
+  type: 'faulty', summary: 'test: local with injected faults',
+  schema: z.object({ type: z.literal('faulty'), path: z.string() }).strict(),
+  create: (config, ctx) => {
+    const inner = new LocalDestination(join(ctx.baseDir, config.path), true);
+    return Object.assign(Object.create(inner) as LocalDestination, {
+      put: (...args: Parameters<LocalDestination['put']>) => (++puts.n <= script.failures ? Promise.reject(ladingError(script.code, `injected ${script.code} on try ${puts.n}`)) : inner.put(...args)),
+    });
+  },
+});
+
+async function setup(script: { code: ErrorCode; failures: number }) {
+  const dir = tempDir();
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  const destinations = [faulty(script)] as unknown as DestinationDef[];
+  const reg = { ...registry, destinations, sinks: [fileSink({ formats: [csv], codecs: [gzip], destinations })] };
+  const ids = sequentialIds();
+  const run = async () => {
+    const events: RunEvent[] = [];
+    const pipeline = parsePipeline({
+      name: 'deliv', source: { type: 'inbox' }, delivery: { retry: { attempts: 3, delay: 10 } },
+      output: { type: 'file', format: 'csv', naming: 'x_{batch_id}.{ext}', destination: { type: 'local', path: 'out' } },
+    }, { env: {} });
+    // The root schema is composed from the built-in registry; the faulty destination is swapped in at build time.
+    const report = await runPipeline({ ...pipeline, config: { ...pipeline.config, output: { ...(pipeline.config.output as object), destination: { type: 'faulty', path: 'out' } } as never }, baseDir: dir, origin: '<t>' }, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T00:00:00Z'), ids, registry: reg, onEvent: (e) => events.push(e),
+    });
+    return { report, events };
+  };
+  return { store, run, dir };
+}
+
+test('a transient delivery failure is retried with the same bytes; the file records its attempts', async () => {
+  const { store, run } = await setup({ code: 'NETWORK_FAILED', failures: 2 });
+  await store.ingest('deliv', [{ data: { a: 1 } }], new Date());
+  const { report, events } = await run();
+  assert.equal(report.status, 'completed');
+  assert.equal(report.artifacts.files[0]?.attempts, 3);
+  assert.deepEqual(events.filter((e) => e.type === 'delivery_retry').map((e) => (e as { attempt: number }).attempt), [1, 2]);
+  await store.close();
+});
+
+test('an authentication failure suspends deliveries and records an alert; the next run waits for resume', async () => {
+  const { store, run } = await setup({ code: 'DEST_AUTH_FAILED', failures: 1 });
+  await store.ingest('deliv', [{ data: { a: 1 } }], new Date());
+  const first = await run();
+  assert.deepEqual([first.report.status, first.report.failure?.code], ['failed', 'DEST_AUTH_FAILED']);
+  assert.equal((await store.deliveryState('deliv')).code, 'DEST_AUTH_FAILED');
+  assert.deepEqual((await store.listAlerts({ pipeline: 'deliv' })).map((a) => a.kind), ['deliveries_suspended']);
+
+  await store.ingest('deliv', [{ data: { a: 2 } }], new Date());
+  const blocked = await run();
+  assert.deepEqual([blocked.report.status, blocked.report.failure?.code, blocked.report.summary.processed], ['failed', 'DEST_SUSPENDED', 0]);
+  assert.equal((await store.inboxStats('deliv')).pending, 1, 'no batch is cut while suspended');
+
+  await store.resumeDeliveries('deliv');
+  const resumed = await run();
+  assert.equal(resumed.report.status, 'completed');
+  assert.equal(resumed.report.summary.processed, 1, 'the batch of the failed run is delivered first');
+  await store.close();
+});
