@@ -9,6 +9,7 @@ import { SqlSink, sqlSink, sqlSinkConfig } from '../../../src/sinks/sql.js';
 import type { RunContext } from '../../../src/sinks/types.js';
 import { chunkContext } from '../../support/chunk-context.js';
 import { countingOpen, databases, openTestDatabase, type TestDatabase } from '../../support/sql-databases.js';
+import { rejects } from '../../support/errors.js';
 
 const runCtx = (columns?: readonly string[]): RunContext => ({
   runId: 'run_0001', pipeline: 'p', batchId: 'run_0001', createdAt: new Date('2026-01-02T03:04:05Z'), mode: 'full',
@@ -19,17 +20,6 @@ const items = (rows: readonly Row[], from = 1): Item[] => rows.map((data, i) => 
 
 const contacts = (count: number, from = 1, tag = 'v1'): Row[] =>
   Array.from({ length: count }, (_, i) => ({ id: from + i, email: `user${from + i}@example.com`, note: `${tag}-${from + i}` }));
-
-async function rejects(promise: Promise<unknown>, code: string): Promise<LadingError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof LadingError, `expected a LadingError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it resolved`);
-}
 
 for (const backend of databases) {
   describe(`sql sink on ${backend.name}`, { skip: backend.skip }, () => {

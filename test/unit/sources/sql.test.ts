@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Item } from '../../../src/core/item.js';
-import { LadingError } from '../../../src/errors/lading-error.js';
 import { SqlSource, sqlSource, sqlSourceConfig, type PositionedItem } from '../../../src/sources/sql.js';
 import type { Cursor } from '../../../src/sources/types.js';
 import { countingOpen, databases, openTestDatabase, type TestDatabase } from '../../support/sql-databases.js';
+import { rejects } from '../../support/errors.js';
 
 const signal = () => new AbortController().signal;
 
@@ -15,17 +15,6 @@ async function collect(items: AsyncIterable<Item>, limit = Infinity): Promise<It
     if (all.length >= limit) break;
   }
   return all;
-}
-
-async function rejects(promise: Promise<unknown>, code: string): Promise<LadingError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof LadingError, `expected a LadingError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it resolved`);
 }
 
 for (const backend of databases) {
