@@ -4,10 +4,12 @@
 # host key and authorized_keys in a temp dir. Nothing system-wide is configured or started.
 # Call from scripts/test.sh before the tests.
 #
-#   1. /usr/sbin/sshd exists: nothing to do.
+#   1. /usr/sbin/sshd exists: nothing to install.
 #   2. Running as root with apt-get: install the Debian package openssh-server (without
 #      starting the system service: policy-rc.d refuses it for the duration of the install).
 #   3. Otherwise: say how to install it and exit 1.
+# As root it also creates /run/sshd, the privilege separation directory sshd refuses to start
+# without (the Debian service creates it at boot; containers often lack it).
 # Progress and reasons go to stderr.
 set -euo pipefail
 
@@ -15,7 +17,14 @@ log() { echo "ensure-sshd: $*" >&2; }
 
 SSHD=/usr/sbin/sshd
 
+privsep_dir() {
+  if [ "$(id -u)" = "0" ] && [ ! -d /run/sshd ]; then
+    mkdir -p /run/sshd && chmod 0755 /run/sshd
+  fi
+}
+
 if [ -x "$SSHD" ]; then
+  privsep_dir
   exit 0
 fi
 
@@ -29,10 +38,13 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     chmod 755 /usr/sbin/policy-rc.d
     created_policy=1
   fi
-  trap '[ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  trap 'if [ "$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends openssh-server >&2
-  [ -x "$SSHD" ] && exit 0
+  if [ -x "$SSHD" ]; then
+    privsep_dir
+    exit 0
+  fi
   log "apt-get installed openssh-server but $SSHD is still missing"
   exit 1
 fi

@@ -11,12 +11,14 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 echo "== test services"
-# A real PostgreSQL for the sql sink/source tests (a running one, else a private cluster), and GnuPG
-# to decrypt and verify what the pgp codec wrote.
+# A real PostgreSQL for the sql sink/source tests (a running one, else a private cluster), GnuPG
+# to decrypt and verify what the pgp codec wrote, and sshd for SFTP.
 LADING_TEST_POSTGRES_URL="$(bash scripts/ensure-postgres.sh)"
 export LADING_TEST_POSTGRES_URL
 echo "postgres: ${LADING_TEST_POSTGRES_URL%%@*}@…"
 bash scripts/ensure-gpg.sh
+# OpenSSH's sshd for the SFTP destination tests (each test starts its own on a free port).
+bash scripts/ensure-sshd.sh
 
 echo "== build"
 npm run --silent build

@@ -12,6 +12,9 @@ import { fixedWidth } from '../formats/fixed-width.js';
 import { gzip } from '../codecs/gzip.js';
 import { pgp } from '../codecs/pgp.js';
 import { local } from '../destinations/local.js';
+import { ftp } from '../destinations/ftp.js';
+import { httpUpload } from '../destinations/http-upload.js';
+import { sftp } from '../destinations/sftp.js';
 import { fileSink } from '../sinks/file/file.js';
 import { handlerSink } from '../sinks/handler.js';
 import { httpSink } from '../sinks/http.js';
@@ -29,7 +32,7 @@ export interface Registry {
 const sources = [fileSource, inlineSource, inboxSource, sqlSource] as readonly SourceDef[];
 const formats = [csv, ndjson, json, xml, fixedWidth] as readonly FormatDef[];
 const codecs = [gzip, pgp] as readonly CodecDef[];
-const destinations = [local] as readonly DestinationDef[];
+const destinations = [local, sftp, ftp, httpUpload] as readonly DestinationDef[];
 const sinks = [fileSink({ formats, codecs, destinations }), handlerSink, httpSink, sqlSink] as readonly SinkDef[];
 
 export const registry: Registry = { sources, formats, codecs, destinations, sinks };

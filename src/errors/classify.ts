@@ -17,11 +17,27 @@ export interface ClassifyContext {
   readonly timeoutCode?: ErrorCode;
   /** Set when the error came from a SQL driver (pg, better-sqlite3) at this stage: SQLSTATE / SQLite codes are read. */
   readonly sql?: 'sink' | 'source';
+  /** Set when the error came from the FTP client (basic-ftp): reply codes are read, and its errors without a code (timeouts, closed sockets) are connection failures. */
+  readonly ftp?: boolean;
+  /** Values that must never appear in a message (a password); replaced by ***. */
+  readonly secrets?: readonly string[];
+  /** Set when the error came from ssh2 (the sftp destination): where it surfaced, and whether the connection had died. */
+  readonly ssh?: SshOrigin;
+  /** Set when the error came from an object-store SDK (the s3 and gcs destinations): HTTP status and the store's error code are read. */
+  readonly objectStore?: 's3' | 'gcs';
 }
 
 /** undici's error codes: its timeouts, and sockets that closed under a request. */
 const undiciTimeouts = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const undiciNetwork = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_REQ_RETRY']);
+
+/** Node's TLS verification failures (OpenSSL's X509 names, and the host name check): retrying cannot fix them. */
+const tlsUntrusted = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /**
  * The only place that looks at foreign errors (Node errno, SQLite codes) and turns them into
@@ -32,8 +48,23 @@ export function classify(error: unknown, ctx: ClassifyContext): LadingError {
   if (error instanceof LadingError) return error;
   if (ctx.sql !== undefined) return classifySql(error, ctx.sql, ctx);
   const errno = errnoOf(error);
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = redact(error instanceof Error ? error.message : String(error), ctx.secrets ?? []);
   const info = { cause: error, ...(ctx.itemId === undefined ? {} : { itemId: ctx.itemId }) };
+  if (ctx.ftp) {
+    const reply = ftpReplyOf(error);
+    if (reply) return classifyFtpReply(reply.code, redact(reply.text, ctx.secrets ?? []), ctx, info);
+  }
+  if (ctx.ssh) {
+    const ssh = classifySsh(error, ctx.ssh, ctx, detail, info);
+    if (ssh) return ssh;
+  }
+  if (ctx.objectStore) {
+    const answer = classifyObjectStore(error, ctx.objectStore, ctx, detail, info);
+    if (answer) return answer;
+  }
+  if (errno !== undefined && tlsUntrusted.has(errno)) {
+    return ladingError('NETWORK_TLS_UNTRUSTED', `${ctx.doing}: the server's TLS certificate cannot be verified: ${detail} (${errno})`, info);
+  }
   if (errno !== undefined && undiciTimeouts.has(errno)) {
     return ladingError(ctx.timeoutCode ?? 'NETWORK_FAILED', `${ctx.doing}: timed out (${errno})`, info);
   }
@@ -56,7 +87,83 @@ export function classify(error: unknown, ctx: ClassifyContext): LadingError {
       return ladingError(ctx.ioCode, `${ctx.doing}: ${errno}`, info);
     }
   }
+  // basic-ftp reports timeouts, closed or reset sockets and unparseable replies as plain errors.
+  if (ctx.ftp) return ladingError('NETWORK_FAILED', `${ctx.doing}: ${detail}`, info);
   return ladingError('UNCLASSIFIED', `${ctx.doing}: ${detail}`, info);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FTP replies (the ftp destination). The three-digit reply code decides; only 550, which RFC 959
+// uses both for "no such file" and for "no access", needs its text read, as FTP offers nothing else.
+
+/** basic-ftp's FTPError: a reply of 400 or more, with the numeric reply code. */
+function ftpReplyOf(error: unknown): { code: number; text: string } | undefined {
+  if (nameOf(error) !== 'FTPError') return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'number') return undefined;
+  return { code, text: (error as Error).message.trim() };
+}
+
+const ftpNotFound = /no such|not found|not exist|doesn't exist|cannot find|can't find|ENOENT|ENOTDIR/i;
+
+function classifyFtpReply(code: number, text: string, ctx: ClassifyContext, info: { cause: unknown; itemId?: string }): LadingError {
+  const said = `${ctx.doing}: the server replied ${text}`;
+  if (code === 530 || code === 332) return ladingError('DEST_AUTH_FAILED', `${ctx.doing}: login refused: ${text}`, info);
+  if (code === 421 || code === 425 || code === 426) return ladingError('NETWORK_FAILED', said, info); // closing, no data connection, transfer aborted
+  if (code === 452 || code === 552) return ladingError('DEST_WRITE_FAILED', `${said} (storage full or quota exceeded)`, info);
+  if (code === 550) return ladingError(ftpNotFound.test(text) ? 'DEST_NOT_FOUND' : 'DEST_PERMISSION_DENIED', said, info);
+  if (code >= 400 && code < 500) return ladingError('DEST_WRITE_FAILED', said, info); // 450 file busy, 451 local error: try again
+  return ladingError('DEST_FTP_REJECTED', said, info);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSH and SFTP (the sftp destination, ssh2). ssh2 marks transport and login errors with a
+// `level`; an SFTP request fails with the numeric status the server sent (SFTPv3: 2 no such
+// file, 3 permission denied, 4 failure…); a DISCONNECT from the server surfaces as a connection
+// error whose numeric code is the disconnect reason. Requests cut off by a lost connection fail
+// with plain errors, so the caller says whether the connection had died.
+
+export interface SshOrigin {
+  /** 'connection': the ssh2 Client's own error (socket, handshake, login, disconnect); 'sftp': an SFTP request's. */
+  readonly from: 'connection' | 'sftp';
+  /** The SSH connection was gone when the error arrived. */
+  readonly connectionLost: boolean;
+}
+
+const sftpStatusNames: Record<number, string> = {
+  1: 'EOF', 2: 'NO_SUCH_FILE', 3: 'PERMISSION_DENIED', 4: 'FAILURE', 5: 'BAD_MESSAGE', 6: 'NO_CONNECTION', 7: 'CONNECTION_LOST', 8: 'OP_UNSUPPORTED',
+};
+/** SSH disconnect reasons (RFC 4253 11.1) that mean the login itself is refused. */
+const sshAuthDisconnects = new Set([13, 14]); // ILLEGAL_USER_NAME, NO_MORE_AUTH_METHODS_AVAILABLE
+
+/** undefined: not recognisably SSH; the caller goes on with errno and the rest. */
+function classifySsh(error: unknown, origin: SshOrigin, ctx: ClassifyContext, detail: string, info: { cause: unknown; itemId?: string }): LadingError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, level } = error as { code?: unknown; level?: unknown };
+  if (level === 'client-authentication') {
+    return ladingError('DEST_AUTH_FAILED', `${ctx.doing}: the server refused the login (${detail}); check the username, key, passphrase or password`, info);
+  }
+  if (level === 'client-timeout') return ladingError('NETWORK_FAILED', `${ctx.doing}: timed out (${detail})`, info);
+  if (level === 'client-dns') return ladingError('NETWORK_FAILED', `${ctx.doing}: ${detail}`, info);
+  if (level === 'protocol') return ladingError('NETWORK_FAILED', `${ctx.doing}: the SSH connection broke (${detail})`, info);
+  // No algorithm in common (ciphers, key exchange, host key types): retrying the same settings will not help soon.
+  if (level === 'handshake') return ladingError('UNCLASSIFIED', `${ctx.doing}: the SSH handshake failed (${detail}); check destination.ciphers against what the server offers`, info);
+  if (typeof code === 'number' && origin.from === 'connection') {
+    if (sshAuthDisconnects.has(code)) return ladingError('DEST_AUTH_FAILED', `${ctx.doing}: the server refused the login and disconnected (${detail})`, info);
+    return ladingError('NETWORK_FAILED', `${ctx.doing}: the server disconnected (${detail}, reason ${code})`, info);
+  }
+  if (typeof code === 'number') {
+    const said = `${ctx.doing}: ${detail} (SFTP status ${code} ${sftpStatusNames[code] ?? 'unknown'})`;
+    if (code === 2) return ladingError('DEST_NOT_FOUND', said, info);
+    if (code === 3) return ladingError('DEST_PERMISSION_DENIED', said, info);
+    // OpenSSH answers every other errno (a full disk, an exhausted quota, an I/O error) with a bare FAILURE.
+    if (code === 4) return ladingError(ctx.ioCode, `${said}; usually a full disk or an exhausted quota on the server`, info);
+    if (code === 6 || code === 7) return ladingError('NETWORK_FAILED', said, info);
+    return ladingError('UNCLASSIFIED', said, info);
+  }
+  if (typeof code === 'string') return undefined; // a socket errno (ECONNREFUSED, ECONNRESET, ENOTFOUND…)
+  if (origin.connectionLost) return ladingError('NETWORK_FAILED', `${ctx.doing}: the SSH connection was lost (${detail})`, info);
+  return undefined;
 }
 
 function errnoOf(error: unknown): string | undefined {
@@ -92,6 +199,8 @@ export interface HttpResponseContext {
   readonly secrets?: readonly string[];
   /** For a Retry-After given as an HTTP date. */
   readonly now?: Date;
+  /** The code for 401/403; default SINK_HTTP_AUTH (the http_upload destination uses DEST_AUTH_FAILED, which suspends deliveries). */
+  readonly authCode?: ErrorCode;
 }
 
 const excerptLength = 200;
@@ -135,7 +244,7 @@ export function classifyHttpResponse(status: number, headers: HttpHeaders, bodyT
     const after = retryAfterMs === undefined ? '' : ` (Retry-After ${retryAfterMs} ms)`;
     return ladingError(status === 429 ? 'SINK_HTTP_RATE_LIMITED' : 'SINK_HTTP_TRANSIENT', `${ctx.doing}: ${statusText}${after}${excerpt()}`, { ...info, ...retry });
   }
-  if (status === 401 || status === 403) return ladingError('SINK_HTTP_AUTH', `${ctx.doing}: ${statusText}, credentials refused${excerpt()}`, info);
+  if (status === 401 || status === 403) return ladingError(ctx.authCode ?? 'SINK_HTTP_AUTH', `${ctx.doing}: ${statusText}, credentials refused${excerpt()}`, info);
   return ladingError('SINK_HTTP_REJECTED', `${ctx.doing}: ${statusText}${excerpt()}`, info);
 }
 
@@ -233,4 +342,62 @@ function classifySql(error: unknown, stage: 'sink' | 'source', ctx: ClassifyCont
   const state = sqlstateOf(error) ?? errnoOf(error);
   const text = `${message}${typeof detail === 'string' && detail !== '' ? ` (${detail})` : ''}${state === undefined ? '' : ` [${state}]`}`;
   return ladingError(sqlCodes[stage][kind], `${ctx.doing}: ${text}`, info);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Object stores (the s3 and gcs destinations). An HTTP answer surfaces as an error carrying its
+// status: the AWS SDK puts it in `$metadata.httpStatusCode` with S3's error code as `name`;
+// Google's client gives a numeric `code` (ApiError, resumable uploads) or gaxios' `status`, with
+// a `reason` in `errors[]`. Errors without a status (refused, reset, DNS) fall through to errno.
+
+const objectStoreTransient = new Set([
+  'SlowDown', 'RequestTimeout', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded',
+  'InternalError', 'ServiceUnavailable', 'OperationAborted', 'ConditionalRequestConflict', // S3
+  'rateLimitExceeded', 'userRateLimitExceeded', 'backendError', 'internalError', // GCS
+]);
+const objectStoreAuth = new Set([
+  'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired',
+  'AllAccessDisabled', 'AccountProblem', 'InvalidClientTokenId', 'RequestTimeTooSkewed', // S3 (and STS for role_arn)
+  'invalid_grant', 'invalid_client', 'unauthorized_client', // Google's OAuth token endpoint
+]);
+/** The store computed another digest of the bytes than the one sent with them. */
+const objectStoreDigest = new Set(['BadDigest', 'InvalidDigest', 'XAmzContentSHA256Mismatch']);
+
+function objectStoreAnswer(error: unknown, store: 's3' | 'gcs'): { status: number; reason: string | undefined } | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  if (store === 's3') {
+    const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
+    if (typeof status !== 'number') return undefined;
+    const name = nameOf(error);
+    return { status, reason: typeof name === 'string' && name !== 'Error' ? name : undefined };
+  }
+  const e = error as { code?: unknown; status?: unknown; response?: { status?: unknown; data?: { error?: unknown } }; errors?: { reason?: unknown }[] };
+  const isStatus = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599;
+  const status = [e.code, e.status, e.response?.status].find(isStatus);
+  if (status === undefined) return undefined;
+  const reason = Array.isArray(e.errors) ? e.errors.find((x) => typeof x?.reason === 'string')?.reason : undefined;
+  const oauth = e.response?.data?.error;
+  return { status, reason: typeof reason === 'string' ? reason : typeof oauth === 'string' ? oauth : undefined };
+}
+
+function classifyObjectStore(error: unknown, store: 's3' | 'gcs', ctx: ClassifyContext, detail: string, info: { cause: unknown; itemId?: string }): LadingError | undefined {
+  const answer = objectStoreAnswer(error, store);
+  if (!answer) {
+    // The AWS default credential chain found nothing to sign with.
+    if (store === 's3' && nameOf(error) === 'CredentialsProviderError') return ladingError('DEST_AUTH_FAILED', `${ctx.doing}: no AWS credentials: ${detail}`, info);
+    return undefined;
+  }
+  const { status, reason } = answer;
+  const what = `${reason === undefined ? '' : `${reason} `}(HTTP ${status})`;
+  const said = `${ctx.doing}: ${what}${detail === '' || detail === reason || detail === 'UnknownError' ? '' : `: ${detail}`}`;
+  if (reason !== undefined && objectStoreDigest.has(reason)) return ladingError('DEST_VERIFY_MISMATCH', `${said}; the store refused the bytes it received`, info);
+  if (status >= 500 || status === 429 || status === 408 || status === 409 || (reason !== undefined && objectStoreTransient.has(reason))) {
+    return ladingError(ctx.ioCode, said, info);
+  }
+  if (status === 401 || status === 403 || (reason !== undefined && objectStoreAuth.has(reason))) {
+    return ladingError('DEST_AUTH_FAILED', `${said}; the credentials are refused or lack permission`, info);
+  }
+  if (status === 404) return ladingError('DEST_NOT_FOUND', said, info);
+  if (status === 412) return ladingError('DEST_COLLISION', `${said}: the object already exists`, info);
+  return ladingError(store === 's3' ? 'DEST_S3_REJECTED' : 'DEST_GCS_REJECTED', said, info);
 }

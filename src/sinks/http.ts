@@ -89,13 +89,14 @@ function bodyTokens(template: unknown): string[] {
 // ---------------------------------------------------------------------------------------------
 // Config
 
-const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Set by lading or by undici; a config may not override them. */
-const reservedHeaders = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect']);
+export const reservedHeaders = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect']);
 /** Header names whose values are treated as credentials: never shown in a message. */
-const sensitiveHeader = /auth|key|token|secret|cookie|session|signature|password|credential/i;
+export const sensitiveHeader = /auth|key|token|secret|cookie|session|signature|password|credential/i;
 
-const auth = z.discriminatedUnion('type', [
+/** `output.auth`, shared with the http_upload destination. */
+export const httpAuthConfig = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
   z.object({
     type: z.literal('basic'),
@@ -115,6 +116,25 @@ const auth = z.discriminatedUnion('type', [
 
 const jsonScalar = z.union([z.string(), z.number(), z.boolean()]);
 
+/** `output.success`, shared with the http_upload destination. */
+export const httpSuccessConfig = z.object({
+  status: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Statuses that mean accepted. Default: any 2xx.'),
+  json_path: z.string().regex(/^[^.]+(\.[^.]+)*$/, 'a dotted path such as status or result.state').optional()
+    .describe('A field of the JSON answer that must confirm success, e.g. `status`; dots for nesting. A body that is not JSON or lacks the field fails with SINK_HTTP_BAD_RESPONSE.'),
+  equals: jsonScalar.optional().describe('The value json_path must hold, e.g. `ok`. Without it the field must be present and neither null nor false.'),
+}).strict();
+
+/** The headers `auth` sets (lower-case names) and the values that must never appear in a message. */
+export function authHeaders(auth: z.output<typeof httpAuthConfig>): { headers: Record<string, string>; secrets: string[] } {
+  if (auth.type === 'basic') {
+    const encoded = Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
+    return { headers: { authorization: `Basic ${encoded}` }, secrets: [auth.password, encoded] };
+  }
+  if (auth.type === 'bearer') return { headers: { authorization: `Bearer ${auth.token}` }, secrets: [auth.token] };
+  if (auth.type === 'api_key') return { headers: { [auth.header.toLowerCase()]: auth.value }, secrets: [auth.value] };
+  return { headers: {}, secrets: [] };
+}
+
 export const httpSinkConfig = z.object({
   type: z.literal('http'),
   url: z.string().min(1)
@@ -122,19 +142,14 @@ export const httpSinkConfig = z.object({
   method: z.enum(['POST', 'PUT', 'PATCH']).default('POST').describe('HTTP method.'),
   headers: z.record(z.string(), z.string()).default({})
     .describe('Extra request headers. Values may use the same tokens as url and ${env:NAME}; values of headers named like a credential (auth, key, token, secret, cookie…) are never shown in messages.'),
-  auth: auth.default({ type: 'none' })
+  auth: httpAuthConfig.default({ type: 'none' })
     .describe('`{type: none}`, `{type: basic, username, password}`, `{type: bearer, token}` or `{type: api_key, header, value}`. Credentials are secrets: write ${env:NAME}.'),
   batch_size: z.number().int().min(1).max(10_000).default(1)
     .describe('Records per request. 1 sends each record as a JSON object; more sends a JSON array (body: json) or NDJSON lines (body: ndjson).'),
   body: z.enum(['json', 'ndjson']).default('json').describe('Body encoding: `json` (object, or array when batching) or `ndjson` (one line per record).'),
   body_template: z.record(z.string(), z.unknown()).optional()
     .describe('A JSON object sent instead of the record. A string value that is exactly `{field}` takes the field\'s value and type; other strings have their `{field}` tokens replaced by text. A missing field fails the item (SINK_HTTP_TEMPLATE).'),
-  success: z.object({
-    status: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Statuses that mean accepted. Default: any 2xx.'),
-    json_path: z.string().regex(/^[^.]+(\.[^.]+)*$/, 'a dotted path such as status or result.state').optional()
-      .describe('A field of the JSON answer that must confirm success, e.g. `status`; dots for nesting. A body that is not JSON or lacks the field fails with SINK_HTTP_BAD_RESPONSE.'),
-    equals: jsonScalar.optional().describe('The value json_path must hold, e.g. `ok`. Without it the field must be present and neither null nor false.'),
-  }).strict().prefault({}).describe('What counts as success. A 200 whose json_path check fails is a permanent SINK_HTTP_REJECTED.'),
+  success: httpSuccessConfig.prefault({}).describe('What counts as success. A 200 whose json_path check fails is a permanent SINK_HTTP_REJECTED.'),
   timeout: duration().refine((ms) => ms > 0, 'must be more than 0').optional().describe('Per request, until the whole answer is read. Default: execution.timeout when set, else 30s.'),
   idempotency_header: z.string().regex(headerName, 'a header name').default('Idempotency-Key')
     .describe('Header carrying the idempotency key (`<run>:<item id>`, or a digest of the ids for a batch), equal across retries.'),
@@ -215,7 +230,6 @@ export class HttpSink implements RecordSink {
 
   constructor(private readonly config: HttpSinkConfig, private readonly build: Pick<BuildContext, 'pipeline' | 'clock'>) {
     this.run = { pipeline: build.pipeline, run_id: '', batch_id: '' };
-    const { auth: a } = config;
     const fixed: Record<string, string> = {
       'content-type': config.body === 'ndjson' ? 'application/x-ndjson' : 'application/json',
       'user-agent': 'lading',
@@ -227,17 +241,9 @@ export class HttpSink implements RecordSink {
       if ([...value.matchAll(tokenPattern)].length > 0) templated.push([name.toLowerCase(), value]);
       else fixed[name.toLowerCase()] = value;
     }
-    if (a.type === 'basic') {
-      const encoded = Buffer.from(`${a.username}:${a.password}`).toString('base64');
-      fixed.authorization = `Basic ${encoded}`;
-      secrets.push(a.password, encoded);
-    } else if (a.type === 'bearer') {
-      fixed.authorization = `Bearer ${a.token}`;
-      secrets.push(a.token);
-    } else if (a.type === 'api_key') {
-      fixed[a.header.toLowerCase()] = a.value;
-      secrets.push(a.value);
-    }
+    const credentials = authHeaders(config.auth);
+    Object.assign(fixed, credentials.headers);
+    secrets.push(...credentials.secrets);
     this.fixedHeaders = fixed;
     this.templatedHeaders = templated;
     this.secrets = secrets.filter((s) => s.length > 0);
@@ -382,7 +388,7 @@ function forItem(error: LadingError, itemId: string): LadingError {
   });
 }
 
-async function readText(body: Dispatcher.ResponseData['body'], cap: number): Promise<string> {
+export async function readText(body: Dispatcher.ResponseData['body'], cap: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -393,7 +399,7 @@ async function readText(body: Dispatcher.ResponseData['body'], cap: number): Pro
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function drain(body: Dispatcher.ResponseData['body']): Promise<''> {
+export async function drain(body: Dispatcher.ResponseData['body']): Promise<''> {
   for await (const _ of body as AsyncIterable<Buffer>) {
     // discarded
   }

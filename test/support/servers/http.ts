@@ -12,6 +12,8 @@ export interface Recorded {
   readonly headers: IncomingHttpHeaders;
   /** The raw body text. */
   readonly text: string;
+  /** The body's bytes, as received (for binary uploads). */
+  readonly raw: Buffer;
   /**
    * The body parsed by its content type: JSON → the value; NDJSON → an array of the lines'
    * values; otherwise (or when it does not parse) the raw text.
@@ -52,6 +54,8 @@ export interface RecordingServer {
   readonly requests: Recorded[];
   /** TCP connections accepted so far. */
   readonly connections: number;
+  /** Body bytes received so far, over all requests, counting the one still arriving (for streaming tests). */
+  readonly received: number;
   /** Closes every connection (hanging ones too) and the server. */
   stop(): Promise<void>;
 }
@@ -102,13 +106,18 @@ export async function startRecordingServer(script: Script = () => ({})): Promise
   const sockets = new Set<Socket>();
   const connectionIds = new WeakMap<Socket, number>();
   let connections = 0;
+  let received = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      chunks.push(chunk);
+    });
     req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const text = raw.toString('utf8');
       const recorded: Recorded = {
-        n: requests.length + 1, method: req.method ?? '', path: req.url ?? '', headers: req.headers, text,
+        n: requests.length + 1, method: req.method ?? '', path: req.url ?? '', headers: req.headers, text, raw,
         body: parse(text, req.headers['content-type']), connection: connectionIds.get(req.socket) ?? 0,
       };
       requests.push(recorded);
@@ -137,6 +146,9 @@ export async function startRecordingServer(script: Script = () => ({})): Promise
     requests,
     get connections() {
       return connections;
+    },
+    get received() {
+      return received;
     },
     async stop() {
       for (const socket of sockets) socket.destroy();

@@ -48,9 +48,9 @@ test('wrong types name the path, what was found and what is expected', () => {
 });
 
 test('an unknown component type lists the known ones', () => {
-  const found = issues(base.replace('{ type: local, path: out }', '{ type: sftp, host: x }'));
+  const found = issues(base.replace('{ type: local, path: out }', '{ type: carrier_pigeon, host: x }'));
   assert.equal(found[0]!.path, 'output.destination.type');
-  assert.match(found[0]!.message, /unknown destination type "sftp"; expected one of: local/);
+  assert.match(found[0]!.message, /unknown destination type "carrier_pigeon"; expected one of: local, /);
 });
 
 test('missing keys say so', () => {
