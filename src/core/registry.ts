@@ -15,6 +15,8 @@ import { local } from '../destinations/local.js';
 import { ftp } from '../destinations/ftp.js';
 import { httpUpload } from '../destinations/http-upload.js';
 import { sftp } from '../destinations/sftp.js';
+import { s3 } from '../destinations/s3.js';
+import { gcs } from '../destinations/gcs.js';
 import { fileSink } from '../sinks/file/file.js';
 import { handlerSink } from '../sinks/handler.js';
 import { httpSink } from '../sinks/http.js';
@@ -32,7 +34,7 @@ export interface Registry {
 const sources = [fileSource, inlineSource, inboxSource, sqlSource] as readonly SourceDef[];
 const formats = [csv, ndjson, json, xml, fixedWidth] as readonly FormatDef[];
 const codecs = [gzip, pgp] as readonly CodecDef[];
-const destinations = [local, sftp, ftp, httpUpload] as readonly DestinationDef[];
+const destinations = [local, sftp, ftp, httpUpload, s3, gcs] as readonly DestinationDef[];
 const sinks = [fileSink({ formats, codecs, destinations }), handlerSink, httpSink, sqlSink] as readonly SinkDef[];
 
 export const registry: Registry = { sources, formats, codecs, destinations, sinks };

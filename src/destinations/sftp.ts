@@ -238,7 +238,7 @@ export class SftpDestination implements Destination {
       if (atomic) await this.race(this.publish(session, target, final, opts.onCollision === 'overwrite', uri), signal, session);
       return { uri, ...written, attempts: 1, skipped: false };
     } catch (error) {
-      throw this.failure(error, doing, conn, deadline);
+      throw await this.failure(error, doing, conn, deadline);
     }
   }
 
@@ -277,7 +277,7 @@ export class SftpDestination implements Destination {
       if (!info) return null;
       return { bytes: info.size, sha256: await this.hash(conn, path, signal) };
     } catch (error) {
-      throw this.failure(error, doing, conn);
+      throw await this.failure(error, doing, conn);
     }
   }
 
@@ -306,7 +306,7 @@ export class SftpDestination implements Destination {
       await this.race(call((cb) => conn!.sftp.unlink(probe, cb)), signal, conn);
     } catch (error) {
       if (signal.aborted && !(error instanceof LadingError)) this.drop(conn);
-      throw this.failure(error, doing, conn);
+      throw await this.failure(error, doing, conn);
     }
   }
 
@@ -684,7 +684,7 @@ export class SftpDestination implements Destination {
   }
 
   /** The one exit for errors: foreign ones are classified in errors/classify.ts. */
-  private failure(error: unknown, doing: string, conn: Connection | undefined, deadline?: AbortSignal): LadingError {
+  private async failure(error: unknown, doing: string, conn: Connection | undefined, deadline?: AbortSignal): Promise<LadingError> {
     if (error instanceof BodyError) return classify(error.reason, { ioCode: 'DEST_WRITE_FAILED', doing });
     if (deadline?.aborted && !(error instanceof LadingError)) {
       this.drop(conn);
@@ -692,11 +692,16 @@ export class SftpDestination implements Destination {
     }
     if (error instanceof LadingError) return error;
     const ctx: ClassifyContext = { ioCode: 'DEST_WRITE_FAILED', doing, secrets: this.secrets };
+    // A dying session can answer a request with an error a moment before its connection reports the
+    // close: give a pending close the chance to arrive before judging the error on its own.
+    if (conn && !conn.closed) await new Promise<void>((resolve) => setTimeout(resolve, 50));
     if (conn?.closed) {
-      // The connection died under the operation: report why it died; the next operation reconnects.
-      return conn.error
+      // The connection died under the operation: whatever surfaced is its consequence, so the failure is
+      // a network one (the next operation reconnects) unless the server refused the login.
+      const e = conn.error
         ? classify(conn.error, { ...ctx, ssh: { from: 'connection', connectionLost: true } })
         : classify(error, { ...ctx, ssh: { from: 'sftp', connectionLost: true } });
+      return e.transient || e.code === 'DEST_AUTH_FAILED' ? e : ladingError('NETWORK_FAILED', `${doing}: the SSH connection was lost (${e.message})`, { cause: error });
     }
     const name = (error as { name?: unknown } | null)?.name;
     if (name === 'AbortError' || name === 'TimeoutError') return classify(error, ctx);

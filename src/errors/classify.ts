@@ -391,6 +391,8 @@ function classifyObjectStore(error: unknown, store: 's3' | 'gcs', ctx: ClassifyC
   const what = `${reason === undefined ? '' : `${reason} `}(HTTP ${status})`;
   const said = `${ctx.doing}: ${what}${detail === '' || detail === reason || detail === 'UnknownError' ? '' : `: ${detail}`}`;
   if (reason !== undefined && objectStoreDigest.has(reason)) return ladingError('DEST_VERIFY_MISMATCH', `${said}; the store refused the bytes it received`, info);
+  // 501: the store does not implement something asked of it (a conditional write, a checksum): retrying cannot help.
+  if (status === 501) return ladingError(store === 's3' ? 'DEST_S3_REJECTED' : 'DEST_GCS_REJECTED', said, info);
   if (status >= 500 || status === 429 || status === 408 || status === 409 || (reason !== undefined && objectStoreTransient.has(reason))) {
     return ladingError(ctx.ioCode, said, info);
   }
@@ -398,6 +400,6 @@ function classifyObjectStore(error: unknown, store: 's3' | 'gcs', ctx: ClassifyC
     return ladingError('DEST_AUTH_FAILED', `${said}; the credentials are refused or lack permission`, info);
   }
   if (status === 404) return ladingError('DEST_NOT_FOUND', said, info);
-  if (status === 412) return ladingError('DEST_COLLISION', `${said}: the object already exists`, info);
+  if (status === 412) return ladingError('DEST_COLLISION', `${ctx.doing}: the object already exists (${what})`, info);
   return ladingError(store === 's3' ? 'DEST_S3_REJECTED' : 'DEST_GCS_REJECTED', said, info);
 }

@@ -198,7 +198,7 @@ export async function startGcsStandin(options: { bucket?: string } = {}): Promis
           const json = JSON.parse((await body()).toString('utf8') || '{}') as Record<string, unknown>;
           const objectName2 = name ?? (typeof json.name === 'string' ? json.name : undefined);
           if (!objectName2) throw new Answer(400, 'required', 'Required: name');
-          check(objectName2, query);
+          // GCS evaluates a resumable upload's preconditions when it completes, not here.
           const id = randomBytes(12).toString('hex');
           const contentType = (req.headers['x-upload-content-type'] as string | undefined) ?? (typeof json.contentType === 'string' ? json.contentType : 'application/octet-stream');
           sessions.set(id, { name: objectName2, bucket: b, contentType, metadata: stringMap(json.metadata), preconditions: query, chunks: [], received: 0 });
@@ -294,7 +294,7 @@ export async function startGcsStandin(options: { bucket?: string } = {}): Promis
       req.on('error', reject);
     });
     handle(req, res, body).catch((error: unknown) => {
-      if (res.headersSent || req.destroyed) return;
+      if (res.headersSent || res.destroyed) return;
       if (error instanceof Answer) {
         if (error.status === 304) return send(res, 304);
         return send(res, error.status, { error: { code: error.status, message: error.message, errors: [{ domain: 'global', reason: error.reason, message: error.message }] } });
