@@ -1,12 +1,16 @@
 // npm run bench [-- --records 1000000 --runs 3 --only delivery|executor]
 // delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
-//   level 6 → local folder, through the built CLI as a user runs it.
+//   level 6 → local folder, through the built CLI as a user runs it — next to Miller piped to
+//   gzip -6 and a minimal hand-written Node script (bench/peers/node-delivery.mjs), whose CSV must
+//   be byte-identical to lading's.
 // executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk — next to
 //   BullMQ on a loopback Redis doing the same work as N/10 jobs of one lead and as N/1000 jobs
 //   of 1,000 leads (jobs added while a concurrency-50 worker runs).
 // Each figure is the median of --runs runs, measured by GNU time (wall seconds, peak RSS).
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -82,16 +86,40 @@ rmSync(join(dir, '.lading'), { recursive: true, force: true });
 
 console.log(`# lading bench — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`);
 
+/** Miller from Debian, for the delivery peer; installed when missing and root. */
+function ensureMiller(): void {
+  if (spawnSync('sh', ['-c', 'command -v mlr']).status === 0) return;
+  if (process.getuid?.() === 0) spawnSync('sh', ['-c', 'apt-get install -y -qq miller || (apt-get update -qq && apt-get install -y -qq miller)'], { stdio: 'inherit' });
+  if (spawnSync('sh', ['-c', 'command -v mlr']).status !== 0) throw new Error('Miller (mlr) is needed for the delivery peer: apt-get install miller');
+}
+
+/** sha256 of a gzip file's decompressed bytes: the CSV the partner gets, whatever the gzip implementation. */
+function csvDigest(path: string): string {
+  return createHash('sha256').update(gunzipSync(readFileSync(path))).digest('hex');
+}
+
 if (want('delivery')) {
+  ensureMiller();
   writeFileSync(join(dir, 'delivery.yaml'), pipeline(input));
   const results = repeat(() => measure(time, [process.execPath, cli, 'run', 'delivery.yaml', '--quiet', ...data]));
+  const miller = `mlr --ijsonl --ocsv put '$lead_id=$id; $email=tolower(strip($email)); $phone=gsub($phone,"[^0-9]",""); $state=toupper($state)' then cut -o -f lead_id,email,phone,state,first_name,last_name,created_at ${JSON.stringify(input)} | gzip -6 > ${JSON.stringify(join(dir, 'mlr.csv.gz'))}`;
+  const mlr = repeat(() => measure(time, ['sh', '-c', miller]));
+  const node = repeat(() => measure(time, [process.execPath, resolve('bench/peers/node-delivery.mjs'), input, join(dir, 'node.csv.gz')]));
+  const ours = csvDigest(join(dir, 'out', 'leads.csv.gz'));
+  const identical = ours === csvDigest(join(dir, 'mlr.csv.gz')) && ours === csvDigest(join(dir, 'node.csv.gz'));
   const wall = median(results.map((r) => r.wall));
   const inputMb = statSync(input).size / 1e6;
-  const outputMb = statSync(join(dir, 'out', 'leads.csv.gz')).size / 1e6;
-  console.log('\n| delivery | records | input | output | wall (median) | records/s | peak RSS (median) |');
+  console.log('\n| delivery: NDJSON → 7 mapped fields → CSV → gzip -6 | records | input | wall (median) | records/s | lading ÷ peer (time) | peak RSS (median) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
-  console.log(`| NDJSON → map → CSV → gzip -6 → local | ${fmt(records)} | ${inputMb.toFixed(0)} MB | ${outputMb.toFixed(1)} MB | ${wall.toFixed(2)} s | ${fmt(records / wall)} | ${median(results.map((r) => r.rssMb)).toFixed(0)} MB |`);
-  console.log(`\nruns: ${results.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
+  const row = (label: string, rs: { wall: number; rssMb: number }[]) => {
+    const w = median(rs.map((r) => r.wall));
+    console.log(`| ${label} | ${fmt(records)} | ${inputMb.toFixed(0)} MB | ${w.toFixed(2)} s | ${fmt(records / w)} | ${rs === results ? '—' : `${(wall / w).toFixed(2)}×`} | ${median(rs.map((r) => r.rssMb)).toFixed(0)} MB |`);
+  };
+  row('lading run (validate-free pipeline, checkpoints, atomic local delivery)', results);
+  row('Miller 6 `mlr --ijsonl --ocsv` + `gzip -6`', mlr);
+  row('hand-written Node script (readline, JSON.parse, zlib)', node);
+  console.log(`\nCSV byte-identical across the three: ${identical ? 'yes' : 'NO'} (sha256 of the decompressed CSV ${ours.slice(0, 16)}…)`);
+  console.log(`lading runs: ${results.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
 }
 
 /** BullMQ is a benchmark peer, not a dependency of lading: installed on demand next to its script. */
