@@ -3,6 +3,7 @@
 // a body whose size or sha256 differs from what was rendered, so a wrong object is never completed.
 import { createHash, type Hash } from 'node:crypto';
 import { z } from 'zod';
+import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 
 /** Tokens an object metadata template can use; the values come from PutOptions.metadata. */
@@ -185,4 +186,17 @@ export class BodyReader {
       `${this.where}: ${found}, expected ${this.expected!.bytes} bytes sha256 ${this.expected!.sha256}; the upload was abandoned before the object was created`);
     return this.mismatch;
   }
+}
+
+/**
+ * Why an object upload failed when the cause is on lading's side, before the store's own error is
+ * looked at: the bytes did not match what was rendered, the run was cancelled, or reading the body
+ * failed. Undefined when the store itself refused or broke (the destination classifies that).
+ */
+export async function uploadFailure(reader: BodyReader, signal: AbortSignal, uri: string): Promise<LadingError | undefined> {
+  await reader.close();
+  if (reader.mismatch) return reader.mismatch;
+  if (signal.aborted) return classify(signal.reason, { ioCode: 'DEST_WRITE_FAILED', doing: `uploading ${uri}` });
+  if (reader.failure !== undefined) return classify(reader.failure, { ioCode: 'DEST_WRITE_FAILED', doing: `reading the file for ${uri}` });
+  return undefined;
 }

@@ -15,7 +15,7 @@ import { defineDestination } from '../core/component.js';
 import { byteSize, secret } from '../config/units.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
-import { BodyReader, contentTypeFor, normalizePrefix, objectMetadataConfig, renderMetadata, sha256MetadataKey } from './object-store.js';
+import { BodyReader, uploadFailure, contentTypeFor, normalizePrefix, objectMetadataConfig, renderMetadata, sha256MetadataKey } from './object-store.js';
 import type { Destination, PutOptions, PutReceipt } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -169,10 +169,8 @@ export class S3Destination implements Destination {
       await this.verify(key, reader);
       return { uri, bytes: reader.bytes, sha256: reader.sha256, attempts: 1, skipped: false };
     } catch (error) {
-      await reader.close();
-      if (reader.mismatch) throw reader.mismatch;
-      if (opts.signal.aborted) throw classify(opts.signal.reason, { ioCode: 'DEST_WRITE_FAILED', doing: `uploading ${uri}` });
-      if (reader.failure !== undefined) throw classify(reader.failure, { ioCode: 'DEST_WRITE_FAILED', doing: `reading the file for ${uri}` });
+      const ours = await uploadFailure(reader, opts.signal, uri);
+      if (ours) throw ours;
       const e = this.classify(error, `uploading ${uri}`);
       // 412 to If-None-Match: someone created the key between the HeadObject and the create.
       if (e.code === 'DEST_COLLISION' && opts.onCollision === 'skip_if_identical') {

@@ -7,16 +7,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { GcsDestination, gcsConfig } from '../../../src/destinations/gcs.js';
-import type { PutOptions } from '../../../src/destinations/types.js';
-import { LadingError } from '../../../src/errors/lading-error.js';
 import { crc32c, startGcsStandin, type GcsStandin } from '../../support/servers/gcs-standin.js';
+import { expect, isCode, MiB, opts, sha } from '../../support/destinations.js';
 
-const MiB = 1024 * 1024;
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const opts = (extra: Partial<PutOptions> = {}): PutOptions => ({ onCollision: 'fail', signal: new AbortController().signal, ...extra });
-const expect = (b: Buffer) => ({ expected: { bytes: b.length, sha256: sha(b) } });
-const isCode = (code: string, transient?: boolean) => (e: unknown) =>
-  e instanceof LadingError && e.code === code && (transient === undefined || e.transient === transient);
 
 let standin: GcsStandin;
 before(async () => {

@@ -8,17 +8,10 @@ import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { S3Destination, s3Config } from '../../../src/destinations/s3.js';
-import type { PutOptions } from '../../../src/destinations/types.js';
-import { LadingError } from '../../../src/errors/lading-error.js';
 import { startRecordingServer } from '../../support/servers/http.js';
 import { startS3, type S3Server } from '../../support/servers/s3.js';
+import { expect, isCode, MiB, opts, sha } from '../../support/destinations.js';
 
-const MiB = 1024 * 1024;
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const opts = (extra: Partial<PutOptions> = {}): PutOptions => ({ onCollision: 'fail', signal: new AbortController().signal, ...extra });
-const expect = (b: Buffer) => ({ expected: { bytes: b.length, sha256: sha(b) } });
-const isCode = (code: string, transient?: boolean) => (e: unknown) =>
-  e instanceof LadingError && e.code === code && (transient === undefined || e.transient === transient);
 
 let server: S3Server;
 before(async () => {
