@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import type { RunReport } from '../../src/core/report.js';
 import { LadingError } from '../../src/errors/lading-error.js';
 import type { Batch, InboxRecord, ItemErrorRecord, Store } from '../../src/store/types.js';
+import { rejects } from '../support/errors.js';
 
 export interface StoreFixture {
   readonly store: Store;
@@ -58,14 +59,6 @@ function report(runId: string, overrides: Partial<RunReport> = {}): RunReport {
     last_checkpoint: { chunk_index: 0, processed_count: 10, timestamp: at(5).toISOString() },
     ...overrides,
   };
-}
-
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof LadingError, `expected a LadingError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    return true;
-  });
 }
 
 export function describeStore(name: string, factory: () => Promise<StoreFixture>): void {
@@ -327,11 +320,11 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
       });
 
       test('commitChunk and finishRun on an unknown run fail with STORE_RUN_NOT_FOUND and change nothing', async () => {
-        await rejectsWithCode(
+        await rejects(
           store.commitChunk('run_missing', { index: 0, lastSeq: 1, processed: 1, succeeded: 0, failed: 1, warnings: 0, errors: [itemError(1)], at: at(1) }),
           'STORE_RUN_NOT_FOUND',
         );
-        await rejectsWithCode(store.finishRun('run_missing', report('run_missing')), 'STORE_RUN_NOT_FOUND');
+        await rejects(store.finishRun('run_missing', report('run_missing')), 'STORE_RUN_NOT_FOUND');
         assert.deepEqual(await store.listItemErrors('run_missing'), []);
         assert.deepEqual(await store.listRuns(), []);
       });

@@ -12,6 +12,7 @@ import type { BuildContext } from '../../../src/core/component.js';
 import { classify } from '../../../src/errors/classify.js';
 import { LadingError } from '../../../src/errors/lading-error.js';
 import { startFtpServer, type FtpServer, type FtpServerOptions } from '../../support/servers/ftp.js';
+import { failure } from '../../support/errors.js';
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 const opts = (extra: object = {}) => ({ onCollision: 'fail' as const, signal: new AbortController().signal, ...extra });
@@ -28,16 +29,6 @@ function destination(s: FtpServer, extra: Record<string, unknown> = {}): FtpDest
   after(() => d.close());
   return d;
 }
-
-const failure = async (promise: Promise<unknown>): Promise<LadingError> => {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof LadingError, `not a LadingError: ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
-};
 
 test('put streams the body to remote_path and returns an ftp:// uri with size and sha256', async () => {
   const s = await server();

@@ -14,6 +14,7 @@ import { HttpUploadDestination, httpUpload, httpUploadConfig } from '../../../sr
 import type { PutOptions } from '../../../src/destinations/types.js';
 import { LadingError } from '../../../src/errors/lading-error.js';
 import { sequence, startRecordingServer, type Answer, type RecordingServer, type Script } from '../../support/servers/http.js';
+import { failure } from '../../support/errors.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const opts = (extra: Partial<PutOptions> = {}): PutOptions => ({ onCollision: 'overwrite', signal: new AbortController().signal, ...extra });
@@ -31,16 +32,6 @@ function destination(config: Record<string, unknown>): HttpUploadDestination {
   const d = httpUpload.create(parsed, { pipeline: 'partner-a', clock: fixedClock('2026-01-02T03:04:05Z') } as BuildContext) as HttpUploadDestination;
   after(() => d.close());
   return d;
-}
-
-async function failure(promise: Promise<unknown>): Promise<LadingError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof LadingError, `not a LadingError: ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 async function answering(answer: Answer) {
