@@ -7,7 +7,7 @@ import { defineDestination } from '../core/component.js';
 import { duration } from '../config/units.js';
 import { classify, classifyHttpResponse } from '../errors/classify.js';
 import { ladingError, LadingError } from '../errors/lading-error.js';
-import { authHeaders, drain, headerName, httpAuthConfig, httpSuccessConfig, readText, reservedHeaders, sensitiveHeader } from '../sinks/http.js';
+import { authHeaders, drain, headerName, httpAuthConfig, httpSuccessConfig, readText, reservedHeaders, sensitiveHeader } from '../core/http.js';
 import type { Destination, PutOptions, PutReceipt } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
