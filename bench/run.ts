@@ -1,23 +1,32 @@
-// npm run bench [-- --records 1000000 --runs 3 --only delivery|executor]
+// npm run bench [-- --records 1000000 --runs 3 --only delivery,delivery-remote,inbox,executor (any of them)]
 // delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
 //   level 6 → local folder, through the built CLI as a user runs it — next to Miller piped to
 //   gzip -6 and a minimal hand-written Node script (bench/peers/node-delivery.mjs), whose CSV must
 //   be byte-identical to lading's.
+// delivery-remote: the same pipeline with only the destination changed — SFTP to a private OpenSSH
+//   sshd and S3 to s3rver, both on loopback (the test suite's servers) — next to the local folder.
+//   Every delivered file is read back and must match the bytes and sha256 in lading's report.
+// inbox: the same leads through `lading ingest` into the inbox, then one run of an inbox pipeline
+//   (same mapping and output, local folder) that delivers them as one batch.
 // executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk — next to
 //   BullMQ on a loopback Redis doing the same work as N/10 jobs of one lead and as N/1000 jobs
 //   of 1,000 leads (jobs added while a concurrency-50 worker runs).
 // Each figure is the median of --runs runs, measured by GNU time (wall seconds, peak RSS).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { cpus, totalmem } from 'node:os';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { generateLeads } from '../src/demo/leads.js';
+import { startS3 } from '../test/support/servers/s3.js';
+import { startSshd } from '../test/support/servers/sshd.js';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' }, only: { type: 'string' } } });
-const want = (name: string) => values.only === undefined || values.only === name;
+const want = (name: string) => values.only === undefined || values.only.split(',').includes(name);
 const records = Number(values.records);
 const runs = Number(values.runs);
 const dir = resolve('bench/.data');
@@ -48,8 +57,9 @@ function leadsFile(n: number): string {
   return path;
 }
 
-const pipeline = (input: string) => `name: bench-delivery
-source: { type: file, path: ${JSON.stringify(input)} }
+/** The benchmark pipeline: every case uses this mapping and output, and differs only in its source or destination. */
+const pipeline = (name: string, source: string, destination: string) => `name: ${name}
+source: ${source}
 map:
   - { name: lead_id, source: id }
   - { name: email, source: email, transform: [trim, lowercase] }
@@ -64,19 +74,39 @@ output:
   compression: { type: gzip, level: 6 }
   naming: "leads.{ext}"
   on_collision: overwrite
-  destination: { type: local, path: out }
+  destination: ${destination}
 `;
 
-function measure(time: string, args: string[]): { wall: number; rssMb: number } {
-  const r = spawnSync(time, ['-f', '%e %M', ...args], { cwd: dir, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`benchmark run failed: ${args.join(' ')}\n${r.stderr.slice(-2000)}`);
-  const [wall, rssKb] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
-  return { wall, rssMb: rssKb / 1024 };
+interface Measured { wall: number; rssMb: number; stdout: string }
+
+/**
+ * Asynchronous, unlike spawnSync, because s3rver lives in this process and sshd's log drains
+ * into it: a blocked event loop would stall the very servers being measured.
+ */
+function measure(time: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Measured> {
+  return new Promise((done, fail) => {
+    const child = spawn(time, ['-f', '%e %M', ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    child.once('error', fail);
+    child.once('close', (status) => {
+      if (status !== 0) return fail(new Error(`benchmark run failed: ${args.join(' ')}\n${stderr.slice(-2000)}`));
+      const [wall, rssKb] = stderr.trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
+      done({ wall, rssMb: rssKb / 1024, stdout });
+    });
+  });
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const repeat = <T>(f: () => T): T[] => Array.from({ length: runs }, f);
+/** Runs one after another: concurrent runs would measure each other. */
+async function repeat<T>(f: () => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < runs; i++) out.push(await f());
+  return out;
+}
 
 const time = ensureTime();
 const input = leadsFile(records);
@@ -93,33 +123,174 @@ function ensureMiller(): void {
   if (spawnSync('sh', ['-c', 'command -v mlr']).status !== 0) throw new Error('Miller (mlr) is needed for the delivery peer: apt-get install miller');
 }
 
-/** sha256 of a gzip file's decompressed bytes: the CSV the partner gets, whatever the gzip implementation. */
-function csvDigest(path: string): string {
-  return createHash('sha256').update(gunzipSync(readFileSync(path))).digest('hex');
+/** sha256 of gzip bytes once decompressed: the CSV the partner gets, whatever the gzip implementation. */
+function csvDigest(gz: Buffer): string {
+  return createHash('sha256').update(gunzipSync(gz)).digest('hex');
 }
+
+const wallOf = (rs: readonly { wall: number }[]) => median(rs.map((r) => r.wall));
+const rssOf = (rs: readonly { rssMb: number }[]) => median(rs.map((r) => r.rssMb));
+const lastJsonLine = <T>(stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!) as T;
+
+const fileSource = `{ type: file, path: ${JSON.stringify(input)} }`;
+/** What `naming: "leads.{ext}"` produces. */
+const deliveredName = 'leads.csv.gz';
+
+/** Where a pipeline delivers, and how the benchmark reads back what arrived there. */
+interface Destination {
+  readonly yaml: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** The delivered bytes, read from the destination itself, never from lading's staging folder. */
+  fetch(name: string): Promise<Buffer>;
+  /** Without this, a run whose upload silently failed would be checked against the previous run's file. */
+  remove(name: string): Promise<void>;
+}
+
+const folder = (path: string): Destination => ({
+  yaml: `{ type: local, path: ${JSON.stringify(path)} }`,
+  fetch: async (name) => readFileSync(resolve(dir, path, name)),
+  remove: async (name) => rmSync(resolve(dir, path, name), { force: true }),
+});
+
+interface Delivered extends Measured {
+  /** Compressed bytes delivered. */
+  bytes: number;
+  /** csvDigest of the delivered file. */
+  csv: string;
+}
+
+interface RunReport {
+  status: string;
+  summary: { succeeded: number };
+  artifacts: { files: { name: string; bytes: number; sha256: string }[] };
+}
+
+/** One timed `lading run`; a figure counts only if the destination holds exactly the file lading reported. */
+async function ladingRun(yamlFile: string, to: Destination, dataArgs = data): Promise<Delivered> {
+  const r = await measure(time, [process.execPath, cli, 'run', yamlFile, '--quiet', '--json', ...dataArgs], to.env);
+  const report = lastJsonLine<RunReport>(r.stdout);
+  const [file, ...more] = report.artifacts.files;
+  if (report.status !== 'completed' || report.summary.succeeded !== records || !file || more.length > 0) {
+    throw new Error(`${yamlFile}: expected one file of ${records} records, got ${JSON.stringify({ status: report.status, summary: report.summary, files: report.artifacts.files })}`);
+  }
+  const got = await to.fetch(file.name);
+  const sha256 = createHash('sha256').update(got).digest('hex');
+  if (got.length !== file.bytes || sha256 !== file.sha256) {
+    throw new Error(`${yamlFile}: the destination holds ${got.length} bytes sha256 ${sha256}; lading reported ${file.bytes} bytes sha256 ${file.sha256}`);
+  }
+  return { ...r, bytes: file.bytes, csv: csvDigest(got) };
+}
+
+async function deliveries(name: string, to: Destination): Promise<Delivered[]> {
+  writeFileSync(join(dir, `${name}.yaml`), pipeline(name, fileSource, to.yaml));
+  return repeat(async () => {
+    await to.remove(deliveredName);
+    return ladingRun(`${name}.yaml`, to);
+  });
+}
+
+// Shared by every case that shows the local-folder figure, so a full run measures it once and
+// each comparison uses figures from the same invocation.
+let localRuns: Promise<Delivered[]> | undefined;
+const localDeliveries = () => (localRuns ??= deliveries('bench-delivery', folder('out')));
 
 if (want('delivery')) {
   ensureMiller();
-  writeFileSync(join(dir, 'delivery.yaml'), pipeline(input));
-  const results = repeat(() => measure(time, [process.execPath, cli, 'run', 'delivery.yaml', '--quiet', ...data]));
+  const results = await localDeliveries();
   const miller = `mlr --ijsonl --ocsv put '$lead_id=$id; $email=tolower(strip($email)); $phone=gsub($phone,"[^0-9]",""); $state=toupper($state)' then cut -o -f lead_id,email,phone,state,first_name,last_name,created_at ${JSON.stringify(input)} | gzip -6 > ${JSON.stringify(join(dir, 'mlr.csv.gz'))}`;
-  const mlr = repeat(() => measure(time, ['sh', '-c', miller]));
-  const node = repeat(() => measure(time, [process.execPath, resolve('bench/peers/node-delivery.mjs'), input, join(dir, 'node.csv.gz')]));
-  const ours = csvDigest(join(dir, 'out', 'leads.csv.gz'));
-  const identical = ours === csvDigest(join(dir, 'mlr.csv.gz')) && ours === csvDigest(join(dir, 'node.csv.gz'));
-  const wall = median(results.map((r) => r.wall));
+  const mlr = await repeat(() => measure(time, ['sh', '-c', miller]));
+  const node = await repeat(() => measure(time, [process.execPath, resolve('bench/peers/node-delivery.mjs'), input, join(dir, 'node.csv.gz')]));
+  const ours = results[0]!.csv;
+  const identical = ours === csvDigest(readFileSync(join(dir, 'mlr.csv.gz'))) && ours === csvDigest(readFileSync(join(dir, 'node.csv.gz')));
+  const wall = wallOf(results);
   const inputMb = statSync(input).size / 1e6;
   console.log('\n| delivery: NDJSON → 7 mapped fields → CSV → gzip -6 | records | input | wall (median) | records/s | lading ÷ peer (time) | peak RSS (median) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
-  const row = (label: string, rs: { wall: number; rssMb: number }[]) => {
-    const w = median(rs.map((r) => r.wall));
-    console.log(`| ${label} | ${fmt(records)} | ${inputMb.toFixed(0)} MB | ${w.toFixed(2)} s | ${fmt(records / w)} | ${rs === results ? '—' : `${(wall / w).toFixed(2)}×`} | ${median(rs.map((r) => r.rssMb)).toFixed(0)} MB |`);
+  const row = (label: string, rs: Measured[]) => {
+    const w = wallOf(rs);
+    console.log(`| ${label} | ${fmt(records)} | ${inputMb.toFixed(0)} MB | ${w.toFixed(2)} s | ${fmt(records / w)} | ${rs === results ? '—' : `${(wall / w).toFixed(2)}×`} | ${rssOf(rs).toFixed(0)} MB |`);
   };
   row('lading run (validate-free pipeline, checkpoints, atomic local delivery)', results);
   row('Miller 6 `mlr --ijsonl --ocsv` + `gzip -6`', mlr);
   row('hand-written Node script (readline, JSON.parse, zlib)', node);
   console.log(`\nCSV byte-identical across the three: ${identical ? 'yes' : 'NO'} (sha256 of the decompressed CSV ${ours.slice(0, 16)}…)`);
-  console.log(`lading runs: ${results.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
+  console.log(`lading runs: ${runsLine(results)}`);
+}
+
+function runsLine(rs: readonly Measured[]): string {
+  return rs.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ');
+}
+
+/** OpenSSH's sshd for the SFTP figure, through the test suite's installer (which also creates /run/sshd). */
+function ensureSshd(): string {
+  if (spawnSync('bash', [resolve('scripts/ensure-sshd.sh')], { stdio: 'inherit' }).status !== 0) throw new Error('OpenSSH sshd is needed for the SFTP figure: bash scripts/ensure-sshd.sh');
+  return spawnSync('/usr/sbin/sshd', ['-V'], { encoding: 'utf8' }).stderr.split(',')[0]!.trim().replace('_', ' ');
+}
+
+if (want('delivery-remote')) {
+  const sshdVersion = ensureSshd();
+  const sshd = await startSshd();
+  const s3 = await startS3();
+  try {
+    const local = await localDeliveries();
+    const sftp = await deliveries('bench-delivery-sftp', {
+      ...folder(sshd.root),
+      yaml: `{ type: sftp, host: ${sshd.host}, port: ${sshd.port}, username: ${sshd.username}, private_key_file: ${JSON.stringify(sshd.privateKeyPath)}, host_key: ${JSON.stringify(sshd.hostKeyFingerprint)}, remote_path: ${JSON.stringify(sshd.root)} }`,
+    });
+    const objects = await deliveries('bench-delivery-s3', {
+      yaml: `{ type: s3, bucket: ${s3.bucket}, endpoint: ${JSON.stringify(s3.url)}, force_path_style: true, access_key_id: "\${env:BENCH_S3_ACCESS_KEY_ID}", secret_access_key: "\${env:BENCH_S3_SECRET_ACCESS_KEY}" }`,
+      env: { ...process.env, BENCH_S3_ACCESS_KEY_ID: s3.accessKeyId, BENCH_S3_SECRET_ACCESS_KEY: s3.secretAccessKey },
+      fetch: (name) => s3.read(name),
+      remove: async (name) => { await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: name })); },
+    });
+    const s3rverVersion = (createRequire(import.meta.url)('s3rver/package.json') as { version: string }).version;
+    const localWall = wallOf(local);
+    console.log('\n| delivery: NDJSON → 7 mapped fields → CSV → gzip -6 → destination | records | output | wall (median) | MB/s (compressed) | records/s | lading ÷ local (time) | peak RSS (median) |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    const row = (label: string, rs: Delivered[]) => {
+      const w = wallOf(rs);
+      const mb = median(rs.map((r) => r.bytes)) / 1e6;
+      console.log(`| ${label} | ${fmt(records)} | ${mb.toFixed(1)} MB | ${w.toFixed(2)} s | ${(mb / w).toFixed(2)} | ${fmt(records / w)} | ${rs === local ? '—' : `${(w / localWall).toFixed(2)}×`} | ${rssOf(rs).toFixed(0)} MB |`);
+    };
+    row('local folder', local);
+    row(`SFTP: ${sshdVersion} sshd on loopback, internal-sftp`, sftp);
+    row(`S3-compatible: s3rver ${s3rverVersion} on loopback, in the bench process`, objects);
+    const digests = new Set([...local, ...sftp, ...objects].map((r) => r.csv));
+    console.log(`\nEvery delivered file read back from its destination: bytes and sha256 match lading's report (${local.length + sftp.length + objects.length} runs checked)`);
+    console.log(`CSV byte-identical across the three destinations: ${digests.size === 1 ? 'yes' : 'NO'} (sha256 of the decompressed CSV ${local[0]!.csv.slice(0, 16)}…)`);
+    console.log(`lading runs: local ${runsLine(local)}; sftp ${runsLine(sftp)}; s3 ${runsLine(objects)}`);
+  } finally {
+    await Promise.all([sshd.stop(), s3.stop()]);
+  }
+}
+
+if (want('inbox')) {
+  const store = join(dir, '.lading-inbox');
+  const to = folder('out-inbox');
+  writeFileSync(join(dir, 'bench-inbox.yaml'), pipeline('bench-inbox', '{ type: inbox }', to.yaml));
+  const rounds = await repeat(async () => {
+    // A fresh store per round: otherwise the second ingest would only count duplicates of the first.
+    rmSync(store, { recursive: true, force: true });
+    await to.remove(deliveredName);
+    const ingest = await measure(time, [process.execPath, cli, 'ingest', 'bench-inbox', input, '--key-field', 'id', '--json', '--data-dir', store]);
+    const counts = lastJsonLine<{ accepted: number; pending: number }>(ingest.stdout);
+    if (counts.accepted !== records || counts.pending !== records) throw new Error(`lading ingest: expected ${records} records accepted and pending, got ${JSON.stringify(counts)}`);
+    const run = await ladingRun('bench-inbox.yaml', to, ['--data-dir', store]);
+    return { ingest, run, both: { wall: ingest.wall + run.wall, rssMb: Math.max(ingest.rssMb, run.rssMb) } };
+  });
+  const local = await localDeliveries();
+  console.log('\n| inbox path: NDJSON → lading ingest → inbox run → CSV → gzip -6 → local folder | records | wall (median) | records/s | peak RSS (median) |');
+  console.log('| --- | --- | --- | --- | --- |');
+  const row = (label: string, rs: readonly { wall: number; rssMb: number }[]) => {
+    console.log(`| ${label} | ${fmt(records)} | ${wallOf(rs).toFixed(2)} s | ${fmt(records / wallOf(rs))} | ${rssOf(rs).toFixed(0)} MB |`);
+  };
+  row('`lading ingest --key-field id` (commits of 5,000)', rounds.map((r) => r.ingest));
+  row('`lading run` of the inbox pipeline (one batch)', rounds.map((r) => r.run));
+  row('ingest + run', rounds.map((r) => r.both));
+  row('`lading run` from the file (the delivery case, same invocation)', local);
+  const identical = rounds.every((r) => r.run.csv === local[0]!.csv);
+  console.log(`\nDelivered file read back: bytes and sha256 match lading's report; CSV byte-identical to the file-source delivery: ${identical ? 'yes' : 'NO'}`);
+  console.log(`lading runs (ingest + run): ${rounds.map((r) => `${r.ingest.wall.toFixed(2)} s + ${r.run.wall.toFixed(2)} s`).join(', ')}`);
 }
 
 /** BullMQ is a benchmark peer, not a dependency of lading: installed on demand next to its script. */
@@ -132,16 +303,16 @@ function ensureBullmq(): void {
 if (want('executor')) {
   ensureBullmq();
   writeFileSync(join(dir, 'executor.yaml'), `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))} }\nexecution: { chunk_size: 1000 }\n`);
-  const lading = repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
+  const lading = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
   const peer = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
-  const single = peer(Math.floor(records / 10), 1);
-  const grouped = peer(Math.floor(records / 1000), 1000);
-  const rate = (items: number, rs: { wall: number }[]) => items / median(rs.map((r) => r.wall));
+  const single = await peer(Math.floor(records / 10), 1);
+  const grouped = await peer(Math.floor(records / 1000), 1000);
+  const rate = (items: number, rs: Measured[]) => items / wallOf(rs);
   const ours = rate(records, lading);
   console.log('\n| executor overhead | items | wall (median) | items/s | lading ÷ peer (items/s) | peak RSS |');
   console.log('| --- | --- | --- | --- | --- | --- |');
-  console.log(`| lading: no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${median(lading.map((r) => r.wall)).toFixed(2)} s | ${fmt(ours)} | — | ${median(lading.map((r) => r.rssMb)).toFixed(0)} MB |`);
+  console.log(`| lading: no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(lading).toFixed(2)} s | ${fmt(ours)} | — | ${rssOf(lading).toFixed(0)} MB |`);
   for (const [label, rs, items] of [[`BullMQ 6: ${fmt(records / 10)} jobs × 1 lead`, single, Math.floor(records / 10)], [`BullMQ 6: ${fmt(records / 1000)} jobs × 1,000 leads`, grouped, Math.floor(records / 1000) * 1000]] as const) {
-    console.log(`| ${label} | ${fmt(items)} | ${median(rs.map((r) => r.wall)).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(ours / rate(items, rs)).toFixed(1)}× | ${median(rs.map((r) => r.rssMb)).toFixed(0)} MB |`);
+    console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(ours / rate(items, rs)).toFixed(1)}× | ${rssOf(rs).toFixed(0)} MB |`);
   }
 }

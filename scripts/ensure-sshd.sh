@@ -2,7 +2,7 @@
 # Makes OpenSSH's server (`/usr/sbin/sshd`) available for the tests: the sftp destination tests
 # start a private sshd on a loopback port (test/support/servers/sshd.ts), with its own config,
 # host key and authorized_keys in a temp dir. Nothing system-wide is configured or started.
-# Call from scripts/test.sh before the tests.
+# Call from scripts/test.sh before the tests; bench/run.ts calls it before the SFTP benchmark.
 #
 #   1. /usr/sbin/sshd exists: nothing to install.
 #   2. Running as root with apt-get: install the Debian package openssh-server (without

@@ -1,5 +1,6 @@
-// A real S3-compatible server for tests: s3rver (in-process, on 127.0.0.1, port 0) with a
-// temp data folder, and one account: access key id S3RVER, secret S3RVER.
+// A real S3-compatible server for tests and the S3 delivery benchmark (bench/run.ts): s3rver
+// (in-process, on 127.0.0.1, port 0) with a temp data folder, and one account: access key id
+// S3RVER, secret S3RVER.
 // What s3rver does not do, and the tests therefore cannot show: SigV4 signature checks (it
 // checks the access key id only, so a wrong secret passes), If-None-Match on PUT (ignored:
 // the destination's HeadObject pre-check is what refuses a collision here), x-amz-checksum-*

@@ -1,8 +1,9 @@
 // A real OpenSSH sshd on loopback for the sftp destination tests (STYLE.md: real servers on
-// loopback). Debian's /usr/sbin/sshd (scripts/ensure-sshd.sh installs openssh-server when it is
-// missing) runs in the foreground with its own config, host key, authorized_keys and PidFile in a
-// temp dir; nothing system-wide is configured, started or changed, except that sshd needs its
-// privilege separation directory /run/sshd, which is created when missing (as the Debian service does).
+// loopback) and the SFTP delivery benchmark (bench/run.ts). Debian's /usr/sbin/sshd
+// (scripts/ensure-sshd.sh installs openssh-server when it is missing) runs in the foreground
+// with its own config, host key, authorized_keys and PidFile in a temp dir; nothing system-wide
+// is configured, started or changed, except that sshd needs its privilege separation directory
+// /run/sshd, which is created when missing (as the Debian service does).
 //
 // Who logs in: the tests run as root, and sshd can only log in users that exist in /etc/passwd.
 // Rather than create a throwaway system user, the server lets root in (`PermitRootLogin yes`)
