@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors/lading-error.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { pipelineConfig, type PipelineConfig } from './pipeline.js';
+import { collectSecrets } from './units.js';
 
 export interface LoadedPipeline {
   readonly config: PipelineConfig;
@@ -110,6 +111,26 @@ function issuesOf(error: z.ZodError, data: unknown, locate: Locator, refs: Map<s
   });
 }
 
+/** Secrets that did not come from ${env:…}: written into the file, they would be stored with every run's config. */
+function literalSecrets(secrets: readonly string[], resolved: unknown, refs: Map<string, string>, locate: Locator): ConfigIssue[] {
+  const fromEnv = new Set([...refs.keys()].map((key) => valueAt(resolved, JSON.parse(key) as Path)));
+  const literal = new Set(secrets.filter((s) => s !== '' && !fromEnv.has(s)));
+  if (literal.size === 0) return [];
+  const paths: Path[] = [];
+  const walk = (value: unknown, path: (string | number)[]): void => {
+    if (typeof value === 'string') {
+      if (literal.has(value)) paths.push(path);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, [...path, Array.isArray(value) ? Number(k) : k]);
+    }
+  };
+  walk(resolved, []);
+  return paths.map((path) => ({
+    code: 'CONFIG_SECRET_LITERAL', path: formatPath(path), message: 'a secret is written into the file: write ${env:NAME} instead (or use the *_file variant where there is one)',
+    ...optional('location', locate.at(path)),
+  }));
+}
+
 const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 
 export function configError(origin: string, issues: ConfigIssue[]): ConfigError {
@@ -128,8 +149,9 @@ export function parsePipeline(input: unknown, opts: { env?: NodeJS.ProcessEnv; o
   const issues: ConfigIssue[] = missing.map(({ path, name }) => ({
     code: 'CONFIG_ENV_MISSING', path: formatPath(path), message: `environment variable ${name} is not set`, ...optional('location', locate.at(path)),
   }));
-  const parsed = pipelineConfig.safeParse(resolved);
+  const { result: parsed, secrets } = collectSecrets(() => pipelineConfig.safeParse(resolved));
   if (!parsed.success) issues.push(...issuesOf(parsed.error, resolved, locate, refs));
+  issues.push(...literalSecrets(secrets, resolved, refs, locate));
   if (issues.length > 0 || !parsed.success) throw configError(origin, issues);
   return { config: parsed.data, snapshot: restoreRefs(parsed.data, refs) };
 }

@@ -34,5 +34,27 @@ export const duration = () =>
     return ms;
   }).meta({ unit: 'milliseconds', examples: ['15m', '4h', 500] });
 
-/** A string that may hold a secret: masked by `config print`, never logged. Write it as ${env:NAME}. */
-export const secret = () => z.string().meta({ secret: true });
+/** Secrets met by the parse in progress (parsing is synchronous, so one collector at a time is enough). */
+let secretsSeen: string[] | null = null;
+
+/** Runs a parse and returns the values it accepted for `secret()` keys, so the caller can check where each came from. */
+export function collectSecrets<T>(parse: () => T): { readonly result: T; readonly secrets: readonly string[] } {
+  const outer = secretsSeen;
+  const seen: string[] = [];
+  secretsSeen = seen;
+  try {
+    return { result: parse(), secrets: seen };
+  } finally {
+    secretsSeen = outer;
+  }
+}
+
+/**
+ * A string that holds a secret: a pipeline must take it from ${env:NAME}, so it never reaches the store,
+ * a report or `config print`. `holdsSecret` narrows that for values that only sometimes carry one (a URL).
+ */
+export const secret = (holdsSecret: (value: string) => boolean = () => true) =>
+  z.string().check((payload) => { if (holdsSecret(payload.value)) secretsSeen?.push(payload.value); }).meta({ secret: true });
+
+/** A URL holds a secret when it carries a password (`scheme://user:password@host`). */
+export const urlWithPassword = (value: string): boolean => /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(value);

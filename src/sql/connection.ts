@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { duration, secret } from '../config/units.js';
+import { duration, secret, urlWithPassword } from '../config/units.js';
 import type { Row } from '../core/item.js';
 
 /**
@@ -10,7 +10,7 @@ import type { Row } from '../core/item.js';
  */
 
 export const databaseConfig = z.object({
-  url: secret().min(1, 'database.url cannot be empty')
+  url: secret(urlWithPassword).min(1, 'database.url cannot be empty')
     .describe('`postgres://user:password@host:5432/db` (or `postgresql://`), `sqlite:path/to.db`, or a plain path to a SQLite file. Relative paths resolve against the pipeline file\'s folder. It may hold a password: write `${env:NAME}`; messages name only the host and database.'),
   max_connections: z.number().int().min(1).max(100).default(4)
     .describe('PostgreSQL: connections in the pool, i.e. chunks written at once at most.'),

@@ -81,6 +81,22 @@ test('a value from the environment is never echoed in an error', () => {
   assert.match(found[0]!.message, /found \$\{env:HDR\}/);
 });
 
+test('a secret written into the file is refused at its key and line; the same secret from ${env:…} is accepted', () => {
+  const sftp = (password: string) => base.replace('destination: { type: local, path: out }', `destination:\n    type: sftp\n    host: sftp.partner.example\n    username: u\n    password: "${password}"\n    remote_path: /in`);
+  const found = issues(sftp('hunter2-literal'));
+  assert.deepEqual(found.map((i) => [i.code, i.path, i.location]), [['CONFIG_SECRET_LITERAL', 'output.destination.password', 'p.yaml:10:15']]);
+  assert.ok(found.every((i) => !i.message.includes('hunter2')), 'the secret is not echoed');
+  const { snapshot } = parsePipelineYaml(sftp('${env:SFTP_PASSWORD}'), { env: { SFTP_PASSWORD: 'hunter2-literal' } });
+  assert.ok(!JSON.stringify(snapshot).includes('hunter2'), 'the stored snapshot keeps the reference, not the value');
+});
+
+test('a database URL counts as a secret only when it carries a password', () => {
+  const sql = (url: string) => `name: export\nsource: { type: sql, database: { url: "${url}" }, query: "SELECT id FROM t", key: id }\noutput: { type: file, format: csv, destination: { type: local, path: out } }\n`;
+  assert.doesNotThrow(() => parsePipelineYaml(sql('sqlite:data/shop.db'), { env: {} }));
+  assert.doesNotThrow(() => parsePipelineYaml(sql('postgres://reader@db.internal/shop'), { env: {} }));
+  assert.deepEqual(issues(sql('postgres://reader:s3cret@db.internal/shop')).map((i) => [i.code, i.path]), [['CONFIG_SECRET_LITERAL', 'source.database.url']]);
+});
+
 test('naming patterns that escape the destination are refused with CONFIG_UNSAFE_PATH', () => {
   const found = issues(base.replace('format: csv', 'format: csv\n  naming: "../{batch_id}.csv"'));
   assert.deepEqual(found.map((i) => [i.code, i.path]), [['CONFIG_UNSAFE_PATH', 'output.naming']]);
