@@ -114,6 +114,33 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
     }
   });
 
+  test('a write blocked past lock_timeout by another transaction fails as the transient STORE_BUSY', async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c lock_timeout=50');
+    const store = await openPostgresStore(url.href);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await store.createRun({ id: 'run_locked', createdAt: new Date(0), batchId: null, pipeline: 'p', mode: 'full', source: 'inline', config: {} });
+      await holder.query('BEGIN');
+      await holder.query("SELECT 1 FROM runs WHERE id = 'run_locked' FOR UPDATE");
+      const commit = { index: 0, lastSeq: 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(1) };
+      await assert.rejects(store.commitChunk('run_locked', commit), (error: unknown) => {
+        assert.ok(error instanceof LadingError);
+        assert.equal(error.code, 'STORE_BUSY');
+        assert.equal(error.transient, true);
+        assert.match(error.message, /^postgres: commitChunk: .*\[55P03\]/);
+        return true;
+      });
+      await holder.query('ROLLBACK');
+      await store.commitChunk('run_locked', commit);
+      assert.equal((await store.getRun('run_locked'))?.processed, 1);
+    } finally {
+      await holder.end();
+      await store.close();
+    }
+  });
+
   test('a server that cannot be reached fails as the transient STORE_UNAVAILABLE', async () => {
     const url = new URL(db.url);
     url.host = '127.0.0.1:1';
