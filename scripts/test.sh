@@ -11,7 +11,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 echo "== test services"
-# A real PostgreSQL for the sql sink/source tests (a running one, else a private cluster), GnuPG
+# A real PostgreSQL for the sql sink/source and PostgreSQL store tests (a running one, else a private cluster), GnuPG
 # to decrypt and verify what the pgp codec wrote, and sshd for SFTP.
 LADING_TEST_POSTGRES_URL="$(bash scripts/ensure-postgres.sh)"
 export LADING_TEST_POSTGRES_URL

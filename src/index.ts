@@ -2,7 +2,9 @@
 export { parsePipeline, parsePipelineYaml, loadPipeline, type LoadedPipeline } from './config/load.js';
 export { pipelineConfig, type PipelineConfig, type PipelineInput } from './config/pipeline.js';
 export { runPipeline, type RunEvent, type RunOptions } from './engine/run.js';
-export { openSqliteStore } from './store/sqlite/store.js';
+export { openStore, type OpenStoreOptions } from './store/open.js';
+export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/store.js';
+export { openPostgresStore, type PostgresStoreOptions } from './store/postgres/store.js';
 export type { Store } from './store/types.js';
 export type { RunReport, RunStatus, FileArtifact } from './core/report.js';
 export { LadingError, ConfigError, ValidationError } from './errors/lading-error.js';

@@ -1,24 +1,37 @@
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { openSqliteStore } from '../store/sqlite/store.js';
+import { ladingError } from '../errors/lading-error.js';
+import { openStore, type OpenStoreOptions } from '../store/open.js';
+import { isPostgresUrl } from '../store/postgres/store.js';
 import type { Store } from '../store/types.js';
 
 export interface GlobalOptions {
   readonly dataDir: string;
+  /** An absolute SQLite file path, or a postgres:// URL (which may hold a password: never print it). */
   readonly db: string;
 }
 
-/** --data-dir / LADING_HOME (default .lading) and --db / LADING_DB (default <data-dir>/lading.db). */
+/**
+ * --data-dir / LADING_HOME (default .lading); the store: --db, else LADING_DATABASE_URL (a
+ * postgres:// URL, kept out of the process list), else LADING_DB, else <data-dir>/lading.db.
+ */
 export function globals(command: Command): GlobalOptions {
   const opts = command.optsWithGlobals<{ dataDir?: string; db?: string }>();
   const dataDir = resolve(opts.dataDir ?? process.env.LADING_HOME ?? '.lading');
-  const db = resolve(opts.db ?? process.env.LADING_DB ?? join(dataDir, 'lading.db'));
-  return { dataDir, db };
+  const url = process.env.LADING_DATABASE_URL || undefined;
+  // The variable's text is not repeated: it may hold a password.
+  if (opts.db === undefined && url !== undefined && !isPostgresUrl(url)) throw ladingError('USAGE_INVALID', 'LADING_DATABASE_URL must be a postgres:// or postgresql:// URL');
+  const target = opts.db ?? url ?? (process.env.LADING_DB || join(dataDir, 'lading.db'));
+  if (isPostgresUrl(target)) return { dataDir, db: target };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+    throw ladingError('USAGE_INVALID', `unsupported store URL scheme "${target.slice(0, target.indexOf(':'))}": give a postgres:// URL or a SQLite file path`);
+  }
+  return { dataDir, db: resolve(target) };
 }
 
-export async function withStore<T>(command: Command, use: (store: Store, g: GlobalOptions) => Promise<T>): Promise<T> {
+export async function withStore<T>(command: Command, use: (store: Store, g: GlobalOptions) => Promise<T>, options: OpenStoreOptions = {}): Promise<T> {
   const g = globals(command);
-  const store = await openSqliteStore(g.db);
+  const store = await openStore(g.db, options);
   try {
     return await use(store, g);
   } finally {

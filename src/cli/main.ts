@@ -8,6 +8,7 @@ import { deliveriesCommand, destinationsCommand } from './commands/deliveries.js
 import { demoCommand } from './commands/demo.js';
 import { dlqCommand } from './commands/dlq.js';
 import { ingestCommand } from './commands/ingest.js';
+import { migrateCommand } from './commands/migrate.js';
 import { runCommand } from './commands/run.js';
 import { runsCommand } from './commands/runs.js';
 import { validateCommand } from './commands/validate.js';
@@ -20,10 +21,10 @@ export function program(): Command {
     .description('Batch processing and batch delivery: records in, validated, mapped, rendered into files and delivered.')
     .version(version, '-V, --version')
     .option('--data-dir <dir>', 'working folder for the store and staging files (env LADING_HOME)', undefined)
-    .option('--db <file>', 'SQLite database file (env LADING_DB; default <data-dir>/lading.db)')
+    .option('--db <file|url>', 'the store: a SQLite database file, or a postgres:// URL shared by many processes (env LADING_DATABASE_URL for a URL, LADING_DB for a file; default <data-dir>/lading.db)')
     .addHelpText('after', '\nDefaults: --data-dir .lading in the current folder.\nExit codes: 0 completed, 3 completed_with_errors, 1 failed or cancelled, 2 usage or config error.\nDocs: docs/cli.md, docs/config-reference.md, docs/errors.md')
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), configCommand()]) root.addCommand(command);
+  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), migrateCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), configCommand()]) root.addCommand(command);
   return root;
 }
 

@@ -4,7 +4,7 @@ function usage(command: Command, parents: string[]): string {
   return [...parents, command.name(), command.usage()].filter(Boolean).join(' ');
 }
 
-const optionRow = (o: Option) => `| \`${o.flags}\` | ${o.description.replace(/\|/g, '\\|')}${o.defaultValue !== undefined ? ` (default: \`${String(o.defaultValue)}\`)` : ''}${o.argChoices ? ` (one of: ${o.argChoices.join(', ')})` : ''} |`;
+const optionRow = (o: Option) => `| \`${o.flags.replace(/\|/g, '\\|')}\` | ${o.description.replace(/\|/g, '\\|')}${o.defaultValue !== undefined ? ` (default: \`${String(o.defaultValue)}\`)` : ''}${o.argChoices ? ` (one of: ${o.argChoices.join(', ')})` : ''} |`;
 
 function section(command: Command, parents: string[], out: string[]): void {
   const name = [...parents, command.name()].join(' ');

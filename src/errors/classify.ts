@@ -16,7 +16,7 @@ export interface ClassifyContext {
   /** The code for a call that timed out (undici's timeouts, AbortSignal.timeout); default NETWORK_FAILED. */
   readonly timeoutCode?: ErrorCode;
   /** Set when the error came from a SQL driver (pg, better-sqlite3) at this stage: SQLSTATE / SQLite codes are read. */
-  readonly sql?: 'sink' | 'source';
+  readonly sql?: SqlStage;
   /** Set when the error came from the FTP client (basic-ftp): reply codes are read, and its errors without a code (timeouts, closed sockets) are connection failures. */
   readonly ftp?: boolean;
   /** Values that must never appear in a message (a password); replaced by ***. */
@@ -281,13 +281,17 @@ export function redact(text: string, secrets: readonly string[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SQL databases (the sql sink and source): SQLSTATE from PostgreSQL, result codes from SQLite.
+// SQL databases (the sql sink and source, the PostgreSQL store): SQLSTATE from PostgreSQL, result codes from SQLite.
 // Row-level kinds (constraint, data) let the sink isolate the offending rows; the rest decide
 // whether the whole chunk is retried (transient, connect) or stopped (refused).
 
 export type SqlErrorKind = 'constraint' | 'data' | 'transient' | 'connect' | 'refused';
 
-const sqlCodes: Record<'sink' | 'source', Record<SqlErrorKind, ErrorCode>> = {
+export type SqlStage = 'sink' | 'source' | 'store';
+
+const sqlCodes: Record<SqlStage, Record<SqlErrorKind, ErrorCode>> = {
+  // The store's own rows never break a constraint on purpose (conflicts are ON CONFLICT): one that does is a fault.
+  store: { constraint: 'STORE_FAILED', data: 'STORE_FAILED', transient: 'STORE_BUSY', connect: 'STORE_UNAVAILABLE', refused: 'STORE_FAILED' },
   sink: { constraint: 'SINK_SQL_CONSTRAINT', data: 'SINK_SQL_DATA', transient: 'SINK_SQL_TRANSIENT', connect: 'SINK_SQL_CONNECT', refused: 'SINK_SQL_REFUSED' },
   source: { constraint: 'SOURCE_SQL_QUERY', data: 'SOURCE_SQL_QUERY', transient: 'SOURCE_SQL_UNAVAILABLE', connect: 'SOURCE_SQL_UNAVAILABLE', refused: 'SOURCE_SQL_QUERY' },
 };
@@ -332,7 +336,7 @@ export function sqlErrorKind(error: unknown): SqlErrorKind | undefined {
   return undefined;
 }
 
-function classifySql(error: unknown, stage: 'sink' | 'source', ctx: ClassifyContext): LadingError {
+function classifySql(error: unknown, stage: SqlStage, ctx: ClassifyContext): LadingError {
   const kind = sqlErrorKind(error);
   const info = { cause: error, ...(ctx.itemId === undefined ? {} : { itemId: ctx.itemId }) };
   const message = error instanceof Error ? error.message : String(error);

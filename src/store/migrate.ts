@@ -10,7 +10,7 @@ import { ladingError } from '../errors/lading-error.js';
  * knows was migrated by a newer lading: the runner refuses to touch it.
  *
  * The runner is dialect-free; each store supplies a small `MigrationDriver` (SQLite's lives in
- * sqlite/store.ts, PostgreSQL's will take an advisory lock around the same steps).
+ * sqlite/store.ts; PostgreSQL's, in postgres/store.ts, takes an advisory lock around the same steps).
  */
 
 export interface Migration {
@@ -20,7 +20,7 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** The ledger's DDL; portable between SQLite and PostgreSQL. */
+/** The ledger's DDL for SQLite (dates are ISO text there); PostgreSQL's driver declares its own with timestamptz. */
 export const ledgerDdl =
   'CREATE TABLE IF NOT EXISTS lading_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
 
@@ -66,6 +66,13 @@ export interface MigrateOptions {
   readonly now?: () => Date;
 }
 
+export interface MigrationResult {
+  /** What this call applied, in order (empty when the database was up to date). */
+  readonly applied: readonly Migration[];
+  /** The database's schema version afterwards (0: empty). */
+  readonly version: number;
+}
+
 /**
  * Applies every pending migration in version order. Idempotent: a second call applies nothing.
  * Throws STORE_SCHEMA_NEWER (before applying anything) when the database is ahead of `migrations`.
@@ -74,7 +81,7 @@ export async function runMigrations(
   driver: MigrationDriver,
   migrations: readonly Migration[],
   options: MigrateOptions,
-): Promise<{ readonly applied: readonly Migration[] }> {
+): Promise<MigrationResult> {
   const now = options.now ?? (() => new Date());
   await driver.ensureLedger();
   const applied = new Set(await driver.appliedVersions());
@@ -91,5 +98,6 @@ export async function runMigrations(
     if (applied.has(migration.version)) continue;
     if (await driver.apply(migration, now())) done.push(migration);
   }
-  return { applied: done };
+  // Versions another process applied meanwhile count too: the database is at the newest file.
+  return { applied: done, version: Math.max(newest, known) };
 }

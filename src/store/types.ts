@@ -1,4 +1,5 @@
 import type { FileArtifact, RunMode, RunReport, RunStatus } from '../core/report.js';
+import type { MigrationResult } from './migrate.js';
 
 export interface RunSpec {
   readonly pipeline: string;
@@ -220,6 +221,7 @@ export interface KnownHostStore {
 export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
-  migrate(): Promise<void>;
+  /** Applies pending migrations (stores also migrate when opened, unless told not to). */
+  migrate(): Promise<MigrationResult>;
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { FileArtifact, RunReport } from '../../core/report.js';
 import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
-import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver } from '../migrate.js';
+import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
   Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryState, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
 } from '../types.js';
@@ -27,6 +27,8 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Ledger timestamps of migrations; defaults to the system clock. */
   readonly now?: () => Date;
+  /** false: open without migrating, so the caller can call migrate() and see what it applied. Default true. */
+  readonly migrate?: boolean;
 }
 
 /** Where the SQLite migrations live: next to this module (the build copies the .sql files). */
@@ -49,6 +51,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: open ${path}` });
   }
   const store = new SqliteStore(db, path, options.now);
+  if (options.migrate === false) return store;
   try {
     await store.migrate();
   } catch (error) {
@@ -113,10 +116,10 @@ export class SqliteStore implements Store {
     this.#now = now;
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<MigrationResult> {
     try {
       const migrations = await loadMigrations(sqliteMigrationsDir());
-      await runMigrations(sqliteMigrationDriver(this.#db), migrations, {
+      return await runMigrations(sqliteMigrationDriver(this.#db), migrations, {
         description: this.description,
         ...(this.#now === undefined ? {} : { now: this.#now }),
       });

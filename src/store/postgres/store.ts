@@ -1,0 +1,594 @@
+import pg from 'pg';
+import type { FileArtifact, RunReport } from '../../core/report.js';
+import { classify } from '../../errors/classify.js';
+import { ladingError } from '../../errors/lading-error.js';
+import { parseDatabaseUrl } from '../../sql/connection.js';
+import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
+import type {
+  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryState, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
+} from '../types.js';
+
+/**
+ * The shared store: one PostgreSQL database used by many processes (node-postgres pool). Each
+ * write that touches several rows is one transaction; cutting a batch locks the records it takes
+ * with FOR UPDATE SKIP LOCKED, so concurrent cutters never put one record into two batches.
+ */
+
+export interface PostgresStoreOptions {
+  /** Connections in the pool. Default 10. */
+  readonly maxConnections?: number;
+  /** How long to wait for a connection before failing with STORE_UNAVAILABLE. Default 10000. */
+  readonly connectTimeoutMs?: number;
+  /** Ledger timestamps of migrations; defaults to the system clock. */
+  readonly now?: () => Date;
+  /** false: open without migrating, so the caller can call migrate() and see what it applied. Default true. */
+  readonly migrate?: boolean;
+}
+
+/** Where the PostgreSQL migrations live: next to this module (the build copies the .sql files). */
+export const postgresMigrationsDir = (): URL => new URL('./migrations/', import.meta.url);
+
+/** True for the URLs this store opens: postgres:// and postgresql://. */
+export const isPostgresUrl = (target: string): boolean => /^postgres(?:ql)?:\/\//i.test(target);
+
+// int8 (ids, counters, count(*)) arrives as text by default; these stay far below 2^53.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** Opens a pool on `url` and migrates the database (the connection is tried then, not later). */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    application_name: 'lading',
+    types,
+    // Idle connections never keep a CLI process alive.
+    allowExitOnIdle: true,
+  });
+  // An idle client whose server went away: the pool drops it and the next query reconnects.
+  pool.on('error', () => {});
+  const store = new PostgresStore(pool, parseDatabaseUrl(url, process.cwd()).description, options.now);
+  if (options.migrate === false) return store;
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+/** Any number outside int4: the key of the advisory lock migrators take ("lading" in ASCII). */
+const migrationLock = 0x6c6164696e67;
+
+/**
+ * The migration runner's PostgreSQL driver. Each step is a transaction that first takes a
+ * transaction-level advisory lock, so processes starting at once queue instead of racing on
+ * CREATE TABLE; the ledger re-check after the lock skips what the first one applied.
+ */
+export function postgresMigrationDriver(pool: pg.Pool): MigrationDriver {
+  const locked = async <T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> =>
+    inTransaction(pool, async (client) => {
+      await client.query(`SELECT pg_advisory_xact_lock(${migrationLock})`);
+      return body(client);
+    });
+  return {
+    async ensureLedger() {
+      await locked((client) => client.query(
+        'CREATE TABLE IF NOT EXISTS lading_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+      ));
+    },
+    async appliedVersions() {
+      return (await pool.query<{ version: number }>('SELECT version FROM lading_migrations')).rows.map((r) => r.version);
+    },
+    async apply(migration: Migration, appliedAt: Date) {
+      return locked(async (client) => {
+        const present = await client.query('SELECT 1 FROM lading_migrations WHERE version = $1', [migration.version]);
+        if (present.rowCount !== 0) return false;
+        await client.query('INSERT INTO lading_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, appliedAt]);
+        // No parameters: the simple protocol, which runs a script of several statements.
+        await client.query(migration.sql);
+        return true;
+      });
+    },
+  };
+}
+
+/**
+ * Runs `body` between BEGIN and COMMIT on one pooled client; rolls back when it throws. Errors
+ * escape unclassified. A client that broke (its ROLLBACK failed) is discarded, not reused.
+ */
+async function inTransaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  // A connection that breaks while checked out reports here as well as to the running query.
+  const onError = () => { broken = true; };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const result = await body(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => { broken = true; });
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+interface RunRow {
+  id: string; pipeline: string; mode: string; status: string; batch_id: string | null; source: string;
+  created_at: Date; completed_at: Date | null; processed: number; succeeded: number; failed: number;
+  warnings: number; config: unknown; report: RunReport | null; last_chunk_index: number | null;
+  last_seq: number | null; last_processed: number | null; last_checkpoint_at: Date | null;
+  parent_run_id: string | null; base_dir: string | null; last_position: string | null; lineage: string | null; owner: string | null; heartbeat_at: Date | null; control: string | null;
+}
+interface BatchRow {
+  id: string; pipeline: string; records: number; bytes: number; cut_at: Date; reason: string; status: string;
+}
+interface ItemErrorRow {
+  item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
+  category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
+  payload?: unknown; history?: Attempt[] | null; status?: string | null;
+}
+interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
+interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
+interface InboxRow { id: number; data: Record<string, unknown>; received_at: Date }
+
+const batchColumns = 'id, pipeline, records, bytes, cut_at, reason, status';
+const itemErrorColumns = 'item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, status';
+
+/** Numbers placeholders as values are added: `where.push(\`run_id = ${p(runId)}\`)`. */
+function parameters(): { readonly values: unknown[]; p(value: unknown): string } {
+  const values: unknown[] = [];
+  return { values, p: (value) => `$${values.push(value)}` };
+}
+
+export class PostgresStore implements Store {
+  readonly description: string;
+  readonly #pool: pg.Pool;
+  readonly #now: (() => Date) | undefined;
+  #closed = false;
+
+  /** Wraps a pool; prefer openPostgresStore, which migrates. `description` must hold no password. */
+  constructor(pool: pg.Pool, description: string, now?: () => Date) {
+    this.#pool = pool;
+    this.description = description;
+    this.#now = now;
+  }
+
+  async migrate(): Promise<MigrationResult> {
+    try {
+      return await runMigrations(postgresMigrationDriver(this.#pool), await loadMigrations(postgresMigrationsDir()), {
+        description: this.description,
+        ...(this.#now === undefined ? {} : { now: this.#now }),
+      });
+    } catch (error) {
+      throw this.#fail('migrate', error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#call('close', () => this.#pool.end());
+  }
+
+  // ── inbox ──────────────────────────────────────────────────────────────────────────────────
+
+  async ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }> {
+    if (records.length === 0) return { accepted: 0, duplicates: 0 };
+    const data = records.map((r) => JSON.stringify(r.data));
+    // One statement for the whole call (atomic on its own); ORDER BY ord gives ids in arrival order.
+    const result = await this.#query('ingest',
+      `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at)
+       SELECT $1, r.data::json, r.bytes, r.key, $5
+       FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS r (data, bytes, key, ord)
+       ORDER BY r.ord
+       ON CONFLICT (pipeline, idempotency_key) DO NOTHING`,
+      [pipeline, data, data.map((d) => Buffer.byteLength(d)), records.map((r) => r.key ?? null), at]);
+    const accepted = result.rowCount ?? 0;
+    return { accepted, duplicates: records.length - accepted };
+  }
+
+  async cutBatch(pipeline: string, opts: { readonly id: string; readonly at: Date; readonly reason: string; readonly maxRecords?: number }): Promise<Batch | null> {
+    if (opts.maxRecords !== undefined && !(Number.isInteger(opts.maxRecords) && opts.maxRecords > 0)) {
+      throw new RangeError(`cutBatch maxRecords must be a positive integer, got ${opts.maxRecords}`);
+    }
+    return this.#transaction('cutBatch', async (client) => {
+      // SKIP LOCKED: records another cutter is taking right now are left to it, not waited for
+      // and never taken twice. The batch row is inserted in the same statement, before the
+      // foreign key on inbox_records.batch_id is checked (at the statement's end).
+      const { rows } = await client.query<BatchRow & { assigned: number }>(
+        `WITH picked AS (
+           SELECT id, bytes FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL
+           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+         ), batch AS (
+           INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason)
+           SELECT $3, $1, count(*), coalesce(sum(bytes), 0), $4, $5 FROM picked HAVING count(*) > 0
+           RETURNING ${batchColumns}
+         ), assigned AS (
+           UPDATE inbox_records r SET batch_id = batch.id FROM batch, picked WHERE r.id = picked.id RETURNING r.id
+         )
+         SELECT batch.*, (SELECT count(*) FROM assigned) AS assigned FROM batch`,
+        [pipeline, opts.maxRecords ?? null, opts.id, opts.at, opts.reason],
+      );
+      const row = rows[0];
+      if (row === undefined) return null;
+      if (row.assigned !== row.records) {
+        throw ladingError('STORE_FAILED', `postgres: cutBatch ${opts.id}: expected ${row.records} records, assigned ${row.assigned}`);
+      }
+      return toBatch(row);
+    });
+  }
+
+  async openBatch(pipeline: string): Promise<Batch | null> {
+    const { rows } = await this.#query<BatchRow>('openBatch',
+      `SELECT ${batchColumns} FROM batches WHERE pipeline = $1 AND status = 'open' ORDER BY cut_at, seq LIMIT 1`, [pipeline]);
+    return rows[0] === undefined ? null : toBatch(rows[0]);
+  }
+
+  async getBatch(batchId: string): Promise<Batch | null> {
+    const { rows } = await this.#query<BatchRow>('getBatch', `SELECT ${batchColumns} FROM batches WHERE id = $1`, [batchId]);
+    return rows[0] === undefined ? null : toBatch(rows[0]);
+  }
+
+  async readPending(pipeline: string, afterId: number, limit: number): Promise<InboxRecord[]> {
+    const { rows } = await this.#query<InboxRow>('readPending',
+      'SELECT id, data, received_at FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL AND id > $2 ORDER BY id LIMIT $3',
+      [pipeline, afterId, limit]);
+    return rows.map(toInboxRecord);
+  }
+
+  async readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]> {
+    // Naming the pipeline lets the (pipeline, batch_id, id) index serve the keyset read.
+    const { rows } = await this.#query<InboxRow>('readBatch',
+      `SELECT id, data, received_at FROM inbox_records
+       WHERE pipeline = (SELECT pipeline FROM batches WHERE id = $1) AND batch_id = $1 AND id > $2
+       ORDER BY id LIMIT $3`,
+      [batchId, afterId, limit]);
+    return rows.map(toInboxRecord);
+  }
+
+  async completeBatch(batchId: string, runId: string, at: Date): Promise<void> {
+    // Completing a delivered batch again is a no-op (the first delivery's run is kept).
+    const { rows } = await this.#query<{ found: boolean }>('completeBatch',
+      `WITH done AS (
+         UPDATE batches SET status = 'delivered', delivered_at = $1, run_id = $2 WHERE id = $3 AND status = 'open' RETURNING id
+       )
+       SELECT EXISTS (SELECT 1 FROM done) OR EXISTS (SELECT 1 FROM batches WHERE id = $3) AS found`,
+      [at, runId, batchId]);
+    if (rows[0]?.found !== true) throw ladingError('STORE_FAILED', `postgres: completeBatch: no batch ${batchId}`);
+  }
+
+  async inboxStats(pipeline: string): Promise<{ readonly pending: number; readonly oldest: Date | null }> {
+    const { rows } = await this.#query<{ pending: number; oldest: Date | null }>('inboxStats',
+      'SELECT count(*) AS pending, min(received_at) AS oldest FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL', [pipeline]);
+    return { pending: rows[0]!.pending, oldest: rows[0]!.oldest };
+  }
+
+  // ── runs ───────────────────────────────────────────────────────────────────────────────────
+
+  async createRun(spec: RunSpec & { readonly id: string; readonly createdAt: Date; readonly batchId: string | null }): Promise<RunRecord> {
+    const { rows } = await this.#query<RunRow & { parent_found: boolean }>('createRun',
+      // lineage: the parent's lineage (itself when it is a first run), or this run's own id.
+      `WITH parent AS (SELECT coalesce(lineage, id) AS lineage FROM runs WHERE id = $8)
+       INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at, base_dir)
+       SELECT $1, $2, $3, 'running', $4, $5, $6, $7::json, $8, coalesce((SELECT lineage FROM parent), $1), $9, $6, $10
+       WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM parent)
+       RETURNING *`,
+      [
+        spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, spec.createdAt, JSON.stringify(spec.config ?? null),
+        spec.parentRunId ?? null, spec.owner ?? null, spec.baseDir ?? null,
+      ]);
+    if (rows[0] === undefined) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: createRun: no parent run ${spec.parentRunId}`);
+    return toRun(rows[0]);
+  }
+
+  async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
+    await this.#transaction('commitChunk', async (client) => {
+      // The run's row lock serializes commits of one run, so a re-commit sees the chunk it replaces.
+      const run = await client.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [runId]);
+      if (run.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: commitChunk: no run ${runId}`);
+      const old = (await client.query<ChunkRow>(
+        'SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = $1 AND chunk_index = $2', [runId, commit.index],
+      )).rows[0];
+      // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
+      // The checkpoint moves only forward (chunks commit out of order under concurrency).
+      await client.query(
+        `UPDATE runs SET
+           processed = processed + $2, succeeded = succeeded + $3, failed = failed + $4, warnings = warnings + $5,
+           last_chunk_index   = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $7 ELSE last_chunk_index END,
+           last_processed     = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN processed + $2 ELSE last_processed END,
+           last_checkpoint_at = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $8::timestamptz ELSE last_checkpoint_at END,
+           last_position      = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $9::text ELSE last_position END,
+           last_seq           = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $6 ELSE last_seq END
+         WHERE id = $1`,
+        [
+          runId, commit.processed - (old?.processed ?? 0), commit.succeeded - (old?.succeeded ?? 0), commit.failed - (old?.failed ?? 0),
+          commit.warnings - (old?.warnings ?? 0), commit.lastSeq, commit.index, commit.at, commit.lastPosition ?? null,
+        ],
+      );
+      await client.query(
+        `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (run_id, chunk_index) DO UPDATE SET
+           last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
+           failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
+           duration_ms = excluded.duration_ms`,
+        [runId, commit.index, commit.lastSeq, commit.processed, commit.succeeded, commit.failed, commit.warnings, commit.at, commit.durationMs ?? null],
+      );
+      if (old !== undefined) await client.query('DELETE FROM item_errors WHERE run_id = $1 AND commit_chunk = $2', [runId, commit.index]);
+      if (commit.errors.length === 0) return;
+      // All of the chunk's errors in one statement: a JSON array read as rows, in the order given.
+      const errors = commit.errors.map((e) => ({
+        item_id: e.itemId, seq: e.seq, chunk_index: e.chunkIndex, code: e.code, error_type: e.errorType, category: e.category,
+        severity: e.severity, field: e.field, location: e.location, message: e.message, attempts: e.attempts,
+        payload: e.payload ?? null, history: e.history ?? null, status: e.severity === 'block' && e.detail !== true ? 'dead' : null,
+      }));
+      await client.query(
+        `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
+         SELECT $1, $2, e.item_id, e.seq, e.chunk_index, e.code, e.error_type, e.category, e.severity, e.field, e.location, e.message, e.attempts,
+                e.payload, e.history, e.status
+         FROM ROWS FROM (json_to_recordset($3::json) AS (
+           item_id text, seq bigint, chunk_index integer, code text, error_type text, category text, severity text, field text,
+           location text, message text, attempts integer, payload json, history jsonb, status text)) WITH ORDINALITY
+           AS e (item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status, ord)
+         ORDER BY e.ord`,
+        [runId, commit.index, JSON.stringify(errors)],
+      );
+    });
+  }
+
+  async finishRun(runId: string, report: RunReport): Promise<void> {
+    const result = await this.#query('finishRun', 'UPDATE runs SET status = $1, completed_at = $2, report = $3::json WHERE id = $4',
+      [report.status, report.completed_at === null ? null : new Date(report.completed_at), JSON.stringify(report), runId]);
+    if (result.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: finishRun: no run ${runId}`);
+  }
+
+  async getRun(id: string): Promise<RunRecord | null> {
+    const { rows } = await this.#query<RunRow>('getRun', 'SELECT * FROM runs WHERE id = $1', [id]);
+    return rows[0] === undefined ? null : toRun(rows[0]);
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    const { rows } = await this.#query<RunRow>('listRuns',
+      'SELECT * FROM runs WHERE $1::text IS NULL OR pipeline = $1 ORDER BY created_at DESC, id DESC LIMIT $2',
+      [filter.pipeline ?? null, filter.limit ?? 20]);
+    return rows.map(toRun);
+  }
+
+  async listItemErrors(runId: string, opts: ItemErrorQuery = {}): Promise<ItemErrorRecord[]> {
+    const { values, p } = parameters();
+    const where = [`run_id = ${p(runId)}`];
+    if (opts.severity !== undefined) where.push(`severity = ${p(opts.severity)}`);
+    if (opts.primary) where.push("NOT (severity = 'block' AND status IS NULL)");
+    // ASC puts errors without a seq (run-level) last.
+    const { rows } = await this.#query<ItemErrorRow>('listItemErrors',
+      `SELECT ${itemErrorColumns} FROM item_errors WHERE ${where.join(' AND ')} ORDER BY seq, id LIMIT ${p(opts.limit ?? null)} OFFSET ${p(opts.offset ?? 0)}`,
+      values);
+    return rows.map(toItemError);
+  }
+
+  async errorCategories(runId: string): Promise<{ readonly failed: Record<string, number>; readonly warnings: Record<string, number> }> {
+    const { rows } = await this.#query<{ severity: string; error_type: string; n: number }>('errorCategories',
+      // Items, not rows: an item failing two rules counts once, under its first failure's type.
+      `SELECT severity, error_type, count(*) AS n FROM item_errors
+       WHERE run_id = $1 AND (severity = 'warn' OR status IS NOT NULL) GROUP BY severity, error_type ORDER BY error_type`,
+      [runId]);
+    const failed: Record<string, number> = {};
+    const warnings: Record<string, number> = {};
+    for (const row of rows) (row.severity === 'warn' ? warnings : failed)[row.error_type] = row.n;
+    return { failed, warnings };
+  }
+
+  async heartbeat(runId: string, owner: string, at: Date): Promise<{ readonly control: RunControl | null }> {
+    const { rows } = await this.#query<{ control: string | null }>('heartbeat',
+      "UPDATE runs SET heartbeat_at = $1, owner = $2 WHERE id = $3 AND status = 'running' RETURNING control", [at, owner, runId]);
+    const control = rows[0]?.control;
+    return { control: control === 'pause' || control === 'cancel' ? control : null };
+  }
+
+  async setControl(runId: string, control: RunControl | null): Promise<boolean> {
+    const result = await this.#query('setControl', "UPDATE runs SET control = $1 WHERE id = $2 AND status = 'running'", [control, runId]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async reopenRun(runId: string, owner: string, at: Date): Promise<RunRecord> {
+    const { rows } = await this.#query<RunRow>('reopenRun',
+      "UPDATE runs SET status = 'running', completed_at = NULL, report = NULL, control = NULL, owner = $1, heartbeat_at = $2 WHERE id = $3 RETURNING *",
+      [owner, at, runId]);
+    if (rows[0] === undefined) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: reopenRun: no run ${runId}`);
+    return toRun(rows[0]);
+  }
+
+  async listDeadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]> {
+    const { values, p } = parameters();
+    const where = deadLetterWhere(filter, p);
+    const { rows } = await this.#query<DeadLetterRow>('listDeadLetters',
+      `SELECT e.*, r.pipeline FROM item_errors e JOIN runs r ON r.id = e.run_id WHERE ${where}
+       ORDER BY e.run_id, e.seq, e.id LIMIT ${p(filter.limit ?? null)} OFFSET ${p(filter.offset ?? 0)}`,
+      values);
+    return rows.map((row) => ({
+      ...toItemError(row), runId: row.run_id, pipeline: row.pipeline,
+      status: row.status === 'retried' || row.status === 'skipped' ? row.status : 'dead',
+    }));
+  }
+
+  async markDeadLetters(filter: DeadLetterFilter, status: 'retried' | 'skipped'): Promise<number> {
+    const { values, p } = parameters();
+    const set = p(status);
+    const where = deadLetterWhere({ ...filter, status: 'dead' }, p);
+    const result = await this.#query('markDeadLetters', `UPDATE item_errors e SET status = ${set} FROM runs r WHERE r.id = e.run_id AND ${where}`, values);
+    return result.rowCount ?? 0;
+  }
+
+  async knownHost(host: string): Promise<KnownHost | null> {
+    const { rows } = await this.#query<{ host: string; key_type: string; fingerprint: string; first_seen: Date }>('knownHost',
+      'SELECT host, key_type, fingerprint, first_seen FROM known_hosts WHERE host = $1', [host]);
+    const row = rows[0];
+    return row ? { host: row.host, keyType: row.key_type, fingerprint: row.fingerprint, firstSeen: row.first_seen } : null;
+  }
+
+  async rememberHost(entry: KnownHost): Promise<KnownHost> {
+    await this.#query('rememberHost',
+      'INSERT INTO known_hosts (host, key_type, fingerprint, first_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (host) DO NOTHING',
+      [entry.host, entry.keyType, entry.fingerprint, entry.firstSeen]);
+    return (await this.knownHost(entry.host))!;
+  }
+
+  // ── deliveries ─────────────────────────────────────────────────────────────────────────────
+
+  async recordFile(runId: string, file: FileArtifact & { readonly destination: string; readonly deliveredAt: Date }): Promise<void> {
+    await this.#query('recordFile',
+      `INSERT INTO files (run_id, name, part, uri, bytes, records, sha256, destination, delivered_at, attempts, duration_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (run_id, name) DO UPDATE SET
+         part = excluded.part, uri = excluded.uri, bytes = excluded.bytes, records = excluded.records,
+         sha256 = excluded.sha256, destination = excluded.destination, delivered_at = excluded.delivered_at,
+         attempts = excluded.attempts, duration_ms = excluded.duration_ms`,
+      [runId, file.name, file.part, file.uri, file.bytes, file.records, file.sha256, file.destination, file.deliveredAt, file.attempts ?? 1, file.duration_ms ?? null]);
+  }
+
+  async listFiles(runId: string): Promise<FileArtifact[]> {
+    const { rows } = await this.#query<FileArtifact>('listFiles',
+      'SELECT name, bytes, records, sha256, uri, part FROM files WHERE run_id = $1 ORDER BY part, name', [runId]);
+    return rows;
+  }
+
+  async deliveryState(pipeline: string): Promise<DeliveryState> {
+    const { rows } = await this.#query<{ suspended_at: Date | null; code: string | null; reason: string | null }>('deliveryState',
+      'SELECT suspended_at, code, reason FROM delivery_state WHERE pipeline = $1', [pipeline]);
+    const row = rows[0];
+    return { pipeline, suspendedAt: row?.suspended_at ?? null, code: row?.code ?? null, reason: row?.reason ?? null };
+  }
+
+  async suspendDeliveries(pipeline: string, why: { readonly code: string; readonly reason: string; readonly at: Date }): Promise<void> {
+    await this.#query('suspendDeliveries',
+      `INSERT INTO delivery_state (pipeline, suspended_at, code, reason) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (pipeline) DO UPDATE SET suspended_at = excluded.suspended_at, code = excluded.code, reason = excluded.reason
+       WHERE delivery_state.suspended_at IS NULL`,
+      [pipeline, why.at, why.code, why.reason]);
+  }
+
+  async resumeDeliveries(pipeline: string): Promise<boolean> {
+    const result = await this.#query('resumeDeliveries',
+      'UPDATE delivery_state SET suspended_at = NULL, code = NULL, reason = NULL WHERE pipeline = $1 AND suspended_at IS NOT NULL', [pipeline]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async recordAlert(alert: Alert): Promise<void> {
+    await this.#query('recordAlert', 'INSERT INTO alerts (pipeline, run_id, kind, code, message, at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [alert.pipeline, alert.runId, alert.kind, alert.code, alert.message, alert.at]);
+  }
+
+  async listAlerts(filter: { readonly pipeline?: string; readonly limit?: number } = {}): Promise<Alert[]> {
+    const { rows } = await this.#query<{ pipeline: string; run_id: string | null; kind: Alert['kind']; code: string | null; message: string; at: Date }>('listAlerts',
+      'SELECT pipeline, run_id, kind, code, message, at FROM alerts WHERE $1::text IS NULL OR pipeline = $1 ORDER BY id DESC LIMIT $2',
+      [filter.pipeline ?? null, filter.limit ?? 100]);
+    return rows.map((r) => ({ pipeline: r.pipeline, runId: r.run_id, kind: r.kind, code: r.code, message: r.message, at: r.at }));
+  }
+
+  // ── plumbing ───────────────────────────────────────────────────────────────────────────────
+
+  async #query<R extends pg.QueryResultRow = pg.QueryResultRow>(operation: string, sql: string, params: readonly unknown[]): Promise<pg.QueryResult<R>> {
+    return this.#call(operation, () => this.#pool.query<R>(sql, params as unknown[]));
+  }
+
+  async #transaction<T>(operation: string, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#call(operation, () => inTransaction(this.#pool, body));
+  }
+
+  /** Foreign errors become LadingErrors by SQLSTATE (deadlock → STORE_BUSY, connection → STORE_UNAVAILABLE). */
+  async #call<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw this.#fail(operation, error);
+    }
+  }
+
+  #fail(operation: string, error: unknown) {
+    return classify(error, { ioCode: 'STORE_FAILED', doing: `postgres: ${operation}`, sql: 'store' });
+  }
+}
+
+function toInboxRecord(row: InboxRow): InboxRecord {
+  return { id: row.id, data: row.data, receivedAt: row.received_at };
+}
+
+function toBatch(row: BatchRow): Batch {
+  return {
+    id: row.id, pipeline: row.pipeline, records: row.records, bytes: row.bytes, cutAt: row.cut_at,
+    reason: row.reason, status: row.status === 'delivered' ? 'delivered' : 'open',
+  };
+}
+
+function toRun(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    pipeline: row.pipeline,
+    mode: row.mode as RunRecord['mode'],
+    status: row.status as RunRecord['status'],
+    batchId: row.batch_id,
+    source: row.source,
+    createdAt: row.created_at,
+    completedAt: row.completed_at,
+    processed: row.processed,
+    succeeded: row.succeeded,
+    failed: row.failed,
+    warnings: row.warnings,
+    config: row.config,
+    report: row.report,
+    parentRunId: row.parent_run_id,
+    baseDir: row.base_dir,
+    lineage: row.lineage ?? row.id,
+    owner: row.owner,
+    heartbeatAt: row.heartbeat_at,
+    control: row.control === 'pause' || row.control === 'cancel' ? row.control : null,
+    lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null
+      ? null
+      : {
+          chunkIndex: row.last_chunk_index, seq: row.last_seq, processed: row.last_processed ?? 0, at: row.last_checkpoint_at,
+          ...(row.last_position === null ? {} : { position: row.last_position }),
+        },
+  };
+}
+
+function toItemError(row: ItemErrorRow): ItemErrorRecord {
+  return {
+    itemId: row.item_id,
+    seq: row.seq,
+    chunkIndex: row.chunk_index,
+    code: row.code,
+    errorType: row.error_type,
+    category: row.category === 'transient' ? 'transient' : 'permanent',
+    severity: row.severity === 'warn' ? 'warn' : 'block',
+    field: row.field,
+    location: row.location,
+    message: row.message,
+    attempts: row.attempts,
+    ...(row.payload == null ? {} : { payload: row.payload }),
+    ...(row.history == null ? {} : { history: row.history }),
+    ...(row.severity === 'block' && row.status === null ? { detail: true } : {}),
+  };
+}
+
+/** Dead letters are the failures (severity block) of runs; the filter narrows them. */
+function deadLetterWhere(filter: DeadLetterFilter, p: (value: unknown) => string): string {
+  const clauses = ["e.severity = 'block'", 'e.status IS NOT NULL'];
+  if (filter.runId !== undefined) clauses.push(`e.run_id = ${p(filter.runId)}`);
+  if (filter.pipeline !== undefined) clauses.push(`r.pipeline = ${p(filter.pipeline)}`);
+  if (filter.errorType !== undefined) {
+    const type = p(filter.errorType);
+    clauses.push(`(e.error_type = ${type} OR e.code = ${type})`);
+  }
+  if (filter.itemId !== undefined) clauses.push(`e.item_id = ${p(filter.itemId)}`);
+  if (filter.status !== undefined) clauses.push(`e.status = ${p(filter.status)}`);
+  return clauses.join(' AND ');
+}

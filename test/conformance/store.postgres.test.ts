@@ -1,0 +1,155 @@
+/**
+ * Runs the Store conformance suite against PostgreSQL (LADING_TEST_POSTGRES_URL), each test in a
+ * database of its own, plus what only a shared server has: concurrent cutters and migrators.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { LadingError } from '../../src/errors/lading-error.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
+import type { Batch } from '../../src/store/types.js';
+import { postgresSkip, scratchDatabase, type ScratchDatabase } from '../support/postgres.js';
+import { describeStore } from './store.suite.js';
+
+if (postgresSkip) {
+  test('Store conformance: postgres', { skip: postgresSkip }, () => {});
+} else {
+  describeStore('postgres', async () => {
+    const db = await scratchDatabase();
+    const open: PostgresStore[] = [await openPostgresStore(db.url)];
+    return {
+      store: open[0]!,
+      async reopen() {
+        const store = await openPostgresStore(db.url);
+        open.push(store);
+        return store;
+      },
+      async cleanup() {
+        for (const store of open) await store.close();
+        await db.drop();
+      },
+    };
+  });
+}
+
+describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
+  let db: ScratchDatabase;
+  before(async () => (db = await scratchDatabase()));
+  after(async () => db.drop());
+
+  test('the description is the URL without user or password', async () => {
+    const url = new URL(db.url);
+    url.username = 'lading';
+    url.password = 's3cret';
+    // Only the description is checked: the server may not know this user.
+    const store = await openPostgresStore(url.href, { migrate: false });
+    try {
+      assert.equal(store.description, `postgres://${url.host}${url.pathname}`);
+      assert.doesNotMatch(store.description, /s3cret|lading@/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('two stores cutting at once never put one record into two batches', async () => {
+    const a = await openPostgresStore(db.url);
+    const b = await openPostgresStore(db.url);
+    try {
+      await a.ingest('race', Array.from({ length: 2000 }, (_, n) => ({ data: { n } })), new Date(0));
+      const cut = async (store: PostgresStore, name: string): Promise<Batch[]> => {
+        const batches: Batch[] = [];
+        for (let i = 0; ; i++) {
+          const batch = await store.cutBatch('race', { id: `${name}-${i}`, at: new Date(0), reason: 'manual', maxRecords: 1 + (i % 13) });
+          if (batch === null) return batches;
+          batches.push(batch);
+        }
+      };
+      // Several cutters per store: their transactions overlap on separate pooled connections.
+      const results = await Promise.all([cut(a, 'a1'), cut(a, 'a2'), cut(b, 'b1'), cut(b, 'b2')]);
+      assert.ok(results.filter((r) => r.length > 0).length >= 2, 'several cutters took batches');
+      const batches = results.flat();
+      const members = await Promise.all(batches.map((batch) => a.readBatch(batch.id, 0, 10_000)));
+      assert.deepEqual(members.map((m) => m.length), batches.map((batch) => batch.records), 'each batch holds what its cut counted');
+      const ns = members.flat().map((m) => m.data.n as number);
+      assert.equal(new Set(ns).size, ns.length, 'no record in two batches');
+      assert.deepEqual(ns.sort((x, y) => x - y), Array.from({ length: 2000 }, (_, n) => n), 'every record in a batch');
+      assert.equal((await a.inboxStats('race')).pending, 0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('stores opening a fresh database at once migrate it once', async () => {
+    const fresh = await scratchDatabase();
+    try {
+      const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(fresh.url, { migrate: false })));
+      try {
+        const results = await Promise.all(stores.map((store) => store.migrate()));
+        assert.deepEqual(results.flatMap((r) => r.applied.map((m) => m.name)), ['0001_init'], 'one migrator applied it');
+        assert.deepEqual(results.map((r) => r.version), [1, 1, 1, 1]);
+      } finally {
+        for (const store of stores) await store.close();
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  test('a database migrated by a newer lading is refused with STORE_SCHEMA_NEWER', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await (await openPostgresStore(db.url)).close();
+      await client.query('INSERT INTO lading_migrations (version, name, applied_at) VALUES (9999, $1, now())', ['9999_future']);
+      await assert.rejects(openPostgresStore(db.url), (error: unknown) => {
+        assert.ok(error instanceof LadingError);
+        assert.equal(error.code, 'STORE_SCHEMA_NEWER');
+        assert.match(error.message, /9999/);
+        return true;
+      });
+    } finally {
+      await client.query('DELETE FROM lading_migrations WHERE version = 9999');
+      await client.end();
+    }
+  });
+
+  test('a write blocked past lock_timeout by another transaction fails as the transient STORE_BUSY', async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('options', '-c lock_timeout=50');
+    const store = await openPostgresStore(url.href);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await store.createRun({ id: 'run_locked', createdAt: new Date(0), batchId: null, pipeline: 'p', mode: 'full', source: 'inline', config: {} });
+      await holder.query('BEGIN');
+      await holder.query("SELECT 1 FROM runs WHERE id = 'run_locked' FOR UPDATE");
+      const commit = { index: 0, lastSeq: 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(1) };
+      await assert.rejects(store.commitChunk('run_locked', commit), (error: unknown) => {
+        assert.ok(error instanceof LadingError);
+        assert.equal(error.code, 'STORE_BUSY');
+        assert.equal(error.transient, true);
+        assert.match(error.message, /^postgres: commitChunk: .*\[55P03\]/);
+        return true;
+      });
+      await holder.query('ROLLBACK');
+      await store.commitChunk('run_locked', commit);
+      assert.equal((await store.getRun('run_locked'))?.processed, 1);
+    } finally {
+      await holder.end();
+      await store.close();
+    }
+  });
+
+  test('a server that cannot be reached fails as the transient STORE_UNAVAILABLE', async () => {
+    const url = new URL(db.url);
+    url.host = '127.0.0.1:1';
+    await assert.rejects(openPostgresStore(url.href, { connectTimeoutMs: 2000 }), (error: unknown) => {
+      assert.ok(error instanceof LadingError);
+      assert.equal(error.code, 'STORE_UNAVAILABLE');
+      assert.equal(error.transient, true);
+      assert.match(error.message, /^postgres: migrate/);
+      return true;
+    });
+  });
+});
