@@ -93,7 +93,7 @@ export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: S
   try {
     const { receipt, durationMs } = await withRetry(ctx, d.name, () => {
       tries++;
-      return ctx.destination.put(d.name, createReadStream(staged.path), {
+      return ctx.destination.put(d.name, read(staged.path), {
         onCollision: ctx.onCollision, signal: ctx.signal, expected: { bytes: staged.bytes, sha256: staged.sha256 },
         metadata: {
           pipeline: ctx.pipeline, batch_id: ctx.batchId, run_id: ctx.runId, sha256: staged.sha256,
@@ -112,6 +112,11 @@ export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: S
     await ctx.store.advanceDelivery(d.id, 'failed', ctx.clock.now(), { attempts: d.attempts + tries, code: e.code, reason: e.message });
     throw e;
   }
+}
+
+/** Opens the staged file on first read: a put that fails before reading leaves no stream open behind. */
+async function* read(path: string): AsyncIterable<Uint8Array> {
+  yield* createReadStream(path) as AsyncIterable<Buffer>;
 }
 
 /** The final name holds the recorded bytes, or complete bytes left under the temp name were renamed to it. */
