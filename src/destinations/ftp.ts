@@ -98,6 +98,7 @@ export class FtpDestination implements Destination {
           throw ladingError('DEST_VERIFY_MISMATCH', `${this.uri(target)}: sent ${sent.bytes} bytes sha256 ${sha256}, the server holds ${stored === null ? 'no file' : `${stored} bytes`}${want}`);
         }
         if (target !== final) {
+          await opts.onUploaded?.(`${name}.tmp`);
           const published = await this.publish(client, target, final, opts);
           if (published) return published;
         }

@@ -56,6 +56,7 @@ export class LocalDestination implements Destination {
         await rm(temp, { force: true });
         throw ladingError('DEST_VERIFY_MISMATCH', `${final}: wrote ${written.bytes} bytes sha256 ${written.sha256}, expected ${opts.expected.bytes} bytes sha256 ${opts.expected.sha256}`);
       }
+      await opts.onUploaded?.(`${name}.tmp`);
       await this.publish(temp, final, opts.onCollision === 'overwrite');
       return { uri: pathToFileURL(final).href, ...written, attempts: 1, skipped: false };
     } catch (error) {
@@ -71,6 +72,30 @@ export class LocalDestination implements Destination {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `reading ${path}` });
+    }
+  }
+
+  async completePut(name: string, expected: { readonly bytes: number; readonly sha256: string }): Promise<boolean> {
+    const final = join(this.root, name);
+    const temp = `${final}.tmp`;
+    try {
+      const left = await this.stat(`${name}.tmp`);
+      if (!left || left.bytes !== expected.bytes || left.sha256 !== expected.sha256) return false;
+      await this.publish(temp, final, false);
+      return true;
+    } catch (error) {
+      throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `renaming ${temp}` });
+    }
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const path = join(this.root, name);
+    try {
+      await unlink(path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `removing ${path}` });
     }
   }
 

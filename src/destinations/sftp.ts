@@ -235,7 +235,10 @@ export class SftpDestination implements Destination {
         await this.removeQuietly(session, target);
         throw ladingError('DEST_VERIFY_MISMATCH', `${uri}: sent ${written.bytes} bytes sha256 ${written.sha256}, the server holds ${size} bytes${expected ? `; expected ${expected.bytes} bytes sha256 ${expected.sha256}` : ''}`);
       }
-      if (atomic) await this.race(this.publish(session, target, final, opts.onCollision === 'overwrite', uri), signal, session);
+      if (atomic) {
+        await opts.onUploaded?.(`${name}.tmp`);
+        await this.race(this.publish(session, target, final, opts.onCollision === 'overwrite', uri), signal, session);
+      }
       return { uri, ...written, attempts: 1, skipped: false };
     } catch (error) {
       throw await this.failure(error, doing, conn, deadline);
@@ -266,18 +269,41 @@ export class SftpDestination implements Destination {
 
   /** Size, and sha256 computed by reading the whole remote file back (a download of its bytes). */
   async stat(name: string): Promise<{ bytes: number; sha256?: string } | null> {
-    let doing = `reading ${name} at ${this.description}`;
+    return this.onFile(name, 'reading', async (conn, path, signal) => {
+      const info = await this.race(this.statOrNull(conn, path), signal, conn);
+      return info ? { bytes: info.size, sha256: await this.hash(conn, path, signal) } : null;
+    });
+  }
+
+  async completePut(name: string, expected: { readonly bytes: number; readonly sha256: string }): Promise<boolean> {
+    return this.onFile(name, 'renaming', async (conn, final, signal) => {
+      const temp = `${final}.tmp`;
+      const left = await this.race(this.statOrNull(conn, temp), signal, conn);
+      if (left?.size !== expected.bytes || await this.hash(conn, temp, signal) !== expected.sha256) return false;
+      await this.race(this.publish(conn, temp, final, false, this.uri(final)), signal, conn);
+      return true;
+    });
+  }
+
+  async remove(name: string): Promise<boolean> {
+    return this.onFile(name, 'removing', async (conn, path, signal) => {
+      if (!(await this.race(this.statOrNull(conn, path), signal, conn))) return false;
+      await this.race(call((cb) => conn.sftp.unlink(path, cb)), signal, conn);
+      return true;
+    });
+  }
+
+  /** One call on one remote file under the transfer timeout, its failures classified naming the file. */
+  private async onFile<T>(name: string, doing: string, body: (conn: Connection, path: string, signal: AbortSignal) => Promise<T>): Promise<T> {
+    let what = `${doing} ${name} at ${this.description}`;
     let conn: Connection | undefined;
     try {
       conn = await this.connection();
       const path = posix.join(conn.root, name);
-      doing = `reading ${this.uri(path)}`;
-      const signal = AbortSignal.timeout(this.config.transfer_timeout);
-      const info = await this.race(this.statOrNull(conn, path), signal, conn);
-      if (!info) return null;
-      return { bytes: info.size, sha256: await this.hash(conn, path, signal) };
+      what = `${doing} ${this.uri(path)}`;
+      return await body(conn, path, AbortSignal.timeout(this.config.transfer_timeout));
     } catch (error) {
-      throw await this.failure(error, doing, conn);
+      throw await this.failure(error, what, conn);
     }
   }
 

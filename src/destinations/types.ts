@@ -7,6 +7,12 @@ export interface PutOptions {
   readonly expected?: { readonly bytes: number; readonly sha256: string };
   /** Facts about the file (pipeline, batch_id, run_id, records, sha256) a destination may attach as object metadata. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Called once the complete, verified bytes sit under the temporary name (relative, like `name`)
+   * and before the rename: the delivery records the step, so a crash in between can be finished
+   * by completePut instead of sending the file again. Destinations without a temp name never call it.
+   */
+  readonly onUploaded?: (tempName: string) => Promise<void>;
 }
 
 export interface PutReceipt {
@@ -26,6 +32,14 @@ export interface Destination {
   /** Writes under a temporary name, verifies bytes and sha256, then renames to `name`. */
   put(name: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: PutOptions): Promise<PutReceipt>;
   stat(name: string): Promise<{ bytes: number; sha256?: string } | null>;
+  /**
+   * Finishes a put interrupted between upload and rename: gives the temp file left under
+   * `name`'s temp name the final name when it holds exactly the expected bytes. False when there
+   * is no such temp file (or it differs), so the caller sends the file again.
+   */
+  completePut?(name: string, expected: { readonly bytes: number; readonly sha256: string }): Promise<boolean>;
+  /** Deletes a published file (rollback); false when it is not there. */
+  remove?(name: string): Promise<boolean>;
   /** Connects and probes write permission; `lading validate` and run start call it. */
   healthcheck(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;

@@ -76,6 +76,8 @@ export const codes = {
   STORE_UNAVAILABLE: spec('StoreError', 'transient', 'store', 503, 'The PostgreSQL store cannot be reached, or the connection broke (refused, reset, timed out, server shutting down).', 'Retried automatically; check that the server is up and the --db / LADING_DATABASE_URL host and port.'),
   STORE_SCHEMA_NEWER: spec('StoreError', 'permanent', 'store', 500, 'The database was migrated by a newer lading.', 'Upgrade lading, or point --db at another database.'),
   STORE_RUN_NOT_FOUND: spec('StoreError', 'permanent', 'store', 404, 'No run has that id.', 'List runs with `lading runs`.'),
+  STORE_DELIVERY_NOT_FOUND: spec('StoreError', 'permanent', 'store', 404, 'No delivery has that id.', 'List deliveries with `lading deliveries list`.'),
+  DEST_NOT_RETRYABLE: spec('DestinationError', 'permanent', 'destination', 409, 'The delivery cannot be sent again from its staged file: it is already at the partner, or its staged file is gone.', 'Check `lading deliveries show <id>`; a delivery without a staged file is rendered again by the next run of its batch.'),
   NETWORK_FAILED: spec('NetworkError', 'transient', 'destination', 503, 'A network connection failed (reset, refused, timed out, DNS).', 'Retried automatically; check connectivity if it persists.'),
   SINK_HTTP_TRANSIENT: spec('NetworkError', 'transient', 'sink', 503, 'The HTTP endpoint answered 408, 425 or 5xx: a temporary failure.', 'Retried automatically, honouring Retry-After; check the endpoint\'s status if it persists.'),
   SINK_HTTP_RATE_LIMITED: spec('RateLimitError', 'transient', 'sink', 429, 'The HTTP endpoint answered 429 Too Many Requests.', 'Retried after Retry-After; lower execution.rate_limit or execution.concurrency.'),

@@ -143,6 +143,52 @@ export interface DeliveryState {
   readonly suspendedAt: Date | null;
   readonly code: string | null;
   readonly reason: string | null;
+  /** Consecutive failed deliveries, for the circuit breaker. */
+  readonly failures: number;
+  /** Since when the circuit breaker holds deliveries back; null while closed. */
+  readonly breakerOpenedAt: Date | null;
+}
+
+/**
+ * The steps of one delivery, in order: sealed → rendered → uploading (complete bytes under a temp
+ * name) → published (final name) → verified → acknowledged; or failed, skipped, rolled_back.
+ */
+export type DeliveryStep = 'sealed' | 'rendered' | 'uploading' | 'published' | 'verified' | 'acknowledged' | 'failed' | 'skipped' | 'rolled_back';
+
+/** One file (a part of a batch, its sidecar or its manifest) sent to one destination. */
+export interface DeliveryRecord {
+  readonly id: string;
+  readonly pipeline: string;
+  readonly batchId: string;
+  /** The file within the batch: `1`, `east/2`, `1.sha256`, `manifest`. */
+  readonly part: string;
+  readonly destination: string;
+  readonly runId: string;
+  /** Fixed by the first run that opened the delivery: a later run reuses it. */
+  readonly name: string;
+  readonly tempName: string | null;
+  readonly state: DeliveryStep;
+  readonly uri: string | null;
+  readonly bytes: number | null;
+  readonly records: number | null;
+  readonly sha256: string | null;
+  readonly stagedPath: string | null;
+  readonly attempts: number;
+  readonly code: string | null;
+  readonly reason: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** Fields a step changes; absent fields keep their value. */
+export type DeliveryUpdate = Partial<Pick<DeliveryRecord, 'runId' | 'tempName' | 'uri' | 'bytes' | 'records' | 'sha256' | 'stagedPath' | 'attempts' | 'code' | 'reason'>>;
+
+export interface DeliveryFilter {
+  readonly pipeline?: string;
+  readonly runId?: string;
+  readonly batchId?: string;
+  readonly states?: readonly DeliveryStep[];
+  readonly limit?: number;
 }
 
 export interface Alert {
@@ -164,6 +210,23 @@ export interface DeliveryStore {
   resumeDeliveries(pipeline: string): Promise<boolean>;
   recordAlert(alert: Alert): Promise<void>;
   listAlerts(filter?: { readonly pipeline?: string; readonly limit?: number }): Promise<Alert[]>;
+  /**
+   * The delivery of a batch's part to a destination: created in state `sealed` under `name`, or
+   * the existing one (an earlier run's, with its name and state) returned unchanged.
+   */
+  openDelivery(spec: { readonly id: string; readonly pipeline: string; readonly batchId: string; readonly part: string; readonly destination: string; readonly runId: string; readonly name: string; readonly at: Date }): Promise<DeliveryRecord>;
+  /** Moves a delivery to `state` and records the step; false for an unknown id. */
+  advanceDelivery(id: string, state: DeliveryStep, at: Date, update?: DeliveryUpdate): Promise<boolean>;
+  getDelivery(id: string): Promise<DeliveryRecord | null>;
+  /** Steps in the order taken. */
+  deliverySteps(id: string): Promise<{ readonly state: DeliveryStep; readonly at: Date }[]>;
+  /** Newest first. */
+  listDeliveries(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
+  /**
+   * Counts a delivery outcome for the pipeline's circuit breaker in one step: a success closes it
+   * and clears the count; the `threshold`-th consecutive failure (and each one after) opens it as of `at`.
+   */
+  recordDeliveryOutcome(pipeline: string, outcome: { readonly ok: boolean; readonly threshold: number; readonly at: Date }): Promise<DeliveryState>;
 }
 
 export interface InboxInput {

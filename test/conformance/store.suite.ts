@@ -394,10 +394,10 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
       });
 
       test('deliveries: suspended with the first reason kept, resumed once; alerts listed newest first', async () => {
-        assert.deepEqual(await store.deliveryState('p'), { pipeline: 'p', suspendedAt: null, code: null, reason: null });
+        assert.deepEqual(await store.deliveryState('p'), { pipeline: 'p', suspendedAt: null, code: null, reason: null, failures: 0, breakerOpenedAt: null });
         await store.suspendDeliveries('p', { code: 'DEST_AUTH_FAILED', reason: 'login refused', at: at(1) });
         await store.suspendDeliveries('p', { code: 'DEST_PERMISSION_DENIED', reason: 'later', at: at(2) });
-        assert.deepEqual(await store.deliveryState('p'), { pipeline: 'p', suspendedAt: at(1), code: 'DEST_AUTH_FAILED', reason: 'login refused' });
+        assert.deepEqual(await store.deliveryState('p'), { pipeline: 'p', suspendedAt: at(1), code: 'DEST_AUTH_FAILED', reason: 'login refused', failures: 0, breakerOpenedAt: null });
         assert.equal(await store.resumeDeliveries('p'), true);
         assert.equal(await store.resumeDeliveries('p'), false);
         assert.equal((await store.deliveryState('p')).suspendedAt, null);
@@ -453,6 +453,63 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual(files.map((f) => f.name), ['z.csv.gz', 'a.csv.gz', 'b.csv.gz']);
         assert.deepEqual(files[0], { name: 'z.csv.gz', bytes: 7, records: 10, sha256: 'sha-retry', uri: 'sftp://partner/z.csv.gz', part: 1 });
         assert.deepEqual(await store.listFiles('run_other'), []);
+      });
+    });
+
+    describe('delivery states', () => {
+      const spec = (part: string, name: string, runId = 'run_1', id = `dlv_${runId}_${part}`) =>
+        ({ id, pipeline: 'partner-a', batchId: 'batch_1', part, destination: 'local:/out', runId, name, at: at(0) });
+
+      test('a delivery opens sealed, walks its steps, and a later run gets the first run\'s name back', async () => {
+        const opened = await store.openDelivery(spec('1', 'leads_0900_batch_1_001.csv'));
+        assert.equal(opened.state, 'sealed');
+        assert.equal(await store.advanceDelivery(opened.id, 'rendered', at(1), { bytes: 10, records: 2, sha256: 'sha-a', stagedPath: '/data/staging/run_1/part-1' }), true);
+        await store.advanceDelivery(opened.id, 'uploading', at(2), { tempName: 'leads_0900_batch_1_001.csv.tmp' });
+        const again = await store.openDelivery(spec('1', 'leads_1000_batch_1_001.csv', 'run_2'));
+        assert.equal(again.id, opened.id);
+        assert.equal(again.name, 'leads_0900_batch_1_001.csv', 'the part keeps its first name');
+        assert.equal(again.state, 'uploading');
+        assert.equal(again.tempName, 'leads_0900_batch_1_001.csv.tmp');
+        assert.equal(again.runId, 'run_1');
+        await store.advanceDelivery(opened.id, 'published', at(3), { runId: 'run_2', tempName: null, uri: 'file:///out/x', attempts: 2 });
+        await store.advanceDelivery(opened.id, 'verified', at(3));
+        const done = await store.getDelivery(opened.id);
+        assert.deepEqual(
+          { state: done?.state, runId: done?.runId, tempName: done?.tempName, bytes: done?.bytes, sha256: done?.sha256, attempts: done?.attempts, uri: done?.uri },
+          { state: 'verified', runId: 'run_2', tempName: null, bytes: 10, sha256: 'sha-a', attempts: 2, uri: 'file:///out/x' },
+        );
+        assert.deepEqual((await store.deliverySteps(opened.id)).map((s) => s.state), ['sealed', 'rendered', 'uploading', 'published', 'verified']);
+        assert.equal(await store.advanceDelivery('dlv_unknown', 'failed', at(4)), false);
+        assert.equal(await store.getDelivery('dlv_unknown'), null);
+      });
+
+      test('deliveries are listed newest first and filtered by pipeline, run, batch and state', async () => {
+        const a = await store.openDelivery(spec('1', 'a.csv'));
+        const b = await store.openDelivery({ ...spec('2', 'b.csv'), at: at(1) });
+        await store.openDelivery({ ...spec('1', 'c.csv', 'run_9'), pipeline: 'other', at: at(2) });
+        await store.advanceDelivery(a.id, 'failed', at(3), { code: 'DEST_WRITE_FAILED', reason: 'disk full' });
+        assert.deepEqual((await store.listDeliveries({ pipeline: 'partner-a' })).map((d) => d.name), ['b.csv', 'a.csv']);
+        assert.deepEqual((await store.listDeliveries({ states: ['failed'] })).map((d) => [d.id, d.code, d.reason]), [[a.id, 'DEST_WRITE_FAILED', 'disk full']]);
+        assert.deepEqual((await store.listDeliveries({ runId: 'run_1', batchId: 'batch_1', states: ['sealed', 'failed'] })).map((d) => d.id), [b.id, a.id]);
+        assert.equal((await store.listDeliveries()).length, 3);
+        assert.equal((await store.listDeliveries({ limit: 1 })).length, 1);
+      });
+
+      test('the circuit breaker opens at the threshold-th consecutive failure and a success closes it', async () => {
+        const fail = (minute: number) => store.recordDeliveryOutcome('partner-a', { ok: false, threshold: 2, at: at(minute) });
+        const first = await fail(1);
+        assert.deepEqual([first.failures, first.breakerOpenedAt], [1, null]);
+        const second = await fail(2);
+        assert.deepEqual([second.failures, second.breakerOpenedAt], [2, at(2)]);
+        const reopened = await fail(5);
+        assert.deepEqual([reopened.failures, reopened.breakerOpenedAt], [3, at(5)], 'a failed canary opens it again from now');
+        assert.equal((await store.deliveryState('partner-a')).failures, 3);
+        const closed = await store.recordDeliveryOutcome('partner-a', { ok: true, threshold: 2, at: at(6) });
+        assert.deepEqual([closed.failures, closed.breakerOpenedAt], [0, null]);
+        assert.deepEqual([(await store.deliveryState('fresh')).failures, (await store.deliveryState('fresh')).breakerOpenedAt], [0, null]);
+        await store.suspendDeliveries('partner-a', { code: 'DEST_AUTH_FAILED', reason: 'bad password', at: at(7) });
+        await fail(8);
+        assert.equal((await store.deliveryState('partner-a')).code, 'DEST_AUTH_FAILED', 'breaker counts leave the suspension alone');
       });
     });
 

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { loadPipeline } from '../../config/load.js';
 import { pick } from '../../config/one-of.js';
 import { systemClock } from '../../core/clock.js';
@@ -6,7 +6,25 @@ import { randomIds } from '../../core/ids.js';
 import { registry } from '../../core/registry.js';
 import { codes } from '../../errors/codes.js';
 import { classify } from '../../errors/classify.js';
+import { retryDelivery } from '../../engine/deliveries.js';
+import { ladingError } from '../../errors/lading-error.js';
+import type { DeliveryRecord, DeliveryStep } from '../../store/types.js';
 import { exitCodes, globals, withStore } from '../context.js';
+
+const steps: readonly DeliveryStep[] = ['sealed', 'rendered', 'uploading', 'published', 'verified', 'acknowledged', 'failed', 'skipped', 'rolled_back'];
+/** Deliveries that did not reach the partner: what `retry --pipeline` sends again. */
+const pending: readonly DeliveryStep[] = ['rendered', 'uploading', 'failed'];
+
+const parseStates = (value: string): DeliveryStep[] => value.split(',').map((state) => {
+  if (!(steps as readonly string[]).includes(state)) throw new InvalidArgumentError(`unknown status ${state}; one of ${steps.join(', ')}`);
+  return state as DeliveryStep;
+});
+
+const json = (d: DeliveryRecord) => ({
+  id: d.id, pipeline: d.pipeline, batch_id: d.batchId, part: d.part, run_id: d.runId, destination: d.destination, name: d.name, state: d.state,
+  uri: d.uri, bytes: d.bytes, records: d.records, sha256: d.sha256, staged_path: d.stagedPath, temp_name: d.tempName, attempts: d.attempts,
+  code: d.code, reason: d.reason, created_at: d.createdAt.toISOString(), updated_at: d.updatedAt.toISOString(),
+});
 
 export function deliveriesCommand(): Command {
   const deliveries = new Command('deliveries').description('Delivery state of pipelines: suspended after a failure that needs an operator (credentials, permissions, host key), and resumed.');
@@ -40,6 +58,75 @@ export function deliveriesCommand(): Command {
         const resumed = await store.resumeDeliveries(pipeline);
         if (resumed) await store.recordAlert({ pipeline, runId: null, kind: 'deliveries_resumed', code: null, message: `deliveries of ${pipeline} resumed by an operator`, at: new Date() });
         process.stdout.write(resumed ? `deliveries of ${pipeline} resumed\n` : `deliveries of ${pipeline} were not suspended\n`);
+      });
+    });
+  deliveries.command('list')
+    .description('List deliveries (one file of a batch to one destination), newest first, with their state.')
+    .option('--pipeline <name>', 'only this pipeline')
+    .option('--run <run-id>', 'only deliveries of this run')
+    .option('--status <states>', `comma-separated states: ${steps.join(', ')}`, parseStates)
+    .option('--limit <n>', 'at most this many', (v) => Number(v), 50)
+    .option('--json', 'print JSON')
+    .action(async function (this: Command, opts: { pipeline?: string; run?: string; status?: DeliveryStep[]; limit: number; json?: boolean }) {
+      await withStore(this, async (store) => {
+        const list = await store.listDeliveries({
+          ...(opts.pipeline ? { pipeline: opts.pipeline } : {}), ...(opts.run ? { runId: opts.run } : {}), ...(opts.status ? { states: opts.status } : {}), limit: opts.limit,
+        });
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(list.map(json))}\n`);
+          return;
+        }
+        if (list.length === 0) process.stdout.write('no deliveries\n');
+        for (const d of list) process.stdout.write(`${d.id}  ${d.state.padEnd(11)} ${d.pipeline}  ${d.name}  ${d.bytes ?? '?'} bytes${d.code ? `  ${d.code}: ${d.reason}` : ''}\n`);
+      });
+    });
+  deliveries.command('show')
+    .description('Show one delivery: its file, destination, staged copy and every step it took.')
+    .argument('<id>', 'delivery id')
+    .option('--json', 'print JSON')
+    .action(async function (this: Command, id: string, opts: { json?: boolean }) {
+      await withStore(this, async (store) => {
+        const d = await store.getDelivery(id);
+        if (!d) throw ladingError('STORE_DELIVERY_NOT_FOUND', `no delivery with id ${id}`);
+        const taken = await store.deliverySteps(id);
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ ...json(d), steps: taken.map((s) => ({ state: s.state, at: s.at.toISOString() })) })}\n`);
+          return;
+        }
+        const lines = [
+          `delivery ${d.id}: ${d.state}`, `  pipeline     ${d.pipeline} (batch ${d.batchId}, part ${d.part}, run ${d.runId})`,
+          `  file         ${d.name}  ${d.bytes ?? '?'} bytes, ${d.records ?? '-'} records, sha256 ${d.sha256 ?? '?'}`,
+          `  destination  ${d.uri ?? d.destination}`, `  staged       ${d.stagedPath ?? '(none)'}`, `  attempts     ${d.attempts}`,
+          ...(d.code ? [`  last error   ${d.code}: ${d.reason}`] : []), '  steps',
+          ...taken.map((s) => `    ${s.at.toISOString()}  ${s.state}`),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      });
+    });
+  deliveries.command('retry')
+    .description('Send a delivery again from its staged file, without rendering: the same name and bytes. With --pipeline, every delivery of the pipeline that has not reached the partner.')
+    .argument('[id]', 'delivery id')
+    .option('--pipeline <name>', 'retry every pending (rendered, uploading or failed) delivery of this pipeline')
+    .option('--json', 'print JSON')
+    .action(async function (this: Command, id: string | undefined, opts: { pipeline?: string; json?: boolean }) {
+      if ((id === undefined) === (opts.pipeline === undefined)) throw new InvalidArgumentError('give a delivery id or --pipeline, not both');
+      await withStore(this, async (store, g) => {
+        const ids = id ? [id] : (await store.listDeliveries({ pipeline: opts.pipeline!, states: pending, limit: 10_000 })).reverse().map((d) => d.id);
+        const results: { id: string; ok: boolean; name?: string; outcome?: string; code?: string; message?: string }[] = [];
+        for (const each of ids) {
+          try {
+            const sent = await retryDelivery(store, each, { dataDir: g.dataDir });
+            results.push({ id: each, ok: true, name: sent.name, outcome: sent.outcome });
+          } catch (error) {
+            const e = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `retrying delivery ${each}` });
+            if (id) throw e;
+            results.push({ id: each, ok: false, code: e.code, message: e.message });
+          }
+        }
+        if (opts.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+        else if (results.length === 0) process.stdout.write('nothing to retry\n');
+        else for (const r of results) process.stdout.write(r.ok ? `✔ ${r.id} ${r.name} ${r.outcome === 'sent' ? 'delivered' : 'found at the partner'}\n` : `✖ ${r.id} ${r.code}: ${r.message}\n`);
+        if (results.some((r) => !r.ok)) process.exitCode = exitCodes.failed;
       });
     });
   return deliveries;

@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { BuildContext, CodecDef, DestinationDef, FormatDef } from '../../core/component.js';
@@ -11,10 +11,9 @@ import { byteSize } from '../../config/units.js';
 import type { Codec } from '../../codecs/types.js';
 import { ladingError, LadingError } from '../../errors/lading-error.js';
 import type { FormatEncoder } from '../../formats/types.js';
-import type { Destination, PutReceipt } from '../../destinations/types.js';
-import { classify } from '../../errors/classify.js';
-import { retryDelay } from '../../core/retry.js';
+import type { Destination } from '../../destinations/types.js';
 import type { RecordSink, RunContext, SinkSummary } from '../types.js';
+import { deliver, stage, type DeliveryContext } from './delivery.js';
 import { renderManifest } from './manifest.js';
 import { checkPattern, renderName, safeSegment, usesToken, type NameValues } from './naming.js';
 import { PartWriter, type StagedPart } from './part.js';
@@ -176,6 +175,7 @@ export class FileSink implements RecordSink {
   }
 
   async close(ctx: RunContext, outcome: 'completed' | 'aborted'): Promise<SinkSummary> {
+    let keepStaged = false;
     try {
       if (outcome === 'aborted') {
         for (const set of this.sets.values()) await set.part?.abort();
@@ -187,10 +187,16 @@ export class FileSink implements RecordSink {
         await this.openPart(set);
         await this.rotate(set);
       }
-      return { files: await this.deliver(ctx), destination: this.deps.destination.description };
+      try {
+        return { files: await this.deliver(ctx), destination: this.deps.destination.description };
+      } catch (error) {
+        // The staged files of undelivered parts stay until `lading deliveries retry` or a later run sends them.
+        keepStaged = true;
+        throw error;
+      }
     } finally {
       this.sets.clear();
-      await rm(this.staging, { recursive: true, force: true });
+      if (!keepStaged) await rm(this.staging, { recursive: true, force: true });
       await this.deps.destination.close();
     }
   }
@@ -260,26 +266,6 @@ export class FileSink implements RecordSink {
     this.run!.emit({ type: 'file_rendered', name: label, bytes: staged.bytes, records: staged.records });
   }
 
-  /**
-   * One file's put, tried again on transient failures per delivery.retry with the same staged
-   * bytes (a body is made anew for each try). Permanent failures end at once.
-   */
-  private async withRetry(ctx: RunContext, name: string, put: () => Promise<PutReceipt>): Promise<{ receipt: PutReceipt; attempts: number; durationMs: number }> {
-    const policy = this.deps.build.deliveryRetry;
-    for (let attempt = 1; ; attempt++) {
-      const started = Date.now();
-      try {
-        return { receipt: await put(), attempts: attempt, durationMs: Date.now() - started };
-      } catch (error) {
-        const e = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `delivering ${name}` });
-        if (!e.transient || !policy || attempt >= policy.attempts || ctx.signal.aborted) throw e;
-        const delay = retryDelay(policy, attempt, e.retryAfterMs);
-        ctx.emit({ type: 'delivery_retry', name, attempt, code: e.code, delay_ms: delay });
-        await this.deps.build.clock.sleep(delay, ctx.signal);
-      }
-    }
-  }
-
   /** A sample run's files land under sample/, never where the partner picks up real deliveries. */
   private prefix(name: string): string {
     return this.run!.mode === 'sample' ? `sample/${name}` : name;
@@ -290,39 +276,54 @@ export class FileSink implements RecordSink {
     return { pipeline: run.pipeline, batchId: run.batchId, runId: run.runId, createdAt: run.createdAt, timezone: this.deps.config.timezone, part: 1, records: 0, ext: this.ext, partition };
   }
 
-  /** Data files first (partition by partition, in order of first appearance), each followed by its sidecar; the manifest last, so its presence means "complete". */
+  /**
+   * Data files first (partition by partition, in order of first appearance), each followed by its
+   * sidecar; the manifest last, so its presence means "complete". Every data part is recorded as
+   * rendered before the first is sent, so a failure leaves each unsent part listed with its staged file.
+   */
   private async deliver(ctx: RunContext): Promise<FileArtifact[]> {
-    const { config } = this.deps;
+    const { config, build } = this.deps;
+    const dctx: DeliveryContext = {
+      store: build.store, destination: this.deps.destination, clock: build.clock, ids: build.ids, retry: build.deliveryRetry,
+      pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, onCollision: config.on_collision, signal: ctx.signal, emit: ctx.emit,
+    };
     const pattern = config.naming ?? (config.split ? defaultSplitNaming : defaultNaming);
-    const put = (name: string, body: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>, expected?: { bytes: number; sha256: string }, records?: number) =>
-      this.withRetry(ctx, name, () => this.deps.destination.put(name, body(), {
-        onCollision: config.on_collision, signal: ctx.signal, ...(expected ? { expected } : {}),
-        metadata: {
-          pipeline: ctx.pipeline, batch_id: ctx.batchId, run_id: ctx.runId,
-          ...(expected ? { sha256: expected.sha256 } : {}), ...(records === undefined ? {} : { records: String(records) }),
-        },
-      }));
-    const files: FileArtifact[] = [];
+    const parts = [];
     for (const set of this.sets.values()) {
       for (const staged of set.staged) {
+        // Sample files are deliveries of their own: a full run of the same batch must not take them for its own.
+        const key = this.prefix(set.partition === undefined ? String(staged.number) : `${set.partition}/${staged.number}`);
         const name = this.prefix(renderName(pattern, { ...this.names(set.partition), part: staged.number, records: staged.records }));
-        const { receipt, attempts, durationMs } = await put(name, () => createReadStream(staged.path), { bytes: staged.bytes, sha256: staged.sha256 }, staged.records);
-        const file: FileArtifact = {
-          name, bytes: staged.bytes, records: staged.records, sha256: staged.sha256, uri: receipt.uri, part: staged.number,
-          ...(set.partition === undefined ? {} : { partition: set.partition }), attempts, duration_ms: durationMs,
-        };
-        files.push(file);
-        if (config.checksum === 'sha256') {
-          await put(`${name}.sha256`, () => [Buffer.from(`${staged.sha256}  ${name.split('/').at(-1)}\n`)]);
-        }
-        ctx.emit({ type: 'file_delivered', file });
+        parts.push({ key, set, staged, delivery: await stage(dctx, key, name, staged) });
       }
+    }
+    const files: FileArtifact[] = [];
+    for (const { key, set, staged, delivery } of parts) {
+      const sent = await deliver(dctx, delivery, staged);
+      const file: FileArtifact = {
+        name: sent.name, bytes: sent.bytes, records: staged.records, sha256: sent.sha256, uri: sent.uri, part: staged.number,
+        ...(set.partition === undefined ? {} : { partition: set.partition }), attempts: sent.attempts, duration_ms: sent.durationMs,
+      };
+      files.push(file);
+      if (config.checksum === 'sha256') {
+        await this.deliverText(dctx, `${key}.sha256`, `${sent.name}.sha256`, `${sent.sha256}  ${sent.name.split('/').at(-1)}\n`);
+      }
+      ctx.emit({ type: 'file_delivered', file });
     }
     if (config.manifest !== false && files.length > 0) {
       const manifest = config.manifest === true ? { naming: defaultManifestNaming, format: 'json' as const } : config.manifest;
       const text = renderManifest({ pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, created: ctx.createdAt, files }, manifest.format);
-      await put(this.prefix(renderName(manifest.naming, this.names())), () => [Buffer.from(text)]);
+      await this.deliverText(dctx, this.prefix('manifest'), this.prefix(renderName(manifest.naming, this.names())), text);
     }
     return files;
+  }
+
+  /** A sidecar or manifest goes through the same recorded steps as the data files, staged like them. */
+  private async deliverText(dctx: DeliveryContext, key: string, name: string, text: string): Promise<void> {
+    const path = join(this.staging, key.replace(/[^A-Za-z0-9._-]/g, '_'));
+    const bytes = Buffer.from(text);
+    await writeFile(path, bytes);
+    const staged = { path, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), records: null };
+    await deliver(dctx, await stage(dctx, key, name, staged), staged);
   }
 }

@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryState, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
+  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -459,9 +459,8 @@ export class SqliteStore implements Store {
 
   async deliveryState(pipeline: string): Promise<DeliveryState> {
     return this.#call('deliveryState', () => {
-      const row = this.#stmt('SELECT suspended_at, code, reason FROM delivery_state WHERE pipeline = ?').get(pipeline) as
-        { suspended_at: string | null; code: string | null; reason: string | null } | undefined;
-      return { pipeline, suspendedAt: row?.suspended_at ? new Date(row.suspended_at) : null, code: row?.code ?? null, reason: row?.reason ?? null };
+      const row = this.#stmt('SELECT * FROM delivery_state WHERE pipeline = ?').get(pipeline) as DeliveryStateRow | undefined;
+      return toDeliveryState(pipeline, row);
     });
   }
 
@@ -497,6 +496,77 @@ export class SqliteStore implements Store {
     });
   }
 
+  async openDelivery(spec: { readonly id: string; readonly pipeline: string; readonly batchId: string; readonly part: string; readonly destination: string; readonly runId: string; readonly name: string; readonly at: Date }): Promise<DeliveryRecord> {
+    return this.#call('openDelivery', () => this.#db.transaction(() => {
+      const at = iso(spec.at);
+      const created = this.#stmt(
+        `INSERT INTO deliveries (id, pipeline, batch_id, part, destination, run_id, name, state, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'sealed', ?, ?) ON CONFLICT (pipeline, batch_id, part, destination) DO NOTHING`,
+      ).run(spec.id, spec.pipeline, spec.batchId, spec.part, spec.destination, spec.runId, spec.name, at, at).changes;
+      if (created > 0) this.#stmt('INSERT INTO delivery_steps (delivery_id, state, at) VALUES (?, ?, ?)').run(spec.id, 'sealed', at);
+      return toDelivery(this.#stmt('SELECT * FROM deliveries WHERE pipeline = ? AND batch_id = ? AND part = ? AND destination = ?')
+        .get(spec.pipeline, spec.batchId, spec.part, spec.destination) as DeliveryRow);
+    }).immediate());
+  }
+
+  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}): Promise<boolean> {
+    return this.#call('advanceDelivery', () => this.#db.transaction(() => {
+      const columns = Object.entries(update).filter(([, value]) => value !== undefined).map(([key, value]) => [deliveryColumns[key as keyof DeliveryUpdate], value] as const);
+      const changed = this.#db.prepare(`UPDATE deliveries SET state = ?, updated_at = ?${columns.map(([column]) => `, ${column} = ?`).join('')} WHERE id = ?`)
+        .run(state, iso(at), ...columns.map(([, value]) => value), id).changes;
+      if (changed > 0) this.#stmt('INSERT INTO delivery_steps (delivery_id, state, at) VALUES (?, ?, ?)').run(id, state, iso(at));
+      return changed > 0;
+    }).immediate());
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+    return this.#call('getDelivery', () => {
+      const row = this.#stmt('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
+      return row ? toDelivery(row) : null;
+    });
+  }
+
+  async deliverySteps(id: string): Promise<{ readonly state: DeliveryStep; readonly at: Date }[]> {
+    return this.#call('deliverySteps', () => (this.#stmt('SELECT state, at FROM delivery_steps WHERE delivery_id = ? ORDER BY id').all(id) as { state: DeliveryStep; at: string }[])
+      .map((r) => ({ state: r.state, at: new Date(r.at) })));
+  }
+
+  async listDeliveries(filter: DeliveryFilter = {}): Promise<DeliveryRecord[]> {
+    return this.#call('listDeliveries', () => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      for (const [column, value] of [['pipeline', filter.pipeline], ['run_id', filter.runId], ['batch_id', filter.batchId]] as const) {
+        if (value !== undefined) {
+          where.push(`${column} = ?`);
+          args.push(value);
+        }
+      }
+      if (filter.states) {
+        where.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
+        args.push(...filter.states);
+      }
+      const rows = this.#db.prepare(`SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`)
+        .all(...args, filter.limit ?? 100) as DeliveryRow[];
+      return rows.map(toDelivery);
+    });
+  }
+
+  async recordDeliveryOutcome(pipeline: string, outcome: { readonly ok: boolean; readonly threshold: number; readonly at: Date }): Promise<DeliveryState> {
+    return this.#call('recordDeliveryOutcome', () => {
+      const row = (outcome.ok
+        ? this.#stmt(
+          `INSERT INTO delivery_state (pipeline) VALUES (?)
+           ON CONFLICT (pipeline) DO UPDATE SET failures = 0, breaker_opened_at = NULL RETURNING *`,
+        ).get(pipeline)
+        : this.#stmt(
+          `INSERT INTO delivery_state (pipeline, failures, breaker_opened_at) VALUES (?, 1, CASE WHEN ? <= 1 THEN ? END)
+           ON CONFLICT (pipeline) DO UPDATE SET failures = failures + 1,
+             breaker_opened_at = CASE WHEN failures + 1 >= ? THEN ? ELSE breaker_opened_at END RETURNING *`,
+        ).get(pipeline, outcome.threshold, iso(outcome.at), outcome.threshold, iso(outcome.at))) as DeliveryStateRow;
+      return toDeliveryState(pipeline, row);
+    });
+  }
+
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
 
   #runRow(id: string): RunRow | undefined {
@@ -521,6 +591,34 @@ export class SqliteStore implements Store {
       throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: ${operation}` });
     }
   }
+}
+
+interface DeliveryStateRow { suspended_at: string | null; code: string | null; reason: string | null; failures: number; breaker_opened_at: string | null }
+
+function toDeliveryState(pipeline: string, row: DeliveryStateRow | undefined): DeliveryState {
+  return {
+    pipeline, suspendedAt: row?.suspended_at ? new Date(row.suspended_at) : null, code: row?.code ?? null, reason: row?.reason ?? null,
+    failures: row?.failures ?? 0, breakerOpenedAt: row?.breaker_opened_at ? new Date(row.breaker_opened_at) : null,
+  };
+}
+
+interface DeliveryRow {
+  id: string; pipeline: string; batch_id: string; part: string; destination: string; run_id: string; name: string; temp_name: string | null;
+  state: DeliveryStep; uri: string | null; bytes: number | null; records: number | null; sha256: string | null; staged_path: string | null;
+  attempts: number; code: string | null; reason: string | null; created_at: string; updated_at: string;
+}
+
+const deliveryColumns: Record<keyof DeliveryUpdate, string> = {
+  runId: 'run_id', tempName: 'temp_name', uri: 'uri', bytes: 'bytes', records: 'records', sha256: 'sha256',
+  stagedPath: 'staged_path', attempts: 'attempts', code: 'code', reason: 'reason',
+};
+
+function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    id: row.id, pipeline: row.pipeline, batchId: row.batch_id, part: row.part, destination: row.destination, runId: row.run_id, name: row.name,
+    tempName: row.temp_name, state: row.state, uri: row.uri, bytes: row.bytes, records: row.records, sha256: row.sha256, stagedPath: row.staged_path,
+    attempts: row.attempts, code: row.code, reason: row.reason, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
+  };
 }
 
 function toBatch(row: BatchRow): Batch {

@@ -17,6 +17,7 @@ import { gzip } from '../../../src/codecs/gzip.js';
 import { pgp, type PgpCodec } from '../../../src/codecs/pgp.js';
 import { fixedClock } from '../../../src/core/clock.js';
 import type { BuildContext } from '../../../src/core/component.js';
+import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import { sequentialIds } from '../../../src/core/ids.js';
 import type { Item } from '../../../src/core/item.js';
 import { local } from '../../../src/destinations/local.js';
@@ -137,7 +138,7 @@ const items = (rows: readonly Record<string, unknown>[]): Item[] => rows.map((da
 async function render(output: Record<string, unknown>, rows: readonly Record<string, unknown>[], chunkSize = 25) {
   const dir = tempDir();
   const config = sinkDef.schema.parse({ type: 'file', format: 'ndjson', destination: { type: 'local', path: join(dir, 'out') }, ...output });
-  const sink = sinkDef.create(config, build(dir));
+  const sink = sinkDef.create(config, { ...build(dir), store: await openSqliteStore(join(dir, 'lading.db')) });
   const ctx: RunContext = { runId: 'run_0001', pipeline: 'p', batchId: 'batch_0001', createdAt: new Date('2026-01-02T03:04:05Z'), signal: new AbortController().signal, mode: 'full', emit: () => {} };
   await sink.open(ctx);
   const all = items(rows);
@@ -212,7 +213,7 @@ test('key problems are config errors found by prepare (the sink healthcheck behi
   for (const [name, encryption, path, reason] of cases) {
     const dir = tempDir();
     const config = sinkDef.schema.parse({ type: 'file', format: 'ndjson', encryption: { type: 'pgp', ...encryption }, destination: { type: 'local', path: join(dir, 'out') } });
-    const sink = sinkDef.create(config, build(dir));
+    const sink = sinkDef.create(config, { ...build(dir), store: await openSqliteStore(join(dir, 'lading.db')) });
     await assert.rejects(sink.healthcheck!(AbortSignal.timeout(30_000)), (error: unknown) => {
       assert.ok(error instanceof ConfigError, `${name}: ${String(error)}`);
       assert.equal(error.code, 'CONFIG_KEY_INVALID', name);

@@ -2,6 +2,8 @@
 // bytes; failures that need an operator suspend the pipeline's deliveries. The destination here
 // is a fault-injecting wrapper around the real local destination (STYLE.md: faults on purpose).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
@@ -12,6 +14,7 @@ import { defineDestination, type DestinationDef } from '../../../src/core/compon
 import { sequentialIds } from '../../../src/core/ids.js';
 import { registry } from '../../../src/core/registry.js';
 import { LocalDestination } from '../../../src/destinations/local.js';
+import { retryDelivery } from '../../../src/engine/deliveries.js';
 import { runPipeline, type RunEvent } from '../../../src/engine/run.js';
 import { ladingError } from '../../../src/errors/lading-error.js';
 import type { ErrorCode } from '../../../src/errors/codes.js';
@@ -80,5 +83,27 @@ test('an authentication failure suspends deliveries and records an alert; the ne
   const resumed = await run();
   assert.equal(resumed.report.status, 'completed');
   assert.equal(resumed.report.summary.processed, 1, 'the batch of the failed run is delivered first');
+  await store.close();
+});
+
+test('a failed delivery keeps its staged file; `deliveries retry` sends the same bytes under the same name without rendering', async () => {
+  const { store, run, dir } = await setup({ code: 'DEST_NOT_FOUND', failures: 1 });
+  await store.ingest('deliv', [{ data: { a: 1 } }, { data: { a: 2 } }], new Date());
+  const { report } = await run();
+  assert.deepEqual([report.status, report.failure?.code], ['failed', 'DEST_NOT_FOUND']);
+  const [failed] = await store.listDeliveries({ pipeline: 'deliv', states: ['failed'] });
+  assert.ok(failed?.stagedPath && existsSync(failed.stagedPath), 'the rendered file is kept under the data dir');
+  assert.equal(failed.name, 'x_batch_0001.csv');
+  assert.equal((await store.inboxStats('deliv')).pending, 0);
+  assert.equal((await store.openBatch('deliv'))?.id, 'batch_0001', 'the batch keeps its records until delivery is confirmed');
+
+  const sent = await retryDelivery(store, failed.id, { dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-03T00:00:00Z') });
+  assert.deepEqual([sent.name, sent.sha256, sent.outcome], [failed.name, failed.sha256, 'sent']);
+  const delivered = readFileSync(join(dir, 'out', failed.name));
+  assert.equal(createHash('sha256').update(delivered).digest('hex'), failed.sha256);
+  assert.equal((await store.getDelivery(failed.id))?.state, 'verified');
+  assert.ok(!existsSync(failed.stagedPath), 'the staged copy goes once the partner has the file');
+  await assert.rejects(retryDelivery(store, failed.id, { dataDir: join(dir, '.lading') }), { code: 'DEST_NOT_RETRYABLE' });
+  await assert.rejects(retryDelivery(store, 'dlv_nope', { dataDir: join(dir, '.lading') }), { code: 'STORE_DELIVERY_NOT_FOUND' });
   await store.close();
 });

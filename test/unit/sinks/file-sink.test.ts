@@ -14,6 +14,7 @@ import { csv } from '../../../src/formats/csv.js';
 import { json } from '../../../src/formats/json.js';
 import { ndjson } from '../../../src/formats/ndjson.js';
 import { fileSink } from '../../../src/sinks/file/file.js';
+import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import type { RunContext, SinkEvent } from '../../../src/sinks/types.js';
 import type { FileArtifact } from '../../../src/core/report.js';
 import { tempDir } from '../../support/tmp.js';
@@ -21,10 +22,10 @@ import { chunkContext } from '../../support/chunk-context.js';
 
 const def = fileSink({ formats: [csv, ndjson, json], codecs: [gzip], destinations: [local] });
 
-function setup(output: Record<string, unknown>) {
+async function setup(output: Record<string, unknown>) {
   const dir = tempDir();
   const config = def.schema.parse({ type: 'file', destination: { type: 'local', path: 'out' }, ...output });
-  const build = { pipeline: 'p', baseDir: dir, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds() } as unknown as BuildContext;
+  const build = { pipeline: 'p', baseDir: dir, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), store: await openSqliteStore(join(dir, 'lading.db')) } as unknown as BuildContext;
   const sink = def.create(config, build);
   const events: SinkEvent[] = [];
   const ctx: RunContext = { runId: 'run_0001', pipeline: 'p', batchId: 'batch_0001', mode: 'full', createdAt: new Date('2026-01-02T03:04:05Z'), signal: new AbortController().signal, emit: (e) => events.push(e) };
@@ -39,7 +40,7 @@ test('split by max_bytes: every gzip part is within the limit as delivered, and 
     fc.integer({ min: 300, max: 3000 }),
     fc.integer({ min: 1, max: 50 }),
     async (rows, maxBytes, chunkSize) => {
-      const { sink, ctx, out } = setup({ format: 'ndjson', compression: { type: 'gzip', level: 1 }, split: { max_bytes: maxBytes }, naming: '{part:4}.{ext}' });
+      const { sink, ctx, out } = await setup({ format: 'ndjson', compression: { type: 'gzip', level: 1 }, split: { max_bytes: maxBytes }, naming: '{part:4}.{ext}' });
       await sink.open(ctx);
       const failed = new Set<string>();
       const all = items(rows);
@@ -64,7 +65,7 @@ test('split by max_bytes: every gzip part is within the limit as delivered, and 
 });
 
 test('a record larger than max_bytes fails alone with FORMAT_RECORD_TOO_LARGE; the others are delivered', async () => {
-  const { sink, ctx } = setup({ format: 'ndjson', split: { max_bytes: 100 }, naming: '{part}.{ext}' });
+  const { sink, ctx } = await setup({ format: 'ndjson', split: { max_bytes: 100 }, naming: '{part}.{ext}' });
   await sink.open(ctx);
   const r = await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }, { a: 'x'.repeat(200) }, { a: 3 }]) }, chunkContext({ signal: ctx.signal }));
   assert.deepEqual([...r.failures].map(([id, e]) => [id, e.code]), [['r:2', 'FORMAT_RECORD_TOO_LARGE']]);
@@ -73,7 +74,7 @@ test('a record larger than max_bytes fails alone with FORMAT_RECORD_TOO_LARGE; t
 });
 
 test('split by max_records numbers the parts; CSV parts share the header taken from the first record', async () => {
-  const { sink, ctx, out, events } = setup({ format: 'csv', split: { max_records: 2 }, checksum: 'sha256', manifest: true, naming: 'leads_{date}_{part:3}_{records}.{ext}' });
+  const { sink, ctx, out, events } = await setup({ format: 'csv', split: { max_records: 2 }, checksum: 'sha256', manifest: true, naming: 'leads_{date}_{part:3}_{records}.{ext}' });
   await sink.open(ctx);
   await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1, b: 'x' }, { a: 2, b: 'y' }, { a: 3, b: 'z' }]) }, chunkContext({ signal: ctx.signal }));
   const { files } = await sink.close(ctx, 'completed');
@@ -88,7 +89,7 @@ test('split by max_records numbers the parts; CSV parts share the header taken f
 
 test('the same records render byte-identical files (a retry re-sends the same content)', async () => {
   const render = async () => {
-    const { sink, ctx } = setup({ format: 'json', compression: 'gzip' });
+    const { sink, ctx } = await setup({ format: 'json', compression: 'gzip' });
     await sink.open(ctx);
     await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 'é', b: null }, { a: '"q"' }]) }, chunkContext({ signal: ctx.signal }));
     return (await sink.close(ctx, 'completed')).files.map((f) => [f.name, f.sha256, f.bytes]);
@@ -97,17 +98,17 @@ test('the same records render byte-identical files (a retry re-sends the same co
 });
 
 test('an empty run delivers nothing, unless send_on_empty asks for a header-only file', async () => {
-  const quiet = setup({ format: 'csv' });
+  const quiet = await setup({ format: 'csv' });
   await quiet.sink.open(quiet.ctx);
   assert.deepEqual((await quiet.sink.close(quiet.ctx, 'completed')).files, []);
-  const loud = setup({ format: { type: 'csv', columns: ['id', 'email'] }, send_on_empty: true });
+  const loud = await setup({ format: { type: 'csv', columns: ['id', 'email'] }, send_on_empty: true });
   await loud.sink.open(loud.ctx);
   const { files } = await loud.sink.close(loud.ctx, 'completed');
   assert.equal(readFileSync(join(loud.out, files[0]!.name), 'utf8'), 'id,email\n');
 });
 
 test('an aborted run delivers nothing and leaves no staging files', async () => {
-  const { sink, ctx, out, dir } = setup({ format: 'ndjson' });
+  const { sink, ctx, out, dir } = await setup({ format: 'ndjson' });
   await sink.open(ctx);
   await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }]) }, chunkContext({ signal: ctx.signal }));
   assert.deepEqual((await sink.close(ctx, 'aborted')).files, []);
@@ -116,7 +117,7 @@ test('an aborted run delivers nothing and leaves no staging files', async () => 
 });
 
 test('partition by a field: one file set per value, each with its own parts; the manifest lists them all', async () => {
-  const { sink, ctx, out } = setup({
+  const { sink, ctx, out } = await setup({
     format: 'csv', naming: 'leads_{partition}_{part}.{ext}', split: { max_records: 2 }, partition: { field: 'state' },
     manifest: { naming: 'leads.ctl', format: 'csv' },
   });
@@ -135,7 +136,7 @@ test('partition by a field: one file set per value, each with its own parts; the
 });
 
 test('partitions beyond max_partitions fail their records, not the run', async () => {
-  const { sink, ctx } = setup({ format: 'ndjson', naming: '{partition}.{ext}', partition: { field: 'k', max_partitions: 2 } });
+  const { sink, ctx } = await setup({ format: 'ndjson', naming: '{partition}.{ext}', partition: { field: 'k', max_partitions: 2 } });
   await sink.open(ctx);
   const r = await sink.write({ runId: 'run_0001', index: 0, items: items([{ k: 'a' }, { k: 'b' }, { k: 'c' }, { k: 'a' }]) }, chunkContext({ signal: ctx.signal }));
   assert.deepEqual([...r.failures].map(([id, e]) => [id, e.code]), [['r:3', 'FORMAT_TOO_MANY_PARTITIONS']]);
@@ -143,7 +144,7 @@ test('partitions beyond max_partitions fail their records, not the run', async (
 });
 
 test('a text control file lists each file with its count and checksum, then a total', async () => {
-  const { sink, ctx, out } = setup({ format: 'ndjson', naming: 'x_{part}.{ext}', split: { max_records: 1 }, manifest: { naming: 'x.trl', format: 'text' } });
+  const { sink, ctx, out } = await setup({ format: 'ndjson', naming: 'x_{part}.{ext}', split: { max_records: 1 }, manifest: { naming: 'x.trl', format: 'text' } });
   await sink.open(ctx);
   await sink.write({ runId: 'run_0001', index: 0, items: items([{ a: 1 }, { a: 2 }]) }, chunkContext({ signal: ctx.signal }));
   const { files } = await sink.close(ctx, 'completed');

@@ -1,0 +1,59 @@
+import { access } from 'node:fs/promises';
+import { deliveryRetryPolicy } from '../config/delivery.js';
+import { parsePipeline } from '../config/load.js';
+import { pick } from '../config/one-of.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { randomIds, type IdGenerator } from '../core/ids.js';
+import { registry as builtIns, type Registry } from '../core/registry.js';
+import { ladingError } from '../errors/lading-error.js';
+import { deliver, stage, type Delivered } from '../sinks/file/delivery.js';
+import type { SinkEvent } from '../sinks/types.js';
+import type { Store } from '../store/types.js';
+
+export interface RetryDeliveryOptions {
+  readonly dataDir: string;
+  readonly clock?: Clock;
+  readonly ids?: IdGenerator;
+  readonly registry?: Registry;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: (event: SinkEvent) => void;
+}
+
+/**
+ * Sends a delivery again from its staged file, without rendering: the same name and the same
+ * bytes (sha256), to the destination of the run that rendered it, through the recorded steps.
+ */
+export async function retryDelivery(store: Store, id: string, opts: RetryDeliveryOptions): Promise<Delivered> {
+  const d = await store.getDelivery(id);
+  if (!d) throw ladingError('STORE_DELIVERY_NOT_FOUND', `no delivery with id ${id}`);
+  if (d.state === 'verified' || d.state === 'acknowledged' || d.state === 'skipped') throw ladingError('DEST_NOT_RETRYABLE', `delivery ${id} (${d.name}) is ${d.state} already`);
+  const staged = d.stagedPath;
+  if (staged === null || d.bytes === null || d.sha256 === null || !(await access(staged).then(() => true, () => false))) {
+    throw ladingError('DEST_NOT_RETRYABLE', `delivery ${id} (${d.name}) has no staged file left to send`);
+  }
+  const run = await store.getRun(d.runId);
+  if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${d.runId} (the run that rendered delivery ${id})`);
+  const { config } = parsePipeline(run.config, { origin: `run ${run.id}` });
+  const output = config.output as { type: string; destination?: unknown; on_collision?: 'fail' | 'overwrite' | 'skip_if_identical' };
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.ids ?? randomIds;
+  const build = { pipeline: config.name, baseDir: run.baseDir ?? process.cwd(), dataDir: opts.dataDir, clock, ids, store };
+  const destination = pick((opts.registry ?? builtIns).destinations, output.destination).create(output.destination, build);
+  try {
+    const ctx = {
+      store, destination, clock, ids, retry: deliveryRetryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
+      onCollision: output.on_collision ?? 'skip_if_identical', signal: opts.signal ?? new AbortController().signal, emit: opts.onEvent ?? (() => {}),
+    };
+    const file = { path: staged, bytes: d.bytes, sha256: d.sha256, records: d.records };
+    const sent = await deliver(ctx, await stage(ctx, d.part, d.name, file), file);
+    if (d.records !== null) {
+      await store.recordFile(d.runId, {
+        name: sent.name, bytes: sent.bytes, records: d.records, sha256: sent.sha256, uri: sent.uri, part: Number(d.part.split('/').at(-1)) || 1,
+        attempts: sent.attempts, duration_ms: sent.durationMs, destination: destination.description, deliveredAt: clock.now(),
+      });
+    }
+    return sent;
+  } finally {
+    await destination.close();
+  }
+}

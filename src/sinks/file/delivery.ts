@@ -1,0 +1,158 @@
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Clock } from '../../core/clock.js';
+import type { IdGenerator } from '../../core/ids.js';
+import { retryDelay, type RetryPolicy } from '../../core/retry.js';
+import { classify } from '../../errors/classify.js';
+import type { LadingError } from '../../errors/lading-error.js';
+import type { CollisionMode, Destination, PutReceipt } from '../../destinations/types.js';
+import type { DeliveryRecord, DeliveryStep, Store } from '../../store/types.js';
+import type { SinkEvent } from '../types.js';
+
+/** What one run (or `lading deliveries retry`) needs to send staged files through their recorded steps. */
+export interface DeliveryContext {
+  readonly store: Store;
+  readonly destination: Destination;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly retry: RetryPolicy | undefined;
+  readonly pipeline: string;
+  readonly batchId: string;
+  readonly runId: string;
+  readonly onCollision: CollisionMode;
+  readonly signal: AbortSignal;
+  readonly emit: (event: SinkEvent) => void;
+}
+
+/** A rendered file waiting under the data dir. */
+export interface StagedFile {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly records: number | null;
+}
+
+export interface Delivered {
+  readonly id: string;
+  readonly name: string;
+  readonly uri: string;
+  /** As the partner holds them: an earlier run's bytes when that run's file was found there. */
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly attempts: number;
+  readonly durationMs: number;
+  /** `sent` now, or `found` at the partner already (an earlier run sent it, or a left-over rename was finished). */
+  readonly outcome: 'sent' | 'found';
+}
+
+/** The partner has it (or chose to skip it): never sent again. */
+const settled: readonly DeliveryStep[] = ['verified', 'acknowledged', 'skipped'];
+
+/** Complete bytes may be at the partner under the final or the temp name: inspect before sending. */
+const mayBeThere = (d: DeliveryRecord): boolean =>
+  d.bytes !== null && d.sha256 !== null && (d.tempName !== null || d.state === 'published');
+
+/**
+ * Opens (or finds) the delivery of a batch part and records its staged file, unless an earlier
+ * run already got it to the partner or left it there half-way: then the record is kept as it is,
+ * for deliver() to inspect. The part keeps the name its first delivery was given.
+ */
+export async function stage(ctx: DeliveryContext, part: string, name: string, staged: StagedFile): Promise<DeliveryRecord> {
+  const d = await ctx.store.openDelivery({
+    id: ctx.ids.next('dlv'), pipeline: ctx.pipeline, batchId: ctx.batchId, part, destination: ctx.destination.description, runId: ctx.runId, name, at: ctx.clock.now(),
+  });
+  if (settled.includes(d.state) || mayBeThere(d)) return d;
+  return record(ctx, d, staged);
+}
+
+async function record(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile): Promise<DeliveryRecord> {
+  // A re-render replaces an earlier run's staged copy of the same part.
+  if (d.stagedPath !== null && d.stagedPath !== staged.path) await rm(d.stagedPath, { force: true });
+  const update = { runId: ctx.runId, tempName: null, bytes: staged.bytes, sha256: staged.sha256, records: staged.records, stagedPath: staged.path, code: null, reason: null };
+  await ctx.store.advanceDelivery(d.id, 'rendered', ctx.clock.now(), update);
+  return { ...d, ...update, state: 'rendered' };
+}
+
+/**
+ * Sends a staged delivery through its steps: rendered → uploading (complete under the temp
+ * name) → published → verified. A delivery an earlier run settled is not sent again; one it left
+ * under the temp name is renamed, and one already under its final name with the recorded bytes is
+ * taken as published. The staged file is removed once the partner has the file.
+ */
+export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile): Promise<Delivered> {
+  if (settled.includes(d.state)) return found(d, 0);
+  if (mayBeThere(d)) {
+    const started = ctx.clock.now().getTime();
+    if (await isThere(ctx.destination, d)) {
+      await publish(ctx, d, d.uri ?? d.name, d.attempts);
+      return found(d, ctx.clock.now().getTime() - started);
+    }
+    d = await record(ctx, d, staged);
+  }
+  let tries = 0;
+  try {
+    const { receipt, durationMs } = await withRetry(ctx, d.name, () => {
+      tries++;
+      return ctx.destination.put(d.name, read(staged.path), {
+        onCollision: ctx.onCollision, signal: ctx.signal, expected: { bytes: staged.bytes, sha256: staged.sha256 },
+        metadata: {
+          pipeline: ctx.pipeline, batch_id: ctx.batchId, run_id: ctx.runId, sha256: staged.sha256,
+          ...(staged.records === null ? {} : { records: String(staged.records) }),
+        },
+        onUploaded: async (tempName) => {
+          await ctx.store.advanceDelivery(d.id, 'uploading', ctx.clock.now(), { tempName });
+        },
+      });
+    });
+    const attempts = d.attempts + tries;
+    await publish(ctx, d, receipt.uri, attempts);
+    return { id: d.id, name: d.name, uri: receipt.uri, bytes: receipt.bytes, sha256: receipt.sha256, attempts, durationMs, outcome: 'sent' };
+  } catch (error) {
+    const e = error as LadingError;
+    await ctx.store.advanceDelivery(d.id, 'failed', ctx.clock.now(), { attempts: d.attempts + tries, code: e.code, reason: e.message });
+    throw e;
+  }
+}
+
+/** Opens the staged file on first read: a put that fails before reading leaves no stream open behind. */
+async function* read(path: string): AsyncIterable<Uint8Array> {
+  yield* createReadStream(path) as AsyncIterable<Buffer>;
+}
+
+/** The final name holds the recorded bytes, or complete bytes left under the temp name were renamed to it. */
+async function isThere(destination: Destination, d: DeliveryRecord): Promise<boolean> {
+  const expected = { bytes: d.bytes!, sha256: d.sha256! };
+  const remote = await destination.stat(d.name);
+  if (remote) return remote.bytes === expected.bytes && (remote.sha256 === undefined || remote.sha256 === expected.sha256);
+  return d.tempName !== null && destination.completePut !== undefined && await destination.completePut(d.name, expected);
+}
+
+async function publish(ctx: DeliveryContext, d: DeliveryRecord, uri: string, attempts: number): Promise<void> {
+  await ctx.store.advanceDelivery(d.id, 'published', ctx.clock.now(), { runId: ctx.runId, tempName: null, uri, attempts });
+  await ctx.store.advanceDelivery(d.id, 'verified', ctx.clock.now(), { stagedPath: null });
+  if (d.stagedPath !== null) await rm(d.stagedPath, { force: true });
+}
+
+const found = (d: DeliveryRecord, durationMs: number): Delivered =>
+  ({ id: d.id, name: d.name, uri: d.uri ?? d.name, bytes: d.bytes ?? 0, sha256: d.sha256 ?? '', attempts: d.attempts, durationMs, outcome: 'found' });
+
+/**
+ * One file's put, tried again on transient failures per delivery.retry with the same staged
+ * bytes (a body is made anew for each try). Permanent failures end at once.
+ */
+async function withRetry(ctx: DeliveryContext, name: string, put: () => Promise<PutReceipt>): Promise<{ receipt: PutReceipt; durationMs: number }> {
+  const policy = ctx.retry;
+  for (let attempt = 1; ; attempt++) {
+    const started = ctx.clock.now().getTime();
+    try {
+      const receipt = await put();
+      return { receipt, durationMs: ctx.clock.now().getTime() - started };
+    } catch (error) {
+      const e = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `delivering ${name}` });
+      if (!e.transient || !policy || attempt >= policy.attempts || ctx.signal.aborted) throw e;
+      const delay = retryDelay(policy, attempt, e.retryAfterMs);
+      ctx.emit({ type: 'delivery_retry', name, attempt, code: e.code, delay_ms: delay });
+      await ctx.clock.sleep(delay, ctx.signal);
+    }
+  }
+}
