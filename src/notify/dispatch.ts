@@ -50,7 +50,7 @@ class Dispatcher {
       if (!this.config.rules.deliveries_suspended) return;
       const { error } = event;
       await this.breach(event.pipeline, event.runId, {
-        rule: 'deliveries_suspended', breached: true, summary: `deliveries suspended — ${error.code}: ${error.message}`,
+        rule: 'deliveries_suspended', breached: true, summary: `deliveries suspended - ${error.code}: ${error.message}`,
         details: { code: error.code, message: error.message, fix: codes[error.code].fix },
       }, [`fix: ${codes[error.code].fix}`]);
       return;
@@ -95,7 +95,7 @@ class Dispatcher {
     const was = await this.ctx.store.clearRule(pipeline, finding.rule);
     if (was === null) return;
     const since = `breached since ${was.breachedAt?.toISOString()} (${was.consecutive} run${was.consecutive === 1 ? '' : 's'})`;
-    const n = this.notification(pipeline, runId, 'recovery', finding.rule, `recovered: ${finding.rule} cleared — ${finding.summary}`, [...facts, since], 0, finding.details);
+    const n = this.notification(pipeline, runId, 'recovery', finding.rule, `recovered: ${finding.rule} cleared - ${finding.summary}`, [...facts, since], 0, finding.details);
     await Promise.all(this.channels(finding.rule).filter((c) => c.wants(n)).map(async (c) => {
       if (await this.ctx.store.claimRecovery({ pipeline, rule: finding.rule, channel: key(c) })) await this.send(c, n);
     }));
@@ -103,7 +103,7 @@ class Dispatcher {
 
   private notification(pipeline: string, runId: string | null, event: Notification['event'], rule: RuleName | null, summary: string, facts: readonly string[], consecutive: number, details: Readonly<Record<string, unknown>>): Notification {
     const subject = `[lading] ${pipeline}: ${summary}`;
-    const text = [summary, '', `pipeline: ${pipeline}`, ...facts, '', `lading alerts --pipeline ${pipeline}${runId ? ` · lading runs show ${runId}` : ''}`].join('\n');
+    const text = [summary, '', `pipeline: ${pipeline}`, ...facts, '', `lading alerts --pipeline ${pipeline}${runId ? `, lading runs show ${runId}` : ''}`].join('\n');
     return { event, rule, pipeline, runId, subject, text, at: this.ctx.clock.now(), consecutive, dedupKey: `lading/${pipeline}/${rule ?? 'run'}`, details };
   }
 

@@ -40,7 +40,7 @@ export function judgeRun(report: RunReport, rules: NotifyConfig['rules'], previo
   const failed = report.status === 'failed' || report.status === 'timed_out';
   if (rules.batch_failed) {
     const why = report.failure ? `${report.failure.code}: ${report.failure.message}` : `${summary.failed} of ${summary.processed} items failed`;
-    findings.push({ rule: 'batch_failed', breached: failed, summary: failed ? `run ${report.job_id} ${report.status} — ${why}` : `run ${report.job_id} ${report.status}`, details: { status: report.status, ...(report.failure ? { failure: report.failure } : {}) } });
+    findings.push({ rule: 'batch_failed', breached: failed, summary: failed ? `run ${report.job_id} ${report.status} - ${why}` : `run ${report.job_id} ${report.status}`, details: { status: report.status, ...(report.failure ? { failure: report.failure } : {}) } });
   }
   if (failed) return findings;
   if (rules.deliveries_suspended) findings.push({ rule: 'deliveries_suspended', breached: false, summary: `run ${report.job_id} delivered again`, details: {} });
