@@ -36,6 +36,14 @@ const pagerdutyChannel = z.object({
 }).strict().meta({ id: 'notify.pagerduty' });
 
 export const channelConfig = z.discriminatedUnion('type', [emailChannel, slackChannel, webhookChannel, pagerdutyChannel]);
+
+/** The channels as the config reference lists them. */
+export const channelDocs = [
+  { type: 'email', summary: 'Plain-text mail over SMTP (nodemailer).', schema: emailChannel },
+  { type: 'slack', summary: 'A Slack incoming webhook: `{"text": …}`.', schema: slackChannel },
+  { type: 'webhook', summary: 'A signed JSON POST: `X-Lading-Signature: sha256=<hex HMAC-SHA256 of "<X-Lading-Timestamp>.<raw body>">` (docs/notifications.md).', schema: webhookChannel },
+  { type: 'pagerduty', summary: 'PagerDuty Events API v2: trigger after N breaches in a row, resolve on recovery.', schema: pagerdutyChannel },
+] as const;
 export type ChannelConfig = z.output<typeof channelConfig>;
 
 const channels = (what: string) => z.array(channelConfig).optional().describe(what);

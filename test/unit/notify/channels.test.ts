@@ -8,7 +8,7 @@ import { parsePipeline } from '../../../src/config/load.js';
 import { manualClock } from '../../../src/core/clock.js';
 import { sequentialIds } from '../../../src/core/ids.js';
 import { runPipeline } from '../../../src/engine/run.js';
-import { verifyWebhookSignature } from '../../../src/notify/webhook.js';
+import { verifyWebhookSignature } from '../../../src/index.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import type { Store } from '../../../src/store/types.js';
 import { sequence, startRecordingServer } from '../../support/servers/http.js';
