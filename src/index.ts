@@ -10,6 +10,7 @@ export type { RunReport, RunStatus, FileArtifact } from './core/report.js';
 export { LadingError, ConfigError, ValidationError } from './errors/lading-error.js';
 export { codes, type ErrorCode } from './errors/codes.js';
 export { systemClock, fixedClock, type Clock } from './core/clock.js';
+export { verifyWebhookSignature } from './notify/webhook.js';
 
 import type { PipelineInput } from './config/pipeline.js';
 

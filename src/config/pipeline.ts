@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { registry as builtIns, type Registry } from '../core/registry.js';
+import { notifyConfig } from '../notify/config.js';
 import { mapConfig } from '../transform/map.js';
 import { validateConfig } from '../transform/validate.js';
 import { deliveryConfig } from './delivery.js';
@@ -18,6 +19,7 @@ export function pipelineSchema(registry: Registry = builtIns) {
     output: oneOf('sink', registry.sinks).describe('Where items go.'),
     execution: executionConfig.prefault({}).describe('How the run is chunked and judged.'),
     delivery: deliveryConfig.prefault({}).describe('How files are delivered: retries of transient failures.'),
+    notify: notifyConfig.optional().describe('Alerts and notifications: channels per event, alert rules, de-duplication.'),
   }).strict().meta({ id: 'pipeline' });
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { pipelineConfig } from '../config/pipeline.js';
 import type { Registry } from '../core/registry.js';
+import { channelDocs } from '../notify/config.js';
 import { nameTokens } from '../sinks/file/naming.js';
 
 type JsonSchema = {
@@ -86,6 +87,7 @@ export function renderConfigDoc(registry: Registry): string {
     ...components('Formats', 'Set with `output.format`.', registry.formats),
     ...components('Codecs', 'Compression codecs go in `output.compression`, encryption codecs in `output.encryption` (applied after compression); `none` or absent means no codec.', registry.codecs),
     ...components('Destinations', 'Set with `output.destination`.', registry.destinations),
+    ...components('Notification channels', 'Listed under `notify.on_failure`, `notify.on_success` and `notify.on_alert`; see docs/notifications.md.', channelDocs),
     '## File name tokens',
     '',
     'Used in `output.naming` and `output.manifest.naming`. A pattern may contain `/` for sub-folders;',

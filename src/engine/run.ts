@@ -12,6 +12,7 @@ import { deliveryRetryPolicy } from '../config/delivery.js';
 import { codes } from '../errors/codes.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
+import { notify } from '../notify/dispatch.js';
 import type { RecordSink, SinkEvent } from '../sinks/types.js';
 import type { Cursor, Source, SourceProgress } from '../sources/types.js';
 import type { RunRecord, Store } from '../store/types.js';
@@ -236,7 +237,10 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     } catch (error) {
       stop = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: 'delivering files' });
       status = 'failed';
-      if (sink.deliversFiles && codes[stop.code].suspends) await suspendDeliveries(store, config.name, runId, stop, clock.now());
+      if (sink.deliversFiles && codes[stop.code].suspends) {
+        await suspendDeliveries(store, config.name, runId, stop, clock.now());
+        await notify(config.notify, { type: 'deliveries_suspended', pipeline: config.name, runId, error: stop }, { store, clock }); // notify: alert channels
+      }
     }
   }
   if (sourceOpened) await source.close(status === 'completed' || status === 'completed_with_errors' ? 'completed' : 'aborted');
@@ -251,6 +255,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     categories: await store.errorCategories(runId),
   });
   await store.finishRun(runId, report);
+  await notify(config.notify, { type: 'run_finished', report }, { store, clock }); // notify: rules, recoveries, success
   emit({ type: 'run_finished', run_id: runId, report });
   return report;
 }

@@ -25,6 +25,8 @@ export interface ClassifyContext {
   readonly ssh?: SshOrigin;
   /** Set when the error came from an object-store SDK (the s3 and gcs destinations): HTTP status and the store's error code are read. */
   readonly objectStore?: 's3' | 'gcs';
+  /** Set when the error came from a notification channel: nodemailer (smtp) or an HTTP post (Slack, webhook, PagerDuty). */
+  readonly notify?: 'smtp' | 'http';
 }
 
 /** undici's error codes: its timeouts, and sockets that closed under a request. */
@@ -47,6 +49,7 @@ const tlsUntrusted = new Set([
 export function classify(error: unknown, ctx: ClassifyContext): LadingError {
   if (error instanceof LadingError) return error;
   if (ctx.sql !== undefined) return classifySql(error, ctx.sql, ctx);
+  if (ctx.notify !== undefined) return classifyNotify(error, ctx);
   const errno = errnoOf(error);
   const detail = redact(error instanceof Error ? error.message : String(error), ctx.secrets ?? []);
   const info = { cause: error, ...(ctx.itemId === undefined ? {} : { itemId: ctx.itemId }) };
@@ -406,4 +409,31 @@ function classifyObjectStore(error: unknown, store: 's3' | 'gcs', ctx: ClassifyC
   if (status === 404) return ladingError('DEST_NOT_FOUND', said, info);
   if (status === 412) return ladingError('DEST_COLLISION', `${ctx.doing}: the object already exists (${what})`, info);
   return ladingError(store === 's3' ? 'DEST_S3_REJECTED' : 'DEST_GCS_REJECTED', said, info);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notification channels (notify/): nodemailer's errors and the HTTP answers of Slack, webhooks and
+// PagerDuty. Three codes only: try later, credentials refused, message refused for good.
+
+/** nodemailer error codes that mean the message or its addresses were refused, not the connection. */
+const smtpRefused = new Set(['EENVELOPE', 'EMESSAGE', 'ETLS', 'EREQUIRETLS', 'EMAXRECIPIENTS', 'ECONFIG']);
+
+function classifyNotify(error: unknown, ctx: ClassifyContext): LadingError {
+  const detail = redact(error instanceof Error ? error.message : String(error), ctx.secrets ?? []);
+  const info = { cause: error };
+  const code = errnoOf(error);
+  const reply = typeof error === 'object' && error !== null ? (error as { responseCode?: unknown }).responseCode : undefined;
+  if (code === 'EAUTH' || code === 'ENOAUTH' || reply === 530 || reply === 534 || reply === 535) {
+    return ladingError('NOTIFY_AUTH_FAILED', `${ctx.doing}: credentials refused: ${detail}`, info);
+  }
+  if (typeof reply === 'number' && reply >= 500) return ladingError('NOTIFY_REJECTED', `${ctx.doing}: ${detail}`, info);
+  if (code !== undefined && smtpRefused.has(code) && !(typeof reply === 'number' && reply < 500)) return ladingError('NOTIFY_REJECTED', `${ctx.doing}: ${detail} (${code})`, info);
+  return ladingError('NOTIFY_UNAVAILABLE', `${ctx.doing}: ${isTimeout(error) ? 'timed out' : detail}${code === undefined ? '' : ` (${code})`}`, info);
+}
+
+/** A notification channel's HTTP answer: undefined on 2xx, else the same decision as classifyHttpResponse under NOTIFY_ codes. */
+export function classifyNotifyResponse(status: number, headers: HttpHeaders, bodyText: string, ctx: HttpResponseContext): LadingError | undefined {
+  const answer = classifyHttpResponse(status, headers, bodyText, { ...ctx, authCode: 'NOTIFY_AUTH_FAILED' });
+  if (answer === undefined || answer.code === 'NOTIFY_AUTH_FAILED') return answer;
+  return ladingError(answer.transient ? 'NOTIFY_UNAVAILABLE' : 'NOTIFY_REJECTED', answer.message, answer.retryAfterMs === undefined ? {} : { retryAfterMs: answer.retryAfterMs });
 }

@@ -7,7 +7,7 @@
 export type Category = 'transient' | 'permanent';
 export type Stage =
   | 'config' | 'source' | 'validate' | 'map' | 'format' | 'codec'
-  | 'destination' | 'sink' | 'store' | 'engine' | 'cli';
+  | 'destination' | 'sink' | 'store' | 'engine' | 'cli' | 'notify';
 export type ErrorType =
   | 'LadingError' | 'ConfigError' | 'SourceError' | 'ValidationError' | 'MappingError'
   | 'FormatError' | 'CodecError' | 'DestinationError' | 'StoreError' | 'NetworkError' | 'UsageError'
@@ -104,6 +104,9 @@ export const codes = {
   RUN_BREAKER_OPEN: spec('LadingError', 'permanent', 'engine', 503, 'A chunk failed at the sink at or above circuit_breaker.abort_at; the run was aborted.', 'Check the partner is up; `lading run --resume <run-id>` continues after the last committed chunk.'),
   RUN_BUSY: spec('LadingError', 'transient', 'engine', 409, 'The pipeline already has execution.max_parallel_runs runs going.', 'Wait for them, set execution.on_busy: wait, or raise max_parallel_runs.'),
   RUN_NOT_RESUMABLE: spec('LadingError', 'permanent', 'engine', 409, 'The run cannot be resumed (it completed, or is still running).', 'Check `lading runs show <run-id>`; a running run can be paused or cancelled instead.'),
+  NOTIFY_UNAVAILABLE: spec('NetworkError', 'transient', 'notify', 503, 'A notification channel could not be reached or answered "try later" (connection refused or timed out, SMTP 4xx, HTTP 408/429/5xx); the notification was not sent.', 'Check the mail server or webhook endpoint named in `lading alerts`; the run itself is unaffected, and the next breach is told again.'),
+  NOTIFY_AUTH_FAILED: spec('AuthError', 'permanent', 'notify', 502, 'A notification channel refused its credentials (SMTP login, HTTP 401/403: a revoked Slack webhook or PagerDuty key).', 'Fix notify.*.smtp.username/password, webhook_url or routing_key (through ${env:NAME}).'),
+  NOTIFY_REJECTED: spec('DestinationError', 'permanent', 'notify', 502, 'A notification channel refused the message for good (recipient or sender refused, SMTP 5xx, HTTP 4xx).', 'Read the reply in `lading alerts`; fix the addresses or the endpoint in notify:.'),
   USAGE_INVALID: spec('UsageError', 'permanent', 'cli', 400, 'A command was called with wrong arguments.', 'See `lading <command> --help`.'),
   UNCLASSIFIED: spec('LadingError', 'transient', 'engine', 500, 'An unexpected error.', 'Retried a bounded number of times; report it with the cause if it persists.'),
 } as const satisfies Record<string, CodeSpec>;

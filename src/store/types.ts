@@ -229,6 +229,51 @@ export interface DeliveryStore {
   recordDeliveryOutcome(pipeline: string, outcome: { readonly ok: boolean; readonly threshold: number; readonly at: Date }): Promise<DeliveryState>;
 }
 
+/** A notify rule of one pipeline: breached since when, and for how many runs in a row. */
+export interface RuleState {
+  readonly pipeline: string;
+  readonly rule: string;
+  readonly breachedAt: Date | null;
+  readonly consecutive: number;
+}
+
+/** Names one channel's de-duplication state: the same rule is told once per min_interval per channel. */
+export interface NotifyKey {
+  readonly pipeline: string;
+  readonly rule: string;
+  readonly channel: string;
+}
+
+/** One notification as a channel was asked to send it; `suppressed` = held back by min_interval. */
+export interface NotificationRecord {
+  readonly pipeline: string;
+  readonly runId: string | null;
+  readonly event: 'alert' | 'recovery' | 'success';
+  readonly rule: string | null;
+  readonly channel: string;
+  /** Where it went, without credentials: an address, a host. */
+  readonly target: string;
+  readonly status: 'sent' | 'failed' | 'suppressed';
+  readonly code: string | null;
+  readonly message: string;
+  readonly at: Date;
+}
+
+/** State behind notify: rule breaches and per-channel rate limits, atomic so separate processes agree. */
+export interface NotifyStore {
+  /** Counts one more breach in a row (the first sets breachedAt); returns the state after it. */
+  breachRule(pipeline: string, rule: string, at: Date): Promise<RuleState>;
+  /** Clears a rule; returns the state it had when it was breached, null when it was not. */
+  clearRule(pipeline: string, rule: string): Promise<RuleState | null>;
+  /** Takes the right to send an alert on this channel: false when one went out less than minIntervalMs before `at`. Marks the channel open for a recovery. */
+  claimAlert(key: NotifyKey, at: Date, minIntervalMs: number): Promise<boolean>;
+  /** Takes the right to send the recovery: true once after an alert went out on this channel. */
+  claimRecovery(key: NotifyKey): Promise<boolean>;
+  recordNotification(notification: NotificationRecord): Promise<void>;
+  /** Newest first. */
+  listNotifications(filter?: { readonly pipeline?: string; readonly limit?: number }): Promise<NotificationRecord[]>;
+}
+
 export interface InboxInput {
   readonly data: Record<string, unknown>;
   /** Deduplicates re-sends: a second record with the same key is not stored again. */
@@ -281,7 +326,7 @@ export interface KnownHostStore {
   rememberHost(entry: KnownHost): Promise<KnownHost>;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore {
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
   /** Applies pending migrations (stores also migrate when opened, unless told not to). */

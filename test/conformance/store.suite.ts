@@ -513,6 +513,50 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
       });
     });
 
+    describe('notify state', () => {
+      test('a rule counts breaches in a row from its first breach; clearing returns what it was, once', async () => {
+        assert.equal(await store.clearRule('p', 'batch_failed'), null);
+        assert.deepEqual(await store.breachRule('p', 'batch_failed', at(1)), { pipeline: 'p', rule: 'batch_failed', breachedAt: at(1), consecutive: 1 });
+        assert.deepEqual(await store.breachRule('p', 'batch_failed', at(2)), { pipeline: 'p', rule: 'batch_failed', breachedAt: at(1), consecutive: 2 });
+        assert.equal((await store.breachRule('q', 'batch_failed', at(2))).consecutive, 1, 'pipelines are apart');
+        assert.equal((await store.breachRule('p', 'slow_run', at(2))).consecutive, 1, 'rules are apart');
+        assert.deepEqual(await store.clearRule('p', 'batch_failed'), { pipeline: 'p', rule: 'batch_failed', breachedAt: at(1), consecutive: 2 });
+        assert.equal(await store.clearRule('p', 'batch_failed'), null);
+        assert.deepEqual(await store.breachRule('p', 'batch_failed', at(5)), { pipeline: 'p', rule: 'batch_failed', breachedAt: at(5), consecutive: 1 });
+      });
+
+      test('an alert is claimed once per interval per channel; a recovery once per alert sent', async () => {
+        const key = { pipeline: 'p', rule: 'batch_failed', channel: 'email:ops@example.com' };
+        const interval = 15 * 60_000;
+        assert.equal(await store.claimRecovery(key), false, 'no alert went out yet');
+        assert.equal(await store.claimAlert(key, at(0), interval), true);
+        assert.equal(await store.claimAlert(key, at(14), interval), false);
+        assert.equal(await store.claimAlert({ ...key, channel: 'slack:0' }, at(14), interval), true, 'another channel has its own interval');
+        assert.equal(await store.claimAlert(key, at(15), interval), true);
+        assert.equal(await store.claimRecovery(key), true);
+        assert.equal(await store.claimRecovery(key), false);
+        assert.equal(await store.claimAlert(key, at(20), interval), false, 'a recovery does not reset the interval');
+      });
+
+      test('concurrent claims of the same alert: exactly one wins', async () => {
+        const key = { pipeline: 'p', rule: 'low_volume', channel: 'webhook:x' };
+        const wins = await Promise.all(Array.from({ length: 5 }, () => store.claimAlert(key, at(1), 60_000)));
+        assert.equal(wins.filter(Boolean).length, 1);
+      });
+
+      test('notifications are listed newest first, filtered by pipeline', async () => {
+        const n = { runId: 'r1', event: 'alert', rule: 'batch_failed', channel: 'email', target: 'ops@example.com', status: 'sent', code: null, message: 'run failed' } as const;
+        await store.recordNotification({ ...n, pipeline: 'p', at: at(1) });
+        await store.recordNotification({ ...n, pipeline: 'p', event: 'recovery', status: 'failed', code: 'NOTIFY_UNAVAILABLE', at: at(2) });
+        await store.recordNotification({ ...n, pipeline: 'q', runId: null, rule: null, event: 'success', at: at(3) });
+        assert.deepEqual(await store.listNotifications({ pipeline: 'p' }), [
+          { ...n, pipeline: 'p', event: 'recovery', status: 'failed', code: 'NOTIFY_UNAVAILABLE', at: at(2) },
+          { ...n, pipeline: 'p', at: at(1) },
+        ]);
+        assert.deepEqual((await store.listNotifications({ limit: 1 })).map((x) => x.pipeline), ['q']);
+      });
+    });
+
     describe('durability and migrations', () => {
       test('data survives closing and reopening the store', async () => {
         await store.ingest('partner-a', [{ data: { n: 1 }, key: 'k1' }, { data: { n: 2 } }, { data: { n: 3 } }], at(0));

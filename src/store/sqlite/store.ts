@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
+  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -564,6 +564,63 @@ export class SqliteStore implements Store {
              breaker_opened_at = CASE WHEN failures + 1 >= ? THEN ? ELSE breaker_opened_at END RETURNING *`,
         ).get(pipeline, outcome.threshold, iso(outcome.at), outcome.threshold, iso(outcome.at))) as DeliveryStateRow;
       return toDeliveryState(pipeline, row);
+    });
+  }
+
+  // ── notify ─────────────────────────────────────────────────────────────────────────────────
+
+  async breachRule(pipeline: string, rule: string, at: Date): Promise<RuleState> {
+    return this.#call('breachRule', () => {
+      const row = this.#stmt(
+        `INSERT INTO notify_rules (pipeline, rule, breached_at, consecutive) VALUES (?, ?, ?, 1)
+         ON CONFLICT (pipeline, rule) DO UPDATE SET
+           breached_at = coalesce(notify_rules.breached_at, excluded.breached_at), consecutive = notify_rules.consecutive + 1
+         RETURNING breached_at, consecutive`,
+      ).get(pipeline, rule, iso(at)) as { breached_at: string; consecutive: number };
+      return { pipeline, rule, breachedAt: new Date(row.breached_at), consecutive: row.consecutive };
+    });
+  }
+
+  async clearRule(pipeline: string, rule: string): Promise<RuleState | null> {
+    return this.#call('clearRule', () => this.#db.transaction((): RuleState | null => {
+      const row = this.#stmt('SELECT breached_at, consecutive FROM notify_rules WHERE pipeline = ? AND rule = ? AND breached_at IS NOT NULL')
+        .get(pipeline, rule) as { breached_at: string; consecutive: number } | undefined;
+      if (row === undefined) return null;
+      this.#stmt('UPDATE notify_rules SET breached_at = NULL, consecutive = 0 WHERE pipeline = ? AND rule = ?').run(pipeline, rule);
+      return { pipeline, rule, breachedAt: new Date(row.breached_at), consecutive: row.consecutive };
+    }).immediate());
+  }
+
+  async claimAlert(key: NotifyKey, at: Date, minIntervalMs: number): Promise<boolean> {
+    return this.#call('claimAlert', () => this.#stmt(
+      `INSERT INTO notify_channels (pipeline, rule, channel, last_sent_at, open) VALUES (?, ?, ?, ?, 1)
+       ON CONFLICT (pipeline, rule, channel) DO UPDATE SET last_sent_at = excluded.last_sent_at, open = 1
+       WHERE notify_channels.last_sent_at IS NULL OR notify_channels.last_sent_at <= ?`,
+    ).run(key.pipeline, key.rule, key.channel, iso(at), iso(new Date(at.getTime() - minIntervalMs))).changes > 0);
+  }
+
+  async claimRecovery(key: NotifyKey): Promise<boolean> {
+    return this.#call('claimRecovery', () =>
+      this.#stmt('UPDATE notify_channels SET open = 0 WHERE pipeline = ? AND rule = ? AND channel = ? AND open = 1')
+        .run(key.pipeline, key.rule, key.channel).changes > 0);
+  }
+
+  async recordNotification(n: NotificationRecord): Promise<void> {
+    await this.#call('recordNotification', () => {
+      this.#stmt('INSERT INTO notifications (pipeline, run_id, event, rule, channel, target, status, code, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(n.pipeline, n.runId, n.event, n.rule, n.channel, n.target, n.status, n.code, n.message, iso(n.at));
+    });
+  }
+
+  async listNotifications(filter: { readonly pipeline?: string; readonly limit?: number } = {}): Promise<NotificationRecord[]> {
+    return this.#call('listNotifications', () => {
+      const rows = (filter.pipeline === undefined
+        ? this.#stmt('SELECT * FROM notifications ORDER BY id DESC LIMIT ?').all(filter.limit ?? 100)
+        : this.#stmt('SELECT * FROM notifications WHERE pipeline = ? ORDER BY id DESC LIMIT ?').all(filter.pipeline, filter.limit ?? 100)) as
+        { pipeline: string; run_id: string | null; event: NotificationRecord['event']; rule: string | null; channel: string; target: string; status: NotificationRecord['status']; code: string | null; message: string; at: string }[];
+      return rows.map((r) => ({
+        pipeline: r.pipeline, runId: r.run_id, event: r.event, rule: r.rule, channel: r.channel, target: r.target, status: r.status, code: r.code, message: r.message, at: new Date(r.at),
+      }));
     });
   }
 
