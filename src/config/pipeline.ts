@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { registry as builtIns, type Registry } from '../core/registry.js';
+import { batchConfig, batchNeedsInbox } from '../triggers/config.js';
 import { mapConfig } from '../transform/map.js';
 import { validateConfig } from '../transform/validate.js';
 import { deliveryConfig } from './delivery.js';
@@ -18,7 +19,8 @@ export function pipelineSchema(registry: Registry = builtIns) {
     output: oneOf('sink', registry.sinks).describe('Where items go.'),
     execution: executionConfig.prefault({}).describe('How the run is chunked and judged.'),
     delivery: deliveryConfig.prefault({}).describe('How files are delivered: retries of transient failures.'),
-  }).strict().meta({ id: 'pipeline' });
+    batch: batchConfig.optional().describe('When batches are cut from the inbox: triggers (count, bytes, age, schedule, priority) and time-of-day rules.'),
+  }).strict().superRefine(batchNeedsInbox).meta({ id: 'pipeline' });
 }
 
 export const pipelineConfig = pipelineSchema();
