@@ -100,6 +100,8 @@ export const codes = {
   RUN_BREAKER_OPEN: spec('LadingError', 'permanent', 'engine', 503, 'A chunk failed at the sink at or above circuit_breaker.abort_at; the run was aborted.', 'Check the partner is up; `lading run --resume <run-id>` continues after the last committed chunk.'),
   RUN_BUSY: spec('LadingError', 'transient', 'engine', 409, 'The pipeline already has execution.max_parallel_runs runs going.', 'Wait for them, set execution.on_busy: wait, or raise max_parallel_runs.'),
   RUN_NOT_RESUMABLE: spec('LadingError', 'permanent', 'engine', 409, 'The run cannot be resumed (it completed, or is still running).', 'Check `lading runs show <run-id>`; a running run can be paused or cancelled instead.'),
+  TRIGGER_NOT_INBOX: spec('ConfigError', 'permanent', 'config', 400, 'The pipeline does not read from an inbox, so there is no batch to flush or schedule.', 'Give the pipeline source: {type: inbox} (and a batch: section for automatic triggers), or run it with `lading run`.'),
+  TRIGGER_UNKNOWN_PIPELINE: spec('UsageError', 'permanent', 'engine', 404, 'No pipeline with that name is loaded in the scheduler.', 'Check the pipeline name (the `name:` in its config) and that its file is in the pipelines folder.'),
   USAGE_INVALID: spec('UsageError', 'permanent', 'cli', 400, 'A command was called with wrong arguments.', 'See `lading <command> --help`.'),
   UNCLASSIFIED: spec('LadingError', 'transient', 'engine', 500, 'An unexpected error.', 'Retried a bounded number of times; report it with the cause if it persists.'),
 } as const satisfies Record<string, CodeSpec>;
