@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import { notifyConfig } from '../notify/config.js';
+import { batchConfig, batchNeedsInbox } from '../triggers/config.js';
 import { mapConfig } from '../transform/map.js';
 import { validateConfig } from '../transform/validate.js';
 import { deliveryConfig } from './delivery.js';
@@ -20,7 +21,8 @@ export function pipelineSchema(registry: Registry = builtIns) {
     execution: executionConfig.prefault({}).describe('How the run is chunked and judged.'),
     delivery: deliveryConfig.prefault({}).describe('How files are delivered: retries of transient failures.'),
     notify: notifyConfig.optional().describe('Alerts and notifications: channels per event, alert rules, de-duplication.'),
-  }).strict().meta({ id: 'pipeline' });
+    batch: batchConfig.optional().describe('When batches are cut from the inbox: triggers (count, bytes, age, schedule, priority) and time-of-day rules.'),
+  }).strict().superRefine(batchNeedsInbox).meta({ id: 'pipeline' });
 }
 
 export const pipelineConfig = pipelineSchema();

@@ -47,6 +47,12 @@ function rows(s: JsonSchema, defs: Record<string, JsonSchema>, prefix: string, o
     const objectVariant = (p.anyOf ?? []).find((v) => v.type === 'object' && v.properties);
     if (objectVariant) rows(objectVariant, defs, `${path}.`, out);
     if (p.type === 'array' && p.items && (p.items.properties || p.items.$ref)) rows(p.items, defs, `${path}[].`, out);
+    // A list of tagged variants (batch.triggers): each variant's keys under its type.
+    for (const variant of p.type === 'array' ? p.items?.oneOf ?? p.items?.anyOf ?? [] : []) {
+      const v = variant.$ref ? defs[variant.$ref.replace('#/$defs/', '')] ?? {} : variant;
+      const tag = (v.properties?.type as { const?: unknown } | undefined)?.const;
+      if (typeof tag === 'string') rows(v, defs, `${path}[type=${tag}].`, out);
+    }
     if (p.type === 'object' && p.additionalProperties && typeof p.additionalProperties === 'object') rows(p.additionalProperties, defs, `${path}.<field>.`, out);
   }
 }

@@ -45,6 +45,8 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   readonly stdin?: NodeJS.ReadableStream;
   readonly registry?: Registry;
+  /** Deliver this inbox batch (one a trigger cut) rather than an open or newly cut one. */
+  readonly batchId?: string;
   /** Continue this interrupted, cancelled or timed-out run after its last committed chunk. */
   readonly resume?: string;
   /** Process only this many items, spread over the input; file outputs go under sample/. */
@@ -131,7 +133,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   const build: BuildContext = {
     pipeline: config.name, baseDir: loaded.baseDir, dataDir: opts.dataDir, clock, ids, store,
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
-    ...(resumed?.batchId ? { batchId: resumed.batchId } : {}),
+    ...(resumed?.batchId ? { batchId: resumed.batchId } : opts.batchId ? { batchId: opts.batchId } : {}),
     deliveryRetry: deliveryRetryPolicy(config.delivery),
   };
   const source: Source = opts.source?.source ?? pick(registry.sources, config.source).create(config.source, build);

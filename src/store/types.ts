@@ -278,6 +278,8 @@ export interface InboxInput {
   readonly data: Record<string, unknown>;
   /** Deduplicates re-sends: a second record with the same key is not stored again. */
   readonly key?: string;
+  /** Higher is more urgent; a `priority_count` trigger counts pending records at or above its min_priority. */
+  readonly priority?: number;
 }
 
 export interface InboxRecord {
@@ -296,11 +298,33 @@ export interface Batch {
   readonly status: 'open' | 'delivered';
 }
 
+/** What the triggers look at: the pending (not yet batched) records of a pipeline. */
+export interface InboxStats {
+  readonly pending: number;
+  /** Sum of the records' sizes as ingested (UTF-8 bytes of each record's JSON). */
+  readonly bytes: number;
+  readonly oldest: Date | null;
+  /** Pending records that carry a priority, counted per priority value, highest first. */
+  readonly priorities: readonly { readonly priority: number; readonly count: number }[];
+}
+
+export interface CutOptions {
+  readonly id: string;
+  readonly at: Date;
+  /** Why the batch is cut (its flush reason): count, bytes, age, schedule, manual, rule, priority. */
+  readonly reason: string;
+  readonly maxRecords?: number;
+  /** Only records received at or before this instant: a missed schedule fire replays its own window. */
+  readonly until?: Date;
+  /** The schedule fire this cut acts on, recorded in the same transaction (even when nothing is pending). */
+  readonly fire?: { readonly trigger: string; readonly at: Date };
+}
+
 export interface InboxStore {
   /** Durable when the promise resolves (committed). */
   ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }>;
   /** Freezes the pending records (up to maxRecords, oldest first) into a new batch in one transaction; null when none is pending. */
-  cutBatch(pipeline: string, opts: { readonly id: string; readonly at: Date; readonly reason: string; readonly maxRecords?: number }): Promise<Batch | null>;
+  cutBatch(pipeline: string, opts: CutOptions): Promise<Batch | null>;
   getBatch(batchId: string): Promise<Batch | null>;
   /** Pending (not yet batched) records with id > afterId, in id order: what a dry run looks at without cutting. */
   readPending(pipeline: string, afterId: number, limit: number): Promise<InboxRecord[]>;
@@ -309,7 +333,12 @@ export interface InboxStore {
   /** Members of a batch with id > afterId, in id order. */
   readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]>;
   completeBatch(batchId: string, runId: string, at: Date): Promise<void>;
-  inboxStats(pipeline: string): Promise<{ readonly pending: number; readonly oldest: Date | null }>;
+  inboxStats(pipeline: string): Promise<InboxStats>;
+  // ── schedule triggers ──
+  /** The last fire time a schedule trigger acted on; null when it never fired. */
+  lastFire(pipeline: string, trigger: string): Promise<Date | null>;
+  /** Records a fire acted on without a cut (arming, a skipped missed fire); never moves the time back. */
+  recordFire(pipeline: string, trigger: string, at: Date): Promise<void>;
 }
 
 export interface KnownHost {

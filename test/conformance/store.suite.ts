@@ -131,7 +131,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
 
       test('ingest of nothing is a no-op', async () => {
         assert.deepEqual(await store.ingest('partner-a', [], at(0)), { accepted: 0, duplicates: 0 });
-        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 0, oldest: null });
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 0, bytes: 0, oldest: null, priorities: [] });
       });
 
       test('cutBatch returns null when nothing is pending, and pipelines do not see each other', async () => {
@@ -154,7 +154,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual(await ns('b1'), [0, 1, 2, 3]);
         assert.deepEqual(await ns('b2'), [4, 5, 6, 7]);
         assert.deepEqual(await ns('b3'), [8, 9, 10]);
-        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 0, oldest: null });
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 0, bytes: 0, oldest: null, priorities: [] });
       });
 
       test('property: for any ingests and cuts, every record lands in exactly one batch, cut in id order', async () => {
@@ -232,14 +232,57 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal(await store.openBatch('partner-a'), null);
       });
 
-      test('inboxStats counts pending records and the oldest arrival', async () => {
-        await store.ingest('partner-a', [{ data: { n: 1 } }], at(5));
-        await store.ingest('partner-a', [{ data: { n: 2 } }, { data: { n: 3 } }], at(7));
-        await store.ingest('partner-b', [{ data: { n: 4 } }], at(1));
-        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 3, oldest: at(5) });
+      test('inboxStats counts pending records, their bytes, the oldest arrival and the priorities', async () => {
+        await store.ingest('partner-a', [{ data: { n: 1 }, priority: 1 }], at(5));
+        await store.ingest('partner-a', [{ data: { n: 2 }, priority: 5 }, { data: { n: 3 } }, { data: { n: 4 }, priority: 5 }], at(7));
+        await store.ingest('partner-b', [{ data: { n: 5 } }], at(1));
+        assert.deepEqual(await store.inboxStats('partner-a'), {
+          pending: 4, bytes: 4 * bytesOf({ n: 1 }), oldest: at(5), priorities: [{ priority: 5, count: 2 }, { priority: 1, count: 1 }],
+        });
         await store.cutBatch('partner-a', { id: 'b1', at: at(8), reason: 'manual', maxRecords: 1 });
-        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 2, oldest: at(7) });
-        assert.deepEqual(await store.inboxStats('nobody'), { pending: 0, oldest: null });
+        assert.deepEqual(await store.inboxStats('partner-a'), {
+          pending: 3, bytes: 3 * bytesOf({ n: 1 }), oldest: at(7), priorities: [{ priority: 5, count: 2 }],
+        });
+        assert.deepEqual(await store.inboxStats('nobody'), { pending: 0, bytes: 0, oldest: null, priorities: [] });
+      });
+    });
+
+    describe('schedule fires', () => {
+      test('cutBatch with until takes only records received at or before it, and keeps its reason', async () => {
+        await store.ingest('partner-a', [{ data: { n: 1 } }], at(1));
+        await store.ingest('partner-a', [{ data: { n: 2 } }], at(2));
+        await store.ingest('partner-a', [{ data: { n: 3 } }], at(3));
+        const early = await store.cutBatch('partner-a', { id: 'b1', at: at(10), reason: 'schedule', until: at(2) });
+        assert.equal(early?.records, 2);
+        assert.equal(early?.reason, 'schedule');
+        assert.deepEqual((await store.readBatch('b1', 0, 10)).map((r) => r.data), [{ n: 1 }, { n: 2 }]);
+        assert.equal(await store.cutBatch('partner-a', { id: 'b2', at: at(10), reason: 'schedule', until: at(2) }), null);
+        assert.equal((await store.cutBatch('partner-a', { id: 'b3', at: at(10), reason: 'count' }))?.records, 1);
+      });
+
+      test('a cut records its schedule fire in the same transaction, even when nothing is pending', async () => {
+        assert.equal(await store.lastFire('partner-a', 'daily'), null);
+        assert.equal(await store.cutBatch('partner-a', { id: 'b1', at: at(5), reason: 'schedule', fire: { trigger: 'daily', at: at(4) } }), null);
+        assert.deepEqual(await store.lastFire('partner-a', 'daily'), at(4));
+        await store.ingest('partner-a', [{ data: { n: 1 } }], at(6));
+        const batch = await store.cutBatch('partner-a', { id: 'b2', at: at(9), reason: 'schedule', fire: { trigger: 'daily', at: at(8) } });
+        assert.equal(batch?.records, 1);
+        assert.deepEqual(await store.lastFire('partner-a', 'daily'), at(8));
+        assert.equal(await store.lastFire('partner-b', 'daily'), null);
+      });
+
+      test('recordFire keeps the latest fire per pipeline and trigger; it never moves back', async () => {
+        await store.recordFire('partner-a', 'daily', at(10));
+        await store.recordFire('partner-a', 'hourly', at(3));
+        await store.recordFire('partner-a', 'daily', at(7));
+        assert.deepEqual(await store.lastFire('partner-a', 'daily'), at(10));
+        assert.deepEqual(await store.lastFire('partner-a', 'hourly'), at(3));
+        await store.recordFire('partner-a', 'daily', at(12));
+        const reopened = await (async () => {
+          await store.close();
+          return fixture.reopen();
+        })();
+        assert.deepEqual(await reopened.lastFire('partner-a', 'daily'), at(12));
       });
     });
 
@@ -586,7 +629,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         await store.ingest('partner-a', [{ data: { n: 1 } }], at(0));
         await store.migrate();
         await store.migrate();
-        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 1, oldest: at(0) });
+        assert.deepEqual(await store.inboxStats('partner-a'), { pending: 1, bytes: bytesOf({ n: 1 }), oldest: at(0), priorities: [] });
       });
 
       test('description names where the store lives', () => {

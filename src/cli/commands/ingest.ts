@@ -15,10 +15,11 @@ export function ingestCommand(): Command {
     .argument('<file>', 'NDJSON, CSV (with header) or JSON array file, optionally gzipped; - reads standard input')
     .addOption(new Option('-f, --format <format>', 'input format; default from the file extension (required for -)').choices(['ndjson', 'csv', 'json']))
     .option('-k, --key-field <field>', 'field whose value deduplicates re-sent records (idempotency key)')
+    .option('--priority-field <field>', 'field holding the record\'s priority (an integer, higher is more urgent; other values mean no priority), counted by priority_count triggers')
     .addOption(new Option('--commit-size <n>', 'records per transaction').default(5000).argParser(parsePositiveInt('--commit-size')))
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nMalformed lines are reported on stderr with their line number and not ingested.\nExit codes: 0 all ingested, 3 some lines rejected, 1 nothing ingested, 2 usage error.')
-    .action(async function (this: Command, pipeline: string, file: string, opts: { format?: 'ndjson' | 'csv' | 'json'; keyField?: string; commitSize: number; json?: boolean }) {
+    .action(async function (this: Command, pipeline: string, file: string, opts: { format?: 'ndjson' | 'csv' | 'json'; keyField?: string; priorityField?: string; commitSize: number; json?: boolean }) {
       const result = await withStore(this, async (store, g) => {
         const config = fileSource.schema.parse({ type: 'file', path: file, ...(opts.format ? { format: opts.format } : {}) });
         const source = fileSource.create(config, { pipeline, baseDir: process.cwd(), dataDir: g.dataDir, clock: systemClock, ids: randomIds, store, stdin: process.stdin });
@@ -42,7 +43,12 @@ export function ingestCommand(): Command {
               continue;
             }
             const key = opts.keyField === undefined ? undefined : item.data[opts.keyField];
-            pending.push(key === undefined || key === null ? { data: item.data } : { data: item.data, key: String(key) });
+            const priority = opts.priorityField === undefined ? undefined : Number(item.data[opts.priorityField]);
+            pending.push({
+              data: item.data,
+              ...(key === undefined || key === null ? {} : { key: String(key) }),
+              ...(priority !== undefined && Number.isInteger(priority) ? { priority } : {}),
+            });
             if (pending.length >= opts.commitSize) await flush();
           }
           if (pending.length > 0) await flush();

@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -142,21 +142,21 @@ export class SqliteStore implements Store {
       if (records.length === 0) return { accepted: 0, duplicates: 0 };
       const receivedAt = iso(at);
       const insert = this.#stmt(
-        `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (pipeline, idempotency_key) DO NOTHING`,
       );
       return this.#db.transaction(() => {
         let accepted = 0;
         for (const record of records) {
           const data = JSON.stringify(record.data);
-          accepted += insert.run(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt).changes;
+          accepted += insert.run(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt, record.priority ?? null).changes;
         }
         return { accepted, duplicates: records.length - accepted };
       }).immediate();
     });
   }
 
-  async cutBatch(pipeline: string, opts: { readonly id: string; readonly at: Date; readonly reason: string; readonly maxRecords?: number }): Promise<Batch | null> {
+  async cutBatch(pipeline: string, opts: CutOptions): Promise<Batch | null> {
     if (opts.maxRecords !== undefined && !(Number.isInteger(opts.maxRecords) && opts.maxRecords > 0)) {
       throw new RangeError(`cutBatch maxRecords must be a positive integer, got ${opts.maxRecords}`);
     }
@@ -164,19 +164,22 @@ export class SqliteStore implements Store {
       const limit = opts.maxRecords ?? -1; // SQLite: negative LIMIT = no limit
       const pending = this.#stmt(
         `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, max(id) AS last FROM (
-           SELECT id, bytes FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL ORDER BY id LIMIT ?)`,
+           SELECT id, bytes FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND received_at <= ? ORDER BY id LIMIT ?)`,
       );
       const insertBatch = this.#stmt(
         `INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status) VALUES (?, ?, ?, ?, ?, ?, 'open')`,
       );
       // The oldest `records` pending records are exactly the pending ones with id <= last.
-      const assign = this.#stmt('UPDATE inbox_records SET batch_id = ? WHERE pipeline = ? AND batch_id IS NULL AND id <= ?');
+      const assign = this.#stmt('UPDATE inbox_records SET batch_id = ? WHERE pipeline = ? AND batch_id IS NULL AND received_at <= ? AND id <= ?');
+      // ISO-8601 UTC text of one fixed width compares in time order; '~' sorts after every date.
+      const until = opts.until === undefined ? '~' : iso(opts.until);
       return this.#db.transaction((): Batch | null => {
-        const head = pending.get(pipeline, limit) as { records: number; bytes: number; last: number | null };
+        if (opts.fire) this.#recordFire(pipeline, opts.fire.trigger, opts.fire.at);
+        const head = pending.get(pipeline, until, limit) as { records: number; bytes: number; last: number | null };
         if (head.records === 0 || head.last === null) return null;
         const cutAt = iso(opts.at);
         insertBatch.run(opts.id, pipeline, head.records, head.bytes, cutAt, opts.reason);
-        const changed = assign.run(opts.id, pipeline, head.last).changes;
+        const changed = assign.run(opts.id, pipeline, until, head.last).changes;
         if (changed !== head.records) {
           throw ladingError('STORE_FAILED', `sqlite: cutBatch ${opts.id}: expected ${head.records} records, assigned ${changed}`);
         }
@@ -234,13 +237,38 @@ export class SqliteStore implements Store {
     });
   }
 
-  async inboxStats(pipeline: string): Promise<{ readonly pending: number; readonly oldest: Date | null }> {
+  async inboxStats(pipeline: string): Promise<InboxStats> {
     return this.#call('inboxStats', () => {
       const row = this.#stmt(
-        'SELECT count(*) AS pending, min(received_at) AS oldest FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL',
-      ).get(pipeline) as { pending: number; oldest: string | null };
-      return { pending: row.pending, oldest: row.oldest === null ? null : new Date(row.oldest) };
+        `SELECT count(*) AS pending, coalesce(sum(bytes), 0) AS bytes, min(received_at) AS oldest
+         FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL`,
+      ).get(pipeline) as { pending: number; bytes: number; oldest: string | null };
+      const priorities = this.#stmt(
+        `SELECT priority, count(*) AS count FROM inbox_records
+         WHERE pipeline = ? AND batch_id IS NULL AND priority IS NOT NULL GROUP BY priority ORDER BY priority DESC`,
+      ).all(pipeline) as { priority: number; count: number }[];
+      return { pending: row.pending, bytes: row.bytes, oldest: row.oldest === null ? null : new Date(row.oldest), priorities };
     });
+  }
+
+  // ── schedule triggers ──────────────────────────────────────────────────────────────────────
+
+  async lastFire(pipeline: string, trigger: string): Promise<Date | null> {
+    return this.#call('lastFire', () => {
+      const at = this.#stmt('SELECT last_fire FROM schedule_fires WHERE pipeline = ? AND trigger = ?').pluck().get(pipeline, trigger) as string | undefined;
+      return at === undefined ? null : new Date(at);
+    });
+  }
+
+  async recordFire(pipeline: string, trigger: string, at: Date): Promise<void> {
+    await this.#call('recordFire', () => this.#recordFire(pipeline, trigger, at));
+  }
+
+  #recordFire(pipeline: string, trigger: string, at: Date): void {
+    this.#stmt(
+      `INSERT INTO schedule_fires (pipeline, trigger, last_fire) VALUES (?, ?, ?)
+       ON CONFLICT (pipeline, trigger) DO UPDATE SET last_fire = max(last_fire, excluded.last_fire)`,
+    ).run(pipeline, trigger, iso(at));
   }
 
   // ── runs ───────────────────────────────────────────────────────────────────────────────────
