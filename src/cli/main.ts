@@ -10,6 +10,8 @@ import { dlqCommand } from './commands/dlq.js';
 import { ingestCommand } from './commands/ingest.js';
 import { runCommand } from './commands/run.js';
 import { runsCommand } from './commands/runs.js';
+import { keysCommand } from './commands/keys.js';
+import { serveCommand } from './commands/serve.js';
 import { validateCommand } from './commands/validate.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -23,7 +25,7 @@ export function program(): Command {
     .option('--db <file>', 'SQLite database file (env LADING_DB; default <data-dir>/lading.db)')
     .addHelpText('after', '\nDefaults: --data-dir .lading in the current folder.\nExit codes: 0 completed, 3 completed_with_errors, 1 failed or cancelled, 2 usage or config error.\nDocs: docs/cli.md, docs/config-reference.md, docs/errors.md')
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), configCommand()]) root.addCommand(command);
+  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), configCommand(), serveCommand(), keysCommand()]) root.addCommand(command);
   return root;
 }
 
