@@ -98,6 +98,11 @@ export class JobRunner {
     return true;
   }
 
+  /** Cancels a job running in this process at once, as Ctrl-C does for `lading run`: the chunk in flight is not committed. */
+  abort(id: string): void {
+    this.#active.get(id)?.controller.abort();
+  }
+
   async shutdown(): Promise<void> {
     this.#closing = true;
     for (const entry of this.#queue.splice(0)) this.#finish(entry, ladingError('API_SHUTTING_DOWN', `job ${entry.job.id} was dropped: the server shut down before it started`));

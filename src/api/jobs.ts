@@ -209,6 +209,8 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       if (!v.run || (status !== 'running' && status !== 'paused') || !(await ctx.store.setControl(v.id, control))) {
         throw ladingError('API_JOB_NOT_RUNNING', `job ${v.id} is ${status}, not running: nothing to ${action}`);
       }
+      // The stored control reaches a run of any process; one running here stops without waiting for its heartbeat.
+      if (action === 'cancel') ctx.jobs.abort(v.id);
       return reply.code(202).send({ job_id: v.id, requested: action });
     });
   }
