@@ -250,7 +250,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     },
   }, async (request, reply) => {
     const v = await visibleJob(ctx, request, request.params.id);
-    streamEvents(ctx, request, reply, v.id);
+    streamEvents(ctx, reply, v.id);
   });
 
   app.get<{ Params: { id: string; name: string } }>('/v1/jobs/:id/artifacts/:name', {

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { RunEvent } from '../engine/run.js';
 import type { ApiContext } from './context.js';
 import { statusOf } from './jobs.js';
@@ -13,7 +13,7 @@ const endedStatuses = new Set(['completed', 'completed_with_errors', 'failed', '
  * followed through its RunEvents as they happen; any other (run by another process, or already
  * over) by polling the store. The last event is always `run_finished`, then the stream ends.
  */
-export function streamEvents(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, id: string): void {
+export function streamEvents(ctx: ApiContext, reply: FastifyReply, id: string): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -34,7 +34,8 @@ export function streamEvents(ctx: ApiContext, request: FastifyRequest, reply: Fa
     if (open) res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   ctx.streams.add(end);
-  request.raw.on('close', stop);
+  // The response closes when the client goes away (or once the stream ended).
+  res.on('close', stop);
   const keepAlive = setInterval(() => open && res.write(': keep-alive\n\n'), keepAliveMs);
   cleanups.push(() => clearInterval(keepAlive));
 
