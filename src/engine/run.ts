@@ -59,6 +59,10 @@ export interface RunOptions {
   readonly retryAttempts?: number;
   readonly heartbeatMs?: number;
   readonly onEvent?: (event: RunEvent) => void;
+  /** The id of the new run, chosen by the caller (the REST API answers with it before the run starts). */
+  readonly runId?: string;
+  /** Owner of the API key that submitted the run. */
+  readonly submittedBy?: string;
 }
 
 /** Cuts items into chunks; the size is asked for each chunk, so adaptive sizing takes effect at once. */
@@ -140,7 +144,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   const sink: RecordSink = pick(registry.sinks, config.output).create(config.output, build);
   const columns = config.map ? mapColumns(config.map) : undefined;
 
-  const runId = resumed?.id ?? ids.next('run');
+  const runId = resumed?.id ?? opts.runId ?? ids.next('run');
   const createdAt = resumed?.createdAt ?? clock.now();
   let stop: LadingError | undefined;
   let batchId: string | null = resumed?.batchId ?? null;
@@ -175,6 +179,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     const created = await store.createRun({
       id: runId, createdAt, batchId, pipeline: config.name, mode, source: source.description, config: loaded.snapshot, owner: owner(), baseDir: loaded.baseDir,
       ...(opts.source ? { parentRunId: opts.source.parentRunId } : {}),
+      ...(opts.submittedBy === undefined ? {} : { submittedBy: opts.submittedBy }),
     });
     lineage = created.lineage;
   }

@@ -437,3 +437,25 @@ export function classifyNotifyResponse(status: number, headers: HttpHeaders, bod
   if (answer === undefined || answer.code === 'NOTIFY_AUTH_FAILED') return answer;
   return ladingError(answer.transient ? 'NOTIFY_UNAVAILABLE' : 'NOTIFY_REJECTED', answer.message, answer.retryAfterMs === undefined ? {} : { retryAfterMs: answer.retryAfterMs });
 }
+
+/** Fastify's own request errors (its FST_ERR_* codes) → the API's codes; anything else goes through classify(). */
+const fastifyRequestErrors: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'API_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'API_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'API_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'API_BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'API_BAD_REQUEST',
+  FST_ERR_VALIDATION: 'API_BAD_REQUEST',
+};
+
+/** An error met while the HTTP API handled a request: fastify's body and schema errors become API_* codes. */
+export function classifyRequestError(error: unknown): LadingError {
+  if (error instanceof LadingError) return error;
+  const e = error as { code?: unknown; validation?: unknown; statusCode?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? fastifyRequestErrors[e.code] : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  if (code !== undefined) return ladingError(code, message, { cause: error });
+  // A body the JSON parser refused surfaces as a SyntaxError with status 400.
+  if (e.validation !== undefined || (error instanceof SyntaxError && e.statusCode === 400)) return ladingError('API_BAD_REQUEST', message, { cause: error });
+  return classify(error, { ioCode: 'UNCLASSIFIED', doing: 'handling a request' });
+}

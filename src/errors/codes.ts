@@ -7,7 +7,7 @@
 export type Category = 'transient' | 'permanent';
 export type Stage =
   | 'config' | 'source' | 'validate' | 'map' | 'format' | 'codec'
-  | 'destination' | 'sink' | 'store' | 'engine' | 'cli' | 'notify';
+  | 'destination' | 'sink' | 'store' | 'engine' | 'cli' | 'notify' | 'api';
 export type ErrorType =
   | 'LadingError' | 'ConfigError' | 'SourceError' | 'ValidationError' | 'MappingError'
   | 'FormatError' | 'CodecError' | 'DestinationError' | 'StoreError' | 'NetworkError' | 'UsageError'
@@ -110,6 +110,23 @@ export const codes = {
   TRIGGER_NOT_INBOX: spec('ConfigError', 'permanent', 'config', 400, 'The pipeline does not read from an inbox, so there is no batch to flush or schedule.', 'Give the pipeline source: {type: inbox} (and a batch: section for automatic triggers), or run it with `lading run`.'),
   TRIGGER_UNKNOWN_PIPELINE: spec('UsageError', 'permanent', 'engine', 404, 'No pipeline with that name is loaded in the scheduler.', 'Check the pipeline name (the `name:` in its config) and that its file is in the pipelines folder.'),
   USAGE_INVALID: spec('UsageError', 'permanent', 'cli', 400, 'A command was called with wrong arguments.', 'See `lading <command> --help`.'),
+  // lading serve: the HTTP API and its pipeline catalog
+  CONFIG_DUPLICATE_PIPELINE: spec('ConfigError', 'permanent', 'config', 400, 'Two pipeline files given to `lading serve` declare the same name.', 'Rename one of the two files\' `name:`, or serve only one of them.'),
+  API_UNAUTHORIZED: spec('AuthError', 'permanent', 'api', 401, 'The request carries no API key, or one that is unknown, malformed or revoked.', 'Send `Authorization: Bearer <key>` (or `X-API-Key: <key>`) with a key from `lading keys create`.'),
+  API_FORBIDDEN: spec('AuthError', 'permanent', 'api', 403, 'The API key lacks the scope this endpoint needs.', 'Create a key with the scope named in the message (`lading keys create --scope …`).'),
+  API_BAD_REQUEST: spec('UsageError', 'permanent', 'api', 400, 'The request is malformed: invalid JSON or NDJSON, or parameters or a body that do not match the endpoint\'s schema.', 'Fix the request as the message says; the OpenAPI document at /docs describes every endpoint.'),
+  API_RECORDS_REJECTED: spec('ValidationError', 'permanent', 'api', 400, 'No record of an ingest request was accepted: each failed the pipeline\'s validate rules or is not a JSON object.', 'Fix the records listed in details.rejected (index and reasons) and send them again.'),
+  API_BODY_TOO_LARGE: spec('UsageError', 'permanent', 'api', 413, 'The request body is larger than the server\'s --body-limit.', 'Split the records over several requests, or start the server with a larger --body-limit.'),
+  API_UNSUPPORTED_MEDIA_TYPE: spec('UsageError', 'permanent', 'api', 415, 'The request\'s Content-Type is not one the endpoint accepts.', 'Send application/json (an object or an array) or application/x-ndjson (one object per line).'),
+  API_NOT_FOUND: spec('UsageError', 'permanent', 'api', 404, 'No endpoint has that method and path.', 'See the OpenAPI document at /docs.'),
+  API_PIPELINE_NOT_FOUND: spec('UsageError', 'permanent', 'api', 404, 'The server serves no pipeline of that name.', 'List the served pipelines with GET /v1/pipelines; give the pipeline file to `lading serve`.'),
+  API_PIPELINE_NOT_INBOX: spec('UsageError', 'permanent', 'api', 409, 'Records can be ingested only into a pipeline whose source is the inbox.', 'Set `source: {type: inbox}` in the pipeline, or submit the records as a job (POST /v1/jobs with items).'),
+  API_INBOX_FULL: spec('RateLimitError', 'transient', 'api', 429, 'The pipeline\'s inbox holds source.max_pending records or more: it takes no more until a batch is cut.', 'Send again after Retry-After; raise source.max_pending, or cut batches sooner.'),
+  API_JOB_NOT_FOUND: spec('UsageError', 'permanent', 'api', 404, 'No job with that id is visible to this API key (it does not exist, or another owner submitted it).', 'Use the job_id POST /v1/jobs returned, with a key of the same owner (or an admin key).'),
+  API_JOB_NOT_RUNNING: spec('UsageError', 'permanent', 'api', 409, 'The job is not in a state that allows this action (pause, resume or cancel a job that is not running; retry a job still running).', 'Check the job\'s status with GET /v1/jobs/{id}.'),
+  API_ARTIFACT_NOT_FOUND: spec('UsageError', 'permanent', 'api', 404, 'The job delivered no file of that name to a local destination this server can read.', 'List the job\'s files in GET /v1/jobs/{id} (report.artifacts.files); only files on a local destination can be downloaded.'),
+  API_KEY_NOT_FOUND: spec('UsageError', 'permanent', 'api', 404, 'No active API key has that id.', 'List keys with `lading keys list`.'),
+  API_SHUTTING_DOWN: spec('LadingError', 'transient', 'api', 503, 'The server is shutting down and takes no new jobs.', 'Submit the job again once the server is back.'),
   UNCLASSIFIED: spec('LadingError', 'transient', 'engine', 500, 'An unexpected error.', 'Retried a bounded number of times; report it with the cause if it persists.'),
 } as const satisfies Record<string, CodeSpec>;
 

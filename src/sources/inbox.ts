@@ -10,7 +10,13 @@ export const inboxSourceConfig = z.object({
     .describe('Most records one batch takes; the rest stay pending for the next run. Default: everything pending.'),
   page_size: z.number().int().min(1).max(100_000).default(1000)
     .describe('Records read from the store per query (keyset pagination).'),
+  key_field: z.string().min(1).optional()
+    .describe('Field (top level) whose value deduplicates records ingested over HTTP: a record whose key was already ingested for this pipeline is counted as a duplicate and not stored again.'),
+  max_pending: z.number().int().positive().optional()
+    .describe('Most records the inbox holds pending; at or above it the ingest API answers 429 with Retry-After. Default: no limit.'),
 }).strict().meta({ id: 'source.inbox' });
+
+export type InboxSourceConfig = z.output<typeof inboxSourceConfig>;
 
 export const inboxSource = defineSource({
   type: 'inbox',

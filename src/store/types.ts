@@ -11,6 +11,8 @@ export interface RunSpec {
   readonly owner?: string;
   /** The folder the config's relative paths resolve against. */
   readonly baseDir?: string;
+  /** Owner of the API key that submitted it (`lading serve`): only keys of that owner (or admin) see it. */
+  readonly submittedBy?: string;
   /** The exact config used, with ${env:…} references kept as written: replayable, secret-free. */
   readonly config: unknown;
 }
@@ -35,6 +37,7 @@ export interface RunRecord {
   /** The first run of a retry chain (itself for a first run): idempotency keys derive from it. */
   readonly lineage: string;
   readonly owner: string | null;
+  readonly submittedBy: string | null;
   readonly heartbeatAt: Date | null;
   readonly control: RunControl | null;
   readonly lastCheckpoint: { readonly chunkIndex: number; readonly seq: number; readonly processed: number; readonly at: Date; readonly position?: string } | null;
@@ -112,6 +115,8 @@ export interface ItemErrorQuery {
 
 export interface RunFilter {
   readonly pipeline?: string;
+  /** Only runs submitted by this API key owner. */
+  readonly submittedBy?: string;
   readonly limit?: number;
 }
 
@@ -341,6 +346,44 @@ export interface InboxStore {
   recordFire(pipeline: string, trigger: string, at: Date): Promise<void>;
 }
 
+// ── API (lading serve) ─────────────────────────────────────────────────────────────────────
+
+/** One ingest request of the API: its records and, when the client sent one, its Idempotency-Key. */
+export interface IngestRequest {
+  readonly pipeline: string;
+  readonly records: readonly InboxInput[];
+  readonly requestKey?: string;
+  /** JSON kept with the answer of a keyed request and given back on a re-send (the rejected records). */
+  readonly extra?: unknown;
+}
+
+export interface IngestOutcome {
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly extra?: unknown;
+  /** A re-send of a request key already answered: nothing was stored, the first answer's counts are returned. */
+  readonly replayed: boolean;
+}
+
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly owner: string;
+  readonly scopes: readonly string[];
+  readonly createdAt: Date;
+  readonly revokedAt: Date | null;
+}
+
+export interface ApiStore {
+  /** Stores several requests' records in ONE transaction (group commit); durable when it resolves. One outcome per request, in order. */
+  ingestRequests(requests: readonly IngestRequest[], at: Date): Promise<IngestOutcome[]>;
+  createApiKey(key: ApiKeyRecord & { readonly hash: string }): Promise<void>;
+  /** The key with its hash, revoked or not; null when no key has that id. */
+  getApiKey(id: string): Promise<(ApiKeyRecord & { readonly hash: string }) | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** False when no unrevoked key has that id. */
+  revokeApiKey(id: string, at: Date): Promise<boolean>;
+}
+
 export interface KnownHost {
   readonly host: string;
   readonly keyType: string;
@@ -355,7 +398,7 @@ export interface KnownHostStore {
   rememberHost(entry: KnownHost): Promise<KnownHost>;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore {
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
   /** Applies pending migrations (stores also migrate when opened, unless told not to). */

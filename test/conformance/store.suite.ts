@@ -293,7 +293,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
           id: 'run_1', pipeline: 'partner-a', mode: 'full', status: 'running', batchId: 'b1', source: 'inbox',
           createdAt: at(0), completedAt: null, processed: 0, succeeded: 0, failed: 0, warnings: 0,
           config: { name: 'partner-a', token: '${env:TOKEN}' }, report: null, lastCheckpoint: null,
-          parentRunId: null, baseDir: null, lineage: 'run_1', owner: null, heartbeatAt: at(0), control: null,
+          parentRunId: null, baseDir: null, lineage: 'run_1', owner: null, submittedBy: null, heartbeatAt: at(0), control: null,
         };
         assert.deepEqual(created, expected);
         assert.deepEqual(await store.getRun('run_1'), expected);
@@ -635,6 +635,47 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
       test('description names where the store lives', () => {
         assert.equal(typeof store.description, 'string');
         assert.ok(store.description.length > 0);
+      });
+    });
+    describe('API: ingest requests, keys, submitters', () => {
+      test('ingestRequests stores several requests in one call; a re-sent request key replays the first answer and stores nothing', async () => {
+        const outcomes = await store.ingestRequests([
+          { pipeline: 'partner-a', records: [{ data: { n: 1 } }, { data: { n: 2 }, key: 'r2' }], requestKey: 'req-1', extra: [{ index: 2 }] },
+          { pipeline: 'partner-b', records: [{ data: { n: 3 } }] },
+          { pipeline: 'partner-a', records: [{ data: { n: 99 } }], requestKey: 'req-1' },
+        ], at(0));
+        assert.deepEqual(outcomes, [
+          { accepted: 2, duplicates: 0, replayed: false, extra: [{ index: 2 }] },
+          { accepted: 1, duplicates: 0, replayed: false },
+          { accepted: 2, duplicates: 0, replayed: true, extra: [{ index: 2 }] },
+        ]);
+        assert.deepEqual(await store.ingestRequests([{ pipeline: 'partner-a', records: [{ data: { n: 2 }, key: 'r2' }], requestKey: 'req-2' }], at(1)),
+          [{ accepted: 0, duplicates: 1, replayed: false }]);
+        // Request keys are scoped to the pipeline.
+        assert.deepEqual(await store.ingestRequests([{ pipeline: 'partner-b', records: [{ data: { n: 4 } }], requestKey: 'req-1' }], at(1)),
+          [{ accepted: 1, duplicates: 0, replayed: false }]);
+        assert.equal((await store.inboxStats('partner-a')).pending, 2);
+        assert.equal((await store.inboxStats('partner-b')).pending, 2);
+      });
+
+      test('API keys are stored with their hash, listed without it, and revoked once', async () => {
+        const key = { id: 'k1', owner: 'alice', scopes: ['jobs:read', 'ingest:*'], createdAt: at(0), revokedAt: null };
+        await store.createApiKey({ ...key, hash: 'ab'.repeat(32) });
+        assert.deepEqual(await store.getApiKey('k1'), { ...key, hash: 'ab'.repeat(32) });
+        assert.equal(await store.getApiKey('nope'), null);
+        assert.deepEqual(await store.listApiKeys(), [key]);
+        assert.equal(await store.revokeApiKey('k1', at(5)), true);
+        assert.equal(await store.revokeApiKey('k1', at(6)), false);
+        assert.deepEqual((await store.getApiKey('k1'))?.revokedAt, at(5));
+      });
+
+      test('a run keeps the key owner that submitted it; listRuns filters by it', async () => {
+        await store.createRun({ id: 'run_a', createdAt: at(0), batchId: null, pipeline: 'p', mode: 'full', source: 'inline', config: {}, submittedBy: 'alice' });
+        await createRun('run_cli', at(1), 'p');
+        assert.equal((await store.getRun('run_a'))?.submittedBy, 'alice');
+        assert.equal((await store.getRun('run_cli'))?.submittedBy, null);
+        assert.deepEqual((await store.listRuns({ submittedBy: 'alice' })).map((r) => r.id), ['run_a']);
+        assert.deepEqual((await store.listRuns({ pipeline: 'p' })).map((r) => r.id), ['run_cli', 'run_a']);
       });
     });
   });

@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -89,6 +89,7 @@ interface RunRow {
   warnings: number; config: string; report: string | null; last_chunk_index: number | null;
   last_seq: number | null; last_processed: number | null; last_checkpoint_at: string | null;
   parent_run_id: string | null; base_dir: string | null; last_position: string | null; lineage: string | null; owner: string | null; heartbeat_at: string | null; control: string | null;
+  submitted_by: string | null;
 }
 interface BatchRow {
   id: string; pipeline: string; records: number; bytes: number; cut_at: string; reason: string; status: string;
@@ -140,19 +141,8 @@ export class SqliteStore implements Store {
   async ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }> {
     return this.#call('ingest', () => {
       if (records.length === 0) return { accepted: 0, duplicates: 0 };
-      const receivedAt = iso(at);
-      const insert = this.#stmt(
-        `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (pipeline, idempotency_key) DO NOTHING`,
-      );
-      return this.#db.transaction(() => {
-        let accepted = 0;
-        for (const record of records) {
-          const data = JSON.stringify(record.data);
-          accepted += insert.run(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt, record.priority ?? null).changes;
-        }
-        return { accepted, duplicates: records.length - accepted };
-      }).immediate();
+      const insert = this.#stmt(insertInboxRecord);
+      return this.#db.transaction(() => insertRecords(insert, pipeline, records, iso(at))).immediate();
     });
   }
 
@@ -278,12 +268,12 @@ export class SqliteStore implements Store {
       const parent = spec.parentRunId === undefined ? undefined : this.#runRow(spec.parentRunId);
       if (spec.parentRunId !== undefined && parent === undefined) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: createRun: no parent run ${spec.parentRunId}`);
       this.#stmt(
-        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at, base_dir)
-         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at, base_dir, submitted_by)
+         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, iso(spec.createdAt), JSON.stringify(spec.config ?? null),
         spec.parentRunId ?? null, parent ? parent.lineage ?? parent.id : spec.id, spec.owner ?? null, iso(spec.createdAt),
-        spec.baseDir ?? null,
+        spec.baseDir ?? null, spec.submittedBy ?? null,
       );
       return toRun(this.#runRow(spec.id) as RunRow);
     });
@@ -364,10 +354,18 @@ export class SqliteStore implements Store {
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     return this.#call('listRuns', () => {
-      const limit = filter.limit ?? 20;
-      const rows = filter.pipeline === undefined
-        ? this.#stmt('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?').all(limit)
-        : this.#stmt('SELECT * FROM runs WHERE pipeline = ? ORDER BY created_at DESC, id DESC LIMIT ?').all(filter.pipeline, limit);
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.pipeline !== undefined) {
+        where.push('pipeline = ?');
+        params.push(filter.pipeline);
+      }
+      if (filter.submittedBy !== undefined) {
+        where.push('submitted_by = ?');
+        params.push(filter.submittedBy);
+      }
+      const rows = this.#stmt(`SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`)
+        .all(...params, filter.limit ?? 20);
       return (rows as RunRow[]).map(toRun);
     });
   }
@@ -652,6 +650,55 @@ export class SqliteStore implements Store {
     });
   }
 
+  // ── API: group-committed ingest requests, keys ───────────────────────────────────────────────
+
+  async ingestRequests(requests: readonly IngestRequest[], at: Date): Promise<IngestOutcome[]> {
+    return this.#call('ingestRequests', () => {
+      const receivedAt = iso(at);
+      const insert = this.#stmt(insertInboxRecord);
+      const answered = this.#stmt('SELECT accepted, duplicates, extra FROM ingest_requests WHERE pipeline = ? AND request_key = ?');
+      const remember = this.#stmt(
+        'INSERT INTO ingest_requests (pipeline, request_key, accepted, duplicates, extra, received_at) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      return this.#db.transaction(() => requests.map((request): IngestOutcome => {
+        if (request.requestKey !== undefined) {
+          const first = answered.get(request.pipeline, request.requestKey) as { accepted: number; duplicates: number; extra: string | null } | undefined;
+          if (first !== undefined) {
+            return { accepted: first.accepted, duplicates: first.duplicates, replayed: true, ...(first.extra === null ? {} : { extra: JSON.parse(first.extra) as unknown }) };
+          }
+        }
+        const counts = insertRecords(insert, request.pipeline, request.records, receivedAt);
+        if (request.requestKey !== undefined) {
+          remember.run(request.pipeline, request.requestKey, counts.accepted, counts.duplicates, request.extra === undefined ? null : JSON.stringify(request.extra), receivedAt);
+        }
+        return { ...counts, replayed: false, ...(request.extra === undefined ? {} : { extra: request.extra }) };
+      })).immediate();
+    });
+  }
+
+  async createApiKey(key: ApiKeyRecord & { readonly hash: string }): Promise<void> {
+    await this.#call('createApiKey', () => {
+      this.#stmt('INSERT INTO api_keys (id, owner, scopes, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(key.id, key.owner, JSON.stringify(key.scopes), key.hash, iso(key.createdAt), key.revokedAt === null ? null : iso(key.revokedAt));
+    });
+  }
+
+  async getApiKey(id: string): Promise<(ApiKeyRecord & { readonly hash: string }) | null> {
+    return this.#call('getApiKey', () => {
+      const row = this.#stmt('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
+      return row === undefined ? null : { ...toApiKey(row), hash: row.hash };
+    });
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.#call('listApiKeys', () => (this.#stmt('SELECT * FROM api_keys ORDER BY created_at, id').all() as ApiKeyRow[]).map(toApiKey));
+  }
+
+  async revokeApiKey(id: string, at: Date): Promise<boolean> {
+    return this.#call('revokeApiKey', () =>
+      this.#stmt('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(iso(at), id).changes > 0);
+  }
+
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
 
   #runRow(id: string): RunRow | undefined {
@@ -706,6 +753,26 @@ function toDelivery(row: DeliveryRow): DeliveryRecord {
   };
 }
 
+interface ApiKeyRow { id: string; owner: string; scopes: string; hash: string; created_at: string; revoked_at: string | null }
+
+const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
+  id: row.id, owner: row.owner, scopes: JSON.parse(row.scopes) as string[], createdAt: new Date(row.created_at),
+  revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
+});
+
+/** Inserts inbox records inside the caller's transaction; a record whose key is already stored counts as a duplicate. */
+const insertInboxRecord = `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES (?, ?, ?, ?, ?, ?)
+  ON CONFLICT (pipeline, idempotency_key) DO NOTHING`;
+
+function insertRecords(insert: Database.Statement, pipeline: string, records: readonly InboxInput[], receivedAt: string): { accepted: number; duplicates: number } {
+  let accepted = 0;
+  for (const record of records) {
+    const data = JSON.stringify(record.data);
+    accepted += insert.run(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt, record.priority ?? null).changes;
+  }
+  return { accepted, duplicates: records.length - accepted };
+}
+
 function toBatch(row: BatchRow): Batch {
   return {
     id: row.id, pipeline: row.pipeline, records: row.records, bytes: row.bytes, cutAt: new Date(row.cut_at),
@@ -733,6 +800,7 @@ function toRun(row: RunRow): RunRecord {
     baseDir: row.base_dir,
     lineage: row.lineage ?? row.id,
     owner: row.owner,
+    submittedBy: row.submitted_by,
     heartbeatAt: row.heartbeat_at === null ? null : new Date(row.heartbeat_at),
     control: row.control === 'pause' || row.control === 'cancel' ? row.control : null,
     lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null

@@ -1,0 +1,89 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Catalog } from '../config/catalog.js';
+import type { LoadedPipeline } from '../config/load.js';
+import type { Clock } from '../core/clock.js';
+import type { IdGenerator } from '../core/ids.js';
+import { codes, type ErrorCode } from '../errors/codes.js';
+import { ladingError } from '../errors/lading-error.js';
+import type { Store } from '../store/types.js';
+import { authenticate, requireScope, type Principal } from './auth.js';
+import type { GroupCommit } from './group-commit.js';
+import type { JobRunner } from './job-runner.js';
+
+/** What every route module is given: the server's shared parts. */
+export interface ApiContext {
+  readonly store: Store;
+  readonly catalog: Catalog;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly jobs: JobRunner;
+  readonly commits: GroupCommit;
+  readonly dataDir: string;
+  /** Open event streams, ended when the server closes. */
+  readonly streams: Set<() => void>;
+  /** How often an event stream of a job run elsewhere polls the store. */
+  readonly pollMs: number;
+  /** When the pipeline's next batch trigger fires (the triggers module plugs this in); null: none scheduled. */
+  readonly nextTrigger: (pipeline: LoadedPipeline) => Date | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+/** An onRequest hook: authenticates the key, then checks the scope the request needs (none: any valid key). Runs before the body is read. */
+export function guard(ctx: ApiContext, scope?: (request: FastifyRequest) => string) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const principal = await authenticate(ctx.store, request);
+    if (scope !== undefined) requireScope(principal, scope(request));
+    request.principal = principal;
+  };
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  if (request.principal === null) throw ladingError('API_UNAUTHORIZED', 'no API key');
+  return request.principal;
+}
+
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string; readonly details?: unknown };
+}
+
+export const errorBody = (code: string, message: string, details?: unknown): ErrorBody =>
+  ({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+
+/** Replies with an error that carries details (the error handler covers thrown LadingErrors). */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: unknown): FastifyReply {
+  return reply.code(codes[code].http).send(errorBody(code, message, details));
+}
+
+export function pipelineOf(ctx: ApiContext, name: string): LoadedPipeline {
+  const pipeline = ctx.catalog.get(name);
+  if (pipeline === undefined) throw ladingError('API_PIPELINE_NOT_FOUND', `no pipeline named ${JSON.stringify(name)} is served here`);
+  return pipeline;
+}
+
+/** Either key header authenticates (OpenAPI security requirement). */
+export const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
+
+/** The JSON schema of every error answer, for the OpenAPI document. */
+export const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
+    },
+  },
+} as const;
+
+/** A response schema that documents an object without restricting what is serialized. */
+export const openObject = (description: string, properties: Record<string, unknown> = {}) =>
+  ({ description, type: 'object', additionalProperties: true, properties });
+
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, { ...errorSchema, description: `Error (${status})` }]));

@@ -1,0 +1,134 @@
+import type { FastifyInstance } from 'fastify';
+import type { LoadedPipeline } from '../config/load.js';
+import { codes } from '../errors/codes.js';
+import { ladingError } from '../errors/lading-error.js';
+import { buildValidator, type Validator } from '../transform/validate.js';
+import type { InboxInput } from '../store/types.js';
+import type { InboxSourceConfig } from '../sources/inbox.js';
+import { errorBody, errorResponses, guard, pipelineOf, security, sendError, type ApiContext } from './context.js';
+
+/** Seconds a client is asked to wait when an inbox is full: batches are cut on the order of seconds to minutes. */
+const inboxFullRetryAfterSeconds = 30;
+
+interface Reason {
+  readonly field: string | null;
+  readonly code: string;
+  readonly message: string;
+}
+
+interface Rejected {
+  readonly index: number;
+  readonly reasons: readonly Reason[];
+}
+
+/** A parsed body: values in order, or the reason a line is not JSON (NDJSON keeps going past a bad line). */
+type Entry = { readonly value: unknown } | { readonly malformed: string };
+
+function entriesOf(body: unknown, ndjson: boolean): Entry[] {
+  if (!ndjson) return (Array.isArray(body) ? body : [body]).map((value) => ({ value }));
+  return (body as string).split('\n').filter((line) => line.trim().length > 0).map((line) => {
+    try {
+      return { value: JSON.parse(line) as unknown };
+    } catch (error) {
+      return { malformed: (error as Error).message };
+    }
+  });
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function keyOf(record: Record<string, unknown>, field: string | undefined): string | undefined {
+  if (field === undefined) return undefined;
+  const value = record[field];
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** POST /v1/pipelines/{name}/records: validated records into the pipeline's inbox, answered once committed. */
+export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  // NDJSON arrives as text and is split here, so a malformed line rejects that record only.
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  const validators = new Map<string, Validator>();
+  const validatorOf = (pipeline: LoadedPipeline): Validator => {
+    let validator = validators.get(pipeline.config.name);
+    if (validator === undefined) validators.set(pipeline.config.name, (validator = buildValidator(pipeline.config.validate)));
+    return validator;
+  };
+
+  app.post<{ Params: { name: string }; Headers: { 'idempotency-key'?: string } }>('/v1/pipelines/:name/records', {
+    onRequest: guard(ctx, (request) => `ingest:${(request.params as { name: string }).name}`),
+    schema: {
+      summary: 'Ingest records into a pipeline\'s inbox',
+      description: 'One JSON object, a JSON array of objects, or NDJSON (application/x-ndjson). Each record is checked with the pipeline\'s validate rules; '
+        + 'failures (severity block) are rejected with their index and reasons, warnings are accepted. 202 is sent only once the accepted records are committed.',
+      tags: ['ingest'],
+      security,
+      params: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
+      headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200, description: 'A re-send with the same key gets the first answer and stores nothing.' } } },
+      body: { description: 'A record, an array of records, or NDJSON text' },
+      response: {
+        202: {
+          description: 'Accepted: committed to the store',
+          type: 'object',
+          properties: {
+            accepted: { type: 'integer' }, duplicates: { type: 'integer' }, replayed: { type: 'boolean' },
+            rejected: { type: 'array', items: { type: 'object', additionalProperties: true, properties: { index: { type: 'integer' }, reasons: { type: 'array', items: { type: 'object', additionalProperties: true } } } } },
+          },
+        },
+        ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const pipeline = pipelineOf(ctx, request.params.name);
+    if (pipeline.config.source.type !== 'inbox') {
+      throw ladingError('API_PIPELINE_NOT_INBOX', `pipeline ${pipeline.config.name} reads from its ${pipeline.config.source.type} source, not the inbox`);
+    }
+    const source = pipeline.config.source as InboxSourceConfig;
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const ndjson = contentType === 'application/x-ndjson';
+    if (!ndjson && contentType !== 'application/json') {
+      throw ladingError('API_UNSUPPORTED_MEDIA_TYPE', `records are sent as application/json or application/x-ndjson, not ${contentType || 'a body without Content-Type'}`);
+    }
+    if (source.max_pending !== undefined) {
+      const { pending } = await ctx.store.inboxStats(pipeline.config.name);
+      if (pending >= source.max_pending) {
+        return reply.code(codes.API_INBOX_FULL.http).header('retry-after', String(inboxFullRetryAfterSeconds))
+          .send(errorBody('API_INBOX_FULL', `the inbox of ${pipeline.config.name} holds ${pending} pending records; source.max_pending is ${source.max_pending}`));
+      }
+    }
+
+    const validate = validatorOf(pipeline);
+    const records: InboxInput[] = [];
+    const rejected: Rejected[] = [];
+    entriesOf(request.body, ndjson).forEach((entry, index) => {
+      if ('malformed' in entry) {
+        rejected.push({ index, reasons: [{ field: null, code: 'SOURCE_MALFORMED_JSON', message: `record ${index} is not valid JSON: ${entry.malformed}` }] });
+        return;
+      }
+      if (!isRecord(entry.value)) {
+        rejected.push({ index, reasons: [{ field: null, code: 'SOURCE_NOT_A_RECORD', message: `record ${index} is ${Array.isArray(entry.value) ? 'an array' : entry.value === null ? 'null' : `a ${typeof entry.value}`}, not a JSON object` }] });
+        return;
+      }
+      const { failures } = validate(entry.value, { id: `record:${index}`, describe: `record ${index}` });
+      if (failures.length > 0) {
+        rejected.push({ index, reasons: failures.map((f) => ({ field: f.field ?? null, code: f.code, message: f.message })) });
+        return;
+      }
+      const key = keyOf(entry.value, source.key_field);
+      records.push(key === undefined ? { data: entry.value } : { data: entry.value, key });
+    });
+    if (records.length === 0) {
+      return sendError(reply, 'API_RECORDS_REJECTED', rejected.length === 0 ? 'the request holds no records' : `none of the ${rejected.length} records was accepted`, { rejected });
+    }
+
+    const requestKey = request.headers['idempotency-key'];
+    const outcome = await ctx.commits.submit({
+      pipeline: pipeline.config.name, records, ...(requestKey === undefined ? {} : { requestKey, extra: rejected }),
+    });
+    return reply.code(202).send({
+      accepted: outcome.accepted, duplicates: outcome.duplicates, rejected: outcome.replayed ? (outcome.extra ?? []) : rejected,
+      ...(outcome.replayed ? { replayed: true } : {}),
+    });
+  });
+}

@@ -1,0 +1,121 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Catalog } from '../config/catalog.js';
+import type { LoadedPipeline } from '../config/load.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { randomIds, type IdGenerator } from '../core/ids.js';
+import { classifyRequestError } from '../errors/classify.js';
+import { codes } from '../errors/codes.js';
+import type { Store } from '../store/types.js';
+import { errorBody, errorResponses, type ApiContext } from './context.js';
+import { GroupCommit } from './group-commit.js';
+import { ingestRoutes } from './ingest.js';
+import { JobRunner } from './job-runner.js';
+import { jobRoutes } from './jobs.js';
+import { pipelineRoutes } from './pipelines.js';
+
+export interface ServerOptions {
+  readonly store: Store;
+  readonly catalog: Catalog;
+  /** lading's working folder: staging files of jobs live under it. */
+  readonly dataDir: string;
+  /** Largest request body in bytes; default 10 MB. */
+  readonly bodyLimit?: number;
+  readonly clock?: Clock;
+  readonly ids?: IdGenerator;
+  /** Jobs running at once in this process; default 2. */
+  readonly jobConcurrency?: number;
+  /** The seam for batch triggers: when a pipeline's next trigger fires (null: none scheduled). Default: none. */
+  readonly nextTrigger?: (pipeline: LoadedPipeline) => Date | null;
+  /** How long ingest requests wait to share a commit; default 2 ms. */
+  readonly groupCommitMs?: number;
+  readonly pollMs?: number;
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+export interface LadingServer {
+  readonly app: FastifyInstance;
+  readonly jobs: JobRunner;
+  /** Starts listening; resolves to the base URL (port 0 picks a free port). */
+  listen(host: string, port: number): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish, stops jobs at a chunk boundary, commits pending ingests. The store stays open (the caller owns it). */
+  close(): Promise<void>;
+}
+
+export const defaultBodyLimit = 10_000_000;
+
+/** The lading HTTP API: ingest, jobs, pipelines, deliveries, health, OpenAPI at /docs. */
+export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.ids ?? randomIds;
+  const jobs = new JobRunner({ store: opts.store, dataDir: opts.dataDir, clock, ids, concurrency: opts.jobConcurrency ?? 2 });
+  const ctx: ApiContext = {
+    store: opts.store, catalog: opts.catalog, clock, ids, jobs, dataDir: opts.dataDir,
+    commits: new GroupCommit(opts.store, clock, opts.groupCommitMs ?? 2),
+    streams: new Set(), pollMs: opts.pollMs ?? 1000,
+    nextTrigger: opts.nextTrigger ?? (() => null),
+  };
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? defaultBodyLimit,
+    logger: opts.logger ?? false,
+    // Keys travel in headers; the default request serializer logs method and URL only.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  app.decorateRequest('principal', null);
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((error, request, reply) => {
+    const e = classifyRequestError(error);
+    const status = codes[e.code].http;
+    if (status >= 500) request.log.error({ code: e.code, err: error }, e.message);
+    if (e.retryAfterMs !== undefined) void reply.header('retry-after', String(Math.ceil(e.retryAfterMs / 1000)));
+    const validation = (error as { validation?: { instancePath?: string; message?: string }[] }).validation;
+    return reply.code(status).send(errorBody(e.code, e.message, validation?.map((v) => ({ path: v.instancePath ?? '', message: v.message ?? '' }))));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody('API_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`)));
+  app.addHook('preClose', async () => {
+    for (const end of [...ctx.streams]) end();
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'lading API', version: '1', description: 'Ingest records into pipeline inboxes, submit and watch jobs. Errors are `{"error": {"code", "message", "details"?}}` with the codes of docs/errors.md.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer lading_<id>_<secret>' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/healthz', { schema: { summary: 'The process is up', tags: ['health'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', {
+    schema: { summary: 'The store answers', tags: ['health'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, ...errorResponses(500, 503) } },
+  }, async () => {
+    await opts.store.listRuns({ limit: 1 });
+    return { status: 'ready' };
+  });
+  await app.register(async (scope) => ingestRoutes(scope, ctx));
+  await app.register(async (scope) => jobRoutes(scope, ctx));
+  await app.register(async (scope) => pipelineRoutes(scope, ctx));
+
+  return {
+    app,
+    jobs,
+    async listen(host, port) {
+      await app.listen({ host, port });
+      const address = app.server.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    },
+    async close() {
+      await app.close();
+      await jobs.shutdown();
+      await ctx.commits.drain();
+    },
+  };
+}

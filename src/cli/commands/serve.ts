@@ -1,0 +1,51 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { buildServer } from '../../api/server.js';
+import { loadCatalog } from '../../config/catalog.js';
+import { byteSize } from '../../config/units.js';
+import { openSqliteStore } from '../../store/sqlite/store.js';
+import { globals, parsePositiveInt } from '../context.js';
+
+const parsePort = (value: string): number => {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`--port must be 0-65535, got "${value}"`);
+  return port;
+};
+
+const parseSize = (value: string): number => {
+  const parsed = byteSize().safeParse(/^\d+$/.test(value) ? Number(value) : value);
+  if (!parsed.success) throw new InvalidArgumentError(`--body-limit must be a size such as 10MB or 1048576, got "${value}"`);
+  return parsed.data;
+};
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('Serve the HTTP API: ingest records into pipeline inboxes, submit and watch jobs (docs/serve.md). Keys come from `lading keys create`.')
+    .argument('[configs...]', 'pipeline YAML files, or folders holding them (every *.yaml / *.yml inside)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .addOption(new Option('--port <port>', 'port to listen on; 0 picks a free one (the bound URL is printed)').default(8080).argParser(parsePort))
+    .addOption(new Option('--body-limit <size>', 'largest request body (413 above it)').default(10_000_000, '10MB').argParser(parseSize))
+    .addOption(new Option('--jobs <n>', 'jobs run at once in this process').default(2).argParser(parsePositiveInt('--jobs')))
+    .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs one JSON line per request on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
+    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number }) {
+      const catalog = await loadCatalog(configs);
+      const g = globals(this);
+      const store = await openSqliteStore(g.db);
+      try {
+        const server = await buildServer({
+          store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs,
+          logger: { level: 'info', stream: process.stderr },
+        });
+        const stopped = new Promise<string>((resolve) => {
+          process.once('SIGINT', () => resolve('SIGINT'));
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+        });
+        const url = await server.listen(opts.host, opts.port);
+        process.stdout.write(`listening on ${url} (${catalog.list().length} pipelines; API docs at ${url}/docs)\n`);
+        const signal = await stopped;
+        process.stderr.write(`${signal}: shutting down\n`);
+        await server.close();
+      } finally {
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,351 @@
+/**
+ * lading serve over real HTTP: a server on 127.0.0.1 port 0 with a real SQLite file, requests
+ * with global fetch. A handler pipeline whose items wait on a gate the test opens makes running
+ * jobs observable without sleeping.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createApiKey } from '../../src/api/auth.js';
+import { buildServer, type LadingServer } from '../../src/api/server.js';
+import { catalogOf, loadCatalog } from '../../src/config/catalog.js';
+import { parsePipelineYaml } from '../../src/config/load.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { RunReport } from '../../src/core/report.js';
+import { LadingError } from '../../src/errors/lading-error.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
+import { tempDir } from '../support/tmp.js';
+
+type Gate = (item: { id: string; data: Record<string, unknown> }) => Promise<void> | void;
+const hooks = globalThis as unknown as { __ladingServeGate?: Gate };
+
+const pipelines: Record<string, string> = {
+  'leads.yaml': `
+name: leads
+source: { type: inbox, key_field: id }
+validate:
+  required: [email]
+  rules:
+    email: { format: email }
+    state: { pattern: "^[A-Z]{2}$", severity: warn }
+output:
+  type: file
+  format: ndjson
+  naming: "{pipeline}_{batch_id}.{ext}"
+  destination: { type: local, path: out }
+`,
+  'small.yaml': `
+name: small
+source: { type: inbox, max_pending: 2 }
+output: { type: file, format: ndjson, destination: { type: local, path: out-small } }
+`,
+  'products.yaml': `
+name: products
+source: { type: inline, items: [{ sku: a }] }
+validate:
+  rules:
+    sku: { pattern: "^[a-z]+$" }
+output: { type: handler, module: ./gate.mjs }
+execution: { chunk_size: 1, concurrency: 1 }
+`,
+};
+
+/** Collects an SSE stream until the server ends it. */
+async function readEvents(response: Response): Promise<{ event: string; data: Record<string, unknown> }[]> {
+  const text = await response.text();
+  return text.split('\n\n').filter((block) => block.startsWith('event: ')).map((block) => {
+    const [eventLine, dataLine] = block.split('\n');
+    return { event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown> };
+  });
+}
+
+describe('lading serve API', () => {
+  const dir = tempDir('lading-serve-');
+  const dbPath = join(dir, 'data', 'lading.db');
+  let store: SqliteStore;
+  let server: LadingServer;
+  let url: string;
+  const keys: Record<string, string> = {};
+
+  const call = (path: string, init: RequestInit & { key?: string | undefined; json?: unknown } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.key !== undefined) headers.set('authorization', `Bearer ${init.key}`);
+    if (init.json !== undefined) headers.set('content-type', 'application/json');
+    return fetch(`${url}${path}`, { ...init, headers, ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}) });
+  };
+  const ingest = (pipeline: string, body: string, contentType = 'application/json', extra: Record<string, string> = {}, key = keys.ingest) =>
+    call(`/v1/pipelines/${pipeline}/records`, { method: 'POST', key, body, headers: { 'content-type': contentType, ...extra } });
+  const waitFinished = async (jobId: string, key = keys.alice): Promise<RunReport> => {
+    const events = await readEvents(await call(`/v1/jobs/${jobId}/events`, { key }));
+    const last = events.at(-1)!;
+    assert.equal(last.event, 'run_finished');
+    return last.data.report as RunReport;
+  };
+
+  before(async () => {
+    for (const [name, text] of Object.entries(pipelines)) writeFileSync(join(dir, name), text);
+    writeFileSync(join(dir, 'gate.mjs'), 'export async function process(item) { await globalThis.__ladingServeGate?.(item); }\n');
+    store = await openSqliteStore(dbPath);
+    server = await buildServer({ store, catalog: await loadCatalog([dir]), dataDir: join(dir, 'data'), bodyLimit: 64 * 1024, pollMs: 20 });
+    url = await server.listen('127.0.0.1', 0);
+    const make = async (owner: string, ...scopes: string[]) => (await createApiKey(store, { owner, scopes, clock: systemClock })).key;
+    keys.ingest = await make('partner', 'ingest:*');
+    keys.leadsOnly = await make('partner', 'ingest:leads');
+    keys.alice = await make('alice', 'jobs:write');
+    keys.bob = await make('bob', 'jobs:read', 'jobs:write');
+    keys.reader = await make('alice', 'jobs:read');
+    keys.admin = await make('ops', 'admin');
+  });
+  after(async () => {
+    await server.close();
+    await store.close();
+  });
+
+  describe('auth', () => {
+    test('no key is 401, a wrong scope 403, the right scope 2xx; health and docs are open', async () => {
+      const none = await call('/v1/pipelines');
+      assert.equal(none.status, 401);
+      assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'API_UNAUTHORIZED');
+      const bad = await call('/v1/pipelines', { key: 'lading_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+      assert.equal(bad.status, 401);
+      const forbidden = await ingest('small', '{"n":1}', 'application/json', {}, keys.leadsOnly);
+      assert.equal(forbidden.status, 403);
+      assert.equal(((await forbidden.json()) as { error: { code: string } }).error.code, 'API_FORBIDDEN');
+      assert.equal((await call('/v1/jobs', { method: 'POST', key: keys.reader, json: { pipeline: 'products' } })).status, 403);
+      const viaHeader = await fetch(`${url}/v1/pipelines`, { headers: { 'x-api-key': keys.reader! } });
+      assert.equal(viaHeader.status, 200);
+      assert.equal((await call('/healthz')).status, 200);
+      assert.deepEqual(await (await call('/readyz')).json(), { status: 'ready' });
+      assert.equal((await call('/docs')).status, 200);
+    });
+
+    test('a revoked key is refused', async () => {
+      const { record, key } = await createApiKey(store, { owner: 'temp', scopes: ['jobs:read'], clock: systemClock });
+      assert.equal((await call('/v1/pipelines', { key })).status, 200);
+      assert.equal(await store.revokeApiKey(record.id, new Date()), true);
+      assert.equal((await call('/v1/pipelines', { key })).status, 401);
+    });
+
+    test('the OpenAPI document lists the routes', async () => {
+      const doc = (await (await call('/docs/json')).json()) as { paths: Record<string, unknown> };
+      for (const path of ['/v1/pipelines/{name}/records', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/events', '/v1/jobs/{id}/items', '/v1/pipelines', '/v1/deliveries', '/healthz']) {
+        assert.ok(path in doc.paths, `${path} in the OpenAPI paths`);
+      }
+    });
+  });
+
+  describe('ingest', () => {
+    test('one object, an array and NDJSON are accepted; an invalid record is rejected with its index and reasons', async () => {
+      const single = await ingest('leads', JSON.stringify({ id: 's1', email: 'one@example.com' }));
+      assert.equal(single.status, 202);
+      assert.deepEqual(await single.json(), { accepted: 1, duplicates: 0, rejected: [] });
+
+      const array = await ingest('leads', JSON.stringify([
+        { id: 'a1', email: 'a1@example.com', state: 'ny' }, // a warning only: accepted
+        { id: 'a2', email: 'not-an-email' },
+        { id: 'a3', email: 'a3@example.com' },
+      ]));
+      assert.equal(array.status, 202);
+      const body = (await array.json()) as { accepted: number; rejected: { index: number; reasons: { field: string; code: string; message: string }[] }[] };
+      assert.equal(body.accepted, 2);
+      assert.deepEqual(body.rejected.map((r) => [r.index, r.reasons.map((x) => [x.field, x.code])]), [[1, [['email', 'VALIDATE_FORMAT']]]]);
+
+      const ndjson = await ingest('leads', '{"id":"n1","email":"n1@example.com"}\n{"id":"n2"\n[1]\n{"id":"n4","email":"n4@example.com"}\n', 'application/x-ndjson');
+      assert.equal(ndjson.status, 202);
+      const nd = (await ndjson.json()) as { accepted: number; rejected: { index: number; reasons: { code: string }[] }[] };
+      assert.equal(nd.accepted, 2);
+      assert.deepEqual(nd.rejected.map((r) => [r.index, r.reasons[0]!.code]), [[1, 'SOURCE_MALFORMED_JSON'], [2, 'SOURCE_NOT_A_RECORD']]);
+    });
+
+    test('a 202 is durable: another connection to the database finds the records', async () => {
+      const reply = await ingest('leads', JSON.stringify({ id: 'durable-1', email: 'd@example.com' }));
+      assert.equal(reply.status, 202);
+      const other = await openSqliteStore(dbPath);
+      try {
+        const pending = await other.readPending('leads', 0, 10_000);
+        assert.ok(pending.some((r) => r.data.id === 'durable-1'));
+      } finally {
+        await other.close();
+      }
+    });
+
+    test('an Idempotency-Key re-send gets the same answer and stores nothing again; key_field deduplicates records', async () => {
+      const before = (await store.inboxStats('leads')).pending;
+      const body = JSON.stringify([{ id: 'k1', email: 'k1@example.com' }, { id: 'k2', email: 'bad' }]);
+      const first = await ingest('leads', body, 'application/json', { 'idempotency-key': 'req-42' });
+      const again = await ingest('leads', body, 'application/json', { 'idempotency-key': 'req-42' });
+      assert.equal(first.status, 202);
+      assert.equal(again.status, 202);
+      const [a, b] = [(await first.json()) as Record<string, unknown>, (await again.json()) as Record<string, unknown>];
+      assert.deepEqual({ ...b, replayed: undefined }, { ...a, replayed: undefined });
+      assert.equal(b.replayed, true);
+      assert.equal((await store.inboxStats('leads')).pending, before + 1);
+      // Without the header, the pipeline's key_field (id) still recognises k1.
+      const resent = await ingest('leads', JSON.stringify({ id: 'k1', email: 'k1@example.com' }));
+      assert.deepEqual(await resent.json(), { accepted: 0, duplicates: 1, rejected: [] });
+    });
+
+    test('400 when no record is accepted, 404 unknown pipeline, 409 non-inbox pipeline, 413 too large, 415 wrong type', async () => {
+      const none = await ingest('leads', JSON.stringify([{ id: 'x' }]));
+      assert.equal(none.status, 400);
+      const error = ((await none.json()) as { error: { code: string; details: { rejected: { index: number }[] } } }).error;
+      assert.equal(error.code, 'API_RECORDS_REJECTED');
+      assert.deepEqual(error.details.rejected.map((r) => r.index), [0]);
+
+      const codeOf = async (response: Response) => [response.status, ((await response.json()) as { error: { code: string } }).error.code];
+      assert.deepEqual(await codeOf(await ingest('nope', '{}')), [404, 'API_PIPELINE_NOT_FOUND']);
+      assert.deepEqual(await codeOf(await ingest('products', '{}')), [409, 'API_PIPELINE_NOT_INBOX']);
+      const huge = JSON.stringify([{ id: 'big', email: 'b@example.com', note: 'x'.repeat(100 * 1024) }]);
+      assert.deepEqual(await codeOf(await ingest('leads', huge)), [413, 'API_BODY_TOO_LARGE']);
+      assert.deepEqual(await codeOf(await ingest('leads', 'id,email\n1,a@b.c', 'text/csv')), [415, 'API_UNSUPPORTED_MEDIA_TYPE']);
+      assert.deepEqual(await codeOf(await ingest('leads', '{"id":', 'application/json')), [400, 'API_BAD_REQUEST']);
+    });
+
+    test('an inbox at max_pending answers 429 with Retry-After', async () => {
+      assert.equal((await ingest('small', '[{"n":1},{"n":2}]')).status, 202);
+      const full = await ingest('small', '{"n":3}');
+      assert.equal(full.status, 429);
+      assert.ok(Number(full.headers.get('retry-after')) > 0);
+      assert.equal(((await full.json()) as { error: { code: string } }).error.code, 'API_INBOX_FULL');
+    });
+
+    test('concurrent requests are all committed (group commit)', async () => {
+      const before = (await store.inboxStats('leads')).pending;
+      const replies = await Promise.all(Array.from({ length: 20 }, (_, n) => ingest('leads', JSON.stringify({ id: `c${n}`, email: `c${n}@example.com` }))));
+      assert.deepEqual(replies.map((r) => r.status), Array(20).fill(202));
+      assert.equal((await store.inboxStats('leads')).pending, before + 20);
+    });
+  });
+
+  describe('jobs', () => {
+    test('a submitted job runs to completion: status, report, SSE events, deliveries and the artifact', async () => {
+      const submitted = await call('/v1/jobs', { method: 'POST', key: keys.alice, json: { pipeline: 'leads', options: { chunk_size: 5 } } });
+      assert.equal(submitted.status, 202);
+      const { job_id, status_url } = (await submitted.json()) as { job_id: string; status_url: string };
+      const events = await readEvents(await call(`${status_url}/events`, { key: keys.alice }));
+      assert.ok(events.some((e) => e.event === 'progress'));
+      assert.equal(events.at(-1)!.event, 'run_finished');
+
+      const job = (await (await call(status_url, { key: keys.alice })).json()) as { status: string; progress: { processed: number }; report: RunReport };
+      assert.equal(job.status, 'completed');
+      assert.equal(job.report.job_id, job_id);
+      assert.equal(job.report.summary.succeeded, job.progress.processed);
+      const [file] = job.report.artifacts.files;
+      assert.ok(file);
+      // Following a finished job by polling ends at once with its report.
+      const replay = await readEvents(await call(`${status_url}/events`, { key: keys.alice }));
+      assert.deepEqual(replay.map((e) => e.event), ['run_finished']);
+
+      const artifact = await call(`${status_url}/artifacts/${encodeURIComponent(file.name)}`, { key: keys.alice });
+      assert.equal(artifact.status, 200);
+      const bytes = Buffer.from(await artifact.arrayBuffer());
+      assert.equal(bytes.length, file.bytes);
+      assert.match(bytes.toString(), /k1@example\.com/);
+      assert.equal((await call(`${status_url}/artifacts/nothing.csv`, { key: keys.alice })).status, 404);
+
+      const deliveries = (await (await call('/v1/deliveries', { key: keys.alice })).json()) as { deliveries: { job_id: string }[] };
+      assert.ok(deliveries.deliveries.some((d) => d.job_id === job_id));
+      const pipeline = (await (await call('/v1/pipelines/leads', { key: keys.alice })).json()) as { queue: { pending: number }; next_trigger: null };
+      assert.equal(pipeline.queue.pending, 0);
+      assert.equal(pipeline.next_trigger, null);
+    });
+
+    test('jobs are visible only to keys of the same owner, and to admin', async () => {
+      const { job_id } = (await (await call('/v1/jobs', { method: 'POST', key: keys.alice, json: { pipeline: 'products', items: [{ sku: 'x' }] } })).json()) as { job_id: string };
+      await waitFinished(job_id);
+      assert.equal((await call(`/v1/jobs/${job_id}`, { key: keys.reader })).status, 200, 'another key of the same owner');
+      const foreign = await call(`/v1/jobs/${job_id}`, { key: keys.bob });
+      assert.equal(foreign.status, 404);
+      assert.equal(((await foreign.json()) as { error: { code: string } }).error.code, 'API_JOB_NOT_FOUND');
+      assert.equal((await call(`/v1/jobs/${job_id}/cancel`, { method: 'POST', key: keys.bob })).status, 404);
+      assert.equal((await call(`/v1/jobs/${job_id}`, { key: keys.admin })).status, 200);
+      const bobs = (await (await call('/v1/deliveries', { key: keys.bob })).json()) as { deliveries: { job_id: string }[] };
+      assert.ok(bobs.deliveries.every((d) => d.job_id !== job_id));
+    });
+
+    test('failed items are paginated by cursor, grouped in /errors, and retried as a new job', async () => {
+      const items = [{ sku: 'ok' }, { sku: 'BAD1' }, { sku: 'BAD2' }, { sku: 'BAD3' }];
+      const { job_id } = (await (await call('/v1/jobs', { method: 'POST', key: keys.alice, json: { pipeline: 'products', items } })).json()) as { job_id: string };
+      const report = await waitFinished(job_id);
+      assert.equal(report.summary.failed, 3);
+
+      const first = (await (await call(`/v1/jobs/${job_id}/items?status=failed&limit=2`, { key: keys.alice })).json()) as { items: { item_id: string; data: unknown }[]; next_cursor: string };
+      assert.deepEqual(first.items.map((i) => i.data), [{ sku: 'BAD1' }, { sku: 'BAD2' }]);
+      const second = (await (await call(`/v1/jobs/${job_id}/items?status=failed&limit=2&cursor=${first.next_cursor}`, { key: keys.alice })).json()) as { items: { data: unknown }[]; next_cursor: string | null };
+      assert.deepEqual(second.items.map((i) => i.data), [{ sku: 'BAD3' }]);
+      assert.equal(second.next_cursor, null);
+
+      const errors = (await (await call(`/v1/jobs/${job_id}/errors`, { key: keys.alice })).json()) as { error_categories: Record<string, number>; samples: Record<string, unknown[]> };
+      assert.deepEqual(errors.error_categories, { ValidationError: 3 });
+      assert.equal(errors.samples.ValidationError!.length, 3);
+
+      const retry = await call(`/v1/jobs/${job_id}/retry`, { method: 'POST', key: keys.alice });
+      assert.equal(retry.status, 202);
+      const retried = (await retry.json()) as { job_id: string; parent_job_id: string };
+      assert.equal(retried.parent_job_id, job_id);
+      const again = await waitFinished(retried.job_id);
+      assert.equal(again.parent_run_id, job_id);
+      assert.equal(again.summary.total_items, 3);
+      assert.deepEqual(await store.listDeadLetters({ runId: job_id, status: 'dead' }), []);
+    });
+
+    test('a running job can be paused, resumed and cancelled', async () => {
+      let entered!: () => void;
+      const running = new Promise<void>((resolve) => (entered = resolve));
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      hooks.__ladingServeGate = async () => {
+        entered();
+        await gate;
+      };
+      try {
+        const items = Array.from({ length: 5 }, () => ({ sku: 'slow' }));
+        const { job_id } = (await (await call('/v1/jobs', { method: 'POST', key: keys.alice, json: { pipeline: 'products', items } })).json()) as { job_id: string };
+        await running;
+        const status = async () => ((await (await call(`/v1/jobs/${job_id}`, { key: keys.alice })).json()) as { status: string }).status;
+        assert.equal(await status(), 'running');
+        assert.equal((await call(`/v1/jobs/${job_id}/pause`, { method: 'POST', key: keys.alice })).status, 202);
+        assert.equal(await status(), 'paused');
+        assert.equal((await call(`/v1/jobs/${job_id}/resume`, { method: 'POST', key: keys.alice })).status, 202);
+        assert.equal(await status(), 'running');
+        const events = call(`/v1/jobs/${job_id}/events`, { key: keys.alice }).then(readEvents);
+        assert.equal((await call(`/v1/jobs/${job_id}/cancel`, { method: 'POST', key: keys.alice })).status, 202);
+        release();
+        const last = (await events).at(-1)!;
+        assert.equal(last.event, 'run_finished');
+        assert.equal((last.data.report as RunReport).status, 'cancelled');
+        assert.equal(await status(), 'cancelled');
+        const late = await call(`/v1/jobs/${job_id}/pause`, { method: 'POST', key: keys.alice });
+        assert.equal(late.status, 409);
+        assert.equal(((await late.json()) as { error: { code: string } }).error.code, 'API_JOB_NOT_RUNNING');
+      } finally {
+        delete hooks.__ladingServeGate;
+        release();
+      }
+    });
+
+    test('a dry-run job reports without storing a run; a bad request body is 400', async () => {
+      const { job_id } = (await (await call('/v1/jobs', { method: 'POST', key: keys.alice, json: { pipeline: 'products', items: [{ sku: 'ok' }, { sku: 'NO' }], options: { mode: 'dry_run' } } })).json()) as { job_id: string };
+      const events = await readEvents(await call(`/v1/jobs/${job_id}/events`, { key: keys.alice }));
+      assert.equal(events.at(-1)!.event, 'run_finished');
+      const job = (await (await call(`/v1/jobs/${job_id}`, { key: keys.alice })).json()) as { status: string; report: { summary: { blocked: number } } };
+      assert.equal(job.status, 'completed_with_errors');
+      assert.equal(job.report.summary.blocked, 1);
+      assert.equal(await store.getRun(job_id), null);
+      const bad = await call('/v1/jobs', { method: 'POST', key: keys.alice, json: { pipeline: 'products', options: { mode: 'fast' } } });
+      assert.equal(bad.status, 400);
+      assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'API_BAD_REQUEST');
+    });
+  });
+});
+
+describe('pipeline catalog', () => {
+  test('two files declaring the same pipeline name are refused, naming both', () => {
+    const yaml = 'name: same\nsource: { type: inbox }\noutput: { type: file, format: csv, destination: { type: local, path: out } }\n';
+    const one = { ...parsePipelineYaml(yaml, { origin: 'a.yaml' }), baseDir: '.', origin: 'a.yaml' };
+    const two = { ...one, origin: 'b.yaml' };
+    assert.throws(() => catalogOf([one, two]), (error: unknown) =>
+      error instanceof LadingError && error.code === 'CONFIG_DUPLICATE_PIPELINE' && /a\.yaml/.test(error.message) && /b\.yaml/.test(error.message));
+  });
+});
