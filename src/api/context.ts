@@ -6,6 +6,7 @@ import type { IdGenerator } from '../core/ids.js';
 import { codes, type ErrorCode } from '../errors/codes.js';
 import { ladingError } from '../errors/lading-error.js';
 import type { Store } from '../store/types.js';
+import type { Delivery } from '../triggers/scheduler.js';
 import { authenticate, requireScope, type Principal } from './auth.js';
 import type { GroupCommit } from './group-commit.js';
 import type { JobRunner } from './job-runner.js';
@@ -23,8 +24,15 @@ export interface ApiContext {
   readonly streams: Set<() => void>;
   /** How often an event stream of a job run elsewhere polls the store. */
   readonly pollMs: number;
-  /** When the pipeline's next batch trigger fires (the triggers module plugs this in); null: none scheduled. */
-  readonly nextTrigger: (pipeline: LoadedPipeline) => Date | null;
+  readonly triggers: ServerTriggers;
+}
+
+/** Batch triggers as the API sees them: `lading serve` passes its running Scheduler. */
+export interface ServerTriggers {
+  /** When the pipeline's next time-based trigger fires; null: none scheduled. */
+  nextTrigger(pipeline: LoadedPipeline): Date | null;
+  /** Cuts a batch now (reason manual) and delivers it; null when nothing is pending. */
+  flush(pipeline: LoadedPipeline): Promise<Delivery | null>;
 }
 
 declare module 'fastify' {
@@ -62,6 +70,15 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string,
 export function pipelineOf(ctx: ApiContext, name: string): LoadedPipeline {
   const pipeline = ctx.catalog.get(name);
   if (pipeline === undefined) throw ladingError('API_PIPELINE_NOT_FOUND', `no pipeline named ${JSON.stringify(name)} is served here`);
+  return pipeline;
+}
+
+/** A served pipeline that reads from its inbox: the ones records can be ingested into and batches flushed from. */
+export function inboxPipelineOf(ctx: ApiContext, name: string): LoadedPipeline {
+  const pipeline = pipelineOf(ctx, name);
+  if (pipeline.config.source.type !== 'inbox') {
+    throw ladingError('API_PIPELINE_NOT_INBOX', `pipeline ${pipeline.config.name} reads from its ${pipeline.config.source.type} source, not the inbox`);
+  }
   return pipeline;
 }
 

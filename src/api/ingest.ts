@@ -5,7 +5,7 @@ import { ladingError } from '../errors/lading-error.js';
 import { buildValidator, type Validator } from '../transform/validate.js';
 import type { InboxInput } from '../store/types.js';
 import type { InboxSourceConfig } from '../sources/inbox.js';
-import { errorBody, errorResponses, guard, pipelineOf, security, sendError, type ApiContext } from './context.js';
+import { errorBody, errorResponses, guard, inboxPipelineOf, security, sendError, type ApiContext } from './context.js';
 
 /** Seconds a client is asked to wait when an inbox is full: batches are cut on the order of seconds to minutes. */
 const inboxFullRetryAfterSeconds = 30;
@@ -80,10 +80,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       },
     },
   }, async (request, reply) => {
-    const pipeline = pipelineOf(ctx, request.params.name);
-    if (pipeline.config.source.type !== 'inbox') {
-      throw ladingError('API_PIPELINE_NOT_INBOX', `pipeline ${pipeline.config.name} reads from its ${pipeline.config.source.type} source, not the inbox`);
-    }
+    const pipeline = inboxPipelineOf(ctx, request.params.name);
     const source = pipeline.config.source as InboxSourceConfig;
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     const ndjson = contentType === 'application/x-ndjson';

@@ -2,14 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { LoadedPipeline } from '../config/load.js';
 import type { InboxSourceConfig } from '../sources/inbox.js';
 import { isAdmin } from './auth.js';
-import { errorResponses, guard, openObject, pipelineOf, principalOf, security, type ApiContext } from './context.js';
-
+import { errorResponses, guard, inboxPipelineOf, openObject, pipelineOf, principalOf, security, type ApiContext } from './context.js';
 
 async function describePipeline(ctx: ApiContext, pipeline: LoadedPipeline) {
   const { config } = pipeline;
   const inbox = config.source.type === 'inbox' ? await ctx.store.inboxStats(config.name) : null;
   const now = ctx.clock.now();
-  const next = ctx.nextTrigger(pipeline);
+  const next = ctx.triggers.nextTrigger(pipeline);
   return {
     name: config.name,
     ...(config.description === undefined ? {} : { description: config.description }),
@@ -49,6 +48,29 @@ export async function pipelineRoutes(app: FastifyInstance, ctx: ApiContext): Pro
       response: { 200: pipelineSchema, ...errorResponses(401, 404) },
     },
   }, async (request) => describePipeline(ctx, pipelineOf(ctx, request.params.name)));
+
+  app.post<{ Params: { name: string } }>('/v1/pipelines/:name/flush', {
+    onRequest: guard(ctx, () => 'jobs:write'),
+    schema: {
+      summary: 'Cut a batch of the pending records now (flush_reason manual) and deliver it; answers when the delivery run has ended',
+      tags: ['pipelines'], security,
+      params: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
+      response: {
+        200: openObject('The batch cut (null when nothing was pending) and the report of the run that delivered it', {
+          pipeline: { type: 'string' }, batch: { type: ['object', 'null'], additionalProperties: true }, report: { type: ['object', 'null'], additionalProperties: true },
+        }),
+        ...errorResponses(401, 403, 404, 409),
+      },
+    },
+  }, async (request) => {
+    const pipeline = inboxPipelineOf(ctx, request.params.name);
+    const delivered = await ctx.triggers.flush(pipeline);
+    return {
+      pipeline: pipeline.config.name,
+      batch: delivered && { id: delivered.batch.id, records: delivered.batch.records, flush_reason: delivered.batch.reason, cut_at: delivered.batch.cutAt.toISOString() },
+      report: delivered?.report ?? null,
+    };
+  });
 
   app.get<{ Querystring: { pipeline?: string; limit: number } }>('/v1/deliveries', {
     onRequest: guard(ctx, () => 'jobs:read'),

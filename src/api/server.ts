@@ -2,13 +2,14 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Catalog } from '../config/catalog.js';
-import type { LoadedPipeline } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
 import { classifyRequestError } from '../errors/classify.js';
 import { codes } from '../errors/codes.js';
 import type { Store } from '../store/types.js';
-import { errorBody, errorResponses, type ApiContext } from './context.js';
+import { nextTrigger } from '../triggers/next.js';
+import { flush } from '../triggers/scheduler.js';
+import { errorBody, errorResponses, type ApiContext, type ServerTriggers } from './context.js';
 import { GroupCommit } from './group-commit.js';
 import { ingestRoutes } from './ingest.js';
 import { JobRunner } from './job-runner.js';
@@ -26,8 +27,8 @@ export interface ServerOptions {
   readonly ids?: IdGenerator;
   /** Jobs running at once in this process; default 2. */
   readonly jobConcurrency?: number;
-  /** The seam for batch triggers: when a pipeline's next trigger fires (null: none scheduled). Default: none. */
-  readonly nextTrigger?: (pipeline: LoadedPipeline) => Date | null;
+  /** Batch triggers: `lading serve` passes its Scheduler. Default: schedules read from each config, flushes run in the request. */
+  readonly triggers?: ServerTriggers;
   /** How long ingest requests wait to share a commit; default 2 ms. */
   readonly groupCommitMs?: number;
   readonly pollMs?: number;
@@ -54,7 +55,10 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
     store: opts.store, catalog: opts.catalog, clock, ids, jobs, dataDir: opts.dataDir,
     commits: new GroupCommit(opts.store, clock, opts.groupCommitMs ?? 2),
     streams: new Set(), pollMs: opts.pollMs ?? 1000,
-    nextTrigger: opts.nextTrigger ?? (() => null),
+    triggers: opts.triggers ?? {
+      nextTrigger: (pipeline) => nextTrigger(pipeline.config, clock.now()),
+      flush: (pipeline) => flush(pipeline, { store: opts.store, dataDir: opts.dataDir, clock, ids }),
+    },
   };
   const app = Fastify({
     bodyLimit: opts.bodyLimit ?? defaultBodyLimit,

@@ -1,25 +1,38 @@
 /** `lading serve` and `lading keys` as a user runs them: the built CLI in child processes. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { lading, ladingBin } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
-test('lading serve on port 0 prints its URL, answers with a key from lading keys create, and exits cleanly on SIGTERM', async () => {
+/** Polls until `probe` yields a value (the scheduler works on its own tick); fails after a generous bound. */
+async function waitFor<T>(probe: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail('the scheduler did not deliver within 30 s');
+}
+
+test('lading serve on port 0 prints its URL, answers with a key from lading keys create, flushes and runs triggers, and exits cleanly on SIGTERM', async () => {
   const dir = tempDir('lading-serve-cli-');
-  writeFileSync(join(dir, 'leads.yaml'), 'name: leads\nsource: { type: inbox }\noutput: { type: file, format: ndjson, destination: { type: local, path: out } }\n');
+  writeFileSync(join(dir, 'leads.yaml'), [
+    'name: leads', 'source: { type: inbox }', 'output: { type: file, format: ndjson, naming: "{batch_id}.ndjson", destination: { type: local, path: out } }',
+    'batch: { triggers: [{ type: record_count, value: 2 }, { type: schedule, cron: "0 2 * * *", timezone: UTC }] }', '',
+  ].join('\n'));
   const data = ['--data-dir', join(dir, '.lading')];
 
-  const created = await lading(['keys', 'create', '--owner', 'ops', '--scope', 'ingest:leads,jobs:read', ...data], { cwd: dir });
+  const created = await lading(['keys', 'create', '--owner', 'ops', '--scope', 'ingest:leads,jobs:write', ...data], { cwd: dir });
   assert.equal(created.code, 0, created.stderr);
   const key = created.stdout.trim();
   assert.match(key, /^lading_[0-9a-z]{16}_[A-Za-z0-9_-]{43}$/, 'the key alone on stdout');
   const listed = await lading(['keys', 'list', '--json', ...data], { cwd: dir });
   assert.equal(listed.code, 0, listed.stderr);
   const [row] = listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: string; owner: string; scopes: string[] });
-  assert.deepEqual({ owner: row!.owner, scopes: row!.scopes }, { owner: 'ops', scopes: ['ingest:leads', 'jobs:read'] });
+  assert.deepEqual({ owner: row!.owner, scopes: row!.scopes }, { owner: 'ops', scopes: ['ingest:leads', 'jobs:write'] });
   assert.ok(!listed.stdout.includes(key.split('_')[2]!), 'the secret is never listed');
 
   const child = spawn(process.execPath, [ladingBin, 'serve', 'leads.yaml', '--port', '0', ...data], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,8 +50,24 @@ test('lading serve on port 0 prints its URL, answers with a key from lading keys
       child.on('close', (code) => reject(new Error(`lading serve exited ${code} before listening: ${stderr}`)));
     });
     assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
-    const ingested = await fetch(`${url}/v1/pipelines/leads/records`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: '{"id":1}' });
-    assert.equal(ingested.status, 202);
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const ingest = (body: string) => fetch(`${url}/v1/pipelines/leads/records`, { method: 'POST', headers, body });
+    assert.equal((await ingest('{"id":1}')).status, 202);
+
+    // One record stays below the count trigger: a manual flush cuts it and answers once it is delivered.
+    const flushed = await (await fetch(`${url}/v1/pipelines/leads/flush`, { method: 'POST', headers: { authorization: headers.authorization } })).json() as
+      { batch: { id: string; records: number; flush_reason: string }; report: { status: string } };
+    assert.deepEqual([flushed.batch.records, flushed.batch.flush_reason, flushed.report.status], [1, 'manual', 'completed']);
+    assert.equal(readFileSync(join(dir, 'out', `${flushed.batch.id}.ndjson`), 'utf8'), '{"id":1}\n');
+
+    // Two more reach the count trigger: the embedded scheduler cuts and delivers them without being asked.
+    assert.equal((await ingest('[{"id":2},{"id":3}]')).status, 202);
+    const second = await waitFor(() => readdirSync(join(dir, 'out')).filter((f) => f !== `${flushed.batch.id}.ndjson`).at(0));
+    assert.equal(readFileSync(join(dir, 'out', second), 'utf8'), '{"id":2}\n{"id":3}\n');
+
+    const described = await (await fetch(`${url}/v1/pipelines/leads`, { headers: { authorization: headers.authorization } })).json() as { next_trigger: string; queue: { pending: number } };
+    assert.match(described.next_trigger, /T02:00:00\.000Z$/, 'the next schedule fire, at 02:00 UTC');
+    assert.equal(described.queue.pending, 0);
     assert.ok(!stderr.includes(key), 'the key is not logged');
   } finally {
     child.kill('SIGTERM');

@@ -2,7 +2,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildServer } from '../../api/server.js';
 import { loadCatalog } from '../../config/catalog.js';
 import { byteSize } from '../../config/units.js';
-import { openSqliteStore } from '../../store/sqlite/store.js';
+import { openStore } from '../../store/open.js';
+import { Scheduler } from '../../triggers/scheduler.js';
 import { globals, parsePositiveInt } from '../context.js';
 
 const parsePort = (value: string): number => {
@@ -25,25 +26,42 @@ export function serveCommand(): Command {
     .addOption(new Option('--port <port>', 'port to listen on; 0 picks a free one (the bound URL is printed)').default(8080).argParser(parsePort))
     .addOption(new Option('--body-limit <size>', 'largest request body (413 above it)').default(10_000_000, '10MB').argParser(parseSize))
     .addOption(new Option('--jobs <n>', 'jobs run at once in this process').default(2).argParser(parsePositiveInt('--jobs')))
+    .option('--no-scheduler', 'do not watch batch triggers: inbox pipelines are cut only by POST /v1/pipelines/{name}/flush or `lading flush`')
     .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs one JSON line per request on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
-    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number }) {
+    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean }) {
       const catalog = await loadCatalog(configs);
       const g = globals(this);
-      const store = await openSqliteStore(g.db);
+      const store = await openStore(g.db);
+      const inboxes = catalog.list().filter((p) => p.config.source.type === 'inbox');
+      // Aborted at shutdown: a batch run in flight stops at its next chunk boundary; the next start resumes that batch.
+      const shutdown = new AbortController();
+      // Scheduler events (batch cut, resumed, finished) go to stderr as JSON lines, like request logs.
+      const scheduler = opts.scheduler && inboxes.length > 0
+        ? new Scheduler({
+          store, dataDir: g.dataDir, pipelines: inboxes, run: { signal: shutdown.signal },
+          onEvent: (event) => process.stderr.write(`${JSON.stringify({ scheduler: event })}\n`),
+        })
+        : null;
       try {
         const server = await buildServer({
           store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs,
           logger: { level: 'info', stream: process.stderr },
+          ...(scheduler === null ? {} : {
+            triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name) },
+          }),
         });
         const stopped = new Promise<string>((resolve) => {
           process.once('SIGINT', () => resolve('SIGINT'));
           process.once('SIGTERM', () => resolve('SIGTERM'));
         });
         const url = await server.listen(opts.host, opts.port);
-        process.stdout.write(`listening on ${url} (${catalog.list().length} pipelines; API docs at ${url}/docs)\n`);
+        scheduler?.start();
+        process.stdout.write(`listening on ${url} (${catalog.list().length} pipelines${scheduler ? `, triggers watched for ${inboxes.length}` : ''}; API docs at ${url}/docs)\n`);
         const signal = await stopped;
         process.stderr.write(`${signal}: shutting down\n`);
+        shutdown.abort();
         await server.close();
+        await scheduler?.stop();
       } finally {
         await store.close();
       }
