@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { LadingError } from '../../src/errors/lading-error.js';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
+import { loadMigrations } from '../../src/store/migrate.js';
+import { openPostgresStore, postgresMigrationsDir, type PostgresStore } from '../../src/store/postgres/store.js';
 import type { Batch } from '../../src/store/types.js';
 import { postgresSkip, scratchDatabase, type ScratchDatabase } from '../support/postgres.js';
 import { describeStore } from './store.suite.js';
@@ -80,14 +81,97 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
     }
   });
 
+  test('the same request key sent through two stores at once is stored once and replayed to the other; key order never deadlocks', async () => {
+    const a = await openPostgresStore(db.url);
+    const b = await openPostgresStore(db.url);
+    try {
+      const keys = Array.from({ length: 40 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+      for (let round = 0; round < 10; round++) {
+        const req = (key: string, from: string) => ({ pipeline: 'api-race', records: [{ data: { key, from } }], requestKey: `${key}-${round}`, extra: { key } });
+        // Opposite key orders in the two group commits: the claims are taken in key order, so neither waits on the other in a cycle.
+        const [fromA, fromB] = await Promise.all([
+          a.ingestRequests(keys.map((k) => req(k, 'a')), new Date(0)),
+          b.ingestRequests([...keys].reverse().map((k) => req(k, 'b')), new Date(0)),
+        ]);
+        const reversed = [...fromB].reverse();
+        keys.forEach((key, i) => {
+          assert.equal([fromA[i]!.replayed, reversed[i]!.replayed].filter((r) => !r).length, 1, `${key}: one store stored it, the other replayed`);
+          assert.deepEqual({ ...fromA[i]!, replayed: false }, { ...reversed[i]!, replayed: false }, `${key}: both got the same answer`);
+          assert.deepEqual(fromA[i]!.extra, { key });
+        });
+      }
+      assert.equal((await a.inboxStats('api-race')).pending, 10 * keys.length, 'each request key stored its records once');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('concurrent openers of one delivery share the first one\'s row and record one sealed step', async () => {
+    const a = await openPostgresStore(db.url);
+    const b = await openPostgresStore(db.url);
+    try {
+      const open = (store: PostgresStore, i: number) => store.openDelivery({
+        id: `dlv_race_${i}`, pipeline: 'race', batchId: 'b1', part: '1', destination: 'local:/out', runId: `run_${i}`, name: `name_${i}.csv`, at: new Date(i),
+      });
+      const opened = await Promise.all(Array.from({ length: 8 }, (_, i) => open(i % 2 === 0 ? a : b, i)));
+      assert.equal(new Set(opened.map((d) => d.id)).size, 1, 'one delivery');
+      assert.equal(new Set(opened.map((d) => d.name)).size, 1, 'one name');
+      assert.deepEqual((await a.deliverySteps(opened[0]!.id)).map((s) => s.state), ['sealed']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('concurrent breaches all count; concurrent clears: exactly one gets the breach back; recovery is claimed once', async () => {
+    const a = await openPostgresStore(db.url);
+    const b = await openPostgresStore(db.url);
+    try {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).breachRule('race', 'batch_failed', new Date(1000 + i))));
+      const cleared = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).clearRule('race', 'batch_failed')));
+      const won = cleared.filter((c) => c !== null);
+      assert.equal(won.length, 1);
+      assert.equal(won[0]!.consecutive, 10);
+      const key = { pipeline: 'race', rule: 'batch_failed', channel: 'slack:0' };
+      assert.equal(await a.claimAlert(key, new Date(0), 60_000), true);
+      const recoveries = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).claimRecovery(key)));
+      assert.equal(recoveries.filter(Boolean).length, 1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('schedule fires recorded at once by cutters and recordFire keep the latest', async () => {
+    const a = await openPostgresStore(db.url);
+    const b = await openPostgresStore(db.url);
+    try {
+      await a.ingest('fires', Array.from({ length: 50 }, (_, n) => ({ data: { n } })), new Date(0));
+      const fires = Array.from({ length: 20 }, (_, i) => new Date(60_000 * (i + 1)));
+      const batches = await Promise.all(fires.map((fire, i) => i % 3 === 0
+        ? (i % 2 ? a : b).recordFire('fires', 'daily', fire).then(() => null)
+        : (i % 2 ? a : b).cutBatch('fires', { id: `f-${i}`, at: fire, reason: 'schedule', maxRecords: 3, fire: { trigger: 'daily', at: fire } })));
+      assert.deepEqual(await a.lastFire('fires', 'daily'), fires[fires.length - 1]);
+      const taken = batches.reduce((sum, batch) => sum + (batch?.records ?? 0), 0);
+      assert.equal((await a.inboxStats('fires')).pending, 50 - taken);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('stores opening a fresh database at once migrate it once', async () => {
     const fresh = await scratchDatabase();
+    const own = await loadMigrations(postgresMigrationsDir());
+    const latest = own[own.length - 1]!.version;
     try {
       const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(fresh.url, { migrate: false })));
       try {
         const results = await Promise.all(stores.map((store) => store.migrate()));
-        assert.deepEqual(results.flatMap((r) => r.applied.map((m) => m.name)), ['0001_init'], 'one migrator applied it');
-        assert.deepEqual(results.map((r) => r.version), [1, 1, 1, 1]);
+        // Each migration applied once, by one of them (not necessarily the same one for all).
+        assert.deepEqual(results.flatMap((r) => r.applied.map((m) => m.name)).sort(), own.map((m) => m.name), 'each migration applied once');
+        assert.deepEqual(results.map((r) => r.version), [latest, latest, latest, latest]);
       } finally {
         for (const store of stores) await store.close();
       }

@@ -5,7 +5,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, Attempt, Batch, ChunkCommit, DeadLetter, DeadLetterFilter, DeliveryState, InboxInput, InboxRecord, ItemErrorQuery, ItemErrorRecord, KnownHost, RunControl, RunFilter, RunRecord, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -127,6 +127,7 @@ interface RunRow {
   warnings: number; config: unknown; report: RunReport | null; last_chunk_index: number | null;
   last_seq: number | null; last_processed: number | null; last_checkpoint_at: Date | null;
   parent_run_id: string | null; base_dir: string | null; last_position: string | null; lineage: string | null; owner: string | null; heartbeat_at: Date | null; control: string | null;
+  submitted_by: string | null;
 }
 interface BatchRow {
   id: string; pipeline: string; records: number; bytes: number; cut_at: Date; reason: string; status: string;
@@ -183,30 +184,23 @@ export class PostgresStore implements Store {
 
   async ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }> {
     if (records.length === 0) return { accepted: 0, duplicates: 0 };
-    const data = records.map((r) => JSON.stringify(r.data));
-    // One statement for the whole call (atomic on its own); ORDER BY ord gives ids in arrival order.
-    const result = await this.#query('ingest',
-      `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at)
-       SELECT $1, r.data::json, r.bytes, r.key, $5
-       FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS r (data, bytes, key, ord)
-       ORDER BY r.ord
-       ON CONFLICT (pipeline, idempotency_key) DO NOTHING`,
-      [pipeline, data, data.map((d) => Buffer.byteLength(d)), records.map((r) => r.key ?? null), at]);
-    const accepted = result.rowCount ?? 0;
-    return { accepted, duplicates: records.length - accepted };
+    return this.#call('ingest', () => insertRecords(this.#pool, pipeline, records, at));
   }
 
-  async cutBatch(pipeline: string, opts: { readonly id: string; readonly at: Date; readonly reason: string; readonly maxRecords?: number }): Promise<Batch | null> {
+  async cutBatch(pipeline: string, opts: CutOptions): Promise<Batch | null> {
     if (opts.maxRecords !== undefined && !(Number.isInteger(opts.maxRecords) && opts.maxRecords > 0)) {
       throw new RangeError(`cutBatch maxRecords must be a positive integer, got ${opts.maxRecords}`);
     }
     return this.#transaction('cutBatch', async (client) => {
+      // The fire counts as acted on with the cut, or without one when nothing is pending.
+      if (opts.fire) await recordFire(client, pipeline, opts.fire.trigger, opts.fire.at);
       // SKIP LOCKED: records another cutter is taking right now are left to it, not waited for
       // and never taken twice. The batch row is inserted in the same statement, before the
       // foreign key on inbox_records.batch_id is checked (at the statement's end).
       const { rows } = await client.query<BatchRow & { assigned: number }>(
         `WITH picked AS (
-           SELECT id, bytes FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL
+           SELECT id, bytes FROM inbox_records
+           WHERE pipeline = $1 AND batch_id IS NULL AND ($6::timestamptz IS NULL OR received_at <= $6::timestamptz)
            ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
          ), batch AS (
            INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason)
@@ -216,7 +210,7 @@ export class PostgresStore implements Store {
            UPDATE inbox_records r SET batch_id = batch.id FROM batch, picked WHERE r.id = picked.id RETURNING r.id
          )
          SELECT batch.*, (SELECT count(*) FROM assigned) AS assigned FROM batch`,
-        [pipeline, opts.maxRecords ?? null, opts.id, opts.at, opts.reason],
+        [pipeline, opts.maxRecords ?? null, opts.id, opts.at, opts.reason, opts.until ?? null],
       );
       const row = rows[0];
       if (row === undefined) return null;
@@ -266,10 +260,28 @@ export class PostgresStore implements Store {
     if (rows[0]?.found !== true) throw ladingError('STORE_FAILED', `postgres: completeBatch: no batch ${batchId}`);
   }
 
-  async inboxStats(pipeline: string): Promise<{ readonly pending: number; readonly oldest: Date | null }> {
-    const { rows } = await this.#query<{ pending: number; oldest: Date | null }>('inboxStats',
-      'SELECT count(*) AS pending, min(received_at) AS oldest FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL', [pipeline]);
-    return { pending: rows[0]!.pending, oldest: rows[0]!.oldest };
+  async inboxStats(pipeline: string): Promise<InboxStats> {
+    // One statement, so the counts and the priorities come from the same snapshot.
+    const { rows } = await this.#query<InboxStats>('inboxStats',
+      `SELECT count(*) AS pending, coalesce(sum(bytes), 0)::bigint AS bytes, min(received_at) AS oldest,
+         (SELECT coalesce(json_agg(json_build_object('priority', p.priority, 'count', p.n) ORDER BY p.priority DESC), '[]')
+          FROM (SELECT priority, count(*) AS n FROM inbox_records
+                WHERE pipeline = $1 AND batch_id IS NULL AND priority IS NOT NULL GROUP BY priority) p) AS priorities
+       FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL`, [pipeline]);
+    const row = rows[0]!;
+    return { pending: row.pending, bytes: row.bytes, oldest: row.oldest, priorities: row.priorities };
+  }
+
+  // ── schedule triggers ──────────────────────────────────────────────────────────────────────
+
+  async lastFire(pipeline: string, trigger: string): Promise<Date | null> {
+    const { rows } = await this.#query<{ last_fire: Date }>('lastFire',
+      'SELECT last_fire FROM schedule_fires WHERE pipeline = $1 AND trigger = $2', [pipeline, trigger]);
+    return rows[0]?.last_fire ?? null;
+  }
+
+  async recordFire(pipeline: string, trigger: string, at: Date): Promise<void> {
+    await this.#call('recordFire', () => recordFire(this.#pool, pipeline, trigger, at));
   }
 
   // ── runs ───────────────────────────────────────────────────────────────────────────────────
@@ -278,13 +290,13 @@ export class PostgresStore implements Store {
     const { rows } = await this.#query<RunRow & { parent_found: boolean }>('createRun',
       // lineage: the parent's lineage (itself when it is a first run), or this run's own id.
       `WITH parent AS (SELECT coalesce(lineage, id) AS lineage FROM runs WHERE id = $8)
-       INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at, base_dir)
-       SELECT $1, $2, $3, 'running', $4, $5, $6, $7::json, $8, coalesce((SELECT lineage FROM parent), $1), $9, $6, $10
+       INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at, base_dir, submitted_by)
+       SELECT $1, $2, $3, 'running', $4, $5, $6, $7::json, $8, coalesce((SELECT lineage FROM parent), $1), $9, $6, $10, $11
        WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM parent)
        RETURNING *`,
       [
         spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, spec.createdAt, JSON.stringify(spec.config ?? null),
-        spec.parentRunId ?? null, spec.owner ?? null, spec.baseDir ?? null,
+        spec.parentRunId ?? null, spec.owner ?? null, spec.baseDir ?? null, spec.submittedBy ?? null,
       ]);
     if (rows[0] === undefined) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: createRun: no parent run ${spec.parentRunId}`);
     return toRun(rows[0]);
@@ -358,8 +370,9 @@ export class PostgresStore implements Store {
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     const { rows } = await this.#query<RunRow>('listRuns',
-      'SELECT * FROM runs WHERE $1::text IS NULL OR pipeline = $1 ORDER BY created_at DESC, id DESC LIMIT $2',
-      [filter.pipeline ?? null, filter.limit ?? 20]);
+      `SELECT * FROM runs WHERE ($1::text IS NULL OR pipeline = $1) AND ($2::text IS NULL OR submitted_by = $2)
+       ORDER BY created_at DESC, id DESC LIMIT $3`,
+      [filter.pipeline ?? null, filter.submittedBy ?? null, filter.limit ?? 20]);
     return rows.map(toRun);
   }
 
@@ -462,10 +475,9 @@ export class PostgresStore implements Store {
   }
 
   async deliveryState(pipeline: string): Promise<DeliveryState> {
-    const { rows } = await this.#query<{ suspended_at: Date | null; code: string | null; reason: string | null }>('deliveryState',
-      'SELECT suspended_at, code, reason FROM delivery_state WHERE pipeline = $1', [pipeline]);
-    const row = rows[0];
-    return { pipeline, suspendedAt: row?.suspended_at ?? null, code: row?.code ?? null, reason: row?.reason ?? null };
+    const { rows } = await this.#query<DeliveryStateRow>('deliveryState',
+      `SELECT ${deliveryStateColumns} FROM delivery_state WHERE pipeline = $1`, [pipeline]);
+    return toDeliveryState(pipeline, rows[0]);
   }
 
   async suspendDeliveries(pipeline: string, why: { readonly code: string; readonly reason: string; readonly at: Date }): Promise<void> {
@@ -494,6 +506,210 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ pipeline: r.pipeline, runId: r.run_id, kind: r.kind, code: r.code, message: r.message, at: r.at }));
   }
 
+  async openDelivery(spec: { readonly id: string; readonly pipeline: string; readonly batchId: string; readonly part: string; readonly destination: string; readonly runId: string; readonly name: string; readonly at: Date }): Promise<DeliveryRecord> {
+    return this.#transaction('openDelivery', async (client) => {
+      // A concurrent opener of the same part waits on the unique key, then does nothing; the
+      // SELECT after it (a statement of its own, so a fresh snapshot) sees the winner's row.
+      await client.query(
+        `WITH created AS (
+           INSERT INTO deliveries (id, pipeline, batch_id, part, destination, run_id, name, state, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'sealed', $8, $8)
+           ON CONFLICT (pipeline, batch_id, part, destination) DO NOTHING
+           RETURNING id, created_at
+         )
+         INSERT INTO delivery_steps (delivery_id, state, at) SELECT id, 'sealed', created_at FROM created`,
+        [spec.id, spec.pipeline, spec.batchId, spec.part, spec.destination, spec.runId, spec.name, spec.at]);
+      const { rows } = await client.query<DeliveryRow>(
+        'SELECT * FROM deliveries WHERE pipeline = $1 AND batch_id = $2 AND part = $3 AND destination = $4',
+        [spec.pipeline, spec.batchId, spec.part, spec.destination]);
+      if (rows[0] === undefined) throw ladingError('STORE_FAILED', `postgres: openDelivery: ${spec.id} neither created nor found`);
+      return toDelivery(rows[0]);
+    });
+  }
+
+  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}): Promise<boolean> {
+    const { values, p } = parameters();
+    const [step, when] = [`${p(state)}::text`, `${p(at)}::timestamptz`];
+    const set = [`state = ${step}`, `updated_at = ${when}`];
+    for (const [key, value] of Object.entries(update)) {
+      if (value !== undefined) set.push(`${deliveryColumns[key as keyof DeliveryUpdate]} = ${p(value)}`);
+    }
+    // One statement: the move and its step are recorded together, or neither for an unknown id.
+    const result = await this.#query('advanceDelivery',
+      `WITH moved AS (UPDATE deliveries SET ${set.join(', ')} WHERE id = ${p(id)} RETURNING id)
+       INSERT INTO delivery_steps (delivery_id, state, at) SELECT id, ${step}, ${when} FROM moved`,
+      values);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+    const { rows } = await this.#query<DeliveryRow>('getDelivery', 'SELECT * FROM deliveries WHERE id = $1', [id]);
+    return rows[0] === undefined ? null : toDelivery(rows[0]);
+  }
+
+  async deliverySteps(id: string): Promise<{ readonly state: DeliveryStep; readonly at: Date }[]> {
+    const { rows } = await this.#query<{ state: DeliveryStep; at: Date }>('deliverySteps',
+      'SELECT state, at FROM delivery_steps WHERE delivery_id = $1 ORDER BY id', [id]);
+    return rows.map((r) => ({ state: r.state, at: r.at }));
+  }
+
+  async listDeliveries(filter: DeliveryFilter = {}): Promise<DeliveryRecord[]> {
+    const { values, p } = parameters();
+    const where: string[] = [];
+    for (const [column, value] of [['pipeline', filter.pipeline], ['run_id', filter.runId], ['batch_id', filter.batchId]] as const) {
+      if (value !== undefined) where.push(`${column} = ${p(value)}`);
+    }
+    if (filter.states) where.push(`state = ANY (${p(filter.states)}::text[])`);
+    const { rows } = await this.#query<DeliveryRow>('listDeliveries',
+      `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${p(filter.limit ?? 100)}`,
+      values);
+    return rows.map(toDelivery);
+  }
+
+  async recordDeliveryOutcome(pipeline: string, outcome: { readonly ok: boolean; readonly threshold: number; readonly at: Date }): Promise<DeliveryState> {
+    // One upsert: concurrent outcomes of the same pipeline queue on its row and each counts.
+    const { rows } = outcome.ok
+      ? await this.#query<DeliveryStateRow>('recordDeliveryOutcome',
+        `INSERT INTO delivery_state (pipeline) VALUES ($1)
+         ON CONFLICT (pipeline) DO UPDATE SET failures = 0, breaker_opened_at = NULL
+         RETURNING ${deliveryStateColumns}`, [pipeline])
+      : await this.#query<DeliveryStateRow>('recordDeliveryOutcome',
+        `INSERT INTO delivery_state (pipeline, failures, breaker_opened_at) VALUES ($1, 1, CASE WHEN $2::integer <= 1 THEN $3::timestamptz END)
+         ON CONFLICT (pipeline) DO UPDATE SET failures = delivery_state.failures + 1,
+           breaker_opened_at = CASE WHEN delivery_state.failures + 1 >= $2::integer THEN $3::timestamptz ELSE delivery_state.breaker_opened_at END
+         RETURNING ${deliveryStateColumns}`, [pipeline, outcome.threshold, outcome.at]);
+    return toDeliveryState(pipeline, rows[0]);
+  }
+
+  // ── notify ─────────────────────────────────────────────────────────────────────────────────
+
+  async breachRule(pipeline: string, rule: string, at: Date): Promise<RuleState> {
+    const { rows } = await this.#query<{ breached_at: Date; consecutive: number }>('breachRule',
+      `INSERT INTO notify_rules (pipeline, rule, breached_at, consecutive) VALUES ($1, $2, $3, 1)
+       ON CONFLICT (pipeline, rule) DO UPDATE SET
+         breached_at = coalesce(notify_rules.breached_at, excluded.breached_at), consecutive = notify_rules.consecutive + 1
+       RETURNING breached_at, consecutive`,
+      [pipeline, rule, at]);
+    return { pipeline, rule, breachedAt: rows[0]!.breached_at, consecutive: rows[0]!.consecutive };
+  }
+
+  async clearRule(pipeline: string, rule: string): Promise<RuleState | null> {
+    // One statement: FOR UPDATE makes a concurrent clear wait, then find the rule cleared (null);
+    // the locked row is the latest version, so what is returned is what this clear ended.
+    const { rows } = await this.#query<{ breached_at: Date; consecutive: number }>('clearRule',
+      `UPDATE notify_rules n SET breached_at = NULL, consecutive = 0
+       FROM (SELECT pipeline, rule, breached_at, consecutive FROM notify_rules
+             WHERE pipeline = $1 AND rule = $2 AND breached_at IS NOT NULL FOR UPDATE) old
+       WHERE n.pipeline = old.pipeline AND n.rule = old.rule
+       RETURNING old.breached_at, old.consecutive`,
+      [pipeline, rule]);
+    const row = rows[0];
+    return row === undefined ? null : { pipeline, rule, breachedAt: row.breached_at, consecutive: row.consecutive };
+  }
+
+  async claimAlert(key: NotifyKey, at: Date, minIntervalMs: number): Promise<boolean> {
+    // ON CONFLICT … DO UPDATE … WHERE: a concurrent claimer waits for the first, then re-checks
+    // the interval against its write, so exactly one of them takes the alert.
+    const result = await this.#query('claimAlert',
+      `INSERT INTO notify_channels (pipeline, rule, channel, last_sent_at, open) VALUES ($1, $2, $3, $4, true)
+       ON CONFLICT (pipeline, rule, channel) DO UPDATE SET last_sent_at = excluded.last_sent_at, open = true
+       WHERE notify_channels.last_sent_at IS NULL OR notify_channels.last_sent_at <= $5`,
+      [key.pipeline, key.rule, key.channel, at, new Date(at.getTime() - minIntervalMs)]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async claimRecovery(key: NotifyKey): Promise<boolean> {
+    const result = await this.#query('claimRecovery',
+      'UPDATE notify_channels SET open = false WHERE pipeline = $1 AND rule = $2 AND channel = $3 AND open',
+      [key.pipeline, key.rule, key.channel]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async recordNotification(n: NotificationRecord): Promise<void> {
+    await this.#query('recordNotification',
+      'INSERT INTO notifications (pipeline, run_id, event, rule, channel, target, status, code, message, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+      [n.pipeline, n.runId, n.event, n.rule, n.channel, n.target, n.status, n.code, n.message, n.at]);
+  }
+
+  async listNotifications(filter: { readonly pipeline?: string; readonly limit?: number } = {}): Promise<NotificationRecord[]> {
+    const { rows } = await this.#query<{
+      pipeline: string; run_id: string | null; event: NotificationRecord['event']; rule: string | null; channel: string; target: string;
+      status: NotificationRecord['status']; code: string | null; message: string; at: Date;
+    }>('listNotifications',
+      `SELECT pipeline, run_id, event, rule, channel, target, status, code, message, at FROM notifications
+       WHERE $1::text IS NULL OR pipeline = $1 ORDER BY id DESC LIMIT $2`,
+      [filter.pipeline ?? null, filter.limit ?? 100]);
+    return rows.map((r) => ({
+      pipeline: r.pipeline, runId: r.run_id, event: r.event, rule: r.rule, channel: r.channel, target: r.target, status: r.status, code: r.code, message: r.message, at: r.at,
+    }));
+  }
+
+  // ── API: group-committed ingest requests, keys ───────────────────────────────────────────────
+
+  async ingestRequests(requests: readonly IngestRequest[], at: Date): Promise<IngestOutcome[]> {
+    if (requests.length === 0) return [];
+    return this.#transaction('ingestRequests', async (client) => {
+      // First the request keys are claimed, all in one statement and in key order (so two group
+      // commits sharing keys cannot deadlock): a key another transaction is storing right now is
+      // waited for; a key already answered is not claimed and its answer is replayed below.
+      const keyed = new Map<string, { pipeline: string; requestKey: string }>();
+      for (const r of requests) if (r.requestKey !== undefined) keyed.set(requestId(r.pipeline, r.requestKey), { pipeline: r.pipeline, requestKey: r.requestKey });
+      const claimed = new Set<string>();
+      if (keyed.size > 0) {
+        const keys = [...keyed.values()];
+        const { rows } = await client.query<{ pipeline: string; request_key: string }>(
+          `INSERT INTO ingest_requests (pipeline, request_key, accepted, duplicates, received_at)
+           SELECT k.pipeline, k.request_key, 0, 0, $3 FROM unnest($1::text[], $2::text[]) AS k (pipeline, request_key)
+           ORDER BY k.pipeline, k.request_key
+           ON CONFLICT (pipeline, request_key) DO NOTHING
+           RETURNING pipeline, request_key`,
+          [keys.map((k) => k.pipeline), keys.map((k) => k.requestKey), at]);
+        for (const row of rows) claimed.add(requestId(row.pipeline, row.request_key));
+      }
+      const outcomes: IngestOutcome[] = [];
+      for (const request of requests) {
+        const id = request.requestKey === undefined ? undefined : requestId(request.pipeline, request.requestKey);
+        if (id !== undefined && !claimed.delete(id)) {
+          // Answered before: by an earlier request of this call, or by a committed transaction.
+          const { rows } = await client.query<{ accepted: number; duplicates: number; extra: unknown }>(
+            'SELECT accepted, duplicates, extra FROM ingest_requests WHERE pipeline = $1 AND request_key = $2', [request.pipeline, request.requestKey]);
+          const first = rows[0];
+          if (first === undefined) throw ladingError('STORE_FAILED', `postgres: ingestRequests: request ${request.requestKey} neither claimed nor answered`);
+          outcomes.push({ accepted: first.accepted, duplicates: first.duplicates, replayed: true, ...(first.extra === null ? {} : { extra: first.extra }) });
+          continue;
+        }
+        const counts = await insertRecords(client, request.pipeline, request.records, at);
+        if (id !== undefined) {
+          await client.query('UPDATE ingest_requests SET accepted = $1, duplicates = $2, extra = $3::json WHERE pipeline = $4 AND request_key = $5',
+            [counts.accepted, counts.duplicates, request.extra === undefined ? null : JSON.stringify(request.extra), request.pipeline, request.requestKey]);
+        }
+        outcomes.push({ ...counts, replayed: false, ...(request.extra === undefined ? {} : { extra: request.extra }) });
+      }
+      return outcomes;
+    });
+  }
+
+  async createApiKey(key: ApiKeyRecord & { readonly hash: string }): Promise<void> {
+    await this.#query('createApiKey',
+      'INSERT INTO api_keys (id, owner, scopes, hash, created_at, revoked_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6)',
+      [key.id, key.owner, JSON.stringify(key.scopes), key.hash, key.createdAt, key.revokedAt]);
+  }
+
+  async getApiKey(id: string): Promise<(ApiKeyRecord & { readonly hash: string }) | null> {
+    const { rows } = await this.#query<ApiKeyRow>('getApiKey', `SELECT ${apiKeyColumns} FROM api_keys WHERE id = $1`, [id]);
+    return rows[0] === undefined ? null : { ...toApiKey(rows[0]), hash: rows[0].hash };
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const { rows } = await this.#query<ApiKeyRow>('listApiKeys', `SELECT ${apiKeyColumns} FROM api_keys ORDER BY created_at, id`, []);
+    return rows.map(toApiKey);
+  }
+
+  async revokeApiKey(id: string, at: Date): Promise<boolean> {
+    const result = await this.#query('revokeApiKey', 'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
 
   async #query<R extends pg.QueryResultRow = pg.QueryResultRow>(operation: string, sql: string, params: readonly unknown[]): Promise<pg.QueryResult<R>> {
@@ -517,6 +733,75 @@ export class PostgresStore implements Store {
     return classify(error, { ioCode: 'STORE_FAILED', doing: `postgres: ${operation}`, sql: 'store' });
   }
 }
+
+/** Anything that runs a query: the pool (a statement of its own) or a transaction's client. */
+type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * Inserts inbox records in one statement (atomic on its own, or part of the caller's
+ * transaction); ORDER BY ord gives ids in arrival order. A record whose key is already stored
+ * (or repeated within the call) counts as a duplicate.
+ */
+async function insertRecords(db: Queryable, pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ accepted: number; duplicates: number }> {
+  if (records.length === 0) return { accepted: 0, duplicates: 0 };
+  const data = records.map((r) => JSON.stringify(r.data));
+  const result = await db.query(
+    `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority)
+     SELECT $1, r.data::json, r.bytes, r.key, $5, r.priority
+     FROM unnest($2::text[], $3::bigint[], $4::text[], $6::integer[]) WITH ORDINALITY AS r (data, bytes, key, priority, ord)
+     ORDER BY r.ord
+     ON CONFLICT (pipeline, idempotency_key) DO NOTHING`,
+    [pipeline, data, data.map((d) => Buffer.byteLength(d)), records.map((r) => r.key ?? null), at, records.map((r) => r.priority ?? null)]);
+  const accepted = result.rowCount ?? 0;
+  return { accepted, duplicates: records.length - accepted };
+}
+
+/** Records a schedule fire; never moves the time back (greatest of the stored and the given). */
+async function recordFire(db: Queryable, pipeline: string, trigger: string, at: Date): Promise<void> {
+  await db.query(
+    `INSERT INTO schedule_fires (pipeline, trigger, last_fire) VALUES ($1, $2, $3)
+     ON CONFLICT (pipeline, trigger) DO UPDATE SET last_fire = greatest(schedule_fires.last_fire, excluded.last_fire)`,
+    [pipeline, trigger, at]);
+}
+
+/** A Map/Set key for one request key of one pipeline. */
+const requestId = (pipeline: string, requestKey: string): string => JSON.stringify([pipeline, requestKey]);
+
+interface DeliveryStateRow { suspended_at: Date | null; code: string | null; reason: string | null; failures: number; breaker_opened_at: Date | null }
+const deliveryStateColumns = 'suspended_at, code, reason, failures, breaker_opened_at';
+
+function toDeliveryState(pipeline: string, row: DeliveryStateRow | undefined): DeliveryState {
+  return {
+    pipeline, suspendedAt: row?.suspended_at ?? null, code: row?.code ?? null, reason: row?.reason ?? null,
+    failures: row?.failures ?? 0, breakerOpenedAt: row?.breaker_opened_at ?? null,
+  };
+}
+
+interface DeliveryRow {
+  id: string; pipeline: string; batch_id: string; part: string; destination: string; run_id: string; name: string; temp_name: string | null;
+  state: DeliveryStep; uri: string | null; bytes: number | null; records: number | null; sha256: string | null; staged_path: string | null;
+  attempts: number; code: string | null; reason: string | null; created_at: Date; updated_at: Date;
+}
+
+const deliveryColumns: Record<keyof DeliveryUpdate, string> = {
+  runId: 'run_id', tempName: 'temp_name', uri: 'uri', bytes: 'bytes', records: 'records', sha256: 'sha256',
+  stagedPath: 'staged_path', attempts: 'attempts', code: 'code', reason: 'reason',
+};
+
+function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    id: row.id, pipeline: row.pipeline, batchId: row.batch_id, part: row.part, destination: row.destination, runId: row.run_id, name: row.name,
+    tempName: row.temp_name, state: row.state, uri: row.uri, bytes: row.bytes, records: row.records, sha256: row.sha256, stagedPath: row.staged_path,
+    attempts: row.attempts, code: row.code, reason: row.reason, createdAt: row.created_at, updatedAt: row.updated_at,
+  };
+}
+
+interface ApiKeyRow { id: string; owner: string; scopes: string[]; hash: string; created_at: Date; revoked_at: Date | null }
+const apiKeyColumns = 'id, owner, scopes, hash, created_at, revoked_at';
+
+const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
+  id: row.id, owner: row.owner, scopes: row.scopes, createdAt: row.created_at, revokedAt: row.revoked_at,
+});
 
 function toInboxRecord(row: InboxRow): InboxRecord {
   return { id: row.id, data: row.data, receivedAt: row.received_at };
@@ -549,6 +834,7 @@ function toRun(row: RunRow): RunRecord {
     baseDir: row.base_dir,
     lineage: row.lineage ?? row.id,
     owner: row.owner,
+    submittedBy: row.submitted_by,
     heartbeatAt: row.heartbeat_at,
     control: row.control === 'pause' || row.control === 'cancel' ? row.control : null,
     lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null

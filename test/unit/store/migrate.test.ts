@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { LadingError } from '../../../src/errors/lading-error.js';
 import { loadMigrations, runMigrations } from '../../../src/store/migrate.js';
+import { postgresMigrationsDir } from '../../../src/store/postgres/store.js';
 import { sqliteMigrationDriver, sqliteMigrationsDir } from '../../../src/store/sqlite/store.js';
 
 describe('migration runner', () => {
@@ -101,5 +102,13 @@ describe('migration runner', () => {
     assert.deepEqual(versions, versions.map((_, i) => i + 1), 'numbered 0001, 0002, … without gaps');
     const result = await runMigrations(sqliteMigrationDriver(db), own, options);
     assert.equal(result.applied.length, own.length);
+  });
+
+  test('the PostgreSQL store\'s own migrations load from the folder next to the module, numbered on their own without gaps', async () => {
+    // PostgreSQL numbers its files apart from SQLite (its 0001 folds SQLite's 0001–0003); released files are never folded again.
+    const own = await loadMigrations(postgresMigrationsDir());
+    assert.deepEqual(own.slice(0, 5).map((m) => m.name), ['0001_init', '0002_delivery_states', '0003_api_keys', '0004_triggers', '0005_notifications']);
+    assert.deepEqual(own.map((m) => m.version), own.map((_, i) => i + 1), 'numbered 0001, 0002, … without gaps');
+    for (const m of own) assert.doesNotMatch(m.sql, /^\s*(BEGIN|COMMIT)\b/im, `${m.name}: the runner wraps each file in its own transaction`);
   });
 });
