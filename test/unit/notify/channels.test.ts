@@ -88,10 +88,10 @@ test('SMTP refusals are classified: a wrong password as NOTIFY_AUTH_FAILED (neve
   after(() => strict.stop());
   const { store, run } = await harness({
     on_failure: [
-      { type: 'email', to: 'ops@example.com', smtp: { host: smtp.host, port: smtp.port, username: 'alerts', password: 'wrong-password-99' } },
+      { type: 'email', to: 'ops@example.com', smtp: { host: smtp.host, port: smtp.port, username: 'alerts', password: '${env:WRONG_PASSWORD}' } },
       { type: 'email', to: 'nobody@example.com', smtp: { host: strict.host, port: strict.port } },
     ],
-  });
+  }, { WRONG_PASSWORD: 'wrong-password-99' });
 
   await run(bad);
 
@@ -139,7 +139,7 @@ test('Slack gets {text}; the webhook gets a JSON body whose signature verifies, 
 
 test('an HTTP channel answering 500 is recorded as NOTIFY_UNAVAILABLE without its webhook URL', async () => {
   const slack = await server(() => ({ status: 500, body: 'no_service' }));
-  const { store, run } = await harness({ on_failure: [{ type: 'slack', webhook_url: `${slack.url}/services/T/B/secret-token-xyz` }] });
+  const { store, run } = await harness({ on_failure: [{ type: 'slack', webhook_url: '${env:SLACK_WEBHOOK}' }] }, { SLACK_WEBHOOK: `${slack.url}/services/T/B/secret-token-xyz` });
 
   const report = await run(bad);
 

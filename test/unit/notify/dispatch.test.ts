@@ -34,7 +34,7 @@ async function harness(notify: Record<string, unknown>, shared?: { path: string;
         name, source: { type: 'inline', items }, validate: { required: ['email'] },
         output: { type: 'file', format: 'csv', naming: '{batch_id}.{ext}', destination: { type: 'local', path: 'out' } },
         execution: { success_threshold: 0.5 }, notify,
-      }, { env: {} });
+      }, { env: { HOOK_SECRET: 's'.repeat(16), PD_KEY: 'k' } });
       return await runPipeline({ ...parsed, baseDir: dir, origin: '<test>' }, { store, dataDir: join(dir, '.lading'), clock, ids });
     } finally {
       await store.close();
@@ -60,7 +60,7 @@ async function hook() {
 
 test('two failures within min_interval send one message; a failure after it sends another; the recovery follows once', async () => {
   const h = await hook();
-  const { clock, run, notifications } = await harness({ on_failure: [{ type: 'webhook', url: h.url, secret: 's'.repeat(16) }], min_interval: '15m' });
+  const { clock, run, notifications } = await harness({ on_failure: [{ type: 'webhook', url: h.url, secret: '${env:HOOK_SECRET}' }], min_interval: '15m' });
 
   await run(bad);
   await clock.advance(5 * minute);
@@ -81,7 +81,7 @@ test('two failures within min_interval send one message; a failure after it send
 test('rate limits are per pipeline and per channel', async () => {
   const a = await hook();
   const b = await hook();
-  const { run } = await harness({ on_failure: [{ type: 'webhook', url: a.url, secret: 's'.repeat(16) }, { type: 'webhook', url: b.url, secret: 's'.repeat(16) }] });
+  const { run } = await harness({ on_failure: [{ type: 'webhook', url: a.url, secret: '${env:HOOK_SECRET}' }, { type: 'webhook', url: b.url, secret: '${env:HOOK_SECRET}' }] });
 
   await run(bad, 'leads');
   await run(bad, 'orders');
@@ -96,7 +96,7 @@ test('no recovery message is sent for an alert that was never told (held back, o
   const pd = await startRecordingServer(() => ({ status: 202 }));
   after(() => pd.stop());
   const { clock, run } = await harness({
-    on_failure: [{ type: 'webhook', url: h.url, secret: 's'.repeat(16) }, { type: 'pagerduty', routing_key: 'k', after_consecutive_failures: 2, url: pd.url }],
+    on_failure: [{ type: 'webhook', url: h.url, secret: '${env:HOOK_SECRET}' }, { type: 'pagerduty', routing_key: '${env:PD_KEY}', after_consecutive_failures: 2, url: pd.url }],
   });
 
   await run(bad);
@@ -115,8 +115,8 @@ test('success notifications go to on_success for every completed run; rules go t
   const success = await hook();
   const failure = await hook();
   const { run } = await harness({
-    on_success: [{ type: 'webhook', url: success.url, secret: 's'.repeat(16) }],
-    on_failure: [{ type: 'webhook', url: failure.url, secret: 's'.repeat(16) }],
+    on_success: [{ type: 'webhook', url: success.url, secret: '${env:HOOK_SECRET}' }],
+    on_failure: [{ type: 'webhook', url: failure.url, secret: '${env:HOOK_SECRET}' }],
     rules: { failure_rate: { above: 0.1 } },
   });
 
@@ -195,7 +195,7 @@ test('separate processes share the rate limit through the store', async () => {
   const h = await hook();
   const dir = tempDir();
   const path = join(dir, 'shared.db');
-  const config = { on_failure: [{ type: 'webhook', url: h.url, secret: 's'.repeat(16) }] };
+  const config = { on_failure: [{ type: 'webhook', url: h.url, secret: '${env:HOOK_SECRET}' }] };
   const first = await harness(config, { path, process: 'a' });
   const second = await harness(config, { path, process: 'b' });
   await first.run(bad);
