@@ -151,7 +151,7 @@ export class FileSink implements RecordSink {
     for (const item of chunk.items) {
       const ref = itemRef(item);
       try {
-        const set = this.setFor(item.data, ref.describe, item.id);
+        const set = this.setFor(item.data, ref, item.id);
         if (set.part && this.maxRecords !== undefined && set.part.records >= this.maxRecords) await this.rotate(set);
         const part = set.part ?? (await this.openPart(set, item.data));
         const bytes = set.encoder!.encode(item.data, ref);
@@ -183,7 +183,7 @@ export class FileSink implements RecordSink {
       }
       for (const set of this.sets.values()) if (set.part) await this.rotate(set);
       if (this.sets.size === 0 && this.deps.config.send_on_empty && this.deps.config.partition === undefined) {
-        const set = this.setFor({}, '', '');
+        const set = this.setFor({}, { describe: '' }, '');
         await this.openPart(set);
         await this.rotate(set);
       }
@@ -202,7 +202,7 @@ export class FileSink implements RecordSink {
   }
 
   /** The file set a record goes to: its partition's, or the only one. */
-  private setFor(record: Row, describe: string, itemId: string): FileSet {
+  private setFor(record: Row, ref: { readonly describe: string }, itemId: string): FileSet {
     const partition = this.deps.config.partition;
     let key = '';
     if (partition) {
@@ -212,7 +212,7 @@ export class FileSink implements RecordSink {
     let set = this.sets.get(key);
     if (!set) {
       if (partition && this.sets.size >= partition.max_partitions) {
-        throw ladingError('FORMAT_TOO_MANY_PARTITIONS', `${describe}: a new value of ${partition.field} would open partition ${this.sets.size + 1}, over output.partition.max_partitions (${partition.max_partitions})`, { itemId, field: partition.field });
+        throw ladingError('FORMAT_TOO_MANY_PARTITIONS', `${ref.describe}: a new value of ${partition.field} would open partition ${this.sets.size + 1}, over output.partition.max_partitions (${partition.max_partitions})`, { itemId, field: partition.field });
       }
       set = { partition: partition ? key : undefined, index: this.sets.size + 1, part: undefined, encoder: undefined, beginBytes: 0, staged: [] };
       this.sets.set(key, set);
