@@ -1,14 +1,14 @@
 import { access } from 'node:fs/promises';
-import { deliveryRetryPolicy } from '../config/delivery.js';
+import { deliveryPolicy } from '../config/delivery.js';
 import { parsePipeline } from '../config/load.js';
 import { pick } from '../config/one-of.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import { ladingError } from '../errors/lading-error.js';
-import { deliver, stage, type Delivered } from '../sinks/file/delivery.js';
+import { deliver, isHeld, stage, type Delivered, type Held } from '../sinks/file/delivery.js';
 import type { SinkEvent } from '../sinks/types.js';
-import type { Store } from '../store/types.js';
+import type { DeliveryRecord, DeliveryStep, Store } from '../store/types.js';
 
 export interface RetryDeliveryOptions {
   readonly dataDir: string;
@@ -23,7 +23,7 @@ export interface RetryDeliveryOptions {
  * Sends a delivery again from its staged file, without rendering: the same name and the same
  * bytes (sha256), to the destination of the run that rendered it, through the recorded steps.
  */
-export async function retryDelivery(store: Store, id: string, opts: RetryDeliveryOptions): Promise<Delivered> {
+export async function retryDelivery(store: Store, id: string, opts: RetryDeliveryOptions): Promise<Delivered | Held> {
   const d = await store.getDelivery(id);
   if (!d) throw ladingError('STORE_DELIVERY_NOT_FOUND', `no delivery with id ${id}`);
   if (d.state === 'verified' || d.state === 'acknowledged' || d.state === 'skipped') throw ladingError('DEST_NOT_RETRYABLE', `delivery ${id} (${d.name}) is ${d.state} already`);
@@ -41,12 +41,12 @@ export async function retryDelivery(store: Store, id: string, opts: RetryDeliver
   const destination = pick((opts.registry ?? builtIns).destinations, output.destination).create(output.destination, build);
   try {
     const ctx = {
-      store, destination, clock, ids, retry: deliveryRetryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
+      store, destination, clock, ids, policy: deliveryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
       onCollision: output.on_collision ?? 'skip_if_identical', signal: opts.signal ?? new AbortController().signal, emit: opts.onEvent ?? (() => {}),
     };
     const file = { path: staged, bytes: d.bytes, sha256: d.sha256, records: d.records };
     const sent = await deliver(ctx, await stage(ctx, d.part, d.name, file), file);
-    if (d.records !== null) {
+    if (!isHeld(sent) && d.records !== null) {
       await store.recordFile(d.runId, {
         name: sent.name, bytes: sent.bytes, records: d.records, sha256: sent.sha256, uri: sent.uri, part: Number(d.part.split('/').at(-1)) || 1,
         attempts: sent.attempts, duration_ms: sent.durationMs, destination: destination.description, deliveredAt: clock.now(),
@@ -56,4 +56,35 @@ export async function retryDelivery(store: Store, id: string, opts: RetryDeliver
   } finally {
     await destination.close();
   }
+}
+
+/** Deliveries that did not reach the partner: what `retry --pipeline` and a run's backlog send again. */
+export const pendingStates: readonly DeliveryStep[] = ['rendered', 'uploading', 'failed'];
+
+/** A pending delivery whose run is over and whose staged file is kept: nobody else is sending it. */
+async function inBacklog(store: Store, d: DeliveryRecord, exceptRun: string | undefined): Promise<boolean> {
+  if (d.stagedPath === null || d.runId === exceptRun) return false;
+  return (await store.getRun(d.runId))?.status !== 'running';
+}
+
+/**
+ * Sends a pipeline's staged backlog, oldest first: files an open circuit breaker held back and
+ * files a partner's refusal left for later (retry_later). While the breaker stays open each is
+ * deferred again without contacting the destination. Failures are returned, not thrown: the
+ * deliveries stay failed and staged for the next try.
+ */
+export async function releaseBacklog(store: Store, pipeline: string, opts: RetryDeliveryOptions & { readonly exceptRun?: string }): Promise<{ sent: Delivered[]; held: Held[]; failed: { id: string; error: unknown }[] }> {
+  const result = { sent: [] as Delivered[], held: [] as Held[], failed: [] as { id: string; error: unknown }[] };
+  const pending = (await store.listDeliveries({ pipeline, states: pendingStates, limit: 10_000 })).reverse();
+  for (const d of pending) {
+    if (!(await inBacklog(store, d, opts.exceptRun))) continue;
+    try {
+      const outcome = await retryDelivery(store, d.id, opts);
+      if (isHeld(outcome)) result.held.push(outcome);
+      else result.sent.push(outcome);
+    } catch (error) {
+      result.failed.push({ id: d.id, error });
+    }
+  }
+  return result;
 }
