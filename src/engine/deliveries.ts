@@ -5,6 +5,7 @@ import { pick } from '../config/one-of.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
+import { classify } from '../errors/classify.js';
 import { ladingError } from '../errors/lading-error.js';
 import { deliver, isHeld, stage, type Delivered, type Held } from '../sinks/file/delivery.js';
 import type { SinkEvent } from '../sinks/types.js';
@@ -19,6 +20,20 @@ export interface RetryDeliveryOptions {
   readonly onEvent?: (event: SinkEvent) => void;
 }
 
+/** The destination a run delivered to, rebuilt from the config stored with the run. */
+async function openDestination(store: Store, runId: string, opts: RetryDeliveryOptions, why: string) {
+  const run = await store.getRun(runId);
+  if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${runId} (${why})`);
+  const { config } = parsePipeline(run.config, { origin: `run ${run.id}` });
+  const output = config.output as { type: string; destination?: unknown; on_collision?: 'fail' | 'overwrite' | 'skip_if_identical' };
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.ids ?? randomIds;
+  if (output.destination === undefined) throw ladingError('USAGE_INVALID', `run ${runId} (${config.name}) has no file destination`);
+  const build = { pipeline: config.name, baseDir: run.baseDir ?? process.cwd(), dataDir: opts.dataDir, clock, ids, store };
+  const destination = pick((opts.registry ?? builtIns).destinations, output.destination).create(output.destination, build);
+  return { run, config, output, destination, clock, ids };
+}
+
 /**
  * Sends a delivery again from its staged file, without rendering: the same name and the same
  * bytes (sha256), to the destination of the run that rendered it, through the recorded steps.
@@ -31,14 +46,7 @@ export async function retryDelivery(store: Store, id: string, opts: RetryDeliver
   if (staged === null || d.bytes === null || d.sha256 === null || !(await access(staged).then(() => true, () => false))) {
     throw ladingError('DEST_NOT_RETRYABLE', `delivery ${id} (${d.name}) has no staged file left to send`);
   }
-  const run = await store.getRun(d.runId);
-  if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${d.runId} (the run that rendered delivery ${id})`);
-  const { config } = parsePipeline(run.config, { origin: `run ${run.id}` });
-  const output = config.output as { type: string; destination?: unknown; on_collision?: 'fail' | 'overwrite' | 'skip_if_identical' };
-  const clock = opts.clock ?? systemClock;
-  const ids = opts.ids ?? randomIds;
-  const build = { pipeline: config.name, baseDir: run.baseDir ?? process.cwd(), dataDir: opts.dataDir, clock, ids, store };
-  const destination = pick((opts.registry ?? builtIns).destinations, output.destination).create(output.destination, build);
+  const { config, output, destination, clock, ids } = await openDestination(store, d.runId, opts, `the run that rendered delivery ${id}`);
   try {
     const ctx = {
       store, destination, clock, ids, policy: deliveryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
@@ -87,4 +95,47 @@ export async function releaseBacklog(store: Store, pipeline: string, opts: Retry
     }
   }
   return result;
+}
+
+export interface RollbackResult {
+  readonly delivery_id: string;
+  readonly name: string;
+  readonly uri: string | null;
+  /** removed; gone (no longer there when the rollback looked); unsupported (the destination cannot delete); failed. */
+  readonly outcome: 'removed' | 'gone' | 'unsupported' | 'failed';
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/**
+ * Takes back what a run published, where the destination can delete (a sample sent to the real
+ * folder, a wrong batch): the manifest and sidecars first (newest first), so a partner never sees
+ * a "complete" marker over missing files. Each removed file is recorded as rolled_back.
+ */
+export async function rollbackRun(store: Store, runId: string, opts: RetryDeliveryOptions): Promise<RollbackResult[]> {
+  if (!(await store.getRun(runId))) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${runId}`);
+  const published = await store.listDeliveries({ runId, states: ['published', 'verified', 'acknowledged'], limit: 10_000 });
+  if (published.length === 0) return [];
+  const { destination, clock } = await openDestination(store, runId, opts, 'the run to roll back');
+  const results: RollbackResult[] = [];
+  try {
+    for (const d of published) {
+      const base = { delivery_id: d.id, name: d.name, uri: d.uri };
+      if (!destination.remove) {
+        results.push({ ...base, outcome: 'unsupported', code: 'DEST_REMOVE_UNSUPPORTED', message: `${destination.type} cannot delete files: ask the partner to remove ${d.uri ?? d.name}` });
+        continue;
+      }
+      try {
+        const removed = await destination.remove(d.name);
+        await store.advanceDelivery(d.id, 'rolled_back', clock.now(), { reason: removed ? `removed by rollback of run ${runId}` : `already gone at rollback of run ${runId}` });
+        results.push({ ...base, outcome: removed ? 'removed' : 'gone' });
+      } catch (error) {
+        const e = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `removing ${d.uri ?? d.name}` });
+        results.push({ ...base, outcome: 'failed', code: e.code, message: e.message });
+      }
+    }
+  } finally {
+    await destination.close();
+  }
+  return results;
 }

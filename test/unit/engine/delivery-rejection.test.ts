@@ -23,9 +23,10 @@ async function setup(destination: Record<string, unknown>, onRejection: unknown[
     name: 'partner', source: { type: 'inbox' }, delivery: { retry: { attempts: 1 }, on_rejection: onRejection },
     output: { type: 'file', format: 'csv', naming: 'leads_{batch_id}.{ext}', destination },
   }, { env: { FTP_PASSWORD: 'ftp-secret-Pa55' } });
+  const pipeline = { ...loaded, baseDir: dir, origin: '<test>' };
   const run = async (records: number) => {
     await store.ingest('partner', Array.from({ length: records }, (_, i) => ({ data: { id: i } })), new Date('2026-01-02T00:00:00Z'));
-    return runPipeline({ ...loaded, baseDir: dir }, { store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T00:00:00Z'), ids });
+    return runPipeline(pipeline, { store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T00:00:00Z'), ids });
   };
   return { store, run };
 }
