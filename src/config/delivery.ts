@@ -28,12 +28,6 @@ export const deliveryConfig = z.object({
     failures: z.number().int().min(1).max(1000).default(5).describe('Consecutive failed deliveries (after their retries) that open the breaker.'),
     cool_down: duration().default(900_000).describe('How long an open breaker holds deliveries back before one canary delivery is tried.'),
   }).strict().prefault({}).describe('Destination circuit breaker of the pipeline: while open, runs render and stage their files but do not contact the destination; a canary after the cool-down closes it and sends the backlog.'),
-  acknowledgment: z.object({
-    require: z.boolean().default(false).describe('Wait for the partner to confirm each data file (seed: require_acknowledgment).'),
-    mode: z.enum(['ack_file', 'file_removed']).default('ack_file').describe('ack_file: the partner writes an ack file next to the delivered one; file_removed: the partner takes the file out of the incoming folder.'),
-    ack_pattern: z.string().min(1).default('{name}.ack').describe('Name of the ack file in mode ack_file; {name} is the delivered file\'s name, {basename} its name without folders.'),
-    timeout: duration().default(86_400_000).describe('Alert (ack_timeout) once when a verified file is not acknowledged within this time (seed: timeout_minutes).'),
-  }).strict().prefault({}).describe('Partner acknowledgement, checked by `lading deliveries check`.'),
 }).strict().meta({ id: 'delivery' });
 
 export type DeliveryConfig = z.output<typeof deliveryConfig>;
