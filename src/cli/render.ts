@@ -37,6 +37,11 @@ export function renderReport(report: RunReport, cwd: string = process.cwd()): st
     `  ${fmt(s.processed)} items: ${fmt(s.succeeded)} succeeded, ${fmt(s.failed)} failed${s.warnings ? `, ${fmt(s.warnings)} with warnings` : ''}  in ${s.duration_seconds}s (${fmt(Math.round(s.items_per_second))} items/s)`,
   ];
   if (report.failure) lines.push(`  failure: ${report.failure.code}: ${report.failure.message}`);
+  if (report.backlog_sent) lines.push(`  backlog: ${report.backlog_sent} staged file(s) of earlier runs delivered`);
+  for (const h of report.held_deliveries ?? []) {
+    const what = h.outcome === 'deferred' ? 'deferred (circuit breaker open; `lading deliveries list --status rendered,failed`)' : h.outcome === 'skipped' ? 'skipped (delivery.on_rejection)' : 'left for a later retry (delivery.on_rejection)';
+    lines.push(`  ⚠ ${h.name}: ${what} — ${h.code}: ${h.message}`);
+  }
   const categories = Object.entries(report.error_categories);
   if (categories.length > 0) lines.push(`  errors: ${categories.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
   const warnings = Object.entries(report.warning_categories);

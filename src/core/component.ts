@@ -7,7 +7,7 @@ import type { Codec } from '../codecs/types.js';
 import type { Destination } from '../destinations/types.js';
 import type { RecordSink } from '../sinks/types.js';
 import type { Store } from '../store/types.js';
-import type { RetryPolicy } from './retry.js';
+import type { DeliveryPolicy } from '../config/delivery.js';
 
 /** What a component may use when it is built: nothing is opened until the run starts. */
 export interface BuildContext {
@@ -23,8 +23,8 @@ export interface BuildContext {
   readonly stdin?: NodeJS.ReadableStream;
   /** A resumed run's inbox batch: the inbox source reads exactly it again. */
   readonly batchId?: string;
-  /** Retries of transient file deliveries (pipeline `delivery.retry`). */
-  readonly deliveryRetry?: RetryPolicy;
+  /** How files are delivered (pipeline `delivery:`): retries, rejection rules, circuit breaker. */
+  readonly delivery?: DeliveryPolicy;
   /** A dry run: sources must not change anything (the inbox reads pending records without cutting a batch). */
   readonly dryRun?: boolean;
 }

@@ -27,6 +27,16 @@ export interface FileArtifact {
   readonly duration_ms?: number;
 }
 
+/** A file a run did not get to the partner, and why. */
+export interface HeldDelivery {
+  readonly delivery_id: string;
+  readonly name: string;
+  /** deferred: the circuit breaker is open; retry_later / skipped: the partner refused it and delivery.on_rejection said so. */
+  readonly outcome: 'deferred' | 'retry_later' | 'skipped';
+  readonly code: string;
+  readonly message: string;
+}
+
 export interface RunReport {
   readonly job_id: string;
   readonly pipeline: string;
@@ -58,6 +68,13 @@ export interface RunReport {
   readonly artifacts: { readonly files: readonly FileArtifact[] };
   readonly remediation: { readonly can_retry: boolean; readonly retry_strategy: 'none' | 'failed_items_only' | 'resume' };
   readonly last_checkpoint: { readonly chunk_index: number; readonly processed_count: number; readonly timestamp: string } | null;
+  /**
+   * Files the run (or the earlier runs' backlog it released) did not deliver: held back by the
+   * open circuit breaker, or refused by the partner and handled by delivery.on_rejection.
+   */
+  readonly held_deliveries?: readonly HeldDelivery[];
+  /** Staged files of earlier runs this run sent first. */
+  readonly backlog_sent?: number;
   /** Set when the run failed as a whole (missing input, unwritable destination). */
   readonly failure?: { readonly code: string; readonly error_type: string; readonly message: string };
 }

@@ -125,6 +125,21 @@ export class FtpDestination implements Destination {
     });
   }
 
+  /** Deletes a delivered file (rollback); false when it is not there. */
+  async remove(name: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      const path = this.path(name);
+      try {
+        const client = await this.connect();
+        if (await this.remoteSize(client, path) === null) return false;
+        await client.remove(path);
+        return true;
+      } catch (error) {
+        throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `removing ${this.uri(path)}`, ftp: true, secrets: this.secrets });
+      }
+    });
+  }
+
   /** Connects, logs in, enters (or creates) remote_path, uploads and deletes a probe file. */
   async healthcheck(signal: AbortSignal): Promise<void> {
     return this.exclusive(() => this.watch(signal, async () => {

@@ -127,6 +127,21 @@ export class GcsDestination implements Destination {
     return stored.sha256 === undefined ? { bytes: stored.bytes } : { bytes: stored.bytes, sha256: stored.sha256 };
   }
 
+  /** Deletes a delivered object (rollback); false when it is not there. */
+  async remove(name: string): Promise<boolean> {
+    const key = this.key(name);
+    const bucket = await this.bucket();
+    if (!(await this.head(bucket, key))) return false;
+    try {
+      await bucket.file(key).delete();
+      return true;
+    } catch (error) {
+      const e = this.classify(error, `removing ${this.uri(key)}`);
+      if (e.code === 'DEST_NOT_FOUND') return false;
+      throw e;
+    }
+  }
+
   /** Creates (ifGenerationMatch=0) and deletes a probe object under the prefix: needs only the rights a delivery needs. */
   async healthcheck(signal: AbortSignal): Promise<void> {
     const probe = this.key(`.lading-probe-${randomBytes(6).toString('hex')}`);

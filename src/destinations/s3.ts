@@ -187,6 +187,19 @@ export class S3Destination implements Destination {
     return stored.sha256 === undefined ? { bytes: stored.bytes } : { bytes: stored.bytes, sha256: stored.sha256 };
   }
 
+  /** Deletes a delivered object (rollback); false when it is not there. */
+  async remove(name: string): Promise<boolean> {
+    const key = this.key(name);
+    if (!(await this.head(key))) return false;
+    try {
+      const { client, sdk } = await this.connect();
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      throw this.classify(error, `removing ${this.uri(key)}`);
+    }
+  }
+
   /** HeadBucket, then creates and deletes a probe object under the prefix. */
   async healthcheck(signal: AbortSignal): Promise<void> {
     const probe = this.key(`.lading-probe-${randomBytes(6).toString('hex')}`);

@@ -1,4 +1,4 @@
-import type { FileArtifact, ReportError, RunMode, RunReport, RunStatus } from '../core/report.js';
+import type { FileArtifact, HeldDelivery, ReportError, RunMode, RunReport, RunStatus } from '../core/report.js';
 import type { LadingError } from '../errors/lading-error.js';
 import type { ItemErrorRecord } from '../store/types.js';
 
@@ -45,6 +45,8 @@ export interface ReportInput {
   readonly files: readonly FileArtifact[];
   readonly checkpoint: { readonly chunkIndex: number; readonly processed: number; readonly at: Date } | null;
   readonly fatal: LadingError | undefined;
+  readonly held?: readonly HeldDelivery[];
+  readonly backlogSent?: number;
 }
 
 export function buildReport(r: ReportInput): RunReport {
@@ -85,6 +87,8 @@ export function buildReport(r: ReportInput): RunReport {
     last_checkpoint: r.checkpoint
       ? { chunk_index: r.checkpoint.chunkIndex, processed_count: r.checkpoint.processed, timestamp: r.checkpoint.at.toISOString() }
       : null,
+    ...(r.held && r.held.length > 0 ? { held_deliveries: r.held } : {}),
+    ...(r.backlogSent ? { backlog_sent: r.backlogSent } : {}),
     ...(r.fatal ? { failure: { code: r.fatal.code, error_type: r.fatal.errorType, message: r.fatal.message } } : {}),
   };
 }

@@ -7,8 +7,9 @@ import { idempotencyKey } from '../core/idempotency.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
 import type { Item } from '../core/item.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
-import type { FileArtifact, RunMode, RunReport } from '../core/report.js';
-import { deliveryRetryPolicy } from '../config/delivery.js';
+import type { FileArtifact, HeldDelivery, RunMode, RunReport } from '../core/report.js';
+import { deliveryPolicy } from '../config/delivery.js';
+import { releaseBacklog } from './deliveries.js';
 import { codes } from '../errors/codes.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
@@ -138,7 +139,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     pipeline: config.name, baseDir: loaded.baseDir, dataDir: opts.dataDir, clock, ids, store,
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
     ...(resumed?.batchId ? { batchId: resumed.batchId } : opts.batchId ? { batchId: opts.batchId } : {}),
-    deliveryRetry: deliveryRetryPolicy(config.delivery),
+    delivery: deliveryPolicy(config.delivery),
   };
   const source: Source = opts.source?.source ?? pick(registry.sources, config.source).create(config.source, build);
   const sink: RecordSink = pick(registry.sinks, config.output).create(config.output, build);
@@ -205,6 +206,20 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   let sinkOpened = false;
   const adaptive = execution.adaptive_chunk_size;
   let chunkSize = execution.chunk_size;
+  let held: readonly HeldDelivery[] = [];
+  let backlogSent = 0;
+  if (!stop && sink.deliversFiles && mode === 'full') {
+    // Staged files of earlier runs go first: a closed breaker (or a canary that closes it) sends the backlog.
+    const backlog = await releaseBacklog(store, config.name, { dataDir: opts.dataDir, clock, ids, registry, signal, onEvent: runCtx.emit, exceptRun: runId });
+    backlogSent = backlog.sent.length;
+    held = backlog.held;
+    const suspending = backlog.failed.map((f) => classify(f.error, { ioCode: 'DEST_WRITE_FAILED', doing: `sending delivery ${f.id} again` })).find((e) => codes[e.code].suspends);
+    if (suspending) {
+      stop = suspending;
+      await suspendDeliveries(store, config.name, runId, suspending, clock.now());
+      await notify(config.notify, { type: 'deliveries_suspended', pipeline: config.name, runId, error: suspending }, { store, clock }); // notify: alert channels
+    }
+  }
   if (!stop) {
     try {
       await sink.open(runCtx);
@@ -240,7 +255,11 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   const delivering = status === 'completed' || status === 'completed_with_errors';
   if (sinkOpened) {
     try {
-      ({ files, destination } = await sink.close(runCtx, delivering ? 'completed' : 'aborted'));
+      const summary = await sink.close(runCtx, delivering ? 'completed' : 'aborted');
+      ({ files, destination } = summary);
+      held = [...held, ...(summary.held ?? [])];
+      // A file left staged (breaker open, retry_later) is not at the partner yet: the run says so by its status.
+      if (status === 'completed' && summary.held?.some((h) => h.outcome !== 'skipped')) status = 'completed_with_errors';
     } catch (error) {
       stop = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: 'delivering files' });
       status = 'failed';
@@ -260,6 +279,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     source: source.description, startedAt: createdAt, completedAt, total, counts, files, checkpoint, fatal: stop,
     errors: await store.listItemErrors(runId, { severity: 'block', primary: true, limit: execution.max_report_errors }),
     categories: await store.errorCategories(runId),
+    held, backlogSent,
   });
   await store.finishRun(runId, report);
   await notify(config.notify, { type: 'run_finished', report }, { store, clock }); // notify: rules, recoveries, success

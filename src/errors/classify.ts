@@ -109,7 +109,8 @@ function ftpReplyOf(error: unknown): { code: number; text: string } | undefined 
 
 const ftpNotFound = /no such|not found|not exist|doesn't exist|cannot find|can't find|ENOENT|ENOTDIR/i;
 
-function classifyFtpReply(code: number, text: string, ctx: ClassifyContext, info: { cause: unknown; itemId?: string }): LadingError {
+function classifyFtpReply(code: number, text: string, ctx: ClassifyContext, cause: { cause: unknown; itemId?: string }): LadingError {
+  const info = { ...cause, partner: { status: code, reply: text } };
   const said = `${ctx.doing}: the server replied ${text}`;
   if (code === 530 || code === 332) return ladingError('DEST_AUTH_FAILED', `${ctx.doing}: login refused: ${text}`, info);
   if (code === 421 || code === 425 || code === 426) return ladingError('NETWORK_FAILED', said, info); // closing, no data connection, transfer aborted
@@ -207,6 +208,8 @@ export interface HttpResponseContext {
 }
 
 const excerptLength = 200;
+/** How much of a partner's reply is kept as the error's structured `partner.reply`: enough for on_rejection patterns. */
+const replyLength = 2000;
 
 /**
  * Classifies one HTTP answer: undefined when it is a success, otherwise the item error.
@@ -222,6 +225,7 @@ export function classifyHttpResponse(status: number, headers: HttpHeaders, bodyT
     if (text === '') return '';
     return `: ${text.length > excerptLength ? `${text.slice(0, excerptLength)}…` : text}`;
   };
+  const answered = { ...info, partner: { status, reply: redact(bodyText, ctx.secrets ?? []).trim().slice(0, replyLength) } };
   const ok = ctx.success ? ctx.success.includes(status) : status >= 200 && status < 300;
   if (ok) {
     if (!ctx.expect) return undefined;
@@ -238,17 +242,17 @@ export function classifyHttpResponse(status: number, headers: HttpHeaders, bodyT
     if (accepted) return undefined;
     const expected = equals === undefined ? 'present, not null or false' : `expected ${JSON.stringify(equals)}`;
     const shown = typeof value === 'object' && value !== null ? typeof value : redact(JSON.stringify(value), ctx.secrets ?? []);
-    return ladingError('SINK_HTTP_REJECTED', `${ctx.doing}: HTTP ${status} but "${jsonPath}" is ${shown} (${expected})${excerpt()}`, info);
+    return ladingError('SINK_HTTP_REJECTED', `${ctx.doing}: HTTP ${status} but "${jsonPath}" is ${shown} (${expected})${excerpt()}`, answered);
   }
   const statusText = `HTTP ${status}`;
   if (status === 429 || status === 408 || status === 425 || (status >= 500 && status <= 599)) {
     const retryAfterMs = parseRetryAfter(header(headers, 'retry-after'), ctx.now ?? new Date());
     const retry = retryAfterMs === undefined ? {} : { retryAfterMs };
     const after = retryAfterMs === undefined ? '' : ` (Retry-After ${retryAfterMs} ms)`;
-    return ladingError(status === 429 ? 'SINK_HTTP_RATE_LIMITED' : 'SINK_HTTP_TRANSIENT', `${ctx.doing}: ${statusText}${after}${excerpt()}`, { ...info, ...retry });
+    return ladingError(status === 429 ? 'SINK_HTTP_RATE_LIMITED' : 'SINK_HTTP_TRANSIENT', `${ctx.doing}: ${statusText}${after}${excerpt()}`, { ...answered, ...retry });
   }
-  if (status === 401 || status === 403) return ladingError(ctx.authCode ?? 'SINK_HTTP_AUTH', `${ctx.doing}: ${statusText}, credentials refused${excerpt()}`, info);
-  return ladingError('SINK_HTTP_REJECTED', `${ctx.doing}: ${statusText}${excerpt()}`, info);
+  if (status === 401 || status === 403) return ladingError(ctx.authCode ?? 'SINK_HTTP_AUTH', `${ctx.doing}: ${statusText}, credentials refused${excerpt()}`, answered);
+  return ladingError('SINK_HTTP_REJECTED', `${ctx.doing}: ${statusText}${excerpt()}`, answered);
 }
 
 /** Retry-After as milliseconds from `now`: delay-seconds or an HTTP date; undefined when absent or unreadable. */

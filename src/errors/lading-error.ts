@@ -6,7 +6,15 @@ export interface ErrorInfo {
   /** Where in the input or config: `leads.csv:4012`, `pipeline.yaml:31:11`. */
   readonly location?: string;
   readonly retryAfterMs?: number;
+  /** The partner's own answer (HTTP status and body excerpt, FTP reply code and text), for delivery.on_rejection. */
+  readonly partner?: PartnerAnswer;
   readonly cause?: unknown;
+}
+
+/** What a partner's server said when it refused: its status (HTTP) or reply code (FTP), and its text. */
+export interface PartnerAnswer {
+  readonly status: number;
+  readonly reply: string;
 }
 
 /**
@@ -21,6 +29,7 @@ export class LadingError extends Error {
   readonly field: string | undefined;
   readonly location: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly partner: PartnerAnswer | undefined;
 
   constructor(code: ErrorCode, message: string, info: ErrorInfo = {}) {
     super(message, info.cause === undefined ? undefined : { cause: info.cause });
@@ -32,6 +41,7 @@ export class LadingError extends Error {
     this.field = info.field;
     this.location = info.location;
     this.retryAfterMs = info.retryAfterMs;
+    this.partner = info.partner;
   }
 
   get transient(): boolean {

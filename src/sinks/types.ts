@@ -1,5 +1,7 @@
 import type { Chunk, Item } from '../core/item.js';
-import type { FileArtifact } from '../core/report.js';
+import type { FileArtifact, HeldDelivery } from '../core/report.js';
+
+export type { HeldDelivery };
 import type { LadingError } from '../errors/lading-error.js';
 
 export interface RunContext {
@@ -20,7 +22,11 @@ export interface RunContext {
 export type SinkEvent =
   | { readonly type: 'file_rendered'; readonly name: string; readonly bytes: number; readonly records: number }
   | { readonly type: 'delivery_retry'; readonly name: string; readonly attempt: number; readonly code: string; readonly delay_ms: number }
-  | { readonly type: 'file_delivered'; readonly file: FileArtifact };
+  | { readonly type: 'file_delivered'; readonly file: FileArtifact }
+  | { readonly type: 'delivery_held'; readonly held: HeldDelivery }
+  /** The breaker's cool-down has passed: this delivery is the one try that decides whether it closes. */
+  | { readonly type: 'delivery_canary'; readonly name: string };
+
 
 /**
  * The run's shared limits, given to sinks that make requests: the executor owns the token bucket
@@ -54,6 +60,8 @@ export interface SinkSummary {
   readonly files: readonly FileArtifact[];
   /** Where the files went, for the store: `local:/srv/out`. */
   readonly destination: string;
+  /** Files left staged (breaker open, retry_later) or skipped: the run goes on without them. */
+  readonly held?: readonly HeldDelivery[];
 }
 
 /** Where a run's items go. Per-item failures are data; a failure of the whole chunk is thrown. */

@@ -199,7 +199,7 @@ export interface DeliveryFilter {
 export interface Alert {
   readonly pipeline: string;
   readonly runId: string | null;
-  readonly kind: 'deliveries_suspended' | 'deliveries_resumed';
+  readonly kind: 'deliveries_suspended' | 'deliveries_resumed' | 'breaker_opened' | 'breaker_closed' | 'ack_timeout';
   readonly code: string | null;
   readonly message: string;
   readonly at: Date;

@@ -86,6 +86,14 @@ export function describeDestination(name: string, factory: () => Promise<Destina
       assert.ok(!(await f.list()).includes('v.csv'));
     }));
 
+    test('remove deletes a delivered file (rollback) and says false for one that is not there', withFixture(async (f) => {
+      assert.ok(f.destination.remove, 'every file-store destination can take a delivery back');
+      await f.destination.put('gone/r.csv', [Buffer.from('a,b\n')], opts());
+      assert.equal(await f.destination.remove('gone/r.csv'), true);
+      assert.equal(await f.destination.stat('gone/r.csv'), null);
+      assert.equal(await f.destination.remove('gone/r.csv'), false);
+    }));
+
     test('healthcheck passes on a writable target and leaves nothing behind', withFixture(async (f) => {
       const before = await f.list();
       await f.destination.healthcheck(AbortSignal.timeout(20_000));

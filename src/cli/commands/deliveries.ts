@@ -6,14 +6,14 @@ import { randomIds } from '../../core/ids.js';
 import { registry } from '../../core/registry.js';
 import { codes } from '../../errors/codes.js';
 import { classify } from '../../errors/classify.js';
-import { retryDelivery } from '../../engine/deliveries.js';
+import { pendingStates, retryDelivery } from '../../engine/deliveries.js';
+import { isHeld } from '../../sinks/file/delivery.js';
 import { ladingError } from '../../errors/lading-error.js';
 import type { DeliveryRecord, DeliveryStep } from '../../store/types.js';
 import { exitCodes, globals, withStore } from '../context.js';
 
 const steps: readonly DeliveryStep[] = ['sealed', 'rendered', 'uploading', 'published', 'verified', 'acknowledged', 'failed', 'skipped', 'rolled_back'];
-/** Deliveries that did not reach the partner: what `retry --pipeline` sends again. */
-const pending: readonly DeliveryStep[] = ['rendered', 'uploading', 'failed'];
+const said = { sent: 'delivered', found: 'found at the partner', skipped: 'skipped (delivery.on_rejection)', deferred: 'deferred: circuit breaker open', retry_later: 'refused again, left for later' } as const;
 
 const parseStates = (value: string): DeliveryStep[] => value.split(',').map((state) => {
   if (!(steps as readonly string[]).includes(state)) throw new InvalidArgumentError(`unknown status ${state}; one of ${steps.join(', ')}`);
@@ -111,12 +111,13 @@ export function deliveriesCommand(): Command {
     .action(async function (this: Command, id: string | undefined, opts: { pipeline?: string; json?: boolean }) {
       if ((id === undefined) === (opts.pipeline === undefined)) throw new InvalidArgumentError('give a delivery id or --pipeline, not both');
       await withStore(this, async (store, g) => {
-        const ids = id ? [id] : (await store.listDeliveries({ pipeline: opts.pipeline!, states: pending, limit: 10_000 })).reverse().map((d) => d.id);
+        const ids = id ? [id] : (await store.listDeliveries({ pipeline: opts.pipeline!, states: pendingStates, limit: 10_000 })).reverse().map((d) => d.id);
         const results: { id: string; ok: boolean; name?: string; outcome?: string; code?: string; message?: string }[] = [];
         for (const each of ids) {
           try {
             const sent = await retryDelivery(store, each, { dataDir: g.dataDir });
-            results.push({ id: each, ok: true, name: sent.name, outcome: sent.outcome });
+            const held = isHeld(sent);
+            results.push({ id: each, ok: !held || sent.outcome === 'skipped', name: sent.name, outcome: sent.outcome, ...(held ? { code: sent.code, message: sent.message } : {}) });
           } catch (error) {
             const e = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `retrying delivery ${each}` });
             if (id) throw e;
@@ -125,7 +126,7 @@ export function deliveriesCommand(): Command {
         }
         if (opts.json) process.stdout.write(`${JSON.stringify(results)}\n`);
         else if (results.length === 0) process.stdout.write('nothing to retry\n');
-        else for (const r of results) process.stdout.write(r.ok ? `✔ ${r.id} ${r.name} ${r.outcome === 'sent' ? 'delivered' : 'found at the partner'}\n` : `✖ ${r.id} ${r.code}: ${r.message}\n`);
+        else for (const r of results) process.stdout.write(r.ok ? `✔ ${r.id} ${r.name} ${said[r.outcome as keyof typeof said]}\n` : `✖ ${r.id} ${r.outcome ? `${said[r.outcome as keyof typeof said]} — ` : ""}${r.code}: ${r.message}\n`);
         if (results.some((r) => !r.ok)) process.exitCode = exitCodes.failed;
       });
     });

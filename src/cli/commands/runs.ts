@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ladingError } from '../../errors/lading-error.js';
-import { parsePositiveInt, withStore } from '../context.js';
+import { exitCodes, parsePositiveInt, withStore } from '../context.js';
+import { rollbackRun } from '../../engine/deliveries.js';
 import { renderReport, renderRunList } from '../render.js';
 import { toReportError } from '../../engine/report.js';
 import { isInterrupted } from '../../engine/run.js';
@@ -60,6 +61,27 @@ export function runsCommand(): Command {
         await withStore(this, async (store) => setControl(store, id, control, name));
       });
   }
+  runs.command('rollback')
+    .description('Remove what a run published, where the destination can delete (local, sftp, ftp, s3, gcs; not http_upload); each removed file is recorded as rolled_back. Exit 0 when all were removed, 3 when some could not be.')
+    .argument('<run-id>', 'run id, as listed by `lading runs`')
+    .option('--json', 'print JSON')
+    .action(async function (this: Command, id: string) {
+      const opts = this.optsWithGlobals<{ json?: boolean }>();
+      await withStore(this, async (store, g) => {
+        const results = await rollbackRun(store, id, { dataDir: g.dataDir });
+        const left = results.filter((r) => r.outcome === 'unsupported' || r.outcome === 'failed');
+        if (opts.json) process.stdout.write(`${JSON.stringify({ run_id: id, complete: left.length === 0, files: results })}\n`);
+        else if (results.length === 0) process.stdout.write(`run ${id} published nothing that is still there\n`);
+        else {
+          for (const r of results) {
+            process.stdout.write(r.outcome === 'removed' || r.outcome === 'gone'
+              ? `✔ ${r.name} ${r.outcome === 'removed' ? 'removed' : 'already gone'}\n`
+              : `✖ ${r.name} not removed: ${r.outcome === 'unsupported' ? 'the destination does not support delete' : 'removing failed'} — ${r.code}: ${r.message}\n`);
+          }
+        }
+        if (left.length > 0) process.exitCode = exitCodes.completed_with_errors;
+      });
+    });
   return runs;
 }
 

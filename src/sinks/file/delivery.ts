@@ -2,12 +2,13 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Clock } from '../../core/clock.js';
 import type { IdGenerator } from '../../core/ids.js';
-import { retryDelay, type RetryPolicy } from '../../core/retry.js';
+import type { DeliveryPolicy, RejectionAction, RejectionRule } from '../../config/delivery.js';
+import { retryDelay } from '../../core/retry.js';
 import { classify } from '../../errors/classify.js';
 import type { LadingError } from '../../errors/lading-error.js';
 import type { CollisionMode, Destination, PutReceipt } from '../../destinations/types.js';
-import type { DeliveryRecord, DeliveryStep, Store } from '../../store/types.js';
-import type { SinkEvent } from '../types.js';
+import type { DeliveryRecord, DeliveryState, DeliveryStep, Store } from '../../store/types.js';
+import type { HeldDelivery, SinkEvent } from '../types.js';
 
 /** What one run (or `lading deliveries retry`) needs to send staged files through their recorded steps. */
 export interface DeliveryContext {
@@ -15,7 +16,8 @@ export interface DeliveryContext {
   readonly destination: Destination;
   readonly clock: Clock;
   readonly ids: IdGenerator;
-  readonly retry: RetryPolicy | undefined;
+  /** Retries, rejection rules and circuit breaker; without it a failure ends the delivery at once. */
+  readonly policy: DeliveryPolicy | undefined;
   readonly pipeline: string;
   readonly batchId: string;
   readonly runId: string;
@@ -44,6 +46,12 @@ export interface Delivered {
   /** `sent` now, or `found` at the partner already (an earlier run sent it, or a left-over rename was finished). */
   readonly outcome: 'sent' | 'found';
 }
+
+/** A delivery that did not reach the partner, and the run goes on. */
+export type Held = HeldDelivery;
+
+export const isHeld = (result: Delivered | Held): result is Held =>
+  result.outcome === 'deferred' || result.outcome === 'retry_later' || result.outcome === 'skipped';
 
 /** The partner has it (or chose to skip it): never sent again. */
 const settled: readonly DeliveryStep[] = ['verified', 'acknowledged', 'skipped'];
@@ -78,13 +86,21 @@ async function record(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFil
  * name) → published → verified. A delivery an earlier run settled is not sent again; one it left
  * under the temp name is renamed, and one already under its final name with the recorded bytes is
  * taken as published. The staged file is removed once the partner has the file.
+ *
+ * While the pipeline's circuit breaker is open the destination is not contacted: the delivery
+ * stays staged (deferred). A partner's refusal matching a delivery.on_rejection rule is skipped or
+ * left for later instead of failing. Every attempt counts for the breaker.
  */
-export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile): Promise<Delivered> {
+export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile): Promise<Delivered | Held> {
   if (settled.includes(d.state)) return found(d, 0);
+  const breaker = await breakerState(ctx);
+  if (breaker.gate === 'open') return defer(ctx, d, breaker.state);
+  if (breaker.gate === 'canary') ctx.emit({ type: 'delivery_canary', name: d.name });
   if (mayBeThere(d)) {
     const started = ctx.clock.now().getTime();
     if (await isThere(ctx.destination, d)) {
       await publish(ctx, d, d.uri ?? d.name, d.attempts);
+      await countOutcome(ctx, breaker.state, true);
       return found(d, ctx.clock.now().getTime() - started);
     }
     d = await record(ctx, d, staged);
@@ -106,11 +122,79 @@ export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: S
     });
     const attempts = d.attempts + tries;
     await publish(ctx, d, receipt.uri, attempts);
+    await countOutcome(ctx, breaker.state, true);
     return { id: d.id, name: d.name, uri: receipt.uri, bytes: receipt.bytes, sha256: receipt.sha256, attempts, durationMs, outcome: 'sent' };
   } catch (error) {
     const e = error as LadingError;
-    await ctx.store.advanceDelivery(d.id, 'failed', ctx.clock.now(), { attempts: d.attempts + tries, code: e.code, reason: e.message });
+    const attempts = d.attempts + tries;
+    const action = rejectionAction(ctx.policy?.onRejection ?? [], e);
+    if (action === 'skip') {
+      // The partner answered (it refused this file on purpose, e.g. a duplicate): not an outage for the breaker.
+      await ctx.store.advanceDelivery(d.id, 'skipped', ctx.clock.now(), { attempts, code: e.code, reason: `skipped (delivery.on_rejection): ${e.message}`, stagedPath: null });
+      await rm(staged.path, { force: true });
+      await countOutcome(ctx, breaker.state, true);
+      return hold(ctx, { delivery_id: d.id, name: d.name, outcome: 'skipped', code: e.code, message: e.message });
+    }
+    await ctx.store.advanceDelivery(d.id, 'failed', ctx.clock.now(), {
+      attempts, code: e.code, reason: action === 'retry_later' ? `retry later (delivery.on_rejection): ${e.message}` : e.message,
+    });
+    await countOutcome(ctx, breaker.state, false);
+    if (action === 'retry_later') return hold(ctx, { delivery_id: d.id, name: d.name, outcome: 'retry_later', code: e.code, message: e.message });
     throw e;
+  }
+}
+
+/**
+ * The first rule matching a partner's refusal: every condition it gives (status, code, pattern)
+ * holds. Only permanent refusals that carry the partner's answer qualify; transient ones are retried.
+ */
+export function rejectionAction(rules: readonly RejectionRule[], error: LadingError): RejectionAction {
+  const answer = error.partner;
+  if (answer === undefined || error.transient) return 'fail';
+  const rule = rules.find((r) =>
+    (r.status === undefined || (Array.isArray(r.status) ? r.status.includes(answer.status) : r.status === answer.status))
+    && (r.code === undefined || r.code === error.code)
+    && (r.pattern === undefined || new RegExp(r.pattern, 'i').test(answer.reply)));
+  return rule?.action ?? 'fail';
+}
+
+type Gate = 'closed' | 'canary' | 'open';
+
+/** Closed; open (within the cool-down: no contact); or open past the cool-down: this delivery is the canary. */
+async function breakerState(ctx: DeliveryContext): Promise<{ gate: Gate; state: DeliveryState | undefined }> {
+  const policy = ctx.policy?.breaker;
+  if (!policy) return { gate: 'closed', state: undefined };
+  const state = await ctx.store.deliveryState(ctx.pipeline);
+  if (state.breakerOpenedAt === null) return { gate: 'closed', state };
+  const coolingUntil = state.breakerOpenedAt.getTime() + policy.coolDownMs;
+  return { gate: ctx.clock.now().getTime() < coolingUntil ? 'open' : 'canary', state };
+}
+
+/** The breaker is open: the file stays staged and pending, for the canary after the cool-down to release. */
+async function defer(ctx: DeliveryContext, d: DeliveryRecord, state: DeliveryState | undefined): Promise<Held> {
+  const until = new Date(state!.breakerOpenedAt!.getTime() + ctx.policy!.breaker.coolDownMs);
+  const message = `held back: the destination circuit breaker of ${ctx.pipeline} opened at ${state!.breakerOpenedAt!.toISOString()} after ${state!.failures} failed deliveries; a canary is tried after ${until.toISOString()}`;
+  if (d.code !== 'DEST_BREAKER_OPEN') await ctx.store.advanceDelivery(d.id, d.state, ctx.clock.now(), { code: 'DEST_BREAKER_OPEN', reason: message });
+  return hold(ctx, { delivery_id: d.id, name: d.name, outcome: 'deferred', code: 'DEST_BREAKER_OPEN', message });
+}
+
+function hold(ctx: DeliveryContext, held: HeldDelivery): Held {
+  ctx.emit({ type: 'delivery_held', held });
+  return held;
+}
+
+/** Counts the outcome for the breaker; its opening and closing are recorded as alerts for the notify channels. */
+async function countOutcome(ctx: DeliveryContext, before: DeliveryState | undefined, ok: boolean): Promise<void> {
+  const policy = ctx.policy?.breaker;
+  if (!policy || !before) return;
+  const at = ctx.clock.now();
+  const after = await ctx.store.recordDeliveryOutcome(ctx.pipeline, { ok, threshold: policy.failures, at });
+  const alert = (kind: 'breaker_opened' | 'breaker_closed', message: string, code: string | null) =>
+    ctx.store.recordAlert({ pipeline: ctx.pipeline, runId: ctx.runId, kind, code, message, at });
+  if (before.breakerOpenedAt === null && after.breakerOpenedAt !== null) {
+    await alert('breaker_opened', `deliveries of ${ctx.pipeline} held back after ${after.failures} consecutive failed deliveries; a canary is tried after ${policy.coolDownMs} ms`, 'DEST_BREAKER_OPEN');
+  } else if (before.breakerOpenedAt !== null && after.breakerOpenedAt === null) {
+    await alert('breaker_closed', `deliveries of ${ctx.pipeline} resumed: the canary delivery succeeded`, null);
   }
 }
 
@@ -141,7 +225,7 @@ const found = (d: DeliveryRecord, durationMs: number): Delivered =>
  * bytes (a body is made anew for each try). Permanent failures end at once.
  */
 async function withRetry(ctx: DeliveryContext, name: string, put: () => Promise<PutReceipt>): Promise<{ receipt: PutReceipt; durationMs: number }> {
-  const policy = ctx.retry;
+  const policy = ctx.policy?.retry;
   for (let attempt = 1; ; attempt++) {
     const started = ctx.clock.now().getTime();
     try {

@@ -12,11 +12,14 @@ import type { Codec } from '../../codecs/types.js';
 import { ladingError, LadingError } from '../../errors/lading-error.js';
 import type { FormatEncoder } from '../../formats/types.js';
 import type { Destination } from '../../destinations/types.js';
-import type { RecordSink, RunContext, SinkSummary } from '../types.js';
-import { deliver, stage, type DeliveryContext } from './delivery.js';
+import type { HeldDelivery, RecordSink, RunContext, SinkSummary } from '../types.js';
+import { deliver, isHeld, stage, type DeliveryContext } from './delivery.js';
 import { renderManifest } from './manifest.js';
 import { checkPattern, renderName, safeSegment, usesToken, type NameValues } from './naming.js';
 import { PartWriter, type StagedPart } from './part.js';
+
+/** Still to be sent (not skipped): its staged file must outlive the run. */
+const waiting = (held: HeldDelivery): boolean => held.outcome !== 'skipped';
 
 export interface FileSinkParts {
   readonly formats: readonly FormatDef[];
@@ -175,6 +178,7 @@ export class FileSink implements RecordSink {
   }
 
   async close(ctx: RunContext, outcome: 'completed' | 'aborted'): Promise<SinkSummary> {
+    // The staged files of undelivered parts stay until `lading deliveries retry` or a later run sends them.
     let keepStaged = false;
     try {
       if (outcome === 'aborted') {
@@ -188,9 +192,10 @@ export class FileSink implements RecordSink {
         await this.rotate(set);
       }
       try {
-        return { files: await this.deliver(ctx), destination: this.deps.destination.description };
+        const { files, held } = await this.deliver(ctx);
+        keepStaged = held.some(waiting);
+        return { files, destination: this.deps.destination.description, ...(held.length > 0 ? { held } : {}) };
       } catch (error) {
-        // The staged files of undelivered parts stay until `lading deliveries retry` or a later run sends them.
         keepStaged = true;
         throw error;
       }
@@ -278,13 +283,14 @@ export class FileSink implements RecordSink {
 
   /**
    * Data files first (partition by partition, in order of first appearance), each followed by its
-   * sidecar; the manifest last, so its presence means "complete". Every data part is recorded as
-   * rendered before the first is sent, so a failure leaves each unsent part listed with its staged file.
+   * sidecar; the manifest last, so its presence means "complete": it is not written while a data
+   * file waits (breaker open, retry_later). Every data part is recorded as rendered before the
+   * first is sent, so a failure leaves each unsent part listed with its staged file.
    */
-  private async deliver(ctx: RunContext): Promise<FileArtifact[]> {
+  private async deliver(ctx: RunContext): Promise<{ files: FileArtifact[]; held: HeldDelivery[] }> {
     const { config, build } = this.deps;
     const dctx: DeliveryContext = {
-      store: build.store, destination: this.deps.destination, clock: build.clock, ids: build.ids, retry: build.deliveryRetry,
+      store: build.store, destination: this.deps.destination, clock: build.clock, ids: build.ids, policy: build.delivery,
       pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, onCollision: config.on_collision, signal: ctx.signal, emit: ctx.emit,
     };
     const pattern = config.naming ?? (config.split ? defaultSplitNaming : defaultNaming);
@@ -298,32 +304,38 @@ export class FileSink implements RecordSink {
       }
     }
     const files: FileArtifact[] = [];
+    const held: HeldDelivery[] = [];
     for (const { key, set, staged, delivery } of parts) {
       const sent = await deliver(dctx, delivery, staged);
+      if (isHeld(sent)) {
+        held.push(sent);
+        continue;
+      }
       const file: FileArtifact = {
         name: sent.name, bytes: sent.bytes, records: staged.records, sha256: sent.sha256, uri: sent.uri, part: staged.number,
         ...(set.partition === undefined ? {} : { partition: set.partition }), attempts: sent.attempts, duration_ms: sent.durationMs,
       };
       files.push(file);
       if (config.checksum === 'sha256') {
-        await this.deliverText(dctx, `${key}.sha256`, `${sent.name}.sha256`, `${sent.sha256}  ${sent.name.split('/').at(-1)}\n`);
+        await this.deliverText(dctx, `${key}.sha256`, `${sent.name}.sha256`, `${sent.sha256}  ${sent.name.split('/').at(-1)}\n`, held);
       }
       ctx.emit({ type: 'file_delivered', file });
     }
-    if (config.manifest !== false && files.length > 0) {
+    if (config.manifest !== false && files.length > 0 && !held.some(waiting)) {
       const manifest = config.manifest === true ? { naming: defaultManifestNaming, format: 'json' as const } : config.manifest;
       const text = renderManifest({ pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, created: ctx.createdAt, files }, manifest.format);
-      await this.deliverText(dctx, this.prefix('manifest'), this.prefix(renderName(manifest.naming, this.names())), text);
+      await this.deliverText(dctx, this.prefix('manifest'), this.prefix(renderName(manifest.naming, this.names())), text, held);
     }
-    return files;
+    return { files, held };
   }
 
   /** A sidecar or manifest goes through the same recorded steps as the data files, staged like them. */
-  private async deliverText(dctx: DeliveryContext, key: string, name: string, text: string): Promise<void> {
+  private async deliverText(dctx: DeliveryContext, key: string, name: string, text: string, held: HeldDelivery[]): Promise<void> {
     const path = join(this.staging, key.replace(/[^A-Za-z0-9._-]/g, '_'));
     const bytes = Buffer.from(text);
     await writeFile(path, bytes);
     const staged = { path, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), records: null };
-    await deliver(dctx, await stage(dctx, key, name, staged), staged);
+    const sent = await deliver(dctx, await stage(dctx, key, name, staged), staged);
+    if (isHeld(sent)) held.push(sent);
   }
 }

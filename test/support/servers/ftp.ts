@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FtpSrv } from 'ftp-srv';
+import { FileSystem, FtpSrv } from 'ftp-srv';
 
 export interface FtpServer {
   readonly host: string;
@@ -35,6 +35,8 @@ export interface FtpServerOptions {
   readonly password?: string;
   /** Serve this folder instead of a fresh temp folder. */
   readonly root?: string;
+  /** Refuses an upload (STOR) of a path with a 550 reply carrying the returned text, as a partner's server refusing a file would. */
+  readonly refuseUpload?: (path: string) => string | undefined;
 }
 
 interface Certificate {
@@ -88,10 +90,10 @@ export async function startFtpServer(options: FtpServerOptions = {}): Promise<Ft
   for (const s of signals) for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
   let refused = 0;
   let logins = 0;
-  server.on('login', ({ username: user, password: pass }, resolve, reject) => {
+  server.on('login', ({ connection, username: user, password: pass }, resolve, reject) => {
     if (user === username && pass === password) {
       logins++;
-      resolve({ root });
+      resolve(options.refuseUpload ? { fs: new RefusingFs(connection, root, options.refuseUpload) } : { root });
     } else {
       refused++;
       reject(new Error('Invalid username or password'));
@@ -125,4 +127,17 @@ export async function startFtpServer(options: FtpServerOptions = {}): Promise<Ft
       if (options.root === undefined) rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** ftp-srv answers a write that throws with `550 <message>`. */
+class RefusingFs extends FileSystem {
+  constructor(connection: ConstructorParameters<typeof FileSystem>[0], root: string, private readonly refuse: (path: string) => string | undefined) {
+    super(connection, { root, cwd: '/' });
+  }
+
+  override write(fileName: string, options?: { append?: boolean; start?: unknown }) {
+    const refusal = this.refuse(fileName);
+    if (refusal !== undefined) throw new Error(refusal);
+    return super.write(fileName, options);
+  }
 }

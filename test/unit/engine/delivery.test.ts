@@ -98,6 +98,7 @@ test('a failed delivery keeps its staged file; `deliveries retry` sends the same
   assert.equal((await store.openBatch('deliv'))?.id, 'batch_0001', 'the batch keeps its records until delivery is confirmed');
 
   const sent = await retryDelivery(store, failed.id, { dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-03T00:00:00Z') });
+  assert.ok('sha256' in sent, 'sent, not held');
   assert.deepEqual([sent.name, sent.sha256, sent.outcome], [failed.name, failed.sha256, 'sent']);
   const delivered = readFileSync(join(dir, 'out', failed.name));
   assert.equal(createHash('sha256').update(delivered).digest('hex'), failed.sha256);

@@ -1,0 +1,117 @@
+// The destination circuit breaker of a pipeline (delivery.circuit_breaker), driven by a manual
+// clock: after N failed deliveries in a row runs stage their files without contacting the
+// destination; after the cool-down one canary decides. The destination is the real local one
+// behind a switch that makes its puts fail (STYLE.md: faults on purpose).
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parsePipeline } from '../../../src/config/load.js';
+import { manualClock } from '../../../src/core/clock.js';
+import { defineDestination, type DestinationDef } from '../../../src/core/component.js';
+import { sequentialIds } from '../../../src/core/ids.js';
+import { registry } from '../../../src/core/registry.js';
+import { local, LocalDestination } from '../../../src/destinations/local.js';
+import { retryDelivery } from '../../../src/engine/deliveries.js';
+import { runPipeline } from '../../../src/engine/run.js';
+import { ladingError } from '../../../src/errors/lading-error.js';
+import { csv } from '../../../src/formats/csv.js';
+import { fileSink } from '../../../src/sinks/file/file.js';
+import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import { tempDir } from '../../support/tmp.js';
+
+async function setup() {
+  const dir = tempDir();
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  after(() => store.close());
+  const partner = { down: true, puts: 0 };
+  // Registered under `local`, so runs, the backlog and `deliveries retry` (which rebuild the
+  // destination from the stored config) all reach the same switchable partner.
+  const flaky = defineDestination({
+    ...local, summary: 'test: local that refuses connections while the partner is down',
+    create: (config, ctx) => {
+      const inner = local.create(config, ctx) as LocalDestination;
+      return Object.assign(Object.create(inner) as LocalDestination, {
+        put: (...args: Parameters<LocalDestination['put']>) => {
+          partner.puts++;
+          return partner.down ? Promise.reject(ladingError('NETWORK_FAILED', 'connect ECONNREFUSED')) : inner.put(...args);
+        },
+      });
+    },
+  });
+  const destinations = [flaky] as unknown as DestinationDef[];
+  const reg = { ...registry, destinations, sinks: [fileSink({ formats: [csv], codecs: [], destinations })] };
+  const clock = manualClock('2026-01-02T00:00:00Z');
+  const ids = sequentialIds();
+  const loaded = { ...parsePipeline({
+    name: 'brk', source: { type: 'inbox' },
+    delivery: { retry: { attempts: 1 }, circuit_breaker: { failures: 2, cool_down: '15m' } },
+    output: { type: 'file', format: 'csv', naming: 'f_{batch_id}.{ext}', destination: { type: 'local', path: 'out' } },
+  }, { env: {} }), baseDir: dir, origin: '<test>' };
+  const run = async (records: number) => {
+    await store.ingest('brk', Array.from({ length: records }, (_, i) => ({ data: { id: i } })), clock.now());
+    return runPipeline(loaded, { store, dataDir: join(dir, '.lading'), clock, ids, registry: reg });
+  };
+  const delivered = () => readdirSync(join(dir, 'out')).filter((f) => !f.startsWith('.')).sort();
+  return { store, run, clock, partner, delivered, dir, reg };
+}
+
+test('after N failed deliveries runs keep batching and staging but do not contact the destination; the report says deferred', async () => {
+  const { store, run, partner } = await setup();
+  assert.equal((await run(1)).status, 'failed');
+  // The next run sends the failed file first (the second failure opens the breaker), then holds back its own render of the batch.
+  const second = await run(0);
+  assert.equal(second.status, 'completed_with_errors');
+  assert.deepEqual(second.held_deliveries?.map((h) => [h.name, h.outcome, h.code]), [['f_batch_0001.csv', 'deferred', 'DEST_BREAKER_OPEN']]);
+  assert.notEqual((await store.deliveryState('brk')).breakerOpenedAt, null);
+  assert.deepEqual((await store.listAlerts({ pipeline: 'brk' })).map((a) => a.kind), ['breaker_opened']);
+  const contacted = partner.puts;
+
+  const third = await run(3);
+  assert.equal(partner.puts, contacted, 'no contact while the breaker is open');
+  assert.equal(third.status, 'completed_with_errors');
+  assert.equal(third.summary.processed, 3, 'new records are accepted, batched, rendered and staged');
+  assert.deepEqual(third.held_deliveries?.map((h) => [h.name, h.outcome]), [['f_batch_0001.csv', 'deferred'], ['f_batch_0002.csv', 'deferred']]);
+  assert.equal((await store.inboxStats('brk')).pending, 0);
+  const pending = await store.listDeliveries({ pipeline: 'brk', states: ['rendered', 'uploading', 'failed'] });
+  assert.deepEqual(pending.map((d) => [d.name, d.code]).sort(), [['f_batch_0001.csv', 'DEST_BREAKER_OPEN'], ['f_batch_0002.csv', 'DEST_BREAKER_OPEN']]);
+  assert.ok(pending.every((d) => d.stagedPath !== null));
+});
+
+test('after the cool-down one canary is tried: success closes the breaker and sends the backlog in the same run', async () => {
+  const { store, run, clock, partner, delivered } = await setup();
+  await run(1);
+  await run(0);
+  await run(2);
+  partner.down = false;
+  await clock.advance(15 * 60_000);
+  const report = await run(1);
+  assert.equal(report.status, 'completed');
+  assert.equal(report.backlog_sent, 2);
+  assert.deepEqual(delivered(), ['f_batch_0001.csv', 'f_batch_0002.csv', 'f_batch_0003.csv']);
+  assert.equal((await store.deliveryState('brk')).breakerOpenedAt, null);
+  assert.deepEqual((await store.listAlerts({ pipeline: 'brk' })).map((a) => a.kind), ['breaker_closed', 'breaker_opened']);
+});
+
+test('a failed canary re-opens the breaker from now: the rest waits another cool-down', async () => {
+  const { store, run, clock, partner, dir, reg } = await setup();
+  await run(1);
+  await run(0);
+  await run(2);
+  await clock.advance(15 * 60_000);
+  const contacted = partner.puts;
+  const report = await run(1);
+  assert.equal(partner.puts, contacted + 1, 'one canary, nothing else');
+  assert.deepEqual(report.held_deliveries?.map((h) => [h.name, h.outcome]), [['f_batch_0002.csv', 'deferred'], ['f_batch_0003.csv', 'deferred']]);
+  assert.deepEqual((await store.deliveryState('brk')).breakerOpenedAt, clock.now(), 're-opened as of the canary');
+
+  await clock.advance(15 * 60_000);
+  partner.puts = 0;
+  partner.down = false;
+  const [oldest] = (await store.listDeliveries({ pipeline: 'brk', states: ['failed', 'rendered'] })).reverse();
+  // `lading deliveries retry` goes through the same breaker: this one is the canary.
+  const sent = await retryDelivery(store, oldest!.id, { dataDir: join(dir, '.lading'), clock, registry: reg });
+  assert.equal(sent.outcome, 'sent');
+  assert.equal((await store.deliveryState('brk')).breakerOpenedAt, null);
+});
+
