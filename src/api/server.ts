@@ -15,6 +15,7 @@ import { ingestRoutes } from './ingest.js';
 import { JobRunner } from './job-runner.js';
 import { jobRoutes } from './jobs.js';
 import { pipelineRoutes } from './pipelines.js';
+import { reportRoutes } from './reports.js';
 
 export interface ServerOptions {
   readonly store: Store;
@@ -106,6 +107,7 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   await app.register(async (scope) => ingestRoutes(scope, ctx));
   await app.register(async (scope) => jobRoutes(scope, ctx));
   await app.register(async (scope) => pipelineRoutes(scope, ctx));
+  await app.register(async (scope) => reportRoutes(scope, ctx));
 
   return {
     app,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import { notifyConfig } from '../notify/config.js';
+import { reportsConfig, retentionConfig, slaConfig } from '../reports/config.js';
 import { batchConfig, batchNeedsInbox } from '../triggers/config.js';
 import { mapConfig } from '../transform/map.js';
 import { validateConfig } from '../transform/validate.js';
@@ -22,6 +23,9 @@ export function pipelineSchema(registry: Registry = builtIns) {
     delivery: deliveryConfig.prefault({}).describe('How files are delivered: retries of transient failures.'),
     notify: notifyConfig.optional().describe('Alerts and notifications: channels per event, alert rules, de-duplication.'),
     batch: batchConfig.optional().describe('When batches are cut from the inbox: triggers (count, bytes, age, schedule, priority) and time-of-day rules.'),
+    sla: slaConfig.optional().describe('Service-level objectives: freshness, completeness, accuracy, availability; a breach is an alert through notify.'),
+    retention: retentionConfig.optional().describe('How long delivered records, staged files, dead letters and runs are kept (`lading purge`); nothing is removed before its delivery is confirmed.'),
+    reports: reportsConfig.optional().describe('Reports sent on a schedule: the daily report by email.'),
   }).strict().superRefine(batchNeedsInbox).meta({ id: 'pipeline' });
 }
 

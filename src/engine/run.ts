@@ -14,6 +14,7 @@ import { codes } from '../errors/codes.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import { notify } from '../notify/dispatch.js';
+import { checkSla } from '../reports/sla.js';
 import type { RecordSink, SinkEvent } from '../sinks/types.js';
 import type { Cursor, Source, SourceProgress } from '../sources/types.js';
 import type { RunRecord, Store } from '../store/types.js';
@@ -283,6 +284,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   });
   await store.finishRun(runId, report);
   await notify(config.notify, { type: 'run_finished', report }, { store, clock }); // notify: rules, recoveries, success
+  if (mode === 'full') await checkSla(config.name, config.sla, config.notify, runId, { store, clock });
   emit({ type: 'run_finished', run_id: runId, report });
   return report;
 }

@@ -16,6 +16,8 @@ export interface Notification {
   readonly dedupKey: string;
   /** JSON facts for machine receivers: observed value, threshold, run summary. */
   readonly details: Readonly<Record<string, unknown>>;
+  /** An HTML body (the daily report); email sends it with `text` as the plain alternative, other channels send `text`. */
+  readonly html?: string;
 }
 
 export interface Channel {

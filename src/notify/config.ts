@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { duration, secret } from '../config/units.js';
 
-const emailChannel = z.object({
+export const emailChannel = z.object({
   type: z.literal('email'),
   to: z.union([z.string().min(3), z.array(z.string().min(3)).min(1)]).describe('Recipient address, or a list of them.'),
   from: z.string().min(3).optional().describe('Sender address. Default: lading@<host name>.'),
@@ -71,4 +71,6 @@ export const notifyConfig = z.object({
 }).strict().meta({ id: 'notify' });
 
 export type NotifyConfig = z.output<typeof notifyConfig>;
-export type RuleName = 'batch_failed' | 'deliveries_suspended' | 'failure_rate' | 'slow_run' | 'low_volume';
+export type RuleName = 'batch_failed' | 'deliveries_suspended' | 'failure_rate' | 'slow_run' | 'low_volume' | SlaRule;
+/** One rule per service-level objective (src/reports/sla.ts), so each breach and recovery is told on its own. */
+export type SlaRule = 'sla_freshness' | 'sla_completeness' | 'sla_accuracy' | 'sla_availability';

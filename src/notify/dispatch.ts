@@ -16,7 +16,9 @@ import { webhookChannel } from './webhook.js';
 
 export type NotifyEvent =
   | { readonly type: 'run_finished'; readonly report: RunReport }
-  | { readonly type: 'deliveries_suspended'; readonly pipeline: string; readonly runId: string; readonly error: LadingError };
+  | { readonly type: 'deliveries_suspended'; readonly pipeline: string; readonly runId: string; readonly error: LadingError }
+  /** Verdicts on the pipeline's service-level objectives (src/reports/sla.ts). */
+  | { readonly type: 'sla'; readonly pipeline: string; readonly runId: string; readonly findings: readonly Finding[] };
 
 export interface NotifyContext {
   readonly store: Store;
@@ -53,6 +55,13 @@ class Dispatcher {
         rule: 'deliveries_suspended', breached: true, summary: `deliveries suspended - ${error.code}: ${error.message}`,
         details: { code: error.code, message: error.message, fix: codes[error.code].fix },
       }, [`fix: ${codes[error.code].fix}`]);
+      return;
+    }
+    if (event.type === 'sla') {
+      for (const finding of event.findings) {
+        if (finding.breached) await this.breach(event.pipeline, event.runId, finding, []);
+        else await this.clear(event.pipeline, event.runId, finding, []);
+      }
       return;
     }
     const { report } = event;

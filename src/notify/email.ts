@@ -26,7 +26,7 @@ export function emailChannel(config: EmailConfig, ctx: ChannelContext & { readon
       signal.addEventListener('abort', abort, { once: true });
       try {
         signal.throwIfAborted();
-        await transport.sendMail({ from: config.from ?? `lading@${hostname()}`, to, subject: n.subject, text: n.text });
+        await transport.sendMail({ from: config.from ?? `lading@${hostname()}`, to, subject: n.subject, text: n.text, ...(n.html === undefined ? {} : { html: n.html }) });
       } catch (error) {
         throw classify(signal.aborted ? signal.reason : error, { ioCode: 'NOTIFY_UNAVAILABLE', doing, secrets: smtp.password === undefined ? [] : [smtp.password], notify: 'smtp' });
       } finally {

@@ -117,6 +117,11 @@ export interface RunFilter {
   readonly pipeline?: string;
   /** Only runs submitted by this API key owner. */
   readonly submittedBy?: string;
+  /** Only runs of this batch. */
+  readonly batchId?: string;
+  /** Only runs created at or after `since` and before `before` (reports, SLAs). */
+  readonly since?: Date;
+  readonly before?: Date;
   readonly limit?: number;
 }
 
@@ -398,7 +403,106 @@ export interface KnownHostStore {
   rememberHost(entry: KnownHost): Promise<KnownHost>;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore {
+// ── reports, lineage, retention ─────────────────────────────────────────────────────────────
+
+/** An inbox record found by its id or its idempotency key: where `lading trace` starts. */
+export interface InboxRecordRef {
+  readonly id: number;
+  readonly pipeline: string;
+  readonly key: string | null;
+  readonly receivedAt: Date;
+  readonly batchId: string | null;
+}
+
+/** Records received (or runs created, files delivered) in [from, to), of one pipeline or all. */
+export interface ReportWindow {
+  readonly from: Date;
+  readonly to: Date;
+  readonly pipeline?: string;
+}
+
+/** The inbox records a pipeline accepted in a window, followed to their batches and deliveries. */
+export interface InboxReconciliation {
+  readonly pipeline: string;
+  readonly accepted: number;
+  /** Cut into a batch (delivered or not). */
+  readonly batched: number;
+  /** In a delivered batch, without an unresolved dead letter. */
+  readonly delivered: number;
+  /** With a dead letter still open (dead) or given up on (skipped). */
+  readonly failed: number;
+  /** Delivered records whose data equals another delivered record's of the window. */
+  readonly duplicates: number;
+  /** The oldest record not yet in a delivered batch. */
+  readonly oldestUndelivered: Date | null;
+  /** The longest a record waited between arrival and its batch's delivery. */
+  readonly maxLatencyMs: number | null;
+  /** Batches cut but not delivered that hold records of the window. */
+  readonly openBatches: readonly { readonly batchId: string; readonly records: number; readonly cutAt: Date }[];
+  /** Ids of the failed records (at most 20), for the differences list. */
+  readonly failedIds: readonly number[];
+}
+
+/** A file a run recorded as delivered, with its run's pipeline and batch. */
+export interface DeliveredFile extends FileArtifact {
+  readonly runId: string;
+  readonly pipeline: string;
+  readonly batchId: string | null;
+  readonly destination: string;
+  readonly deliveredAt: Date;
+}
+
+/** Dead letters of the runs created in a window, counted per run and status. */
+export interface DeadLetterCount {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly status: DeadLetterStatus;
+  readonly count: number;
+}
+
+/** What one purge removes from one pipeline: rows older than each cut-off; an absent cut-off keeps everything of its kind. */
+export interface PurgePlan {
+  readonly pipeline: string;
+  /** Inbox records of batches delivered before this. */
+  readonly records?: Date;
+  /** Staged files of deliveries settled (verified, acknowledged, skipped) before this. */
+  readonly files?: Date;
+  /** Resolved dead letters (retried, skipped) and warnings of runs created before this. */
+  readonly deadLetters?: Date;
+  /** Finished runs completed before this, with their chunks, item errors and file rows. */
+  readonly runs?: Date;
+  /** Counts what would go, and rolls back. */
+  readonly dryRun?: boolean;
+}
+
+export interface PurgeResult {
+  readonly records: number;
+  readonly deadLetters: number;
+  readonly runs: number;
+  /** Staged files whose delivery no longer names them: the caller removes them from disk. */
+  readonly files: readonly { readonly deliveryId: string; readonly path: string }[];
+  /** The removed rows as JSON objects ({kind: record | dead_letter | run, …}), for an archive. */
+  readonly rows: readonly Record<string, unknown>[];
+}
+
+/**
+ * Lineage, reconciliation and retention. Retention never removes what is not yet confirmed
+ * delivered: records of undelivered batches, open dead letters, runs of undelivered batches or
+ * unsettled deliveries, and staged files of unsettled deliveries are kept regardless of age.
+ */
+export interface ReportStore {
+  /** Inbox records whose id (`42` or `inbox:42`) or idempotency key is `ref`. */
+  findInboxRecords(ref: string): Promise<InboxRecordRef[]>;
+  /** One row per pipeline that accepted records in the window. */
+  reconcile(window: ReportWindow): Promise<InboxReconciliation[]>;
+  /** Files recorded as delivered in the window, oldest first. */
+  listDeliveredFiles(window: ReportWindow): Promise<DeliveredFile[]>;
+  deadLetterCounts(window: ReportWindow): Promise<DeadLetterCount[]>;
+  /** One transaction; a dry run rolls it back, so its counts are exactly what a purge would remove. */
+  purge(plan: PurgePlan): Promise<PurgeResult>;
+}
+
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
   /** Applies pending migrations (stores also migrate when opened, unless told not to). */

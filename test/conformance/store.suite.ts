@@ -637,6 +637,113 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.ok(store.description.length > 0);
       });
     });
+    describe('reports, lineage and retention', () => {
+      const commitFailure = (runId: string, itemId: string) => store.commitChunk(runId, {
+        index: 0, lastSeq: 3, processed: 3, succeeded: 2, failed: 1, warnings: 0, at: at(20),
+        errors: [itemError(2, { itemId, payload: { n: 2 } })],
+      });
+      /**
+       * Six records at minute 0: batch A (3, delivered at minute 30 by run_a, one of them failed),
+       * batch B (2, cut, not delivered), one pending; one more record on the next day.
+       */
+      async function day(): Promise<{ ids: number[]; a: Batch; b: Batch }> {
+        await store.ingest('partner-a', [{ data: { n: 1 } }, { data: { n: 2 } }, { data: { n: 1 } }, { data: { n: 4 }, key: 'order-4' }, { data: { n: 5 } }, { data: { n: 6 } }], at(0));
+        await store.ingest('partner-a', [{ data: { n: 7 } }], at(24 * 60));
+        const a = (await store.cutBatch('partner-a', { id: 'batch_a', at: at(10), reason: 'count', maxRecords: 3 }))!;
+        const b = (await store.cutBatch('partner-a', { id: 'batch_b', at: at(11), reason: 'count', maxRecords: 2 }))!;
+        const ids = [...(await readAll(store, a.id)), ...(await readAll(store, b.id))].map((r) => r.id);
+        await createRun('run_a', at(12), 'partner-a', a.id);
+        await commitFailure('run_a', `inbox:${ids[1]}`);
+        await store.finishRun('run_a', report('run_a', { batch_id: a.id, completed_at: at(30).toISOString() }));
+        await store.completeBatch(a.id, 'run_a', at(30));
+        await store.recordFile('run_a', { name: 'a.csv', part: 1, bytes: 20, records: 2, sha256: 'sha-a', uri: 'file:///out/a.csv', destination: 'local:/out', deliveredAt: at(30) });
+        await createRun('run_b', at(13), 'partner-a', b.id);
+        return { ids, a, b };
+      }
+
+      test('a record is found by its id, its item id and its idempotency key', async () => {
+        const { ids } = await day();
+        const byId = await store.findInboxRecords(String(ids[0]));
+        assert.deepEqual(byId, [{ id: ids[0], pipeline: 'partner-a', key: null, receivedAt: at(0), batchId: 'batch_a' }]);
+        assert.deepEqual(await store.findInboxRecords(`inbox:${ids[0]}`), byId);
+        assert.deepEqual((await store.findInboxRecords('order-4')).map((r) => [r.id, r.batchId]), [[ids[3], 'batch_b']]);
+        assert.deepEqual(await store.findInboxRecords('no-such-key'), []);
+      });
+
+      test('reconciliation follows the records of a day to their batches, deliveries and failures', async () => {
+        const { ids } = await day();
+        const [row, ...others] = await store.reconcile({ from: at(0), to: at(24 * 60) });
+        assert.equal(others.length, 0);
+        assert.deepEqual(row, {
+          pipeline: 'partner-a', accepted: 6, batched: 5, delivered: 2, failed: 1, duplicates: 1,
+          oldestUndelivered: at(0), maxLatencyMs: 30 * 60_000,
+          openBatches: [{ batchId: 'batch_b', records: 2, cutAt: at(11) }], failedIds: [ids[1]],
+        });
+        // Skipping the dead letter keeps it failed; a retried one counts as delivered by its retry.
+        await store.markDeadLetters({ runId: 'run_a' }, 'retried');
+        const after = (await store.reconcile({ from: at(0), to: at(24 * 60), pipeline: 'partner-a' }))[0]!;
+        assert.deepEqual([after.delivered, after.failed, after.failedIds], [3, 0, []]);
+        assert.deepEqual(await store.reconcile({ from: at(0), to: at(24 * 60), pipeline: 'other' }), []);
+        assert.equal((await store.reconcile({ from: at(24 * 60), to: at(48 * 60) }))[0]?.accepted, 1);
+      });
+
+      test('runs, delivered files and dead letters are listed for a window', async () => {
+        await day();
+        assert.deepEqual((await store.listRuns({ since: at(12), before: at(13) })).map((r) => r.id), ['run_a']);
+        assert.deepEqual((await store.listRuns({ batchId: 'batch_b' })).map((r) => r.id), ['run_b']);
+        const files = await store.listDeliveredFiles({ from: at(0), to: at(60), pipeline: 'partner-a' });
+        assert.deepEqual(files.map((f) => [f.runId, f.pipeline, f.batchId, f.name, f.destination, f.bytes, f.records, f.deliveredAt.toISOString()]),
+          [['run_a', 'partner-a', 'batch_a', 'a.csv', 'local:/out', 20, 2, at(30).toISOString()]]);
+        assert.deepEqual(await store.listDeliveredFiles({ from: at(31), to: at(60) }), []);
+        assert.deepEqual(await store.deadLetterCounts({ from: at(0), to: at(60) }), [{ pipeline: 'partner-a', runId: 'run_a', status: 'dead', count: 1 }]);
+      });
+
+      test('purge never removes what is not confirmed delivered, and a dry run removes nothing', async () => {
+        const { ids } = await day();
+        const settled = await store.openDelivery({ id: 'dlv_a', pipeline: 'partner-a', batchId: 'batch_a', part: '1', destination: 'local:/out', runId: 'run_a', name: 'a.csv', at: at(15) });
+        await store.advanceDelivery(settled.id, 'rendered', at(16), { stagedPath: '/data/staging/run_a/a' });
+        await store.advanceDelivery(settled.id, 'skipped', at(30));
+        const failing = await store.openDelivery({ id: 'dlv_b', pipeline: 'partner-a', batchId: 'batch_b', part: '1', destination: 'local:/out', runId: 'run_b', name: 'b.csv', at: at(15) });
+        await store.advanceDelivery(failing.id, 'rendered', at(16), { stagedPath: '/data/staging/run_b/b' });
+        await store.advanceDelivery(failing.id, 'failed', at(17), { code: 'DEST_WRITE_FAILED', reason: 'disk full' });
+        await store.finishRun('run_b', report('run_b', { status: 'failed', batch_id: 'batch_b' }));
+        const late = at(365 * 24 * 60);
+        const plan = { pipeline: 'partner-a', records: late, files: late, deadLetters: late, runs: late };
+
+        const dry = await store.purge({ ...plan, dryRun: true });
+        // Batch A's records except the one with an open dead letter; run_a keeps its open dead letter.
+        assert.deepEqual([dry.records, dry.deadLetters, dry.runs, dry.files], [2, 0, 0, [{ deliveryId: 'dlv_a', path: '/data/staging/run_a/a' }]]);
+        assert.equal((await store.findInboxRecords(String(ids[0]))).length, 1, 'the dry run rolled back');
+        assert.equal((await store.getDelivery('dlv_a'))?.stagedPath, '/data/staging/run_a/a');
+
+        const done = await store.purge(plan);
+        assert.deepEqual([done.records, done.deadLetters, done.runs, done.files.length], [2, 0, 0, 1]);
+        assert.deepEqual(done.rows.filter((r) => r.kind === 'record').map((r) => [r.id, r.data]), [[ids[0], { n: 1 }], [ids[2], { n: 1 }]]);
+        assert.equal((await store.getDelivery('dlv_a'))?.stagedPath, null);
+        assert.equal((await store.getDelivery('dlv_b'))?.stagedPath, '/data/staging/run_b/b', 'a failed delivery keeps its staged file');
+        assert.equal((await store.inboxStats('partner-a')).pending, 2, 'pending records stay');
+        assert.equal((await readAll(store, 'batch_b')).length, 2, 'records of an undelivered batch stay');
+        assert.equal((await store.findInboxRecords(String(ids[1]))).length, 1, 'a record with an open dead letter stays');
+        assert.ok(await store.getRun('run_a'), 'a run with an open dead letter stays');
+        assert.ok(await store.getRun('run_b'), 'the run of an undelivered batch stays');
+
+        // Once the dead letter is resolved, it, its record and its run go.
+        await store.markDeadLetters({ runId: 'run_a' }, 'skipped');
+        const rest = await store.purge(plan);
+        assert.deepEqual([rest.records, rest.deadLetters, rest.runs], [1, 1, 1]);
+        assert.deepEqual(rest.rows.map((r) => r.kind), ['record', 'dead_letter', 'run']);
+        assert.equal(await store.getRun('run_a'), null);
+        assert.deepEqual(await store.listFiles('run_a'), []);
+        assert.ok(await store.getRun('run_b'));
+      });
+
+      test('purge keeps what is younger than its period', async () => {
+        await day();
+        const result = await store.purge({ pipeline: 'partner-a', records: at(29), files: at(29), deadLetters: at(11), runs: at(29) });
+        assert.deepEqual([result.records, result.deadLetters, result.runs, result.files], [0, 0, 0, []]);
+      });
+    });
+
     describe('API: ingest requests, keys, submitters', () => {
       test('ingestRequests stores several requests in one call; a re-sent request key replays the first answer and stores nothing', async () => {
         const outcomes = await store.ingestRequests([

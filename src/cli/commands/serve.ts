@@ -3,6 +3,7 @@ import { buildServer } from '../../api/server.js';
 import { loadCatalog } from '../../config/catalog.js';
 import { byteSize } from '../../config/units.js';
 import { openStore } from '../../store/open.js';
+import { Housekeeper } from '../../reports/housekeeping.js';
 import { Scheduler } from '../../triggers/scheduler.js';
 import { globals, parsePositiveInt } from '../context.js';
 
@@ -42,6 +43,10 @@ export function serveCommand(): Command {
           onEvent: (event) => process.stderr.write(`${JSON.stringify({ scheduler: event })}\n`),
         })
         : null;
+      // Retention and the daily report mail, for every served pipeline that declares them.
+      const housekeeper = new Housekeeper({
+        store, dataDir: g.dataDir, pipelines: catalog.list(), onEvent: (event) => process.stderr.write(`${JSON.stringify({ housekeeping: event })}\n`),
+      });
       try {
         const server = await buildServer({
           store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs,
@@ -56,12 +61,14 @@ export function serveCommand(): Command {
         });
         const url = await server.listen(opts.host, opts.port);
         scheduler?.start();
+        housekeeper.start();
         process.stdout.write(`listening on ${url} (${catalog.list().length} pipelines${scheduler ? `, triggers watched for ${inboxes.length}` : ''}; API docs at ${url}/docs)\n`);
         const signal = await stopped;
         process.stderr.write(`${signal}: shutting down\n`);
         shutdown.abort();
         await server.close();
         await scheduler?.stop();
+        await housekeeper.stop();
       } finally {
         await store.close();
       }

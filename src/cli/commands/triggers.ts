@@ -3,6 +3,7 @@ import { loadPipeline } from '../../config/load.js';
 import { duration } from '../../config/units.js';
 import { systemClock } from '../../core/clock.js';
 import { triggersStatus, type TriggersStatus } from '../../triggers/next.js';
+import { Housekeeper } from '../../reports/housekeeping.js';
 import { flush, Scheduler, type Delivery, type SchedulerEvent } from '../../triggers/scheduler.js';
 import { exitCodes, parsePositiveInt, withStore } from '../context.js';
 import { renderReport } from '../render.js';
@@ -88,8 +89,10 @@ export function triggersCommand(): Command {
       };
       await withStore(this, async (store, g) => {
         const scheduler = new Scheduler({ store, dataDir: g.dataDir, pipelines, tickMs: opts.tick, onEvent, run: { signal: controller.signal } });
+        const housekeeper = new Housekeeper({ store, dataDir: g.dataDir, pipelines, onEvent: (event) => process.stdout.write(`${JSON.stringify({ housekeeping: event, at: new Date().toISOString() })}\n`) });
         if (opts.once) {
           await scheduler.tick();
+          await housekeeper.tick();
           return;
         }
         const stopped = new Promise<void>((resolve) => {
@@ -101,8 +104,10 @@ export function triggersCommand(): Command {
           process.once('SIGTERM', stop);
         });
         scheduler.start();
+        housekeeper.start();
         await stopped;
         await scheduler.stop();
+        await housekeeper.stop();
       });
       process.exitCode = opts.once && failed ? 1 : 0;
     });

@@ -5,8 +5,9 @@ import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, InboxReconciliation, InboxRecordRef, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
 } from '../types.js';
+import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
 /**
  * The shared store: one PostgreSQL database used by many processes (node-postgres pool). Each
@@ -371,8 +372,9 @@ export class PostgresStore implements Store {
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     const { rows } = await this.#query<RunRow>('listRuns',
       `SELECT * FROM runs WHERE ($1::text IS NULL OR pipeline = $1) AND ($2::text IS NULL OR submitted_by = $2)
+         AND ($4::text IS NULL OR batch_id = $4) AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)
        ORDER BY created_at DESC, id DESC LIMIT $3`,
-      [filter.pipeline ?? null, filter.submittedBy ?? null, filter.limit ?? 20]);
+      [filter.pipeline ?? null, filter.submittedBy ?? null, filter.limit ?? 20, filter.batchId ?? null, filter.since ?? null, filter.before ?? null]);
     return rows.map(toRun);
   }
 
@@ -708,6 +710,126 @@ export class PostgresStore implements Store {
   async revokeApiKey(id: string, at: Date): Promise<boolean> {
     const result = await this.#query('revokeApiKey', 'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
     return (result.rowCount ?? 0) > 0;
+  }
+
+  // ── reports, lineage, retention ────────────────────────────────────────────────────────────
+
+  async findInboxRecords(ref: string): Promise<InboxRecordRef[]> {
+    const { rows } = await this.#query<{ id: number; pipeline: string; idempotency_key: string | null; received_at: Date; batch_id: string | null }>('findInboxRecords',
+      `SELECT id, pipeline, idempotency_key, received_at, batch_id FROM inbox_records WHERE id = $1
+       UNION SELECT id, pipeline, idempotency_key, received_at, batch_id FROM inbox_records WHERE idempotency_key = $2 ORDER BY 1`,
+      [inboxRef(ref) ?? -1, ref]);
+    return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, key: r.idempotency_key, receivedAt: r.received_at, batchId: r.batch_id }));
+  }
+
+  async reconcile(window: ReportWindow): Promise<InboxReconciliation[]> {
+    const params = [window.from, window.to, window.pipeline ?? null];
+    // A failed record: its item has a dead letter still dead or skipped (a retried one was delivered by its retry).
+    const records = `WITH w AS (
+      SELECT r.id, r.pipeline, r.received_at, r.data::text AS data, r.batch_id, b.status AS batch_status, b.cut_at,
+        extract(epoch FROM b.delivered_at - r.received_at) * 1000 AS latency,
+        EXISTS (SELECT 1 FROM item_errors e JOIN runs ru ON ru.id = e.run_id
+          WHERE e.item_id = 'inbox:' || r.id AND ru.pipeline = r.pipeline AND e.severity = 'block' AND e.status IN ('dead', 'skipped')) AS failed
+      FROM inbox_records r LEFT JOIN batches b ON b.id = r.batch_id
+      WHERE r.received_at >= $1 AND r.received_at < $2 AND ($3::text IS NULL OR r.pipeline = $3))`;
+    const delivered = `batch_status IS NOT DISTINCT FROM 'delivered' AND NOT failed`;
+    const [totals, open, failed] = await Promise.all([
+      this.#query<{ pipeline: string; accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: Date | null; latency: number | null }>('reconcile',
+        `${records} SELECT pipeline, count(*) AS accepted, count(batch_id) AS batched,
+           count(*) FILTER (WHERE ${delivered}) AS delivered, count(*) FILTER (WHERE failed) AS failed,
+           count(*) FILTER (WHERE ${delivered}) - count(DISTINCT data) FILTER (WHERE ${delivered}) AS duplicates,
+           min(received_at) FILTER (WHERE batch_status IS DISTINCT FROM 'delivered' AND NOT failed) AS oldest,
+           max(latency) FILTER (WHERE batch_status IS NOT DISTINCT FROM 'delivered')::float8 AS latency
+         FROM w GROUP BY pipeline ORDER BY pipeline`, params),
+      this.#query<{ pipeline: string; batch_id: string; records: number; cut_at: Date }>('reconcile',
+        `${records} SELECT pipeline, batch_id, count(*) AS records, cut_at FROM w WHERE batch_status = 'open' GROUP BY pipeline, batch_id, cut_at ORDER BY cut_at, batch_id`, params),
+      this.#query<{ pipeline: string; id: number }>('reconcile', `${records} SELECT pipeline, id FROM w WHERE failed ORDER BY id`, params),
+    ]);
+    return totals.rows.map((t) => ({
+      pipeline: t.pipeline, accepted: t.accepted, batched: t.batched, delivered: t.delivered, failed: t.failed, duplicates: t.duplicates,
+      oldestUndelivered: t.oldest, maxLatencyMs: t.latency === null ? null : Math.round(t.latency),
+      openBatches: open.rows.filter((o) => o.pipeline === t.pipeline).map((o) => ({ batchId: o.batch_id, records: o.records, cutAt: o.cut_at })),
+      failedIds: failed.rows.filter((f) => f.pipeline === t.pipeline).slice(0, failedSampleSize).map((f) => f.id),
+    }));
+  }
+
+  async listDeliveredFiles(window: ReportWindow): Promise<DeliveredFile[]> {
+    const { rows } = await this.#query<{ run_id: string; pipeline: string; batch_id: string | null; name: string; part: number; uri: string; bytes: number; records: number; sha256: string; destination: string; delivered_at: Date; attempts: number; duration_ms: number | null }>('listDeliveredFiles',
+      `SELECT f.*, r.pipeline, r.batch_id FROM files f JOIN runs r ON r.id = f.run_id
+       WHERE f.delivered_at >= $1 AND f.delivered_at < $2 AND ($3::text IS NULL OR r.pipeline = $3) ORDER BY f.delivered_at, f.run_id, f.part, f.name`,
+      [window.from, window.to, window.pipeline ?? null]);
+    return rows.map((r) => ({
+      runId: r.run_id, pipeline: r.pipeline, batchId: r.batch_id, name: r.name, part: r.part, uri: r.uri, bytes: r.bytes, records: r.records,
+      sha256: r.sha256, destination: r.destination, deliveredAt: r.delivered_at, attempts: r.attempts, ...(r.duration_ms === null ? {} : { duration_ms: r.duration_ms }),
+    }));
+  }
+
+  async deadLetterCounts(window: ReportWindow): Promise<DeadLetterCount[]> {
+    const { rows } = await this.#query<DeadLetterCount>('deadLetterCounts',
+      `SELECT r.pipeline, e.run_id AS "runId", e.status, count(*) AS count FROM item_errors e JOIN runs r ON r.id = e.run_id
+       WHERE e.severity = 'block' AND e.status IS NOT NULL AND r.created_at >= $1 AND r.created_at < $2 AND ($3::text IS NULL OR r.pipeline = $3)
+       GROUP BY r.pipeline, e.run_id, e.status ORDER BY r.pipeline, e.run_id, e.status`,
+      [window.from, window.to, window.pipeline ?? null]);
+    return rows;
+  }
+
+  async purge(plan: PurgePlan): Promise<PurgeResult> {
+    const purge = async (client: pg.PoolClient): Promise<PurgeResult> => {
+      const { pipeline } = plan;
+      const rows: Record<string, unknown>[] = [];
+      let records = 0;
+      let deadLetters = 0;
+      let runs = 0;
+      let files: { deliveryId: string; path: string }[] = [];
+      if (plan.records) {
+        const gone = await client.query<{ id: number; pipeline: string; data: unknown; idempotency_key: string | null; received_at: Date; batch_id: string }>(
+          `DELETE FROM inbox_records r WHERE pipeline = $1 AND batch_id IN (SELECT id FROM batches WHERE pipeline = $1 AND status = 'delivered' AND delivered_at < $2)
+           AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || r.id AND e.status = 'dead')
+           RETURNING id, pipeline, data, idempotency_key, received_at, batch_id`, [pipeline, plan.records]);
+        records = gone.rows.length;
+        for (const r of gone.rows) rows.push({ kind: 'record', pipeline: r.pipeline, id: r.id, key: r.idempotency_key, received_at: r.received_at.toISOString(), batch_id: r.batch_id, data: r.data });
+      }
+      if (plan.files) {
+        // The old path comes from the locked row the UPDATE replaces.
+        const cleared = await client.query<{ id: string; path: string }>(
+          `UPDATE deliveries d SET staged_path = NULL FROM (SELECT id, staged_path FROM deliveries WHERE pipeline = $1 AND state IN ('verified', 'acknowledged', 'skipped')
+             AND staged_path IS NOT NULL AND updated_at < $2 FOR UPDATE) old WHERE d.id = old.id RETURNING d.id, old.staged_path AS path`, [pipeline, plan.files]);
+        files = cleared.rows.map((f) => ({ deliveryId: f.id, path: f.path })).sort((a, b) => a.deliveryId.localeCompare(b.deliveryId));
+      }
+      if (plan.deadLetters) {
+        // Warnings, resolved dead letters and the detail rows of resolved items; an open dead letter stays with its details.
+        const gone = await client.query<{ run_id: string; item_id: string | null; code: string; error_type: string; message: string; attempts: number; status: string | null; payload: unknown }>(
+          `DELETE FROM item_errors i WHERE run_id IN (SELECT id FROM runs WHERE pipeline = $1 AND created_at < $2)
+           AND (severity = 'warn' OR NOT EXISTS (SELECT 1 FROM item_errors o WHERE o.run_id = i.run_id AND o.item_id IS NOT DISTINCT FROM i.item_id AND o.status = 'dead'))
+           RETURNING run_id, item_id, code, error_type, message, attempts, status, payload`, [pipeline, plan.deadLetters]);
+        for (const e of gone.rows) {
+          if (e.status === null) continue;
+          deadLetters++;
+          rows.push({ kind: 'dead_letter', pipeline, run_id: e.run_id, item_id: e.item_id, code: e.code, error_type: e.error_type, status: e.status, attempts: e.attempts, message: e.message, payload: e.payload ?? null });
+        }
+      }
+      if (plan.runs) {
+        const gone = await client.query<{ id: string; pipeline: string; status: string; batch_id: string | null; created_at: Date; completed_at: Date | null; report: unknown }>(
+          `DELETE FROM runs WHERE pipeline = $1 AND status <> 'running' AND coalesce(completed_at, created_at) < $2
+           AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.run_id = runs.id AND e.status = 'dead')
+           AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = runs.batch_id AND b.status <> 'delivered')
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = runs.id AND d.state NOT IN ('verified', 'acknowledged', 'skipped'))
+           RETURNING id, pipeline, status, batch_id, created_at, completed_at, report`, [pipeline, plan.runs]);
+        runs = gone.rows.length;
+        for (const r of gone.rows) rows.push({ kind: 'run', pipeline: r.pipeline, id: r.id, status: r.status, batch_id: r.batch_id, created_at: r.created_at.toISOString(), completed_at: r.completed_at?.toISOString() ?? null, report: r.report ?? null });
+      }
+      const result = { records, deadLetters, runs, files, rows };
+      if (plan.dryRun) throw new RollBack(result);
+      return result;
+    };
+    return this.#call('purge', async () => {
+      try {
+        return await inTransaction(this.#pool, purge);
+      } catch (error) {
+        if (error instanceof RollBack) return error.result;
+        throw error;
+      }
+    });
   }
 
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────

@@ -6,8 +6,9 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, InboxReconciliation, InboxRecordRef, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
 } from '../types.js';
+import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
 /**
  * The embedded default store: one SQLite file (better-sqlite3, WAL). Every write is one
@@ -364,6 +365,11 @@ export class SqliteStore implements Store {
         where.push('submitted_by = ?');
         params.push(filter.submittedBy);
       }
+      for (const [clause, value] of [['batch_id = ?', filter.batchId], ['created_at >= ?', filter.since && iso(filter.since)], ['created_at < ?', filter.before && iso(filter.before)]] as const) {
+        if (value === undefined) continue;
+        where.push(clause);
+        params.push(value);
+      }
       const rows = this.#stmt(`SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`)
         .all(...params, filter.limit ?? 20);
       return (rows as RunRow[]).map(toRun);
@@ -697,6 +703,134 @@ export class SqliteStore implements Store {
   async revokeApiKey(id: string, at: Date): Promise<boolean> {
     return this.#call('revokeApiKey', () =>
       this.#stmt('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(iso(at), id).changes > 0);
+  }
+
+  // ── reports, lineage, retention ────────────────────────────────────────────────────────────
+
+  async findInboxRecords(ref: string): Promise<InboxRecordRef[]> {
+    return this.#call('findInboxRecords', () => {
+      const id = inboxRef(ref);
+      const rows = this.#stmt(
+        `SELECT id, pipeline, idempotency_key, received_at, batch_id FROM inbox_records WHERE id = ?
+         UNION SELECT id, pipeline, idempotency_key, received_at, batch_id FROM inbox_records WHERE idempotency_key = ? ORDER BY 1`,
+      ).all(id ?? -1, ref) as { id: number; pipeline: string; idempotency_key: string | null; received_at: string; batch_id: string | null }[];
+      return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, key: r.idempotency_key, receivedAt: new Date(r.received_at), batchId: r.batch_id }));
+    });
+  }
+
+  async reconcile(window: ReportWindow): Promise<InboxReconciliation[]> {
+    return this.#call('reconcile', () => {
+      const params = [iso(window.from), iso(window.to), window.pipeline ?? null, window.pipeline ?? null];
+      // A failed record: its item has a dead letter still dead or skipped (a retried one was delivered by its retry).
+      const records = `WITH w AS (
+        SELECT r.id, r.pipeline, r.received_at, r.data, r.batch_id, b.status AS batch_status, b.cut_at,
+          (julianday(b.delivered_at) - julianday(r.received_at)) * 86400000.0 AS latency,
+          EXISTS (SELECT 1 FROM item_errors e JOIN runs ru ON ru.id = e.run_id
+            WHERE e.item_id = 'inbox:' || r.id AND ru.pipeline = r.pipeline AND e.severity = 'block' AND e.status IN ('dead', 'skipped')) AS failed
+        FROM inbox_records r LEFT JOIN batches b ON b.id = r.batch_id
+        WHERE r.received_at >= ? AND r.received_at < ? AND (? IS NULL OR r.pipeline = ?))`;
+      const totals = this.#db.prepare(
+        `${records} SELECT pipeline, count(*) AS accepted, count(batch_id) AS batched,
+           sum(batch_status IS 'delivered' AND NOT failed) AS delivered, sum(failed) AS failed,
+           count(CASE WHEN batch_status IS 'delivered' AND NOT failed THEN 1 END) - count(DISTINCT CASE WHEN batch_status IS 'delivered' AND NOT failed THEN data END) AS duplicates,
+           min(CASE WHEN batch_status IS NOT 'delivered' AND NOT failed THEN received_at END) AS oldest,
+           max(CASE WHEN batch_status IS 'delivered' THEN latency END) AS latency
+         FROM w GROUP BY pipeline ORDER BY pipeline`,
+      ).all(...params) as { pipeline: string; accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: string | null; latency: number | null }[];
+      const open = this.#db.prepare(
+        `${records} SELECT pipeline, batch_id, count(*) AS records, cut_at FROM w WHERE batch_status = 'open' GROUP BY pipeline, batch_id, cut_at ORDER BY cut_at, batch_id`,
+      ).all(...params) as { pipeline: string; batch_id: string; records: number; cut_at: string }[];
+      const failed = this.#db.prepare(`${records} SELECT pipeline, id FROM w WHERE failed ORDER BY id`).all(...params) as { pipeline: string; id: number }[];
+      return totals.map((t) => ({
+        pipeline: t.pipeline, accepted: t.accepted, batched: t.batched, delivered: t.delivered, failed: t.failed, duplicates: t.duplicates,
+        oldestUndelivered: t.oldest === null ? null : new Date(t.oldest),
+        maxLatencyMs: t.latency === null ? null : Math.round(t.latency),
+        openBatches: open.filter((o) => o.pipeline === t.pipeline).map((o) => ({ batchId: o.batch_id, records: o.records, cutAt: new Date(o.cut_at) })),
+        failedIds: failed.filter((f) => f.pipeline === t.pipeline).slice(0, failedSampleSize).map((f) => f.id),
+      }));
+    });
+  }
+
+  async listDeliveredFiles(window: ReportWindow): Promise<DeliveredFile[]> {
+    return this.#call('listDeliveredFiles', () => {
+      const rows = this.#stmt(
+        `SELECT f.*, r.pipeline, r.batch_id FROM files f JOIN runs r ON r.id = f.run_id
+         WHERE f.delivered_at >= ? AND f.delivered_at < ? AND (? IS NULL OR r.pipeline = ?) ORDER BY f.delivered_at, f.run_id, f.part, f.name`,
+      ).all(iso(window.from), iso(window.to), window.pipeline ?? null, window.pipeline ?? null) as
+        { run_id: string; pipeline: string; batch_id: string | null; name: string; part: number; uri: string; bytes: number; records: number; sha256: string; destination: string; delivered_at: string; attempts: number; duration_ms: number | null }[];
+      return rows.map((r) => ({
+        runId: r.run_id, pipeline: r.pipeline, batchId: r.batch_id, name: r.name, part: r.part, uri: r.uri, bytes: r.bytes, records: r.records,
+        sha256: r.sha256, destination: r.destination, deliveredAt: new Date(r.delivered_at), attempts: r.attempts, ...(r.duration_ms === null ? {} : { duration_ms: r.duration_ms }),
+      }));
+    });
+  }
+
+  async deadLetterCounts(window: ReportWindow): Promise<DeadLetterCount[]> {
+    return this.#call('deadLetterCounts', () => this.#stmt(
+      `SELECT r.pipeline, e.run_id AS runId, e.status, count(*) AS count FROM item_errors e JOIN runs r ON r.id = e.run_id
+       WHERE e.severity = 'block' AND e.status IS NOT NULL AND r.created_at >= ? AND r.created_at < ? AND (? IS NULL OR r.pipeline = ?)
+       GROUP BY r.pipeline, e.run_id, e.status ORDER BY r.pipeline, e.run_id, e.status`,
+    ).all(iso(window.from), iso(window.to), window.pipeline ?? null, window.pipeline ?? null) as DeadLetterCount[]);
+  }
+
+  async purge(plan: PurgePlan): Promise<PurgeResult> {
+    const purge = this.#db.transaction((): PurgeResult => {
+      const { pipeline } = plan;
+      const rows: Record<string, unknown>[] = [];
+      let records = 0;
+      let deadLetters = 0;
+      let runs = 0;
+      let files: { deliveryId: string; path: string }[] = [];
+      if (plan.records) {
+        const gone = this.#db.prepare(
+          `DELETE FROM inbox_records WHERE pipeline = ? AND batch_id IN (SELECT id FROM batches WHERE pipeline = ? AND status = 'delivered' AND delivered_at < ?)
+           AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || inbox_records.id AND e.status = 'dead')
+           RETURNING id, pipeline, data, idempotency_key, received_at, batch_id`,
+        ).all(pipeline, pipeline, iso(plan.records)) as { id: number; pipeline: string; data: string; idempotency_key: string | null; received_at: string; batch_id: string }[];
+        records = gone.length;
+        for (const r of gone) rows.push({ kind: 'record', pipeline: r.pipeline, id: r.id, key: r.idempotency_key, received_at: r.received_at, batch_id: r.batch_id, data: JSON.parse(r.data) as unknown });
+      }
+      if (plan.files) {
+        const settled = `pipeline = ? AND state IN ('verified', 'acknowledged', 'skipped') AND staged_path IS NOT NULL AND updated_at < ?`;
+        files = (this.#db.prepare(`SELECT id, staged_path FROM deliveries WHERE ${settled} ORDER BY id`).all(pipeline, iso(plan.files)) as { id: string; staged_path: string }[])
+          .map((f) => ({ deliveryId: f.id, path: f.staged_path }));
+        this.#db.prepare(`UPDATE deliveries SET staged_path = NULL WHERE ${settled}`).run(pipeline, iso(plan.files));
+      }
+      if (plan.deadLetters) {
+        // Warnings, resolved dead letters and the detail rows of resolved items; an open dead letter stays with its details.
+        const gone = this.#db.prepare(
+          `DELETE FROM item_errors WHERE run_id IN (SELECT id FROM runs WHERE pipeline = ? AND created_at < ?)
+           AND (severity = 'warn' OR NOT EXISTS (SELECT 1 FROM item_errors o WHERE o.run_id = item_errors.run_id AND o.item_id IS item_errors.item_id AND o.status = 'dead'))
+           RETURNING run_id, item_id, code, error_type, severity, message, attempts, status, payload`,
+        ).all(pipeline, iso(plan.deadLetters)) as { run_id: string; item_id: string | null; code: string; error_type: string; severity: string; message: string; attempts: number; status: string | null; payload: string | null }[];
+        deadLetters = gone.filter((e) => e.status !== null).length;
+        for (const e of gone) {
+          if (e.status !== null) rows.push({ kind: 'dead_letter', pipeline, run_id: e.run_id, item_id: e.item_id, code: e.code, error_type: e.error_type, status: e.status, attempts: e.attempts, message: e.message, payload: e.payload === null ? null : JSON.parse(e.payload) as unknown });
+        }
+      }
+      if (plan.runs) {
+        const gone = this.#db.prepare(
+          `DELETE FROM runs WHERE pipeline = ? AND status <> 'running' AND coalesce(completed_at, created_at) < ?
+           AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.run_id = runs.id AND e.status = 'dead')
+           AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = runs.batch_id AND b.status <> 'delivered')
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = runs.id AND d.state NOT IN ('verified', 'acknowledged', 'skipped'))
+           RETURNING id, pipeline, status, batch_id, created_at, completed_at, report`,
+        ).all(pipeline, iso(plan.runs)) as { id: string; pipeline: string; status: string; batch_id: string | null; created_at: string; completed_at: string | null; report: string | null }[];
+        runs = gone.length;
+        for (const r of gone) rows.push({ kind: 'run', pipeline: r.pipeline, id: r.id, status: r.status, batch_id: r.batch_id, created_at: r.created_at, completed_at: r.completed_at, report: r.report === null ? null : JSON.parse(r.report) as unknown });
+      }
+      const result = { records, deadLetters, runs, files, rows };
+      if (plan.dryRun) throw new RollBack(result);
+      return result;
+    });
+    return this.#call('purge', () => {
+      try {
+        return purge.immediate();
+      } catch (error) {
+        if (error instanceof RollBack) return error.result;
+        throw error;
+      }
+    });
   }
 
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
