@@ -12,13 +12,16 @@ fi
 
 echo "== test services"
 # A real PostgreSQL for the sql sink/source and PostgreSQL store tests (a running one, else a private cluster), GnuPG
-# to decrypt and verify what the pgp codec wrote, and sshd for SFTP.
+# to decrypt and verify what the pgp codec wrote, sshd for SFTP, and chromium for the dashboard.
 LADING_TEST_POSTGRES_URL="$(bash scripts/ensure-postgres.sh)"
 export LADING_TEST_POSTGRES_URL
 echo "postgres: ${LADING_TEST_POSTGRES_URL%%@*}@…"
 bash scripts/ensure-gpg.sh
 # OpenSSH's sshd for the SFTP destination tests (each test starts its own on a free port).
 bash scripts/ensure-sshd.sh
+# Debian's chromium for the dashboard's browser tests (playwright-core drives it; they are skipped, saying why, without it).
+LADING_TEST_CHROMIUM="$(bash scripts/ensure-chromium.sh)"
+export LADING_TEST_CHROMIUM
 
 echo "== build"
 npm run --silent build

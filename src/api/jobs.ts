@@ -17,7 +17,7 @@ import { streamEvents } from './sse.js';
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string' } } } as const;
 
-interface Visible {
+export interface Visible {
   readonly id: string;
   /** Set once the run exists in the store. */
   readonly run: RunRecord | null;
@@ -51,7 +51,7 @@ export function statusOf(v: Visible, now: Date): string {
 
 const ended = (status: string): boolean => !['queued', 'running', 'paused'].includes(status);
 
-function view(v: Visible, now: Date) {
+export function view(v: Visible, now: Date) {
   const { run, job } = v;
   const status = statusOf(v, now);
   const base = `/v1/jobs/${encodeURIComponent(v.id)}`;
@@ -101,6 +101,22 @@ function offsetOf(cursor: string | undefined): number {
   const offset = Number(Buffer.from(cursor, 'base64url').toString());
   if (!Number.isInteger(offset) || offset < 0) throw ladingError('API_BAD_REQUEST', 'cursor is not one this server handed out');
   return offset;
+}
+
+/** Submits an ended job's dead letters (all, or only `itemIds`) as a new job linked to it, as `lading dlq retry` does. */
+export function retryDeadLetters(ctx: ApiContext, request: FastifyRequest, v: Visible, only: { readonly itemIds?: readonly string[] } = {}): Job {
+  const status = statusOf(v, ctx.clock.now());
+  if (!v.run || !ended(status) || status === 'interrupted') throw ladingError('API_JOB_NOT_RUNNING', `job ${v.id} is ${status}: only an ended job's dead letters can be retried`);
+  const parent = v.run;
+  const letters = new DeadLetterSource(ctx.store, { ...only, runId: parent.id });
+  return ctx.jobs.submit({
+    pipeline: loadRunPipeline(parent), submittedBy: principalOf(request).owner, mode: 'full', priority: 0,
+    source: { source: letters, parentRunId: parent.id },
+    // As `lading dlq retry`: the letters taken live on in the new run; in the parent they are no longer dead.
+    after: async () => {
+      for (const itemId of letters.itemIds()) await ctx.store.markDeadLetters({ runId: parent.id, itemId }, 'retried');
+    },
+  });
 }
 
 export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
@@ -223,19 +239,8 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     },
   }, async (request, reply) => {
     const v = await visibleJob(ctx, request, request.params.id);
-    const status = statusOf(v, ctx.clock.now());
-    if (!v.run || !ended(status) || status === 'interrupted') throw ladingError('API_JOB_NOT_RUNNING', `job ${v.id} is ${status}: only an ended job's dead letters can be retried`);
-    const parent = v.run;
-    const letters = new DeadLetterSource(ctx.store, { runId: parent.id });
-    const job = ctx.jobs.submit({
-      pipeline: loadRunPipeline(parent), submittedBy: principalOf(request).owner, mode: 'full', priority: 0,
-      source: { source: letters, parentRunId: parent.id },
-      // As `lading dlq retry`: the letters taken live on in the new run; in the parent they are no longer dead.
-      after: async () => {
-        for (const itemId of letters.itemIds()) await ctx.store.markDeadLetters({ runId: parent.id, itemId }, 'retried');
-      },
-    });
-    return reply.code(202).send({ job_id: job.id, status_url: `/v1/jobs/${job.id}`, parent_job_id: parent.id });
+    const job = retryDeadLetters(ctx, request, v);
+    return reply.code(202).send({ job_id: job.id, status_url: `/v1/jobs/${job.id}`, parent_job_id: v.id });
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/events', {

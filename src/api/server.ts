@@ -9,7 +9,9 @@ import { codes } from '../errors/codes.js';
 import type { Store } from '../store/types.js';
 import { nextTrigger } from '../triggers/next.js';
 import { flush } from '../triggers/scheduler.js';
+import { dashboardPage } from '../ui/serve.js';
 import { errorBody, errorResponses, type ApiContext, type ServerTriggers } from './context.js';
+import { dashboardRoutes } from './dashboard.js';
 import { GroupCommit } from './group-commit.js';
 import { ingestRoutes } from './ingest.js';
 import { JobRunner } from './job-runner.js';
@@ -47,7 +49,7 @@ export interface LadingServer {
 
 export const defaultBodyLimit = 10_000_000;
 
-/** The lading HTTP API: ingest, jobs, pipelines, deliveries, health, OpenAPI at /docs. */
+/** The lading HTTP API: ingest, jobs, pipelines, deliveries, health, OpenAPI at /docs; the dashboard at /. */
 export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
@@ -108,6 +110,8 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   await app.register(async (scope) => jobRoutes(scope, ctx));
   await app.register(async (scope) => pipelineRoutes(scope, ctx));
   await app.register(async (scope) => reportRoutes(scope, ctx));
+  await app.register(async (scope) => dashboardRoutes(scope, ctx));
+  await app.register(dashboardPage);
 
   return {
     app,

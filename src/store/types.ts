@@ -84,6 +84,8 @@ export interface DeadLetterFilter {
   readonly pipeline?: string;
   readonly errorType?: string;
   readonly itemId?: string;
+  /** Any of these items (an empty list matches none): the dashboard retries or skips the ones ticked. */
+  readonly itemIds?: readonly string[];
   readonly status?: DeadLetterStatus;
   readonly limit?: number;
   readonly offset?: number;
@@ -389,6 +391,46 @@ export interface ApiStore {
   revokeApiKey(id: string, at: Date): Promise<boolean>;
 }
 
+// ── dashboard: chunk timelines and throughput ────────────────────────────────────────────────
+
+/** A committed chunk as stored: the dashboard's timeline of a run. */
+export interface ChunkRecord {
+  readonly index: number;
+  readonly lastSeq: number;
+  readonly processed: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly warnings: number;
+  readonly committedAt: Date;
+  /** null for chunks committed before durations were recorded. */
+  readonly durationMs: number | null;
+}
+
+/** Items of one pipeline whose chunks were committed within one UTC hour. */
+export interface ThroughputBucket {
+  readonly pipeline: string;
+  /** The hour's start. */
+  readonly hour: Date;
+  readonly processed: number;
+  readonly succeeded: number;
+  readonly failed: number;
+}
+
+export interface ThroughputQuery {
+  /** Chunks committed at or after this instant and before `until`. */
+  readonly since: Date;
+  readonly until: Date;
+  /** Only runs submitted by this API key owner. */
+  readonly submittedBy?: string;
+}
+
+export interface DashboardStore {
+  /** The run's committed chunks in index order; empty for an unknown run. */
+  listChunks(runId: string): Promise<ChunkRecord[]>;
+  /** Per pipeline and hour (both ascending), from chunk commits: hours without commits are absent. */
+  throughput(query: ThroughputQuery): Promise<ThroughputBucket[]>;
+}
+
 export interface KnownHost {
   readonly host: string;
   readonly keyType: string;
@@ -502,7 +544,7 @@ export interface ReportStore {
   purge(plan: PurgePlan): Promise<PurgeResult>;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore {
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
   /** Applies pending migrations (stores also migrate when opened, unless told not to). */

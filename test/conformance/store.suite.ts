@@ -785,5 +785,56 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual((await store.listRuns({ pipeline: 'p' })).map((r) => r.id), ['run_cli', 'run_a']);
       });
     });
+
+    describe('dashboard: chunk timelines and throughput', () => {
+      test('listChunks returns the committed chunks in index order; a re-commit replaces its chunk', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', { index: 1, lastSeq: 20, processed: 10, succeeded: 10, failed: 0, warnings: 0, errors: [], at: at(2), durationMs: 250 });
+        await store.commitChunk('run_1', { index: 0, lastSeq: 10, processed: 10, succeeded: 9, failed: 1, warnings: 2, errors: [itemError(3)], at: at(1) });
+        await store.commitChunk('run_1', { index: 1, lastSeq: 20, processed: 10, succeeded: 7, failed: 3, warnings: 0, errors: [], at: at(3), durationMs: 400 });
+        assert.deepEqual(await store.listChunks('run_1'), [
+          { index: 0, lastSeq: 10, processed: 10, succeeded: 9, failed: 1, warnings: 2, committedAt: at(1), durationMs: null },
+          { index: 1, lastSeq: 20, processed: 10, succeeded: 7, failed: 3, warnings: 0, committedAt: at(3), durationMs: 400 },
+        ]);
+        assert.deepEqual(await store.listChunks('run_missing'), []);
+      });
+
+      test('throughput sums chunk commits per pipeline and UTC hour within [since, until), optionally for one submitter', async () => {
+        await createRun('run_a', at(0), 'alpha');
+        await store.createRun({ id: 'run_b', createdAt: at(0), batchId: null, pipeline: 'beta', mode: 'full', source: 'inline', config: {}, submittedBy: 'alice' });
+        const commit = (runId: string, index: number, minutes: number, succeeded: number, failed: number) =>
+          store.commitChunk(runId, { index, lastSeq: index, processed: succeeded + failed, succeeded, failed, warnings: 0, errors: [], at: at(minutes) });
+        await commit('run_a', 0, -1, 50, 0); // 08:59, before since
+        await commit('run_a', 1, 0, 10, 1); // 09:00
+        await commit('run_a', 2, 59, 5, 0); // 09:59
+        await commit('run_a', 3, 61, 4, 4); // 10:01
+        await commit('run_b', 0, 30, 7, 0); // 09:30
+        await commit('run_b', 1, 120, 9, 0); // 11:00, at until
+        const hour = (h: number) => new Date(Date.UTC(2024, 2, 1, h));
+        assert.deepEqual(await store.throughput({ since: at(0), until: at(120) }), [
+          { pipeline: 'alpha', hour: hour(9), processed: 16, succeeded: 15, failed: 1 },
+          { pipeline: 'alpha', hour: hour(10), processed: 8, succeeded: 4, failed: 4 },
+          { pipeline: 'beta', hour: hour(9), processed: 7, succeeded: 7, failed: 0 },
+        ]);
+        assert.deepEqual(await store.throughput({ since: at(0), until: at(121), submittedBy: 'alice' }), [
+          { pipeline: 'beta', hour: hour(9), processed: 7, succeeded: 7, failed: 0 },
+          { pipeline: 'beta', hour: hour(11), processed: 9, succeeded: 9, failed: 0 },
+        ]);
+        assert.deepEqual(await store.throughput({ since: at(0), until: at(60), submittedBy: 'nobody' }), []);
+      });
+
+      test('dead letters are listed and marked by a list of item ids; an empty list matches none', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', {
+          index: 0, lastSeq: 3, processed: 3, succeeded: 0, failed: 3, warnings: 0, at: at(1),
+          errors: [itemError(1, { payload: { n: 1 } }), itemError(2, { payload: { n: 2 } }), itemError(3, { payload: { n: 3 } })],
+        });
+        assert.deepEqual((await store.listDeadLetters({ runId: 'run_1', itemIds: ['item-3', 'item-1', 'item-9'] })).map((d) => d.itemId), ['item-1', 'item-3']);
+        assert.deepEqual(await store.listDeadLetters({ runId: 'run_1', itemIds: [] }), []);
+        assert.equal(await store.markDeadLetters({ runId: 'run_1', itemIds: [] }, 'skipped'), 0);
+        assert.equal(await store.markDeadLetters({ runId: 'run_1', itemIds: ['item-1', 'item-2'] }, 'skipped'), 2);
+        assert.deepEqual((await store.listDeadLetters({ runId: 'run_1', status: 'dead' })).map((d) => d.itemId), ['item-3']);
+      });
+    });
   });
 }

@@ -5,7 +5,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, InboxReconciliation, InboxRecordRef, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -137,6 +137,9 @@ interface ItemErrorRow {
   item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
   category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
   payload?: unknown; history?: Attempt[] | null; status?: string | null;
+}
+interface ChunkTimelineRow {
+  chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: Date; duration_ms: number | null;
 }
 interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
@@ -832,6 +835,29 @@ export class PostgresStore implements Store {
     });
   }
 
+  // ── dashboard ──────────────────────────────────────────────────────────────────────────────
+
+  async listChunks(runId: string): Promise<ChunkRecord[]> {
+    const { rows } = await this.#query<ChunkTimelineRow>('listChunks',
+      'SELECT chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms FROM run_chunks WHERE run_id = $1 ORDER BY chunk_index', [runId]);
+    return rows.map((row) => ({
+      index: row.chunk_index, lastSeq: row.last_seq, processed: row.processed, succeeded: row.succeeded, failed: row.failed,
+      warnings: row.warnings, committedAt: row.committed_at, durationMs: row.duration_ms,
+    }));
+  }
+
+  async throughput(query: ThroughputQuery): Promise<ThroughputBucket[]> {
+    // Buckets by epoch hour rather than date_trunc, which would follow the session's time zone.
+    const { rows } = await this.#query<{ pipeline: string; hour: Date; processed: number; succeeded: number; failed: number }>('throughput',
+      `SELECT r.pipeline, to_timestamp(floor(extract(epoch FROM c.committed_at) / 3600) * 3600) AS hour,
+              sum(c.processed)::int8 AS processed, sum(c.succeeded)::int8 AS succeeded, sum(c.failed)::int8 AS failed
+       FROM run_chunks c JOIN runs r ON r.id = c.run_id
+       WHERE c.committed_at >= $1 AND c.committed_at < $2 AND ($3::text IS NULL OR r.submitted_by = $3)
+       GROUP BY r.pipeline, hour ORDER BY r.pipeline, hour`,
+      [query.since, query.until, query.submittedBy ?? null]);
+    return rows.map((row) => ({ pipeline: row.pipeline, hour: row.hour, processed: row.processed, succeeded: row.succeeded, failed: row.failed }));
+  }
+
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
 
   async #query<R extends pg.QueryResultRow = pg.QueryResultRow>(operation: string, sql: string, params: readonly unknown[]): Promise<pg.QueryResult<R>> {
@@ -997,6 +1023,7 @@ function deadLetterWhere(filter: DeadLetterFilter, p: (value: unknown) => string
     clauses.push(`(e.error_type = ${type} OR e.code = ${type})`);
   }
   if (filter.itemId !== undefined) clauses.push(`e.item_id = ${p(filter.itemId)}`);
+  if (filter.itemIds !== undefined) clauses.push(`e.item_id = ANY(${p(filter.itemIds)}::text[])`);
   if (filter.status !== undefined) clauses.push(`e.status = ${p(filter.status)}`);
   return clauses.join(' AND ');
 }

@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, InboxReconciliation, InboxRecordRef, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -99,6 +99,9 @@ interface ItemErrorRow {
   item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
   category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
   payload?: string | null; history?: string | null; status?: string | null;
+}
+interface ChunkTimelineRow {
+  chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: string; duration_ms: number | null;
 }
 interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
@@ -833,6 +836,34 @@ export class SqliteStore implements Store {
     });
   }
 
+  // ── dashboard ──────────────────────────────────────────────────────────────────────────────
+
+  async listChunks(runId: string): Promise<ChunkRecord[]> {
+    return this.#call('listChunks', () => {
+      const rows = this.#stmt(
+        'SELECT chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms FROM run_chunks WHERE run_id = ? ORDER BY chunk_index',
+      ).all(runId) as ChunkTimelineRow[];
+      return rows.map((row) => ({
+        index: row.chunk_index, lastSeq: row.last_seq, processed: row.processed, succeeded: row.succeeded, failed: row.failed,
+        warnings: row.warnings, committedAt: new Date(row.committed_at), durationMs: row.duration_ms,
+      }));
+    });
+  }
+
+  async throughput(query: ThroughputQuery): Promise<ThroughputBucket[]> {
+    return this.#call('throughput', () => {
+      // committed_at is ISO-8601 UTC text: its first 13 characters name the hour, and text order is time order.
+      const rows = this.#stmt(
+        `SELECT r.pipeline, substr(c.committed_at, 1, 13) AS hour, sum(c.processed) AS processed, sum(c.succeeded) AS succeeded, sum(c.failed) AS failed
+         FROM run_chunks c JOIN runs r ON r.id = c.run_id
+         WHERE c.committed_at >= ? AND c.committed_at < ? AND (? IS NULL OR r.submitted_by = ?)
+         GROUP BY r.pipeline, hour ORDER BY r.pipeline, hour`,
+      ).all(iso(query.since), iso(query.until), query.submittedBy ?? null, query.submittedBy ?? null) as
+        { pipeline: string; hour: string; processed: number; succeeded: number; failed: number }[];
+      return rows.map((row) => ({ pipeline: row.pipeline, hour: new Date(`${row.hour}:00:00.000Z`), processed: row.processed, succeeded: row.succeeded, failed: row.failed }));
+    });
+  }
+
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
 
   #runRow(id: string): RunRow | undefined {
@@ -980,6 +1011,10 @@ function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unk
     params.push(filter.errorType);
   }
   if (filter.itemId !== undefined) add('e.item_id = ?', filter.itemId);
+  if (filter.itemIds !== undefined) {
+    clauses.push(filter.itemIds.length === 0 ? '0' : `e.item_id IN (${filter.itemIds.map(() => '?').join(', ')})`);
+    params.push(...filter.itemIds);
+  }
   if (filter.status !== undefined) add('e.status = ?', filter.status);
   return { where: clauses.join(' AND '), params };
 }
