@@ -12,6 +12,7 @@ import { observer as observerOf, type Observer } from '../observe/observer.js';
 import type { Store } from '../store/types.js';
 import { nextTrigger } from '../triggers/next.js';
 import { flush } from '../triggers/scheduler.js';
+import { auditRoutes } from './audit.js';
 import { errorBody, errorResponses, type ApiContext, type ServerTriggers } from './context.js';
 import { GroupCommit } from './group-commit.js';
 import { ingestRoutes } from './ingest.js';
@@ -117,6 +118,7 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   await app.register(async (scope) => jobRoutes(scope, ctx));
   await app.register(async (scope) => pipelineRoutes(scope, ctx));
   await app.register(async (scope) => metricsRoutes(scope, ctx, opts.metricsAccess ?? 'open'));
+  await app.register(async (scope) => auditRoutes(scope, ctx));
 
   return {
     app,

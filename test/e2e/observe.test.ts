@@ -177,6 +177,28 @@ describe('observability of lading serve', () => {
     assert.ok(!output.includes(echoedToken), 'a token the partner echoed is not logged');
   });
 
+  test('operator actions through the API are in the audit log with the key\'s owner and id, readable by admin keys only', async () => {
+    const [productsRun] = await store.listRuns({ pipeline: 'products' });
+    const retried = await inject('POST', `/v1/jobs/${productsRun!.id}/retry`);
+    assert.equal(retried.statusCode, 202);
+    await inject('GET', `/v1/jobs/${(retried.json() as { job_id: string }).job_id}/events`);
+
+    const adminId = admin.split('_')[1];
+    const listed = await inject('GET', `/v1/audit?actor=${adminId}`);
+    assert.equal(listed.statusCode, 200);
+    const entries = (listed.json() as { entries: { actor: string; key_id: string; action: string; target: string; pipeline: string; details: Record<string, unknown> }[] }).entries;
+    assert.deepEqual(entries.map((e) => `${e.action} ${e.target}`), [`run.retry ${productsRun!.id}`, 'pipeline.flush partner', 'pipeline.flush leads']);
+    assert.deepEqual(entries.map((e) => [e.actor, e.key_id]), Array(3).fill(['ops', adminId]));
+    assert.equal(entries[0]!.details.job_id, (retried.json() as { job_id: string }).job_id);
+    assert.equal(entries[2]!.details.records, 50);
+    assert.ok(!listed.body.includes(admin.split('_').slice(2).join('_')), 'never the key itself');
+    assert.equal((await inject('GET', '/v1/audit?action=run.retry')).json<{ entries: unknown[] }>().entries.length, 1);
+
+    const reader = (await createApiKey(store, { owner: 'ops', scopes: ['jobs:write'], clock: systemClock })).key;
+    assert.equal((await inject('GET', '/v1/audit', undefined, reader)).statusCode, 403);
+    assert.ok(lines.some((line) => line.includes('"audit"') && line.includes('run.retry')), 'the log has a line per action too');
+  });
+
   test('metrics can require an API key', async () => {
     const guarded = await buildServer({ store, catalog: await loadCatalog([join(dir, 'products.yaml')]), dataDir: join(dir, 'data'), metricsAccess: 'key' });
     try {

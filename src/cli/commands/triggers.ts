@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadPipeline, secretValues } from '../../config/load.js';
 import { duration } from '../../config/units.js';
 import { systemClock } from '../../core/clock.js';
+import { cliActor, flushAction, recordAudit } from '../../observe/audit.js';
 import { createLogger, logLevels, type LogLevel } from '../../observe/log.js';
 import { Metrics } from '../../observe/metrics.js';
 import { observer } from '../../observe/observer.js';
@@ -24,7 +25,11 @@ export function flushCommand(): Command {
     .addHelpText('after', '\nWith nothing pending it prints "nothing pending" and exits 0.\nExit codes: 0 delivered or nothing pending, 3 completed_with_errors, 1 failed, 2 usage or config error.')
     .action(async function (this: Command, file: string, opts: { json?: boolean }) {
       const loaded = await loadPipeline(file);
-      const delivery = await withStore(this, (store, g) => flush(loaded, { store, dataDir: g.dataDir }));
+      const delivery = await withStore(this, async (store, g) => {
+        const delivered = await flush(loaded, { store, dataDir: g.dataDir });
+        await recordAudit(store, cliActor(), flushAction(loaded.config.name, delivered), new Date());
+        return delivered;
+      });
       if (delivery === null) {
         process.stdout.write(opts.json ? `${JSON.stringify({ batch_id: null, records: 0, flush_reason: null })}\n` : `nothing pending in the inbox of ${loaded.config.name}\n`);
         process.exitCode = 0;

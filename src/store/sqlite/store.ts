@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
 } from '../types.js';
 
 /**
@@ -103,6 +103,8 @@ interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string;
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 
 const iso = (date: Date): string => date.toISOString();
+/** A parameter bound twice: SQLite's `? IS NULL OR col = ?` takes it once per placeholder. */
+const twice = <T>(value: T): [T, T] => [value, value];
 
 export class SqliteStore implements Store {
   readonly description: string;
@@ -697,6 +699,29 @@ export class SqliteStore implements Store {
   async revokeApiKey(id: string, at: Date): Promise<boolean> {
     return this.#call('revokeApiKey', () =>
       this.#stmt('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(iso(at), id).changes > 0);
+  }
+
+  // ── audit log ──────────────────────────────────────────────────────────────────────────────
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    await this.#call('recordAudit', () => {
+      this.#stmt('INSERT INTO audit_log (at, actor, key_id, action, target, pipeline, details) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(iso(entry.at), entry.actor, entry.keyId, entry.action, entry.target, entry.pipeline, entry.details === null ? null : JSON.stringify(entry.details));
+    });
+  }
+
+  async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    return this.#call('listAudit', () => {
+      const rows = this.#stmt(`SELECT at, actor, key_id, action, target, pipeline, details FROM audit_log
+        WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR actor = ? OR key_id = ?) AND (? IS NULL OR action = ?)
+        ORDER BY at DESC, id DESC LIMIT ?`).all(
+        ...twice(filter.since === undefined ? null : iso(filter.since)), filter.actor ?? null, ...twice(filter.actor ?? null), ...twice(filter.action ?? null), filter.limit ?? 100,
+      ) as { at: string; actor: string; key_id: string | null; action: AuditEntry['action']; target: string; pipeline: string | null; details: string | null }[];
+      return rows.map((r) => ({
+        at: new Date(r.at), actor: r.actor, keyId: r.key_id, action: r.action, target: r.target, pipeline: r.pipeline,
+        details: r.details === null ? null : JSON.parse(r.details) as Record<string, unknown>,
+      }));
+    });
   }
 
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
