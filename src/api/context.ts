@@ -5,6 +5,7 @@ import type { Clock } from '../core/clock.js';
 import type { IdGenerator } from '../core/ids.js';
 import { codes, type ErrorCode } from '../errors/codes.js';
 import { ladingError } from '../errors/lading-error.js';
+import type { Observer } from '../observe/observer.js';
 import type { Store } from '../store/types.js';
 import type { Delivery } from '../triggers/scheduler.js';
 import { authenticate, requireScope, type Principal } from './auth.js';
@@ -25,6 +26,8 @@ export interface ApiContext {
   /** How often an event stream of a job run elsewhere polls the store. */
   readonly pollMs: number;
   readonly triggers: ServerTriggers;
+  /** Metrics and the log: what runs, flushes and ingests report to. */
+  readonly observer: Observer;
 }
 
 /** Batch triggers as the API sees them: `lading serve` passes its running Scheduler. */

@@ -4,6 +4,7 @@ import { ladingError } from '../errors/lading-error.js';
 import type { DeadLetterStatus } from '../store/types.js';
 import { isAdmin } from './auth.js';
 import { errorResponses, guard, openObject, principalOf, security, type ApiContext } from './context.js';
+import { auditRequest } from './audit.js';
 import { retryDeadLetters, view, visibleJob } from './jobs.js';
 
 /**
@@ -112,6 +113,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     const dead = await ctx.store.listDeadLetters({ runId: v.id, itemIds: request.body.item_ids, status: 'dead' });
     if (dead.length === 0) throw ladingError('API_DEAD_LETTER_NOT_FOUND', `job ${v.id} has no dead letter waiting among items ${request.body.item_ids.join(', ')}`);
     const job = retryDeadLetters(ctx, request, v, { itemIds: dead.map((l) => l.itemId!) });
+    await auditRequest(ctx, request, { action: 'dead_letters.retry', target: v.id, pipeline: v.run?.pipeline ?? null, details: { job_id: job.id, item_ids: dead.map((l) => l.itemId) } });
     return reply.code(202).send({ job_id: job.id, status_url: `/v1/jobs/${job.id}`, parent_job_id: v.id, item_ids: dead.map((l) => l.itemId) });
   });
 
@@ -125,6 +127,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     const v = await visibleJob(ctx, request, request.params.id);
     const skipped = await ctx.store.markDeadLetters({ runId: v.id, itemIds: request.body.item_ids }, 'skipped');
     if (skipped === 0) throw ladingError('API_DEAD_LETTER_NOT_FOUND', `job ${v.id} has no dead letter waiting among items ${request.body.item_ids.join(', ')}`);
+    await auditRequest(ctx, request, { action: 'dead_letters.skip', target: v.id, pipeline: v.run?.pipeline ?? null, details: { item_ids: request.body.item_ids, skipped } });
     return { job_id: v.id, skipped };
   });
 

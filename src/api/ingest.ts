@@ -123,6 +123,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     const outcome = await ctx.commits.submit({
       pipeline: pipeline.config.name, records, ...(requestKey === undefined ? {} : { requestKey, extra: rejected }),
     });
+    if (!outcome.replayed) ctx.observer.metrics.ingested(pipeline.config.name, outcome.accepted);
     return reply.code(202).send({
       accepted: outcome.accepted, duplicates: outcome.duplicates, rejected: outcome.replayed ? (outcome.extra ?? []) : rejected,
       ...(outcome.replayed ? { replayed: true } : {}),

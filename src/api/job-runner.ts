@@ -66,7 +66,11 @@ export class JobRunner {
   readonly #kept = new Map<string, Job>();
   #closing = false;
 
-  constructor(private readonly opts: { readonly store: Store; readonly dataDir: string; readonly clock: Clock; readonly ids: IdGenerator; readonly concurrency: number }) {}
+  constructor(private readonly opts: {
+    readonly store: Store; readonly dataDir: string; readonly clock: Clock; readonly ids: IdGenerator; readonly concurrency: number;
+    /** Sees the RunEvents of every job (metrics, log). */
+    readonly onEvent?: (event: RunEvent) => void;
+  }) {}
 
   submit(request: JobRequest): Job {
     if (this.#closing) throw ladingError('API_SHUTTING_DOWN', 'the server is shutting down and takes no new jobs');
@@ -138,6 +142,7 @@ export class JobRunner {
         ...(request.source === undefined ? {} : { source: request.source }),
         onEvent: (event: RunEvent) => {
           if (event.type === 'run_started') job.total = event.total;
+          this.opts.onEvent?.(event);
           job.events.emit('event', event);
         },
       });

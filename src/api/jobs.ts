@@ -10,6 +10,7 @@ import { isInterrupted } from '../engine/run.js';
 import { ladingError } from '../errors/lading-error.js';
 import { DeadLetterSource } from '../sources/dead-letters.js';
 import type { RunRecord } from '../store/types.js';
+import { auditRequest } from './audit.js';
 import { isAdmin } from './auth.js';
 import { errorResponses, guard, openObject, pipelineOf, principalOf, security, type ApiContext } from './context.js';
 import type { Job } from './job-runner.js';
@@ -221,12 +222,17 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     }, async (request, reply) => {
       const v = await visibleJob(ctx, request, request.params.id);
       const status = statusOf(v, ctx.clock.now());
-      if (action === 'cancel' && status === 'queued' && ctx.jobs.cancelQueued(v.id)) return reply.code(202).send({ job_id: v.id, requested: action });
+      const audited = { action: `run.${action}`, target: v.id, pipeline: v.run?.pipeline ?? v.job?.pipeline ?? null } as const;
+      if (action === 'cancel' && status === 'queued' && ctx.jobs.cancelQueued(v.id)) {
+        await auditRequest(ctx, request, { ...audited, details: { was: 'queued' } });
+        return reply.code(202).send({ job_id: v.id, requested: action });
+      }
       if (!v.run || (status !== 'running' && status !== 'paused') || !(await ctx.store.setControl(v.id, control))) {
         throw ladingError('API_JOB_NOT_RUNNING', `job ${v.id} is ${status}, not running: nothing to ${action}`);
       }
       // The stored control reaches a run of any process; one running here stops without waiting for its heartbeat.
       if (action === 'cancel') ctx.jobs.abort(v.id);
+      await auditRequest(ctx, request, { ...audited, details: { was: status } });
       return reply.code(202).send({ job_id: v.id, requested: action });
     });
   }
@@ -240,6 +246,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
   }, async (request, reply) => {
     const v = await visibleJob(ctx, request, request.params.id);
     const job = retryDeadLetters(ctx, request, v);
+    await auditRequest(ctx, request, { action: 'run.retry', target: v.id, pipeline: v.run?.pipeline ?? null, details: { job_id: job.id } });
     return reply.code(202).send({ job_id: job.id, status_url: `/v1/jobs/${job.id}`, parent_job_id: v.id });
   });
 

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { LoadedPipeline } from '../config/load.js';
 import type { InboxSourceConfig } from '../sources/inbox.js';
+import { flushAction } from '../observe/audit.js';
+import { auditRequest } from './audit.js';
 import { isAdmin } from './auth.js';
 import { errorResponses, guard, inboxPipelineOf, openObject, pipelineOf, principalOf, security, type ApiContext } from './context.js';
 
@@ -65,6 +67,7 @@ export async function pipelineRoutes(app: FastifyInstance, ctx: ApiContext): Pro
   }, async (request) => {
     const pipeline = inboxPipelineOf(ctx, request.params.name);
     const delivered = await ctx.triggers.flush(pipeline);
+    await auditRequest(ctx, request, flushAction(pipeline.config.name, delivered));
     return {
       pipeline: pipeline.config.name,
       batch: delivered && { id: delivered.batch.id, records: delivered.batch.records, flush_reason: delivered.batch.reason, cut_at: delivered.batch.cutAt.toISOString() },

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Catalog } from '../config/catalog.js';
@@ -6,16 +6,21 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
 import { classifyRequestError } from '../errors/classify.js';
 import { codes } from '../errors/codes.js';
+import { silentLogger } from '../observe/log.js';
+import { Metrics } from '../observe/metrics.js';
+import { observer as observerOf, type Observer } from '../observe/observer.js';
 import type { Store } from '../store/types.js';
 import { nextTrigger } from '../triggers/next.js';
 import { flush } from '../triggers/scheduler.js';
 import { dashboardPage } from '../ui/serve.js';
+import { auditRoutes } from './audit.js';
 import { errorBody, errorResponses, type ApiContext, type ServerTriggers } from './context.js';
 import { dashboardRoutes } from './dashboard.js';
 import { GroupCommit } from './group-commit.js';
 import { ingestRoutes } from './ingest.js';
 import { JobRunner } from './job-runner.js';
 import { jobRoutes } from './jobs.js';
+import { metricsRoutes, type MetricsAccess } from './metrics.js';
 import { pipelineRoutes } from './pipelines.js';
 import { reportRoutes } from './reports.js';
 
@@ -35,7 +40,10 @@ export interface ServerOptions {
   /** How long ingest requests wait to share a commit; default 2 ms. */
   readonly groupCommitMs?: number;
   readonly pollMs?: number;
-  readonly logger?: FastifyServerOptions['logger'];
+  /** Metrics and the pino logger (fastify logs through it too); default: fresh metrics, no log. `lading serve` shares it with its Scheduler. */
+  readonly observer?: Observer;
+  /** Who may scrape /metrics; default open (docs/observability.md). */
+  readonly metricsAccess?: MetricsAccess;
 }
 
 export interface LadingServer {
@@ -53,19 +61,22 @@ export const defaultBodyLimit = 10_000_000;
 export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
-  const jobs = new JobRunner({ store: opts.store, dataDir: opts.dataDir, clock, ids, concurrency: opts.jobConcurrency ?? 2 });
+  const observer = opts.observer ?? observerOf(new Metrics(clock), silentLogger());
+  const jobs = new JobRunner({ store: opts.store, dataDir: opts.dataDir, clock, ids, concurrency: opts.jobConcurrency ?? 2, onEvent: observer.run });
   const ctx: ApiContext = {
     store: opts.store, catalog: opts.catalog, clock, ids, jobs, dataDir: opts.dataDir,
     commits: new GroupCommit(opts.store, clock, opts.groupCommitMs ?? 2),
     streams: new Set(), pollMs: opts.pollMs ?? 1000,
     triggers: opts.triggers ?? {
       nextTrigger: (pipeline) => nextTrigger(pipeline.config, clock.now()),
-      flush: (pipeline) => flush(pipeline, { store: opts.store, dataDir: opts.dataDir, clock, ids }),
+      flush: (pipeline) => flush(pipeline, { store: opts.store, dataDir: opts.dataDir, clock, ids, onEvent: observer.scheduler, run: { onEvent: observer.run } }),
     },
+    observer,
   };
   const app = Fastify({
     bodyLimit: opts.bodyLimit ?? defaultBodyLimit,
-    logger: opts.logger ?? false,
+    // Typed as fastify's base logger so the instance keeps the default FastifyInstance type route modules take.
+    loggerInstance: observer.logger as FastifyBaseLogger,
     // Keys travel in headers; the default request serializer logs method and URL only.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
@@ -112,6 +123,8 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   await app.register(async (scope) => reportRoutes(scope, ctx));
   await app.register(async (scope) => dashboardRoutes(scope, ctx));
   await app.register(dashboardPage);
+  await app.register(async (scope) => metricsRoutes(scope, ctx, opts.metricsAccess ?? 'open'));
+  await app.register(async (scope) => auditRoutes(scope, ctx));
 
   return {
     app,

@@ -4,6 +4,7 @@ import { codes } from '../errors/codes.js';
 import { ConfigError, LadingError } from '../errors/lading-error.js';
 import { exitCodes } from './context.js';
 import { alertsCommand } from './commands/alerts.js';
+import { auditCommand } from './commands/audit.js';
 import { configCommand } from './commands/config-print.js';
 import { deliveriesCommand, destinationsCommand } from './commands/deliveries.js';
 import { demoCommand } from './commands/demo.js';
@@ -32,7 +33,7 @@ export function program(): Command {
     .option('--db <file|url>', 'the store: a SQLite database file, or a postgres:// URL shared by many processes (env LADING_DATABASE_URL for a URL, LADING_DB for a file; default <data-dir>/lading.db)')
     .addHelpText('after', '\nDefaults: --data-dir .lading in the current folder.\nExit codes: 0 completed, 3 completed_with_errors, 1 failed or cancelled, 2 usage or config error.\nDocs: docs/cli.md, docs/config-reference.md, docs/errors.md')
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), flushCommand(), scheduleCommand(), triggersCommand(), serveCommand(), keysCommand(), migrateCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), alertsCommand(), traceCommand(), slaCommand(), reportCommand(), purgeCommand(), configCommand()]) root.addCommand(command);
+  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), flushCommand(), scheduleCommand(), triggersCommand(), serveCommand(), keysCommand(), migrateCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), alertsCommand(), traceCommand(), slaCommand(), reportCommand(), purgeCommand(), auditCommand(), configCommand()]) root.addCommand(command);
   return root;
 }
 

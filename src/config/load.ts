@@ -186,3 +186,8 @@ export async function loadPipeline(file: string, env: NodeJS.ProcessEnv = proces
   }
   return { ...parsePipelineYaml(text, { env, origin: file }), baseDir: dirname(path), origin: file };
 }
+
+/** The secret values a parsed pipeline holds (resolved from ${env:…}): what logs must mask. */
+export function secretValues(config: PipelineConfig): readonly string[] {
+  return collectSecrets(() => pipelineConfig.safeParse(config)).secrets;
+}

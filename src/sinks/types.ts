@@ -20,7 +20,7 @@ export interface RunContext {
 }
 
 export type SinkEvent =
-  | { readonly type: 'file_rendered'; readonly name: string; readonly bytes: number; readonly records: number }
+  | { readonly type: 'file_rendered'; readonly name: string; readonly bytes: number; readonly records: number; readonly encoded_bytes: number }
   | { readonly type: 'delivery_retry'; readonly name: string; readonly attempt: number; readonly code: string; readonly delay_ms: number }
   | { readonly type: 'file_delivered'; readonly file: FileArtifact }
   | { readonly type: 'delivery_held'; readonly held: HeldDelivery }

@@ -544,7 +544,46 @@ export interface ReportStore {
   purge(plan: PurgePlan): Promise<PurgeResult>;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore {
+// ── audit log ──────────────────────────────────────────────────────────────────────────────
+
+/** Operator actions the audit log records; a fixed set, as they are filters and labels. */
+export type AuditAction =
+  | 'run.pause' | 'run.resume' | 'run.cancel' | 'run.retry'
+  | 'dead_letters.retry' | 'dead_letters.skip'
+  | 'deliveries.resume' | 'delivery.retry'
+  | 'key.create' | 'key.revoke'
+  | 'pipeline.flush';
+
+/** One operator action: who (an API key's owner and id, or `cli:<user>@<host>`), what, on what. Never a secret. */
+export interface AuditEntry {
+  readonly at: Date;
+  readonly actor: string;
+  /** The API key the request carried; null for the CLI. */
+  readonly keyId: string | null;
+  readonly action: AuditAction;
+  /** What was acted on: a run, delivery or key id, or a pipeline name. */
+  readonly target: string;
+  readonly pipeline: string | null;
+  /** What the action did: counts, the new run's id, the outcome. */
+  readonly details: Readonly<Record<string, unknown>> | null;
+}
+
+export interface AuditFilter {
+  /** Entries at or after this instant. */
+  readonly since?: Date;
+  /** An actor, or an API key id. */
+  readonly actor?: string;
+  readonly action?: AuditAction;
+  readonly limit?: number;
+}
+
+export interface AuditStore {
+  recordAudit(entry: AuditEntry): Promise<void>;
+  /** Newest first. */
+  listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
+}
+
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore, AuditStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
   /** Applies pending migrations (stores also migrate when opened, unless told not to). */

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { RunReport } from '../../src/core/report.js';
 import { LadingError } from '../../src/errors/lading-error.js';
-import type { Batch, InboxRecord, ItemErrorRecord, Store } from '../../src/store/types.js';
+import type { AuditEntry, Batch, InboxRecord, ItemErrorRecord, Store } from '../../src/store/types.js';
 import { rejects } from '../support/errors.js';
 
 export interface StoreFixture {
@@ -834,6 +834,35 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal(await store.markDeadLetters({ runId: 'run_1', itemIds: [] }, 'skipped'), 0);
         assert.equal(await store.markDeadLetters({ runId: 'run_1', itemIds: ['item-1', 'item-2'] }, 'skipped'), 2);
         assert.deepEqual((await store.listDeadLetters({ runId: 'run_1', status: 'dead' })).map((d) => d.itemId), ['item-3']);
+      });
+    });
+
+    describe('audit log', () => {
+      const entry = (minutes: number, overrides: Partial<AuditEntry> = {}): AuditEntry => ({
+        at: at(minutes), actor: 'alice', keyId: 'k1', action: 'run.pause', target: 'run_1', pipeline: 'partner-a', details: null, ...overrides,
+      });
+
+      test('entries are listed newest first, with their details, and survive a reopen', async () => {
+        await store.recordAudit(entry(0));
+        await store.recordAudit(entry(1, { actor: 'cli:ops@host', keyId: null, action: 'dead_letters.skip', details: { error_type: 'ValidationError', count: 3 } }));
+        await store.recordAudit(entry(2, { action: 'key.create', target: 'k2', pipeline: null, details: { owner: 'bob', scopes: ['jobs:read'] } }));
+        await store.close();
+        store = await fixture.reopen();
+        const all = await store.listAudit();
+        assert.deepEqual(all.map((e) => e.action), ['key.create', 'dead_letters.skip', 'run.pause']);
+        assert.deepEqual(all[1], entry(1, { actor: 'cli:ops@host', keyId: null, action: 'dead_letters.skip', details: { error_type: 'ValidationError', count: 3 } }));
+        assert.deepEqual(all[0]?.details, { owner: 'bob', scopes: ['jobs:read'] });
+        assert.equal(all[0]?.pipeline, null);
+      });
+
+      test('filters: since (inclusive), actor or key id, action, limit', async () => {
+        for (let i = 0; i < 5; i++) await store.recordAudit(entry(i, i % 2 === 0 ? {} : { actor: 'cli:ops@host', keyId: null, action: 'run.cancel' }));
+        assert.deepEqual((await store.listAudit({ since: at(3) })).map((e) => e.at), [at(4), at(3)]);
+        assert.equal((await store.listAudit({ actor: 'cli:ops@host' })).length, 2);
+        assert.equal((await store.listAudit({ actor: 'k1' })).length, 3, 'a key id matches the entries made with that key');
+        assert.deepEqual((await store.listAudit({ action: 'run.cancel', since: at(2) })).map((e) => e.at), [at(3)]);
+        assert.deepEqual((await store.listAudit({ limit: 2 })).map((e) => e.at), [at(4), at(3)]);
+        assert.deepEqual(await store.listAudit({ actor: 'nobody' }), []);
       });
     });
   });

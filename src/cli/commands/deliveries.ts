@@ -9,6 +9,7 @@ import { classify } from '../../errors/classify.js';
 import { pendingStates, retryDelivery } from '../../engine/deliveries.js';
 import { isHeld } from '../../sinks/file/delivery.js';
 import { ladingError } from '../../errors/lading-error.js';
+import { cliActor, recordAudit } from '../../observe/audit.js';
 import type { DeliveryRecord, DeliveryStep } from '../../store/types.js';
 import { exitCodes, globals, withStore } from '../context.js';
 
@@ -57,6 +58,7 @@ export function deliveriesCommand(): Command {
       await withStore(this, async (store) => {
         const resumed = await store.resumeDeliveries(pipeline);
         if (resumed) await store.recordAlert({ pipeline, runId: null, kind: 'deliveries_resumed', code: null, message: `deliveries of ${pipeline} resumed by an operator`, at: new Date() });
+        await recordAudit(store, cliActor(), { action: 'deliveries.resume', target: pipeline, pipeline, details: { was_suspended: resumed } }, new Date());
         process.stdout.write(resumed ? `deliveries of ${pipeline} resumed\n` : `deliveries of ${pipeline} were not suspended\n`);
       });
     });
@@ -113,13 +115,18 @@ export function deliveriesCommand(): Command {
       await withStore(this, async (store, g) => {
         const ids = id ? [id] : (await store.listDeliveries({ pipeline: opts.pipeline!, states: pendingStates, limit: 10_000 })).reverse().map((d) => d.id);
         const results: { id: string; ok: boolean; name?: string; outcome?: string; code?: string; message?: string }[] = [];
+        const actor = cliActor();
         for (const each of ids) {
+          const audit = (details: Record<string, unknown>) =>
+            recordAudit(store, actor, { action: 'delivery.retry', target: each, pipeline: opts.pipeline ?? null, details }, new Date());
           try {
             const sent = await retryDelivery(store, each, { dataDir: g.dataDir });
             const held = isHeld(sent);
             results.push({ id: each, ok: !held || sent.outcome === 'skipped', name: sent.name, outcome: sent.outcome, ...(held ? { code: sent.code, message: sent.message } : {}) });
+            await audit({ ok: !held || sent.outcome === 'skipped', outcome: sent.outcome });
           } catch (error) {
             const e = classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `retrying delivery ${each}` });
+            await audit({ ok: false, code: e.code });
             if (id) throw e;
             results.push({ id: each, ok: false, code: e.code, message: e.message });
           }

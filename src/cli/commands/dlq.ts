@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { loadRunPipeline } from '../../config/load.js';
 import { codes, isErrorCode } from '../../errors/codes.js';
 import { ladingError } from '../../errors/lading-error.js';
+import { cliActor, recordAudit } from '../../observe/audit.js';
 import { DeadLetterSource } from '../../sources/dead-letters.js';
 import type { DeadLetter, DeadLetterFilter } from '../../store/types.js';
 import { withStore } from '../context.js';
@@ -20,6 +21,9 @@ const filterOf = (f: FilterFlags): DeadLetterFilter => ({
   ...(f.errorType ? { errorType: f.errorType } : {}), ...(f.item ? { itemId: f.item } : {}),
   ...(f.all ? {} : { status: 'dead' as const }),
 });
+
+/** The filters an operator gave, for the audit log. */
+const selection = (f: FilterFlags) => ({ error_type: f.errorType ?? null, item_id: f.item ?? null });
 
 const fixOf = (code: string) => (isErrorCode(code) ? codes[code].fix : '');
 
@@ -77,6 +81,9 @@ export function dlqCommand(): Command {
       const ids = retried?.itemIds() ?? [];
       await withStore(this, async (store) => {
         for (const itemId of ids) await store.markDeadLetters({ runId, itemId }, 'retried');
+        await recordAudit(store, cliActor(), {
+          action: 'dead_letters.retry', target: runId, pipeline: report.pipeline, details: { ...selection(f), retried: ids.length, run_id: report.job_id, status: report.status },
+        }, new Date());
       });
       if (!f.json) process.stdout.write(`retried ${ids.length} dead letters of ${runId} as run ${report.job_id}\n`);
       process.exitCode = exitCode;
@@ -88,7 +95,12 @@ export function dlqCommand(): Command {
     .option('-t, --error-type <type>', 'only letters of this error_type or code')
     .option('-i, --item <item-id>', 'only this item')
     .action(async function (this: Command, runId: string, f: FilterFlags) {
-      const n = await withStore(this, (store) => store.markDeadLetters({ ...filterOf(f), runId }, 'skipped'));
+      const n = await withStore(this, async (store) => {
+        const skipped = await store.markDeadLetters({ ...filterOf(f), runId }, 'skipped');
+        const run = await store.getRun(runId);
+        await recordAudit(store, cliActor(), { action: 'dead_letters.skip', target: runId, pipeline: run?.pipeline ?? null, details: { ...selection(f), skipped } }, new Date());
+        return skipped;
+      });
       process.stdout.write(`skipped ${n} dead letters of ${runId}\n`);
     });
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { createApiKey } from '../../api/auth.js';
 import { systemClock } from '../../core/clock.js';
 import { ladingError } from '../../errors/lading-error.js';
+import { cliActor, recordAudit } from '../../observe/audit.js';
 import { withStore } from '../context.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -16,7 +17,12 @@ export function keysCommand(): Command {
     .option('--scopes <scopes>', 'same as --scope', collect, [])
     .option('--json', 'print {id, key, owner, scopes, created_at}')
     .action(async function (this: Command, opts: { owner: string; scope: string[]; scopes: string[]; json?: boolean }) {
-      const { record, key } = await withStore(this, (store) => createApiKey(store, { owner: opts.owner, scopes: [...opts.scope, ...opts.scopes], clock: systemClock }));
+      const { record, key } = await withStore(this, async (store) => {
+        const created = await createApiKey(store, { owner: opts.owner, scopes: [...opts.scope, ...opts.scopes], clock: systemClock });
+        // The key's id names it; the key itself exists only on this command's stdout.
+        await recordAudit(store, cliActor(), { action: 'key.create', target: created.record.id, details: { owner: created.record.owner, scopes: created.record.scopes } }, created.record.createdAt);
+        return created;
+      });
       process.stdout.write(opts.json
         ? `${JSON.stringify({ id: record.id, key, owner: record.owner, scopes: record.scopes, created_at: record.createdAt.toISOString() })}\n`
         : `${key}\n`);
@@ -39,7 +45,12 @@ export function keysCommand(): Command {
     .description('Revoke a key: requests with it are refused (401) from now on.')
     .argument('<id>', 'key id, as `lading keys list` shows it')
     .action(async function (this: Command, id: string) {
-      const revoked = await withStore(this, (store) => store.revokeApiKey(id, systemClock.now()));
+      const revoked = await withStore(this, async (store) => {
+        const at = systemClock.now();
+        if (!(await store.revokeApiKey(id, at))) return false;
+        await recordAudit(store, cliActor(), { action: 'key.revoke', target: id }, at);
+        return true;
+      });
       if (!revoked) throw ladingError('API_KEY_NOT_FOUND', `no active API key with id ${id}`);
       process.stdout.write(`revoked API key ${id}\n`);
     });

@@ -5,6 +5,7 @@ import { rollbackRun } from '../../engine/deliveries.js';
 import { renderReport, renderRunList } from '../render.js';
 import { toReportError } from '../../engine/report.js';
 import { isInterrupted } from '../../engine/run.js';
+import { cliActor, recordAudit } from '../../observe/audit.js';
 import type { RunRecord, Store } from '../../store/types.js';
 
 const label = (run: RunRecord): string => (isInterrupted(run, new Date()) ? 'interrupted' : run.control === 'pause' && run.status === 'running' ? 'paused' : run.status);
@@ -92,5 +93,6 @@ async function setControl(store: Store, id: string, control: 'pause' | 'cancel' 
     throw ladingError('RUN_NOT_RESUMABLE', `run ${id} is ${label(run)}, not running; ${label(run) === 'interrupted' ? `continue it with \`lading run --resume ${id}\`` : 'nothing to ' + verb}`);
   }
   await store.setControl(id, control);
+  await recordAudit(store, cliActor(), { action: `run.${verb as 'pause' | 'resume' | 'cancel'}`, target: id, pipeline: run.pipeline, details: { was: label(run) } }, new Date());
   process.stdout.write(`run ${id}: ${verb} requested; it takes effect at the next chunk boundary\n`);
 }

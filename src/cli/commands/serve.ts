@@ -1,7 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildServer } from '../../api/server.js';
 import { loadCatalog } from '../../config/catalog.js';
+import { secretValues } from '../../config/load.js';
 import { byteSize } from '../../config/units.js';
+import { systemClock } from '../../core/clock.js';
+import { createLogger, logLevels, type LogLevel } from '../../observe/log.js';
+import { Metrics } from '../../observe/metrics.js';
+import { observer } from '../../observe/observer.js';
 import { openStore } from '../../store/open.js';
 import { Housekeeper } from '../../reports/housekeeping.js';
 import { Scheduler } from '../../triggers/scheduler.js';
@@ -27,21 +32,21 @@ export function serveCommand(): Command {
     .addOption(new Option('--port <port>', 'port to listen on; 0 picks a free one (the bound URL is printed)').default(8080).argParser(parsePort))
     .addOption(new Option('--body-limit <size>', 'largest request body (413 above it)').default(10_000_000, '10MB').argParser(parseSize))
     .addOption(new Option('--jobs <n>', 'jobs run at once in this process').default(2).argParser(parsePositiveInt('--jobs')))
+    .addOption(new Option('--log-level <level>', 'least severe log lines written (JSON on stderr)').choices(logLevels).default('info'))
+    .addOption(new Option('--metrics-access <access>', 'who may scrape /metrics: open (like /healthz), or key (any API key with jobs:read)').choices(['open', 'key']).default('open'))
     .option('--no-scheduler', 'do not watch batch triggers: inbox pipelines are cut only by POST /v1/pipelines/{name}/flush or `lading flush`')
-    .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs one JSON line per request on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
-    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean }) {
+    .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs JSON lines (requests, runs, batches; secrets redacted) on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
+    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean; logLevel: LogLevel; metricsAccess: 'open' | 'key' }) {
       const catalog = await loadCatalog(configs);
+      const secrets = catalog.list().flatMap((p) => secretValues(p.config));
+      const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));
       const g = globals(this);
       const store = await openStore(g.db);
       const inboxes = catalog.list().filter((p) => p.config.source.type === 'inbox');
       // Aborted at shutdown: a batch run in flight stops at its next chunk boundary; the next start resumes that batch.
       const shutdown = new AbortController();
-      // Scheduler events (batch cut, resumed, finished) go to stderr as JSON lines, like request logs.
       const scheduler = opts.scheduler && inboxes.length > 0
-        ? new Scheduler({
-          store, dataDir: g.dataDir, pipelines: inboxes, run: { signal: shutdown.signal },
-          onEvent: (event) => process.stderr.write(`${JSON.stringify({ scheduler: event })}\n`),
-        })
+        ? new Scheduler({ store, dataDir: g.dataDir, pipelines: inboxes, run: { signal: shutdown.signal, onEvent: observe.run }, onEvent: observe.scheduler })
         : null;
       // Retention and the daily report mail, for every served pipeline that declares them.
       const housekeeper = new Housekeeper({
@@ -50,7 +55,7 @@ export function serveCommand(): Command {
       try {
         const server = await buildServer({
           store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs,
-          logger: { level: 'info', stream: process.stderr },
+          observer: observe, metricsAccess: opts.metricsAccess,
           ...(scheduler === null ? {} : {
             triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name) },
           }),
@@ -64,7 +69,7 @@ export function serveCommand(): Command {
         housekeeper.start();
         process.stdout.write(`listening on ${url} (${catalog.list().length} pipelines${scheduler ? `, triggers watched for ${inboxes.length}` : ''}; API docs at ${url}/docs)\n`);
         const signal = await stopped;
-        process.stderr.write(`${signal}: shutting down\n`);
+        observe.logger.info({ signal }, `${signal}: shutting down`);
         shutdown.abort();
         await server.close();
         await scheduler?.stop();

@@ -1,7 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadPipeline } from '../../config/load.js';
+import { loadPipeline, secretValues } from '../../config/load.js';
 import { duration } from '../../config/units.js';
 import { systemClock } from '../../core/clock.js';
+import { cliActor, flushAction, recordAudit } from '../../observe/audit.js';
+import { createLogger, logLevels, type LogLevel } from '../../observe/log.js';
+import { Metrics } from '../../observe/metrics.js';
+import { observer } from '../../observe/observer.js';
 import { triggersStatus, type TriggersStatus } from '../../triggers/next.js';
 import { Housekeeper } from '../../reports/housekeeping.js';
 import { flush, Scheduler, type Delivery, type SchedulerEvent } from '../../triggers/scheduler.js';
@@ -22,7 +26,11 @@ export function flushCommand(): Command {
     .addHelpText('after', '\nWith nothing pending it prints "nothing pending" and exits 0.\nExit codes: 0 delivered or nothing pending, 3 completed_with_errors, 1 failed, 2 usage or config error.')
     .action(async function (this: Command, file: string, opts: { json?: boolean }) {
       const loaded = await loadPipeline(file);
-      const delivery = await withStore(this, (store, g) => flush(loaded, { store, dataDir: g.dataDir }));
+      const delivery = await withStore(this, async (store, g) => {
+        const delivered = await flush(loaded, { store, dataDir: g.dataDir });
+        await recordAudit(store, cliActor(), flushAction(loaded.config.name, delivered), new Date());
+        return delivered;
+      });
       if (delivery === null) {
         process.stdout.write(opts.json ? `${JSON.stringify({ batch_id: null, records: 0, flush_reason: null })}\n` : `nothing pending in the inbox of ${loaded.config.name}\n`);
         process.exitCode = 0;
@@ -78,9 +86,13 @@ export function triggersCommand(): Command {
     .argument('<pipelines...>', 'pipeline YAML files (source: {type: inbox}, with a batch: section)')
     .option('--once', 'evaluate every pipeline once, deliver what fired, and exit')
     .addOption(new Option('--tick <duration>', 'time between evaluations').default(1000, '1s').argParser(parseDuration))
-    .addHelpText('after', '\nPrints one JSON line per event (batch_cut, batch_resumed, batch_finished, schedule_armed, fire_skipped, error) on stdout.\nCtrl-C or SIGTERM stops at the next chunk boundary; the batch is resumed at the next start.\nExit codes: 0 stopped cleanly, 1 a tick failed (with --once), 2 usage or config error.')
-    .action(async function (this: Command, files: string[], opts: { once?: boolean; tick: number }) {
+    .addOption(new Option('--log-level <level>', 'least severe log lines written (JSON on stderr: the runs\' events, secrets redacted)').choices(logLevels).default('warn'))
+    .addHelpText('after', '\nPrints one JSON line per event (batch_cut, batch_resumed, batch_finished, schedule_armed, fire_skipped, error) on stdout; logs the runs\' events on stderr.\nCtrl-C or SIGTERM stops at the next chunk boundary; the batch is resumed at the next start.\nExit codes: 0 stopped cleanly, 1 a tick failed (with --once), 2 usage or config error.')
+    .action(async function (this: Command, files: string[], opts: { once?: boolean; tick: number; logLevel: LogLevel }) {
       const pipelines = await Promise.all(files.map((f) => loadPipeline(f)));
+      const secrets = pipelines.flatMap((p) => secretValues(p.config));
+      // Metrics have no endpoint here: the observer is for the log.
+      const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));
       const controller = new AbortController();
       let failed = false;
       const onEvent = (event: SchedulerEvent) => {
@@ -88,7 +100,7 @@ export function triggersCommand(): Command {
         process.stdout.write(`${JSON.stringify({ ...event, at: event.type === 'schedule_armed' || event.type === 'fire_skipped' ? event.at : new Date().toISOString() })}\n`);
       };
       await withStore(this, async (store, g) => {
-        const scheduler = new Scheduler({ store, dataDir: g.dataDir, pipelines, tickMs: opts.tick, onEvent, run: { signal: controller.signal } });
+        const scheduler = new Scheduler({ store, dataDir: g.dataDir, pipelines, tickMs: opts.tick, onEvent, run: { signal: controller.signal, onEvent: observe.run } });
         const housekeeper = new Housekeeper({ store, dataDir: g.dataDir, pipelines, onEvent: (event) => process.stdout.write(`${JSON.stringify({ housekeeping: event, at: new Date().toISOString() })}\n`) });
         if (opts.once) {
           await scheduler.tick();

@@ -268,7 +268,7 @@ export class FileSink implements RecordSink {
     const staged = await part.finish(set.encoder!.end(part.records));
     set.staged.push(staged);
     const label = set.partition === undefined ? `part ${staged.number}` : `${set.partition} part ${staged.number}`;
-    this.run!.emit({ type: 'file_rendered', name: label, bytes: staged.bytes, records: staged.records });
+    this.run!.emit({ type: 'file_rendered', name: label, bytes: staged.bytes, records: staged.records, encoded_bytes: staged.encodedBytes });
   }
 
   /** A sample run's files land under sample/, never where the partner picks up real deliveries. */

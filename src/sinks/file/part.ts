@@ -14,6 +14,8 @@ export interface StagedPart {
   readonly records: number;
   readonly bytes: number;
   readonly sha256: string;
+  /** Bytes the format produced, before the codecs: with `bytes`, the compression ratio. */
+  readonly encodedBytes: number;
 }
 
 /**
@@ -23,6 +25,7 @@ export interface StagedPart {
  */
 export class PartWriter {
   records = 0;
+  private encoded = 0;
   private slab: Uint8Array[] = [];
   private slabLength = 0;
   /** Input bytes whose output size is not yet known exactly (not flushed through the codecs). */
@@ -77,6 +80,7 @@ export class PartWriter {
     this.slab.push(bytes);
     this.slabLength += bytes.byteLength;
     this.pending += bytes.byteLength;
+    this.encoded += bytes.byteLength;
     if (this.slabLength >= slabBytes) await this.pushSlab();
   }
 
@@ -103,7 +107,7 @@ export class PartWriter {
     }
     await closed;
     this.check();
-    return { number: this.number, path: this.path, records: this.records, bytes: this.out, sha256: this.hash.digest('hex') };
+    return { number: this.number, path: this.path, records: this.records, bytes: this.out, sha256: this.hash.digest('hex'), encodedBytes: this.encoded };
   }
 
   async abort(): Promise<void> {

@@ -5,7 +5,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -856,6 +856,23 @@ export class PostgresStore implements Store {
        GROUP BY r.pipeline, hour ORDER BY r.pipeline, hour`,
       [query.since, query.until, query.submittedBy ?? null]);
     return rows.map((row) => ({ pipeline: row.pipeline, hour: row.hour, processed: row.processed, succeeded: row.succeeded, failed: row.failed }));
+  }
+
+  // ── audit log ──────────────────────────────────────────────────────────────────────────────
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    await this.#query('recordAudit',
+      'INSERT INTO audit_log (at, actor, key_id, action, target, pipeline, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)',
+      [entry.at, entry.actor, entry.keyId, entry.action, entry.target, entry.pipeline, entry.details === null ? null : JSON.stringify(entry.details)]);
+  }
+
+  async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    const { rows } = await this.#query<{ at: Date; actor: string; key_id: string | null; action: AuditEntry['action']; target: string; pipeline: string | null; details: Record<string, unknown> | null }>('listAudit',
+      `SELECT at, actor, key_id, action, target, pipeline, details FROM audit_log
+       WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR actor = $2 OR key_id = $2) AND ($3::text IS NULL OR action = $3)
+       ORDER BY at DESC, id DESC LIMIT $4`,
+      [filter.since ?? null, filter.actor ?? null, filter.action ?? null, filter.limit ?? 100]);
+    return rows.map((r) => ({ at: r.at, actor: r.actor, keyId: r.key_id, action: r.action, target: r.target, pipeline: r.pipeline, details: r.details }));
   }
 
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────

@@ -6,7 +6,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -107,6 +107,8 @@ interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string;
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 
 const iso = (date: Date): string => date.toISOString();
+/** A parameter bound twice: SQLite's `? IS NULL OR col = ?` takes it once per placeholder. */
+const twice = <T>(value: T): [T, T] => [value, value];
 
 export class SqliteStore implements Store {
   readonly description: string;
@@ -861,6 +863,29 @@ export class SqliteStore implements Store {
       ).all(iso(query.since), iso(query.until), query.submittedBy ?? null, query.submittedBy ?? null) as
         { pipeline: string; hour: string; processed: number; succeeded: number; failed: number }[];
       return rows.map((row) => ({ pipeline: row.pipeline, hour: new Date(`${row.hour}:00:00.000Z`), processed: row.processed, succeeded: row.succeeded, failed: row.failed }));
+    });
+  }
+
+  // ── audit log ──────────────────────────────────────────────────────────────────────────────
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    await this.#call('recordAudit', () => {
+      this.#stmt('INSERT INTO audit_log (at, actor, key_id, action, target, pipeline, details) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(iso(entry.at), entry.actor, entry.keyId, entry.action, entry.target, entry.pipeline, entry.details === null ? null : JSON.stringify(entry.details));
+    });
+  }
+
+  async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    return this.#call('listAudit', () => {
+      const rows = this.#stmt(`SELECT at, actor, key_id, action, target, pipeline, details FROM audit_log
+        WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR actor = ? OR key_id = ?) AND (? IS NULL OR action = ?)
+        ORDER BY at DESC, id DESC LIMIT ?`).all(
+        ...twice(filter.since === undefined ? null : iso(filter.since)), filter.actor ?? null, ...twice(filter.actor ?? null), ...twice(filter.action ?? null), filter.limit ?? 100,
+      ) as { at: string; actor: string; key_id: string | null; action: AuditEntry['action']; target: string; pipeline: string | null; details: string | null }[];
+      return rows.map((r) => ({
+        at: new Date(r.at), actor: r.actor, keyId: r.key_id, action: r.action, target: r.target, pipeline: r.pipeline,
+        details: r.details === null ? null : JSON.parse(r.details) as Record<string, unknown>,
+      }));
     });
   }
 

@@ -1,4 +1,4 @@
--- 0011_reports: lookups of lading trace, the daily report's windows and retention.
+-- 0010_reports: lookups of lading trace, the daily report's windows and retention.
 
 -- A record traced by its idempotency key, whatever its pipeline.
 CREATE INDEX inbox_by_key ON inbox_records (idempotency_key) WHERE idempotency_key IS NOT NULL;

@@ -1,0 +1,84 @@
+import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import { redact } from '../errors/classify.js';
+
+/**
+ * The one logger of long-running commands (`lading serve`, `lading triggers`): JSON lines, one
+ * pino instance shared with fastify. Secrets are kept out in two ways: by field (pino `redact`
+ * paths: credential headers, and keys named like passwords, tokens or secrets at any of the first
+ * levels), and by value in every message and error text (the secret values of the served
+ * pipelines' configs, plus patterns of credentials: API keys, bearer tokens, URL passwords,
+ * `password=…`).
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const secretKeys = ['password', 'passphrase', 'token', 'secret', 'api_key', 'apiKey', 'private_key', 'secret_access_key', 'authorization', 'routing_key', 'webhook_url'];
+
+/** Field paths pino replaces with [Redacted]: request credentials, and secret-named keys up to three levels deep. */
+export const redactPaths: readonly string[] = [
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'res.headers["set-cookie"]',
+  ...secretKeys.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]),
+];
+
+const patterns: readonly [RegExp, string][] = [
+  // lading API keys keep their id (it names the key in `lading keys list`), never their secret.
+  [/\blading_([0-9a-z]{16})_[A-Za-z0-9_-]{20,}/g, 'lading_$1_***'],
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 ***'],
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*):[^/@\s]*@/gi, '$1:***@'],
+  [/\b(password|passwd|pwd|passphrase|token|secret|api[_-]?key)(["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, '$1$2***'],
+];
+
+/** A text with every known secret value and every credential pattern replaced by ***. */
+export function redactText(text: string, secrets: readonly string[]): string {
+  let out = redact(text, secrets);
+  for (const [pattern, replacement] of patterns) out = out.replace(pattern, replacement);
+  return out;
+}
+
+/** Cleans the strings of plain objects and arrays; other objects (errors, requests) are left to their serializers. */
+function scrub(value: unknown, clean: (text: string) => string): unknown {
+  if (typeof value === 'string') return clean(value);
+  if (Array.isArray(value)) return value.map((v) => scrub(v, clean));
+  if (value === null || typeof value !== 'object') return value;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v, clean)]));
+}
+
+export interface LoggerOptions {
+  readonly level?: LogLevel;
+  /** Where the lines go; default stderr (stdout belongs to the command's own output). */
+  readonly destination?: DestinationStream;
+  /** Secret values to mask wherever they appear (asked at each line: a reload may add some). */
+  readonly secrets?: () => readonly string[];
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const secrets = opts.secrets ?? (() => []);
+  const clean = (text: string): string => redactText(text, secrets());
+  return pino({
+    level: opts.level ?? 'info',
+    base: { service: 'lading' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: [...redactPaths], censor: '[Redacted]' },
+    serializers: {
+      err: (error: Error) => {
+        const out = stdSerializers.err(error);
+        return { ...out, message: clean(out.message), ...(out.stack === undefined ? {} : { stack: clean(out.stack) }) };
+      },
+    },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((arg) => (typeof arg === 'string' ? clean(arg) : arg)) as Parameters<typeof method>);
+      },
+    },
+    formatters: {
+      // Event fields carry messages of foreign errors (a partner's answer may echo a credential).
+      log: (object) => scrub(object, clean) as Record<string, unknown>,
+    },
+  }, opts.destination ?? pino.destination(2));
+}
+
+/** A logger that writes nothing: the default of embedded servers and tests. */
+export const silentLogger = (): Logger => createLogger({ level: 'silent' });
