@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ladingBin = fileURLToPath(new URL('../../bin/lading.js', import.meta.url));
@@ -24,3 +24,31 @@ export function lading(args: readonly string[], opts: { cwd?: string; input?: st
 }
 
 export const lastJsonLine = <T>(text: string): T => JSON.parse(text.trimEnd().split('\n').at(-1)!) as T;
+
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** The bound base URL lading serve printed. */
+  readonly url: string;
+  /** The exit code (null after a signal), once the process has ended. */
+  readonly exited: Promise<number | null>;
+  /** What the process wrote on stderr so far. */
+  stderr(): string;
+}
+
+/** Starts `lading serve … --port 0` (the built CLI) and resolves once it printed the URL it listens on. */
+export async function startServe(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [ladingBin, 'serve', '--port', '0', ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    void exited.then((code) => reject(new Error(`lading serve exited ${code} before listening: ${stderr}`)));
+  });
+  return { child, url, exited, stderr: () => stderr };
+}
