@@ -25,21 +25,26 @@ export function lading(args: readonly string[], opts: { cwd?: string; input?: st
 
 export const lastJsonLine = <T>(text: string): T => JSON.parse(text.trimEnd().split('\n').at(-1)!) as T;
 
-export interface ServeProcess {
+export interface ServerProcess {
   readonly child: ChildProcess;
-  /** The bound base URL lading serve printed. */
+  /** The base URL the process printed (`listening on http://…`). */
   readonly url: string;
   /** The exit code (null after a signal), once the process has ended. */
   readonly exited: Promise<number | null>;
-  /** What the process wrote on stderr so far. */
+  /** The last 64 KB the process wrote on stderr (a long-running server logs every request there). */
   stderr(): string;
 }
 
-/** Starts `lading serve … --port 0` (the built CLI) and resolves once it printed the URL it listens on. */
-export async function startServe(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [ladingBin, 'serve', '--port', '0', ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+const stderrKept = 64 * 1024;
+
+/** Starts a Node process that serves HTTP and resolves once it printed `listening on <url>`. */
+export async function startServer(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    if (stderr.length > 2 * stderrKept) stderr = stderr.slice(-stderrKept);
+  });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -48,7 +53,11 @@ export async function startServe(args: readonly string[], opts: { cwd?: string; 
       const match = /listening on (http:\/\/\S+)/.exec(out);
       if (match) resolve(match[1]!);
     });
-    void exited.then((code) => reject(new Error(`lading serve exited ${code} before listening: ${stderr}`)));
+    void exited.then((code) => reject(new Error(`${args.join(' ')} exited ${code} before listening: ${stderr.slice(-stderrKept)}`)));
   });
-  return { child, url, exited, stderr: () => stderr };
+  return { child, url, exited, stderr: () => stderr.slice(-stderrKept) };
 }
+
+/** `lading serve … --port 0` from the built CLI, as a user runs it. */
+export const startServe = (args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> =>
+  startServer([ladingBin, 'serve', '--port', '0', ...args], opts);
