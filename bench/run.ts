@@ -1,4 +1,4 @@
-// npm run bench [-- --records 1000000 --runs 3 --only delivery,delivery-remote,inbox,executor (any of them)]
+// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 20000 --only delivery,delivery-remote,inbox,executor,ingest (any of them)]
 // delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
 //   level 6 → local folder, through the built CLI as a user runs it — next to Miller piped to
 //   gzip -6 and a minimal hand-written Node script (bench/peers/node-delivery.mjs), whose CSV must
@@ -11,6 +11,11 @@
 // executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk — next to
 //   BullMQ on a loopback Redis doing the same work as N/10 jobs of one lead and as N/1000 jobs
 //   of 1,000 leads (jobs added while a concurrency-50 worker runs).
+// ingest: `lading serve` (built CLI, SQLite in the bench data folder, a key from `lading keys
+//   create`) under autocannon (50 connections, loopback): --ingest-requests single-lead POSTs,
+//   and a hundredth as many NDJSON POSTs of 1,000 leads — next to two Fastify routes with nothing
+//   behind them in another process (bench/peers/fastify-noop.mjs). Fixed request counts rather
+//   than durations, so the store can be checked afterwards to hold exactly the records answered 202.
 // Each figure is the median of --runs runs, measured by GNU time (wall seconds, peak RSS).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,10 +27,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { generateLeads } from '../src/demo/leads.js';
+import { openStore } from '../src/store/open.js';
+import { startServe, startServer } from '../test/support/cli.js';
 import { startS3 } from '../test/support/servers/s3.js';
 import { startSshd } from '../test/support/servers/sshd.js';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' }, 'ingest-requests': { type: 'string', default: '20000' }, only: { type: 'string' } } });
 const want = (name: string) => values.only === undefined || values.only.split(',').includes(name);
 const records = Number(values.records);
 const runs = Number(values.runs);
@@ -315,4 +322,76 @@ if (want('executor')) {
   for (const [label, rs, items] of [[`BullMQ 6: ${fmt(records / 10)} jobs × 1 lead`, single, Math.floor(records / 10)], [`BullMQ 6: ${fmt(records / 1000)} jobs × 1,000 leads`, grouped, Math.floor(records / 1000) * 1000]] as const) {
     console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(ours / rate(items, rs)).toFixed(1)}× | ${rssOf(rs).toFixed(0)} MB |`);
   }
+}
+
+/** autocannon ships no type declarations: the part of its programmatic API the ingest case uses. */
+interface Load { '2xx': number; non2xx: number; errors: number; timeouts: number; duration: number; latency: { p99: number } }
+type Autocannon = (opts: { url: string; method: 'POST'; connections: number; amount: number; headers: Record<string, string>; body: string }) => Promise<Load>;
+
+if (want('ingest')) {
+  const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+  const autocannonVersion = (createRequire(import.meta.url)('autocannon/package.json') as { version: string }).version;
+  const fastifyVersion = (createRequire(import.meta.url)('fastify/package.json') as { version: string }).version;
+  const singles = Number(values['ingest-requests']);
+  const bulks = Math.max(50, Math.floor(singles / 100));
+  const home = join(dir, '.lading-serve');
+  rmSync(home, { recursive: true, force: true });
+  const validate = 'validate:\n  required: [email, phone]\n  rules:\n    email: { format: email }\n';
+  for (const name of ['bench-ingest-one', 'bench-ingest-bulk']) {
+    writeFileSync(join(dir, `${name}.yaml`), pipeline(name, '{ type: inbox }', folder('out-serve').yaml) + validate);
+  }
+  const created = spawnSync(process.execPath, [cli, 'keys', 'create', '--owner', 'bench', '--scope', 'ingest:*', '--data-dir', home], { cwd: dir, encoding: 'utf8' });
+  if (created.status !== 0) throw new Error(`lading keys create failed: ${created.stderr}`);
+  const key = created.stdout.trim();
+  const leads = [...generateLeads(1000, { invalidRatio: 0 })].map((lead) => JSON.stringify(lead));
+  const one = { body: leads[0]!, type: 'application/json' };
+  const bulk = { body: `${leads.join('\n')}\n`, type: 'application/x-ndjson' };
+
+  const serve = await startServe(['bench-ingest-one.yaml', 'bench-ingest-bulk.yaml', '--data-dir', home, '--no-scheduler'], { cwd: dir });
+  const peer = await startServer([resolve('bench/peers/fastify-noop.mjs')]);
+  /** A load whose every request was answered 2xx, or an error: a failing server must not produce a fast figure. */
+  const load = async (url: string, request: { body: string; type: string }, amount: number): Promise<Load> => {
+    const r = await autocannon({ url, method: 'POST', connections: 50, amount, headers: { authorization: `Bearer ${key}`, 'content-type': request.type }, body: request.body });
+    if (r['2xx'] !== amount || r.non2xx + r.errors + r.timeouts > 0) {
+      throw new Error(`${url}: ${r['2xx']} of ${amount} requests answered 2xx (${r.non2xx} other answers, ${r.errors} errors, ${r.timeouts} timeouts)\n${serve.stderr().slice(-2000)}`);
+    }
+    return r;
+  };
+  let rounds: { ladingOne: Load; peerOne: Load; ladingBulk: Load; peerBulk: Load }[];
+  try {
+    rounds = await repeat(async () => ({
+      ladingOne: await load(`${serve.url}/v1/pipelines/bench-ingest-one/records`, one, singles),
+      peerOne: await load(`${peer.url}/lead`, one, singles),
+      ladingBulk: await load(`${serve.url}/v1/pipelines/bench-ingest-bulk/records`, bulk, bulks),
+      peerBulk: await load(`${peer.url}/bulk`, bulk, bulks),
+    }));
+  } finally {
+    serve.child.kill('SIGTERM');
+    peer.child.kill('SIGTERM');
+  }
+  if (await serve.exited !== 0) throw new Error(`lading serve did not stop cleanly: ${serve.stderr().slice(-2000)}`);
+  await peer.exited;
+
+  const store = await openStore(join(home, 'lading.db'));
+  const stored = { one: (await store.inboxStats('bench-ingest-one')).pending, bulk: (await store.inboxStats('bench-ingest-bulk')).pending };
+  await store.close();
+  const expected = { one: runs * singles, bulk: runs * bulks * leads.length };
+  if (stored.one !== expected.one || stored.bulk !== expected.bulk) {
+    throw new Error(`the store holds ${stored.one} single and ${stored.bulk} bulk records; ${expected.one} and ${expected.bulk} were answered 202`);
+  }
+
+  // Over the whole load rather than autocannon's per-second samples, which a short load leaves too few of.
+  const reqs = (pick: (r: (typeof rounds)[number]) => Load) => median(rounds.map((r) => pick(r)['2xx'] / pick(r).duration));
+  const p99 = (pick: (r: (typeof rounds)[number]) => Load) => median(rounds.map((r) => pick(r).latency.p99));
+  console.log(`\n| ingest over HTTP, loopback, autocannon ${autocannonVersion} -c 50 | requests | req/s (median) | records/s | p99 latency (median) | lading ÷ peer (throughput) |`);
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  const row = (label: string, pick: (r: (typeof rounds)[number]) => Load, amount: number, perRequest: number, peerPick?: (r: (typeof rounds)[number]) => Load) => {
+    const ratio = peerPick === undefined ? '—' : `${(reqs(pick) / reqs(peerPick)).toFixed(2)}×`;
+    console.log(`| ${label} | ${fmt(amount)} | ${fmt(reqs(pick))} | ${fmt(reqs(pick) * perRequest)} | ${p99(pick).toFixed(0)} ms | ${ratio} |`);
+  };
+  row('lading serve: one lead per POST (auth, validate, group commit to SQLite before the 202)', (r) => r.ladingOne, singles, 1, (r) => r.peerOne);
+  row(`Fastify ${fastifyVersion} no-op route: one lead, answers 202`, (r) => r.peerOne, singles, 1);
+  row('lading serve: NDJSON, 1,000 leads per POST', (r) => r.ladingBulk, bulks, leads.length, (r) => r.peerBulk);
+  row(`Fastify ${fastifyVersion} route that JSON.parses each NDJSON line, answers 202`, (r) => r.peerBulk, bulks, leads.length);
+  console.log(`\nThe store holds exactly the records answered 202: ${fmt(stored.one)} single, ${fmt(stored.bulk)} bulk (${runs} rounds)`);
 }

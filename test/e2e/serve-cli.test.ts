@@ -1,10 +1,9 @@
 /** `lading serve` and `lading keys` as a user runs them: the built CLI in child processes. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { lading, ladingBin } from '../support/cli.js';
+import { lading, startServe } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
 /** Polls until `probe` yields a value (the scheduler works on its own tick); fails after a generous bound. */
@@ -35,20 +34,8 @@ test('lading serve on port 0 prints its URL, answers with a key from lading keys
   assert.deepEqual({ owner: row!.owner, scopes: row!.scopes }, { owner: 'ops', scopes: ['ingest:leads', 'jobs:write'] });
   assert.ok(!listed.stdout.includes(key.split('_')[2]!), 'the secret is never listed');
 
-  const child = spawn(process.execPath, [ladingBin, 'serve', 'leads.yaml', '--port', '0', ...data], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const { child, url, exited, stderr: stderrOf } = await startServe(['leads.yaml', ...data], { cwd: dir });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        out += d;
-        const match = /listening on (http:\/\/\S+)/.exec(out);
-        if (match) resolve(match[1]!);
-      });
-      child.on('close', (code) => reject(new Error(`lading serve exited ${code} before listening: ${stderr}`)));
-    });
     assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     const ingest = (body: string) => fetch(`${url}/v1/pipelines/leads/records`, { method: 'POST', headers, body });
@@ -68,11 +55,11 @@ test('lading serve on port 0 prints its URL, answers with a key from lading keys
     const described = await (await fetch(`${url}/v1/pipelines/leads`, { headers: { authorization: headers.authorization } })).json() as { next_trigger: string; queue: { pending: number } };
     assert.match(described.next_trigger, /T02:00:00\.000Z$/, 'the next schedule fire, at 02:00 UTC');
     assert.equal(described.queue.pending, 0);
-    assert.ok(!stderr.includes(key), 'the key is not logged');
+    assert.ok(!stderrOf().includes(key), 'the key is not logged');
   } finally {
     child.kill('SIGTERM');
   }
-  assert.equal(await exited, 0, stderr);
+  assert.equal(await exited, 0, stderrOf());
 
   const revoked = await lading(['keys', 'revoke', row!.id, ...data], { cwd: dir });
   assert.equal(revoked.code, 0, revoked.stderr);
