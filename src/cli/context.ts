@@ -47,3 +47,9 @@ export const parsePositiveInt = (name: string) => (value: string): number => {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
   return n;
 };
+
+export const parseInteger = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
+  return n;
+};

@@ -1004,12 +1004,16 @@ async function finishRun(db: Queryable, runId: string, report: RunReport): Promi
   if (result.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: finishRun: no run ${runId}`);
 }
 
-/** The chunk a token holds, locked for the fenced write; STORE_LEASE_LOST when the token no longer holds it. */
-async function heldLease(client: pg.PoolClient, token: string, operation: string): Promise<{ run_id: string; chunk_index: number; kind: string }> {
+/**
+ * The chunk a token holds, locked for the fenced write; STORE_LEASE_LOST when the token no longer
+ * holds it. Finishing also accepts the holder of a chunk already committed (a job stopped early)
+ * while its run goes on.
+ */
+async function heldLease(client: pg.PoolClient, token: string, operation: 'commitLeasedChunk' | 'finishLeasedJob'): Promise<{ run_id: string; chunk_index: number; kind: string }> {
   const { rows } = await client.query<{ run_id: string; chunk_index: number; kind: string }>(
-    `SELECT c.run_id, c.chunk_index, j.kind FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id
-     WHERE c.lease_token = $1 AND c.state = 'leased' FOR UPDATE OF c`,
-    [token]);
+    `SELECT c.run_id, c.chunk_index, j.kind FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+     WHERE c.lease_token = $1 AND (c.state = 'leased' OR ($2 AND c.state = 'done' AND r.status IN ('queued', 'running'))) FOR UPDATE OF c`,
+    [token, operation === 'finishLeasedJob']);
   if (rows[0] === undefined) throw leaseLost(`postgres: ${operation}`, token);
   return rows[0];
 }

@@ -550,10 +550,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  #heldLease(token: string, operation: string): { run_id: string; chunk_index: number; kind: string } {
+  /** The chunk `token` holds; finishing also accepts the holder of a chunk already committed (a job stopped early) while its run goes on. */
+  #heldLease(token: string, operation: 'commitLeasedChunk' | 'finishLeasedJob'): { run_id: string; chunk_index: number; kind: string } {
     const held = this.#stmt(
-      "SELECT c.run_id, c.chunk_index, j.kind FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id WHERE c.lease_token = ? AND c.state = 'leased'",
-    ).get(token) as { run_id: string; chunk_index: number; kind: string } | undefined;
+      `SELECT c.run_id, c.chunk_index, j.kind FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+       WHERE c.lease_token = ? AND (c.state = 'leased' OR (? AND c.state = 'done' AND r.status IN ('queued', 'running')))`,
+    ).get(token, operation === 'finishLeasedJob' ? 1 : 0) as { run_id: string; chunk_index: number; kind: string } | undefined;
     if (held === undefined) throw leaseLost(`sqlite: ${operation}`, token);
     return held;
   }
