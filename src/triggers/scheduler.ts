@@ -179,7 +179,8 @@ export class Scheduler {
     this.#stopping = stopping;
     this.#loop = (async () => {
       while (!stopping.signal.aborted) {
-        if (await this.#holdLease()) for (const name of this.#entries.keys()) void this.#step(name);
+        // Without a lease nothing is awaited: the first evaluation happens in start() itself, as callers expect.
+        if (!this.#lease || await this.#holdLease()) for (const name of this.#entries.keys()) void this.#step(name);
         try {
           await this.#clock.sleep(this.#tickMs, stopping.signal);
         } catch {
@@ -200,10 +201,9 @@ export class Scheduler {
     if (this.#lease && token !== undefined) await this.#ctx.store.releaseLease(schedulerLease, token).catch(() => {});
   }
 
-  /** True while this process holds the scheduler lease (always, without one): renews it, or takes it when free, expired or its holder died here. */
+  /** True while this process holds the scheduler lease: renews it, or takes it when free, expired or its holder died here. */
   async #holdLease(): Promise<boolean> {
-    const lease = this.#lease;
-    if (!lease) return true;
+    const lease = this.#lease!;
     const { store } = this.#ctx;
     const held = this.#leaseToken !== undefined;
     const now = this.#clock.now();

@@ -3,7 +3,9 @@ import { buildServer } from '../../api/server.js';
 import { loadCatalog } from '../../config/catalog.js';
 import { byteSize } from '../../config/units.js';
 import { openStore } from '../../store/open.js';
+import { Worker } from '../../engine/worker.js';
 import { Scheduler } from '../../triggers/scheduler.js';
+import { parseLease } from './worker.js';
 import { globals, parsePositiveInt } from '../context.js';
 
 const parsePort = (value: string): number => {
@@ -27,8 +29,10 @@ export function serveCommand(): Command {
     .addOption(new Option('--body-limit <size>', 'largest request body (413 above it)').default(10_000_000, '10MB').argParser(parseSize))
     .addOption(new Option('--jobs <n>', 'jobs run at once in this process').default(2).argParser(parsePositiveInt('--jobs')))
     .option('--no-scheduler', 'do not watch batch triggers: inbox pipelines are cut only by POST /v1/pipelines/{name}/flush or `lading flush`')
+    .option('--no-worker', 'API only: POST /v1/jobs queues full jobs in the store for `lading worker` processes, and this process works no queued chunks (docs/scale-out.md)')
+    .addOption(new Option('--lease <duration>', 'chunk and scheduler lease: how long a claim holds without a heartbeat').default(30_000, '30s').argParser(parseLease))
     .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs one JSON line per request on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
-    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean }) {
+    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean; worker: boolean; lease: number }) {
       const catalog = await loadCatalog(configs);
       const g = globals(this);
       const store = await openStore(g.db);
@@ -38,13 +42,13 @@ export function serveCommand(): Command {
       // Scheduler events (batch cut, resumed, finished) go to stderr as JSON lines, like request logs.
       const scheduler = opts.scheduler && inboxes.length > 0
         ? new Scheduler({
-          store, dataDir: g.dataDir, pipelines: inboxes, run: { signal: shutdown.signal },
+          store, dataDir: g.dataDir, pipelines: inboxes, run: { signal: shutdown.signal }, lease: { leaseMs: opts.lease },
           onEvent: (event) => process.stderr.write(`${JSON.stringify({ scheduler: event })}\n`),
         })
         : null;
       try {
         const server = await buildServer({
-          store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs,
+          store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs, queueJobs: !opts.worker,
           logger: { level: 'info', stream: process.stderr },
           ...(scheduler === null ? {} : {
             triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name) },
@@ -56,11 +60,18 @@ export function serveCommand(): Command {
         });
         const url = await server.listen(opts.host, opts.port);
         scheduler?.start();
+        // Besides its own jobs, the server works chunks queued by others (`lading run --queue`, a --no-worker server).
+        const worker = opts.worker
+          ? new Worker({ store, dataDir: g.dataDir, concurrency: opts.jobs, leaseMs: opts.lease, onEvent: (event) => process.stderr.write(`${JSON.stringify({ worker: event })}\n`) })
+          : null;
+        const working = worker?.run();
         process.stdout.write(`listening on ${url} (${catalog.list().length} pipelines${scheduler ? `, triggers watched for ${inboxes.length}` : ''}; API docs at ${url}/docs)\n`);
         const signal = await stopped;
         process.stderr.write(`${signal}: shutting down\n`);
         shutdown.abort();
+        worker?.stop();
         await server.close();
+        await working;
         await scheduler?.stop();
       } finally {
         await store.close();

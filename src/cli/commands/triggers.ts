@@ -5,6 +5,7 @@ import { systemClock } from '../../core/clock.js';
 import { triggersStatus, type TriggersStatus } from '../../triggers/next.js';
 import { flush, Scheduler, type Delivery, type SchedulerEvent } from '../../triggers/scheduler.js';
 import { exitCodes, parsePositiveInt, withStore } from '../context.js';
+import { parseLease } from './worker.js';
 import { renderReport } from '../render.js';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -77,8 +78,9 @@ export function triggersCommand(): Command {
     .argument('<pipelines...>', 'pipeline YAML files (source: {type: inbox}, with a batch: section)')
     .option('--once', 'evaluate every pipeline once, deliver what fired, and exit')
     .addOption(new Option('--tick <duration>', 'time between evaluations').default(1000, '1s').argParser(parseDuration))
+    .addOption(new Option('--lease <duration>', 'the cluster\'s scheduler lease: ticks only while holding it; a dead holder\'s is taken over after this long').default(30_000, '30s').argParser(parseLease))
     .addHelpText('after', '\nPrints one JSON line per event (batch_cut, batch_resumed, batch_finished, schedule_armed, fire_skipped, error) on stdout.\nCtrl-C or SIGTERM stops at the next chunk boundary; the batch is resumed at the next start.\nExit codes: 0 stopped cleanly, 1 a tick failed (with --once), 2 usage or config error.')
-    .action(async function (this: Command, files: string[], opts: { once?: boolean; tick: number }) {
+    .action(async function (this: Command, files: string[], opts: { once?: boolean; tick: number; lease: number }) {
       const pipelines = await Promise.all(files.map((f) => loadPipeline(f)));
       const controller = new AbortController();
       let failed = false;
@@ -87,7 +89,7 @@ export function triggersCommand(): Command {
         process.stdout.write(`${JSON.stringify({ ...event, at: event.type === 'schedule_armed' || event.type === 'fire_skipped' ? event.at : new Date().toISOString() })}\n`);
       };
       await withStore(this, async (store, g) => {
-        const scheduler = new Scheduler({ store, dataDir: g.dataDir, pipelines, tickMs: opts.tick, onEvent, run: { signal: controller.signal } });
+        const scheduler = new Scheduler({ store, dataDir: g.dataDir, pipelines, tickMs: opts.tick, onEvent, run: { signal: controller.signal }, lease: { leaseMs: opts.lease } });
         if (opts.once) {
           await scheduler.tick();
           return;
