@@ -1,4 +1,4 @@
-// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 20000 --only delivery,delivery-remote,inbox,executor,ingest (any of them)]
+// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 20000 --only delivery,delivery-remote,inbox,executor,ingest,workers (any of them)]
 // delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
 //   level 6 → local folder, through the built CLI as a user runs it — next to Miller piped to
 //   gzip -6 and a minimal hand-written Node script (bench/peers/node-delivery.mjs), whose CSV must
@@ -16,6 +16,10 @@
 //   and a hundredth as many NDJSON POSTs of 1,000 leads — next to two Fastify routes with nothing
 //   behind them in another process (bench/peers/fastify-noop.mjs). Fixed request counts rather
 //   than durations, so the store can be checked afterwards to hold exactly the records answered 202.
+// workers: the first --records leads (at most 20,000) queued with `lading run --queue` and worked by
+//   1, 2 and 4 `lading worker` processes into a loopback HTTP sink answering after 20 ms (IO-bound):
+//   items/s from the first worker's start to the run's end, and the scaling factor over 1 worker.
+//   The store is a scratch database on LADING_TEST_POSTGRES_URL's server when set, else SQLite.
 // Each figure is the median of --runs runs, measured by GNU time (wall seconds, peak RSS).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -29,6 +33,8 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { generateLeads } from '../src/demo/leads.js';
 import { openStore } from '../src/store/open.js';
 import { startServe, startServer } from '../test/support/cli.js';
+import { scratchDatabase } from '../test/support/postgres.js';
+import { startRecordingServer } from '../test/support/servers/http.js';
 import { startS3 } from '../test/support/servers/s3.js';
 import { startSshd } from '../test/support/servers/sshd.js';
 
@@ -394,4 +400,57 @@ if (want('ingest')) {
   row('lading serve: NDJSON, 1,000 leads per POST', (r) => r.ladingBulk, bulks, leads.length, (r) => r.peerBulk);
   row(`Fastify ${fastifyVersion} route that JSON.parses each NDJSON line, answers 202`, (r) => r.peerBulk, bulks, leads.length);
   console.log(`\nThe store holds exactly the records answered 202: ${fmt(stored.one)} single, ${fmt(stored.bulk)} bulk (${runs} rounds)`);
+}
+
+/** Wall seconds for `workers` processes to finish a queued job: from their start to the run's end in the store. */
+async function workedJob(workers: number, items: number): Promise<number> {
+  const server = await startRecordingServer(() => ({ status: 200, body: { ok: true }, delayMs: 20 }));
+  const scratch = process.env.LADING_TEST_POSTGRES_URL ? await scratchDatabase() : undefined;
+  const home = join(dir, `.workers-${workers}`);
+  rmSync(home, { recursive: true, force: true });
+  const db = ['--data-dir', home, ...(scratch ? ['--db', scratch.url] : [])];
+  const procs: ReturnType<typeof spawn>[] = [];
+  try {
+    writeFileSync(join(dir, 'workers.ndjson'), readFileSync(input, 'utf8').split('\n').slice(0, items).join('\n') + '\n');
+    writeFileSync(join(dir, 'workers.yaml'), `name: bench-workers\nsource: { type: file, path: workers.ndjson }\noutput: { type: http, url: "${server.url}/leads", batch_size: 10 }\nexecution: { chunk_size: 100, concurrency: 4 }\n`);
+    const queued = spawnSync(process.execPath, [cli, 'run', '--queue', 'workers.yaml', '--json', ...db], { cwd: dir, encoding: 'utf8' });
+    if (queued.status !== 0) throw new Error(`lading run --queue failed: ${queued.stderr}`);
+    const runId = (JSON.parse(queued.stdout) as { job_id: string }).job_id;
+    const started = performance.now();
+    for (let i = 0; i < workers; i++) procs.push(spawn(process.execPath, [cli, 'worker', '--concurrency', '2', '--lease', '10s', ...db], { cwd: dir, stdio: 'ignore' }));
+    // Polled in this process: a spawnSync here would stall the sink server living in it too.
+    const store = await openStore(scratch?.url ?? join(home, 'lading.db'));
+    try {
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const status = (await store.getRun(runId))?.status;
+        if (status !== 'queued' && status !== 'running') {
+          if (status !== 'completed') throw new Error(`the workers' job ended ${status}`);
+          return (performance.now() - started) / 1000;
+        }
+      }
+    } finally {
+      await store.close();
+    }
+  } finally {
+    const exited = procs.map((p) => new Promise((resolve) => p.on('close', resolve)));
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(exited);
+    await server.stop();
+    await scratch?.drop();
+  }
+}
+
+if (want('workers')) {
+  const items = Math.min(records, 20_000);
+  const results: { workers: number; wall: number }[] = [];
+  for (const workers of [1, 2, 4]) {
+    const walls: number[] = [];
+    for (let r = 0; r < runs; r++) walls.push(await workedJob(workers, items));
+    results.push({ workers, wall: median(walls) });
+  }
+  const base = items / results[0]!.wall;
+  console.log(`\n| workers: ${fmt(items)} leads → HTTP sink answering after 20 ms (batch 10, chunk 100), ${process.env.LADING_TEST_POSTGRES_URL ? 'PostgreSQL' : 'SQLite'} store | wall (median) | items/s | scaling |`);
+  console.log('| --- | --- | --- | --- |');
+  for (const { workers, wall } of results) console.log(`| ${workers} × \`lading worker --concurrency 2\` | ${wall.toFixed(2)} s | ${fmt(items / wall)} | ${(items / wall / base).toFixed(2)}× |`);
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { IdGenerator } from '../core/ids.js';
 import type { RunMode, RunReport } from '../core/report.js';
 import { dryRun, type DryRunReport } from '../engine/dry-run.js';
+import { submitJob } from '../engine/queue.js';
 import { runPipeline, type RunEvent } from '../engine/run.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
@@ -70,6 +71,8 @@ export class JobRunner {
     readonly store: Store; readonly dataDir: string; readonly clock: Clock; readonly ids: IdGenerator; readonly concurrency: number;
     /** Sees the RunEvents of every job (metrics, log). */
     readonly onEvent?: (event: RunEvent) => void;
+    /** Full runs of the pipeline's (or the request's) source go to the store's queue for `lading worker`s instead of running here. */
+    readonly queue?: boolean;
   }) {}
 
   submit(request: JobRequest): Job {
@@ -130,6 +133,15 @@ export class JobRunner {
     const { store, dataDir } = this.opts;
     job.state = 'running';
     try {
+      // Dry runs store nothing and samples are small: both stay here; so do dead-letter retries, whose items come from this process.
+      if (this.opts.queue && request.mode === 'full' && request.source === undefined) {
+        await submitJob(request.pipeline, {
+          store, dataDir, clock: this.opts.clock, ids: this.opts.ids, runId: job.id, submittedBy: job.submittedBy, priority: job.priority,
+          ...(request.chunkSize === undefined ? {} : { chunkSize: request.chunkSize }),
+        });
+        this.#finish(entry);
+        return;
+      }
       if (request.mode === 'dry_run') {
         job.dryRun = await dryRun(request.pipeline, { store, dataDir });
         this.#finish(entry);

@@ -35,6 +35,8 @@ export interface ServerOptions {
   readonly ids?: IdGenerator;
   /** Jobs running at once in this process; default 2. */
   readonly jobConcurrency?: number;
+  /** POST /v1/jobs queues full jobs in the store for `lading worker` processes (`lading serve --no-worker`) instead of running them here. */
+  readonly queueJobs?: boolean;
   /** Batch triggers: `lading serve` passes its Scheduler. Default: schedules read from each config, flushes run in the request. */
   readonly triggers?: ServerTriggers;
   /** How long ingest requests wait to share a commit; default 2 ms. */
@@ -62,7 +64,7 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
   const observer = opts.observer ?? observerOf(new Metrics(clock), silentLogger());
-  const jobs = new JobRunner({ store: opts.store, dataDir: opts.dataDir, clock, ids, concurrency: opts.jobConcurrency ?? 2, onEvent: observer.run });
+  const jobs = new JobRunner({ store: opts.store, dataDir: opts.dataDir, clock, ids, concurrency: opts.jobConcurrency ?? 2, onEvent: observer.run, queue: opts.queueJobs === true });
   const ctx: ApiContext = {
     store: opts.store, catalog: opts.catalog, clock, ids, jobs, dataDir: opts.dataDir,
     commits: new GroupCommit(opts.store, clock, opts.groupCommitMs ?? 2),

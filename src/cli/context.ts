@@ -40,10 +40,16 @@ export async function withStore<T>(command: Command, use: (store: Store, g: Glob
 }
 
 /** Exit codes: 0 completed, 3 completed_with_errors, 1 failed or cancelled, 2 usage or config error. */
-export const exitCodes = { completed: 0, completed_with_errors: 3, failed: 1, cancelled: 1, timed_out: 1, running: 1, usage: 2 } as const;
+export const exitCodes = { completed: 0, completed_with_errors: 3, failed: 1, cancelled: 1, timed_out: 1, queued: 1, running: 1, usage: 2 } as const;
 
 export const parsePositiveInt = (name: string) => (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+export const parseInteger = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
   return n;
 };

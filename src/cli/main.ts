@@ -20,6 +20,7 @@ import { traceCommand } from './commands/trace.js';
 import { slaCommand } from './commands/sla.js';
 import { purgeCommand } from './commands/purge.js';
 import { reportCommand } from './commands/report.js';
+import { workerCommand } from './commands/worker.js';
 import { validateCommand } from './commands/validate.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -33,7 +34,7 @@ export function program(): Command {
     .option('--db <file|url>', 'the store: a SQLite database file, or a postgres:// URL shared by many processes (env LADING_DATABASE_URL for a URL, LADING_DB for a file; default <data-dir>/lading.db)')
     .addHelpText('after', '\nDefaults: --data-dir .lading in the current folder.\nExit codes: 0 completed, 3 completed_with_errors, 1 failed or cancelled, 2 usage or config error.\nDocs: docs/cli.md, docs/config-reference.md, docs/errors.md')
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), flushCommand(), scheduleCommand(), triggersCommand(), serveCommand(), keysCommand(), migrateCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), alertsCommand(), traceCommand(), slaCommand(), reportCommand(), purgeCommand(), auditCommand(), configCommand()]) root.addCommand(command);
+  for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), flushCommand(), scheduleCommand(), triggersCommand(), serveCommand(), workerCommand(), keysCommand(), migrateCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), alertsCommand(), traceCommand(), slaCommand(), reportCommand(), purgeCommand(), auditCommand(), configCommand()]) root.addCommand(command);
   return root;
 }
 

@@ -18,7 +18,7 @@ export function humanBytes(bytes: number): string {
 }
 
 const mark: Record<RunReport['status'], string> = {
-  completed: '✔', completed_with_errors: '⚠', failed: '✖', cancelled: '✖', timed_out: '⏱', running: '…',
+  completed: '✔', completed_with_errors: '⚠', failed: '✖', cancelled: '✖', timed_out: '⏱', queued: '…', running: '…',
 };
 
 /** A file URI as people read it: local paths relative to the current folder when inside it. */

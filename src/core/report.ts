@@ -1,5 +1,5 @@
 /** The final report: what `--json`, the store and (later) the API return for a run. */
-export type RunStatus = 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled' | 'timed_out';
+export type RunStatus = 'queued' | 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled' | 'timed_out';
 export type RunMode = 'full' | 'dry_run' | 'sample';
 
 export interface ReportError {

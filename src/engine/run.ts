@@ -23,7 +23,7 @@ import { nextChunkSize } from './adaptive.js';
 import { Executor } from './executor.js';
 import { buildProcessor } from './process.js';
 import { TokenBucket } from './rate-limit.js';
-import { buildReport, judge, type Counts } from './report.js';
+import { buildReport, judge, type Counts, type ReportInput } from './report.js';
 import { sampleSeqs } from './sample.js';
 
 export type RunEvent =
@@ -51,6 +51,8 @@ export interface RunOptions {
   readonly batchId?: string;
   /** Continue this interrupted, cancelled or timed-out run after its last committed chunk. */
   readonly resume?: string;
+  /** The caller holds the lease on `resume`'s queued job (a worker): it is taken whatever its status says. */
+  readonly claimed?: boolean;
   /** Process only this many items, spread over the input; file outputs go under sample/. */
   readonly sample?: number;
   /** A run over other items than the pipeline's source (dead-letter retries), linked to its parent. */
@@ -95,11 +97,14 @@ export async function liveRuns(store: Store, pipeline: string, now: Date, staleM
 /** A run marked running whose process is gone: heartbeat older than `staleMs`, or its pid dead on this host. */
 export function isInterrupted(run: RunRecord, now: Date, staleMs = 30_000): boolean {
   if (run.status !== 'running') return false;
-  if (run.owner) {
-    const [host, pid] = run.owner.split(':');
-    if (host === hostname() && pid && !pidAlive(Number(pid))) return true;
-  }
+  if (run.owner && ownerGone(run.owner)) return true;
   return run.heartbeatAt === null || now.getTime() - run.heartbeatAt.getTime() > staleMs;
+}
+
+/** An owner (host:pid) on this host whose process is gone: what it held can be taken at once, without waiting for staleness. */
+export function ownerGone(name: string): boolean {
+  const [host, pid] = name.split(':');
+  return host === hostname() && pid !== undefined && /^\d+$/.test(pid) && !pidAlive(Number(pid));
 }
 
 function pidAlive(pid: number): boolean {
@@ -122,7 +127,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   const ids = opts.ids ?? randomIds;
   const registry = opts.registry ?? builtIns;
   const { store } = opts;
-  const resumed = opts.resume === undefined ? undefined : await resumable(store, opts.resume, clock.now());
+  const resumed = opts.resume === undefined ? undefined : await resumable(store, opts.resume, clock.now(), opts.claimed === true);
   const config = resumed ? parsePipeline(resumed.config, { origin: `run ${resumed.id}` }).config : loaded.config;
   const execution = {
     ...config.execution,
@@ -275,18 +280,25 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
   for (const file of files) await store.recordFile(runId, { ...file, destination, deliveredAt: completedAt });
   if (batchId !== null && mode === 'full' && (status === 'completed' || status === 'completed_with_errors')) await store.completeBatch(batchId, runId, completedAt);
 
-  const report = buildReport({
+  const report = await storedReport(store, {
     runId, pipeline: config.name, mode, status, batchId, parentRunId: resumed?.parentRunId ?? opts.source?.parentRunId ?? null,
     source: source.description, startedAt: createdAt, completedAt, total, counts, files, checkpoint, fatal: stop,
-    errors: await store.listItemErrors(runId, { severity: 'block', primary: true, limit: execution.max_report_errors }),
-    categories: await store.errorCategories(runId),
     held, backlogSent,
-  });
+  }, execution.max_report_errors);
   await store.finishRun(runId, report);
   await notify(config.notify, { type: 'run_finished', report }, { store, clock }); // notify: rules, recoveries, success
   if (mode === 'full') await checkSla(config.name, config.sla, config.notify, runId, { store, clock });
   emit({ type: 'run_finished', run_id: runId, report });
   return report;
+}
+
+/** The report of a run whose item errors are in the store: the first failures and the counts by type come from there. */
+export async function storedReport(store: Store, input: Omit<ReportInput, 'errors' | 'categories'>, maxErrors: number): Promise<RunReport> {
+  return buildReport({
+    ...input,
+    errors: await store.listItemErrors(input.runId, { severity: 'block', primary: true, limit: maxErrors }),
+    categories: await store.errorCategories(input.runId),
+  });
 }
 
 /** A failure that needs an operator: deliveries stop, and an alert is recorded for the notify channels. */
@@ -296,9 +308,10 @@ async function suspendDeliveries(store: Store, pipeline: string, runId: string, 
 }
 
 /** The run `--resume` continues: one that stopped before its input ended, and is not running elsewhere. */
-async function resumable(store: Store, runId: string, now: Date): Promise<RunRecord> {
+async function resumable(store: Store, runId: string, now: Date, claimed: boolean): Promise<RunRecord> {
   const run = await store.getRun(runId);
   if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${runId}`);
+  if (claimed) return run;
   const stopped = run.status === 'cancelled' || run.status === 'timed_out' || (run.status === 'failed' && run.report?.failure !== undefined);
   if (stopped || isInterrupted(run, now)) return run;
   throw ladingError('RUN_NOT_RESUMABLE', run.status === 'running'

@@ -65,7 +65,7 @@ export function observer(metrics: Metrics, logger: Logger): Observer {
     scheduler(event) {
       metrics.onSchedulerEvent(event);
       const { type, ...fields } = event;
-      logger[type === 'error' ? 'error' : 'info']({ event: type, ...fields }, `${event.pipeline}: ${type.replace('_', ' ')}`);
+      logger[type === 'error' ? 'error' : 'info']({ event: type, ...fields }, `${'pipeline' in event ? event.pipeline : 'scheduler'}: ${type.replace('_', ' ')}`);
     },
   };
 }

@@ -583,7 +583,84 @@ export interface AuditStore {
   listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore, AuditStore {
+// ── work distribution (lading worker) ──────────────────────────────────────────────────────
+
+/** An item as materialised in the store: JSON, its source error (a malformed record) kept by code and message. */
+export interface StoredItem {
+  readonly id: string;
+  readonly seq: number;
+  readonly data: Record<string, unknown>;
+  readonly origin?: { readonly file?: string; readonly line?: number };
+  readonly position?: string;
+  readonly error?: { readonly code: string; readonly message: string; readonly field?: string; readonly location?: string };
+}
+
+/**
+ * A job for the workers: its run is created in status `queued`. `chunks`: any worker takes any
+ * chunk (per-item and per-chunk sinks); `whole`: one worker claims the whole run (a file can't be
+ * written from several machines) and reads its source itself.
+ */
+export type QueuedJobSpec = RunSpec & {
+  readonly id: string;
+  readonly createdAt: Date;
+  readonly batchId: string | null;
+  /** Higher is claimed first; among equals, the older job. */
+  readonly priority: number;
+} & ({ readonly kind: 'chunks'; readonly chunks: readonly (readonly StoredItem[])[] } | { readonly kind: 'whole' });
+
+/** A chunk (or a whole job) held by one worker until `expiresAt`; every write about it is fenced by `token`. */
+export interface ChunkLease {
+  readonly runId: string;
+  readonly index: number;
+  readonly token: string;
+  readonly workerId: string;
+  readonly expiresAt: Date;
+  /** Claims of this chunk so far, this one included: above 1, an earlier worker died or gave it back. */
+  readonly attempts: number;
+  /** null: a whole job. */
+  readonly items: readonly StoredItem[] | null;
+  /** Items of the job, for progress and the report; null for a whole job. */
+  readonly total: number | null;
+}
+
+/**
+ * Leases, not locks: a worker that dies simply stops extending, and its chunk is claimable again
+ * once the lease expires. Writes with a token another claim replaced throw STORE_LEASE_LOST and
+ * change nothing, so a chunk's results are recorded by exactly one holder.
+ */
+export interface WorkStore {
+  /** Creates the queued run and its chunks in one transaction. */
+  enqueueJob(spec: QueuedJobSpec): Promise<RunRecord>;
+  /**
+   * Leases the next pending chunk (or one whose lease expired before `now`) of the highest-priority,
+   * oldest queued or running job, with a fresh token; the run becomes `running`. null: nothing to do.
+   * PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: an immediate transaction.
+   */
+  claimChunk(workerId: string, leaseMs: number, now: Date): Promise<ChunkLease | null>;
+  /** Heartbeat: the lease now runs until now + leaseMs; returns what an operator asked of the run. Throws STORE_LEASE_LOST. */
+  extendLease(token: string, leaseMs: number, now: Date): Promise<{ readonly control: RunControl | null }>;
+  /**
+   * commitChunk fenced by the token. A chunks job's chunk becomes done, except the job's last
+   * one: that one stays leased (`last: true`) until finishLeasedJob, so a worker dying before it
+   * finished the run leaves the chunk to be reclaimed and the run finished by its next holder.
+   * Throws STORE_LEASE_LOST.
+   */
+  commitLeasedChunk(token: string, commit: ChunkCommit): Promise<{ readonly last: boolean }>;
+  /** finishRun fenced by the token; every chunk of the job is done afterwards. Throws STORE_LEASE_LOST. */
+  finishLeasedJob(token: string, report: RunReport): Promise<void>;
+  /** Gives a lease back (a worker stopping): the chunk is pending again at once. No-op when already lost. */
+  releaseChunk(token: string): Promise<void>;
+  // ── named leases (one batch scheduler in the cluster) ──
+  /** Takes the lease when free, expired, or held by `takeFrom` (a holder known dead); returns its token, null when another holds it. */
+  acquireLease(name: string, holder: string, leaseMs: number, now: Date, takeFrom?: string): Promise<string | null>;
+  /** Extends the lease held with `token`; false when it was lost meanwhile. */
+  renewLease(name: string, token: string, leaseMs: number, now: Date): Promise<boolean>;
+  releaseLease(name: string, token: string): Promise<void>;
+  /** Who holds the lease, and until when; null when nobody ever took it. */
+  leaseHolder(name: string): Promise<{ readonly holder: string; readonly expiresAt: Date } | null>;
+}
+
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore, AuditStore, WorkStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
   /** Applies pending migrations (stores also migrate when opened, unless told not to). */

@@ -2,7 +2,7 @@ import type { LoadedPipeline } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
 import type { RunReport } from '../core/report.js';
-import { isInterrupted, runPipeline, type RunOptions } from '../engine/run.js';
+import { isInterrupted, owner, ownerGone, runPipeline, type RunOptions } from '../engine/run.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import type { Batch, CutOptions, InboxStats, Store } from '../store/types.js';
@@ -16,7 +16,11 @@ export type SchedulerEvent =
   | { readonly type: 'batch_resumed'; readonly pipeline: string; readonly batch_id: string; readonly reason: string; readonly run_id: string | null }
   | { readonly type: 'batch_finished'; readonly pipeline: string; readonly batch_id: string; readonly run_id: string; readonly status: RunReport['status'] }
   | { readonly type: 'schedule_armed' | 'fire_skipped'; readonly pipeline: string; readonly trigger: string; readonly at: string }
-  | { readonly type: 'error'; readonly pipeline: string; readonly code: string; readonly message: string };
+  | { readonly type: 'error'; readonly pipeline: string; readonly code: string; readonly message: string }
+  | { readonly type: 'scheduler_lease_acquired' | 'scheduler_lease_lost'; readonly holder: string };
+
+/** The named lease a scheduling process must hold to tick: one batch scheduler in the cluster. */
+export const schedulerLease = 'scheduler';
 
 export interface TriggerContext {
   readonly store: Store;
@@ -112,6 +116,12 @@ export interface SchedulerOptions extends TriggerContext {
   readonly tickMs?: number;
   /** After a run leaves its batch undelivered (or a tick fails), wait this long before trying the pipeline again. */
   readonly retryDelayMs?: number;
+  /**
+   * Tick only while holding the store's scheduler lease (renewed each tick; lost after `leaseMs`
+   * without renewal, so another process takes over when this one dies). Without it, this
+   * scheduler ticks regardless of others.
+   */
+  readonly lease?: { readonly leaseMs: number; readonly holder?: string };
 }
 
 /**
@@ -129,10 +139,13 @@ export class Scheduler {
   #upSince: Date;
   #loop: Promise<void> | undefined;
   #stopping: AbortController | undefined;
+  readonly #lease: { readonly leaseMs: number; readonly holder: string } | undefined;
+  #leaseToken: string | undefined;
 
   constructor(opts: SchedulerOptions) {
-    const { pipelines, tickMs, retryDelayMs, ...ctx } = opts;
+    const { pipelines, tickMs, retryDelayMs, lease, ...ctx } = opts;
     this.#ctx = ctx;
+    this.#lease = lease && { leaseMs: lease.leaseMs, holder: lease.holder ?? owner() };
     this.#clock = ctx.clock ?? systemClock;
     this.#tickMs = tickMs ?? 1000;
     this.#retryDelayMs = retryDelayMs ?? 60_000;
@@ -166,7 +179,8 @@ export class Scheduler {
     this.#stopping = stopping;
     this.#loop = (async () => {
       while (!stopping.signal.aborted) {
-        for (const name of this.#entries.keys()) void this.#step(name);
+        // Without a lease nothing is awaited: the first evaluation happens in start() itself, as callers expect.
+        if (!this.#lease || await this.#holdLease()) for (const name of this.#entries.keys()) void this.#step(name);
         try {
           await this.#clock.sleep(this.#tickMs, stopping.signal);
         } catch {
@@ -176,12 +190,36 @@ export class Scheduler {
     })();
   }
 
-  /** Stops ticking and waits for the runs in flight to finish. */
+  /** Stops ticking, waits for the runs in flight to finish, and gives the lease back. */
   async stop(): Promise<void> {
     this.#stopping?.abort();
     await this.#loop;
     this.#loop = undefined;
     await this.idle();
+    const token = this.#leaseToken;
+    this.#leaseToken = undefined;
+    if (this.#lease && token !== undefined) await this.#ctx.store.releaseLease(schedulerLease, token).catch(() => {});
+  }
+
+  /** True while this process holds the scheduler lease: renews it, or takes it when free, expired or its holder died here. */
+  async #holdLease(): Promise<boolean> {
+    const lease = this.#lease!;
+    const { store } = this.#ctx;
+    const held = this.#leaseToken !== undefined;
+    const now = this.#clock.now();
+    try {
+      if (this.#leaseToken === undefined || !(await store.renewLease(schedulerLease, this.#leaseToken, lease.leaseMs, now))) {
+        const holder = await store.leaseHolder(schedulerLease);
+        const dead = holder !== null && holder.holder !== lease.holder && ownerGone(holder.holder) ? holder.holder : undefined;
+        this.#leaseToken = (await store.acquireLease(schedulerLease, lease.holder, lease.leaseMs, now, dead)) ?? undefined;
+      }
+    } catch {
+      // The store is not answering: without a renewal this process can't know it still holds the lease.
+      this.#leaseToken = undefined;
+    }
+    const holds = this.#leaseToken !== undefined;
+    if (holds !== held) this.#ctx.onEvent?.({ type: holds ? 'scheduler_lease_acquired' : 'scheduler_lease_lost', holder: lease.holder });
+    return holds;
   }
 
   /** Evaluates every pipeline once and waits for the cuts and runs that started. */

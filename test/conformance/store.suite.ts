@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { RunReport } from '../../src/core/report.js';
 import { LadingError } from '../../src/errors/lading-error.js';
-import type { AuditEntry, Batch, InboxRecord, ItemErrorRecord, Store } from '../../src/store/types.js';
+import type { AuditEntry, Batch, ChunkCommit, ChunkLease, InboxRecord, ItemErrorRecord, Store, StoredItem } from '../../src/store/types.js';
 import { rejects } from '../support/errors.js';
 
 export interface StoreFixture {
@@ -597,6 +597,152 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
           { ...n, pipeline: 'p', at: at(1) },
         ]);
         assert.deepEqual((await store.listNotifications({ limit: 1 })).map((x) => x.pipeline), ['q']);
+      });
+    });
+
+    describe('work distribution: queued jobs, chunk leases, fencing', () => {
+      const items = (from: number, n: number): StoredItem[] =>
+        Array.from({ length: n }, (_, i) => ({ id: `inline:${from + i}`, seq: from + i + 1, data: { n: from + i } }));
+      const enqueue = (id: string, createdAt: Date, opts: { priority?: number; chunks?: StoredItem[][] } = {}) =>
+        store.enqueueJob({
+          id, createdAt, batchId: null, pipeline: 'sync', mode: 'full', source: 'inline', config: { name: 'sync' },
+          priority: opts.priority ?? 0, kind: 'chunks', chunks: opts.chunks ?? [items(0, 2), items(2, 2), items(4, 1)],
+        });
+      const commitOf = (lease: ChunkLease, at: Date): ChunkCommit => {
+        const chunk = lease.items!;
+        return { index: lease.index, lastSeq: chunk.at(-1)!.seq, processed: chunk.length, succeeded: chunk.length, failed: 0, warnings: 0, errors: [], at };
+      };
+
+      test('a queued job waits in status queued; its chunks are claimed in order, each with its items and a fresh token', async () => {
+        const run = await enqueue('run_q', at(0));
+        assert.equal(run.status, 'queued');
+        const first = await store.claimChunk('w1', 30_000, at(1));
+        assert.ok(first);
+        assert.equal(first.runId, 'run_q');
+        assert.equal(first.index, 0);
+        assert.equal(first.workerId, 'w1');
+        assert.equal(first.attempts, 1);
+        assert.equal(first.total, 5);
+        assert.deepEqual(first.expiresAt, new Date(at(1).getTime() + 30_000));
+        assert.deepEqual(first.items, items(0, 2));
+        assert.equal((await store.getRun('run_q'))?.status, 'running');
+        const second = await store.claimChunk('w2', 30_000, at(1));
+        const third = await store.claimChunk('w1', 30_000, at(1));
+        assert.deepEqual([second?.index, third?.index], [1, 2]);
+        assert.equal(new Set([first.token, second?.token, third?.token]).size, 3);
+        assert.equal(await store.claimChunk('w3', 30_000, at(1)), null, 'every chunk is leased');
+      });
+
+      test('the highest priority job is claimed first, then the oldest', async () => {
+        await enqueue('run_old', at(0), { chunks: [items(0, 1)] });
+        await enqueue('run_new', at(1), { chunks: [items(0, 1)] });
+        await enqueue('run_urgent', at(2), { priority: 5, chunks: [items(0, 1)] });
+        const order = [];
+        for (let i = 0; i < 3; i++) order.push((await store.claimChunk('w', 30_000, at(3)))?.runId);
+        assert.deepEqual(order, ['run_urgent', 'run_old', 'run_new']);
+      });
+
+      test('an expired lease is reclaimed with a new token; the stale holder can neither extend nor commit', async () => {
+        await enqueue('run_x', at(0), { chunks: [items(0, 2), items(2, 2)] });
+        const stale = (await store.claimChunk('w1', 60_000, at(0)))!;
+        assert.deepEqual(await store.extendLease(stale.token, 60_000, at(0.5)), { control: null });
+        // Lease ran to at(1.5); at(1) nothing is claimable but the second chunk.
+        assert.equal((await store.claimChunk('w2', 60_000, at(1)))?.index, 1);
+        assert.equal(await store.claimChunk('w2', 60_000, at(1)), null);
+        const taken = (await store.claimChunk('w2', 60_000, at(2)))!;
+        assert.equal(taken.index, 0);
+        assert.equal(taken.attempts, 2);
+        assert.notEqual(taken.token, stale.token);
+        await rejects(store.extendLease(stale.token, 60_000, at(2)), 'STORE_LEASE_LOST');
+        await rejects(store.commitLeasedChunk(stale.token, commitOf(stale, at(2))), 'STORE_LEASE_LOST');
+        assert.equal((await store.getRun('run_x'))?.processed, 0, 'the stale commit recorded nothing');
+        assert.deepEqual(await store.commitLeasedChunk(taken.token, commitOf(taken, at(2))), { last: false });
+        await rejects(store.commitLeasedChunk(taken.token, commitOf(taken, at(2))), 'STORE_LEASE_LOST');
+        assert.equal((await store.getRun('run_x'))?.processed, 2, 'the chunk counted once');
+      });
+
+      test('the last chunk stays leased until the job is finished with its token; the run ends with the report', async () => {
+        await enqueue('run_f', at(0), { chunks: [items(0, 2), items(2, 1)] });
+        const a = (await store.claimChunk('w1', 60_000, at(0)))!;
+        const b = (await store.claimChunk('w2', 60_000, at(0)))!;
+        assert.deepEqual(await store.commitLeasedChunk(b.token, commitOf(b, at(1))), { last: false });
+        assert.deepEqual(await store.commitLeasedChunk(a.token, commitOf(a, at(1))), { last: true });
+        const run = await store.getRun('run_f');
+        assert.deepEqual([run?.status, run?.processed, run?.succeeded], ['running', 3, 3]);
+        // Its holder died before finishing: the chunk is reclaimed, re-committed (counted once) and the job finished.
+        const again = (await store.claimChunk('w3', 60_000, at(2)))!;
+        assert.equal(again.index, 0);
+        assert.deepEqual(await store.commitLeasedChunk(again.token, commitOf(again, at(2))), { last: true });
+        await rejects(store.finishLeasedJob(a.token, report('run_f')), 'STORE_LEASE_LOST');
+        await store.finishLeasedJob(again.token, report('run_f', { status: 'completed' }));
+        const done = await store.getRun('run_f');
+        assert.deepEqual([done?.status, done?.processed, done?.report?.status], ['completed', 3, 'completed']);
+        assert.equal(await store.claimChunk('w1', 60_000, at(10)), null, 'a finished job has nothing to claim');
+      });
+
+      test('of two workers committing the last two chunks at once, exactly one is told it finishes the job', async () => {
+        await enqueue('run_race', at(0), { chunks: [items(0, 1), items(1, 1)] });
+        const a = (await store.claimChunk('w1', 60_000, at(0)))!;
+        const b = (await store.claimChunk('w2', 60_000, at(0)))!;
+        const results = await Promise.all([store.commitLeasedChunk(a.token, commitOf(a, at(1))), store.commitLeasedChunk(b.token, commitOf(b, at(1)))]);
+        assert.equal(results.filter((r) => r.last).length, 1);
+      });
+
+      test('a released chunk is claimable at once; finishing a job early closes its other chunks', async () => {
+        await enqueue('run_r', at(0), { chunks: [items(0, 1), items(1, 1), items(2, 1)] });
+        const a = (await store.claimChunk('w1', 60_000, at(0)))!;
+        await store.releaseChunk(a.token);
+        await rejects(store.commitLeasedChunk(a.token, commitOf(a, at(0))), 'STORE_LEASE_LOST');
+        const b = (await store.claimChunk('w2', 60_000, at(0)))!;
+        assert.equal(b.index, 0);
+        await store.finishLeasedJob(b.token, report('run_r', { status: 'failed' }));
+        assert.equal((await store.getRun('run_r'))?.status, 'failed');
+        assert.equal(await store.claimChunk('w2', 60_000, at(5)), null);
+      });
+
+      test('a whole job is one lease without items; its chunk commits are fenced and never finish it', async () => {
+        await store.enqueueJob({
+          id: 'run_w', createdAt: at(0), batchId: null, pipeline: 'file-out', mode: 'full', source: 'inline', config: {}, priority: 0, kind: 'whole',
+        });
+        const lease = (await store.claimChunk('w1', 60_000, at(0)))!;
+        assert.deepEqual([lease.items, lease.total, lease.index], [null, null, 0]);
+        for (const index of [0, 1]) {
+          const commit = { index, lastSeq: index + 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: at(1) };
+          assert.deepEqual(await store.commitLeasedChunk(lease.token, commit), { last: false });
+        }
+        assert.equal((await store.getRun('run_w'))?.processed, 2);
+        const stolen = (await store.claimChunk('w2', 60_000, at(5)))!;
+        await rejects(store.finishLeasedJob(lease.token, report('run_w')), 'STORE_LEASE_LOST');
+        await store.finishLeasedJob(stolen.token, report('run_w', { status: 'completed' }));
+        assert.equal((await store.getRun('run_w'))?.status, 'completed');
+      });
+
+      test('extendLease returns what an operator asked of the run', async () => {
+        await enqueue('run_c', at(0));
+        const lease = (await store.claimChunk('w1', 60_000, at(0)))!;
+        assert.equal(await store.setControl('run_c', 'cancel'), true);
+        assert.deepEqual(await store.extendLease(lease.token, 60_000, at(1)), { control: 'cancel' });
+      });
+    });
+
+    describe('named leases (one scheduler)', () => {
+      test('one holder at a time; renewals keep it; it passes on after expiry, on release, or from a holder known dead', async () => {
+        const a = await store.acquireLease('scheduler', 'host:1', 10_000, at(0));
+        assert.ok(a);
+        assert.equal(await store.acquireLease('scheduler', 'host:2', 10_000, at(0)), null);
+        assert.deepEqual(await store.leaseHolder('scheduler'), { holder: 'host:1', expiresAt: new Date(at(0).getTime() + 10_000) });
+        assert.equal(await store.renewLease('scheduler', a, 10_000, at(0.1)), true);
+        assert.equal(await store.acquireLease('scheduler', 'host:2', 10_000, new Date(at(0).getTime() + 12_000)), null, 'renewed past the first expiry');
+        const b = await store.acquireLease('scheduler', 'host:2', 10_000, at(1));
+        assert.ok(b, 'taken over once expired');
+        assert.equal(await store.renewLease('scheduler', a, 10_000, at(1)), false, 'the old holder learns it lost the lease');
+        await store.releaseLease('scheduler', a);
+        assert.equal((await store.leaseHolder('scheduler'))?.holder, 'host:2', 'a stale release changes nothing');
+        const c = await store.acquireLease('scheduler', 'host:3', 10_000, at(1), 'host:2');
+        assert.ok(c, 'taken from a holder known dead');
+        await store.releaseLease('scheduler', c);
+        assert.equal(await store.leaseHolder('scheduler'), null);
+        assert.ok(await store.acquireLease('scheduler', 'host:1', 10_000, at(1)), 'free after release');
       });
     });
 

@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander';
 import { loadPipeline, loadRunPipeline, type LoadedPipeline } from '../../config/load.js';
 import { dryRun, type DryRunReport } from '../../engine/dry-run.js';
+import { submitJob } from '../../engine/queue.js';
 import { isInterrupted, runPipeline, type RunEvent, type RunOptions } from '../../engine/run.js';
 import type { RunReport } from '../../core/report.js';
 import { ladingError } from '../../errors/lading-error.js';
 import type { Store } from '../../store/types.js';
-import { exitCodes, parsePositiveInt, withStore } from '../context.js';
+import { exitCodes, parseInteger, parsePositiveInt, withStore } from '../context.js';
 import { jsonProgress, ttyProgress, type ProgressSink } from '../progress.js';
 import { renderDryRun, renderReport } from '../render.js';
 
@@ -23,6 +24,8 @@ export interface RunFlags {
   sample?: number;
   resume?: string;
   dryRun?: boolean;
+  queue?: boolean;
+  priority?: number;
 }
 
 /** Runs with progress on stderr and SIGINT/SIGTERM cancelling at the next chunk boundary. Shared by run, demo and dlq retry. */
@@ -88,11 +91,23 @@ export function runCommand(): Command {
     .option('--dry-run', 'validate and map every item, deliver nothing, store nothing; exit 0 only if nothing is blocked')
     .addOption(new Option('--sample <n>', 'process n items spread over the input (first, last, shortest, longest, evenly between); files go under sample/').argParser(parsePositiveInt('--sample')))
     .option('--resume <run-id>', 'continue an interrupted, cancelled or timed-out run after its last committed chunk')
+    .option('--queue', 'do not run here: queue the job in the store for `lading worker` processes and print its id (docs/scale-out.md)')
+    .addOption(new Option('--priority <n>', 'with --queue: higher is worked first').default(0).argParser(parseInteger('--priority')))
     .addOption(new Option('--chunk-size <n>', 'items per chunk (overrides execution.chunk_size)').argParser(parsePositiveInt('--chunk-size')))
     .addOption(new Option('--concurrency <n>', 'chunks in flight (overrides execution.concurrency)').argParser(parsePositiveInt('--concurrency')))
     .addOption(new Option('--retry-attempts <n>', 'tries per item (overrides execution.retry.attempts)').argParser(parsePositiveInt('--retry-attempts')))
     .addHelpText('after', '\nProgress goes to stderr: a bar on a terminal, otherwise one JSON line per event.\nCtrl-C stops at the next chunk boundary; the run can then be continued with --resume.\nExit codes: 0 completed, 3 completed_with_errors (dry run: something blocked), 1 failed, cancelled or timed out, 2 usage or config error.')
     .action(async function (this: Command, file: string | undefined, flags: RunFlags) {
+      if (flags.queue) {
+        if (file === undefined) throw ladingError('USAGE_INVALID', '--queue needs a pipeline file');
+        if (flags.dryRun || flags.sample !== undefined || flags.resume !== undefined) throw ladingError('USAGE_INVALID', '--queue runs a full job: it does not combine with --dry-run, --sample or --resume');
+        const run = await withStore(this, async (store, g) => submitJob(await loadPipeline(file), {
+          store, dataDir: g.dataDir, stdin: process.stdin, priority: flags.priority ?? 0,
+          ...(flags.chunkSize === undefined ? {} : { chunkSize: flags.chunkSize }),
+        }));
+        process.stdout.write(flags.json ? `${JSON.stringify({ job_id: run.id, pipeline: run.pipeline, status: run.status })}\n` : `queued ${run.id} (${run.pipeline}); watch it with: lading runs show ${run.id}\n`);
+        return;
+      }
       if (flags.dryRun) {
         if (file === undefined) throw ladingError('USAGE_INVALID', '--dry-run needs a pipeline file');
         const report: DryRunReport = await withStore(this, async (store, g) => dryRun(await loadPipeline(file), { store, dataDir: g.dataDir, stdin: process.stdin }));

@@ -9,7 +9,9 @@ import { Metrics } from '../../observe/metrics.js';
 import { observer } from '../../observe/observer.js';
 import { openStore } from '../../store/open.js';
 import { Housekeeper } from '../../reports/housekeeping.js';
+import { Worker } from '../../engine/worker.js';
 import { Scheduler } from '../../triggers/scheduler.js';
+import { parseLease } from './worker.js';
 import { globals, parsePositiveInt } from '../context.js';
 
 const parsePort = (value: string): number => {
@@ -35,8 +37,10 @@ export function serveCommand(): Command {
     .addOption(new Option('--log-level <level>', 'least severe log lines written (JSON on stderr)').choices(logLevels).default('info'))
     .addOption(new Option('--metrics-access <access>', 'who may scrape /metrics: open (like /healthz), or key (any API key with jobs:read)').choices(['open', 'key']).default('open'))
     .option('--no-scheduler', 'do not watch batch triggers: inbox pipelines are cut only by POST /v1/pipelines/{name}/flush or `lading flush`')
-    .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs JSON lines (requests, runs, batches; secrets redacted) on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
-    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean; logLevel: LogLevel; metricsAccess: 'open' | 'key' }) {
+    .option('--no-worker', 'API only: POST /v1/jobs queues full jobs in the store for `lading worker` processes, and this process works no queued chunks (docs/scale-out.md)')
+    .addOption(new Option('--lease <duration>', 'chunk and scheduler lease: how long a claim holds without a heartbeat').default(30_000, '30s').argParser(parseLease))
+    .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs JSON lines (requests, runs, batches, worker events; secrets redacted) on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
+    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean; worker: boolean; lease: number; logLevel: LogLevel; metricsAccess: 'open' | 'key' }) {
       const catalog = await loadCatalog(configs);
       const secrets = catalog.list().flatMap((p) => secretValues(p.config));
       const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));
@@ -46,7 +50,7 @@ export function serveCommand(): Command {
       // Aborted at shutdown: a batch run in flight stops at its next chunk boundary; the next start resumes that batch.
       const shutdown = new AbortController();
       const scheduler = opts.scheduler && inboxes.length > 0
-        ? new Scheduler({ store, dataDir: g.dataDir, pipelines: inboxes, run: { signal: shutdown.signal, onEvent: observe.run }, onEvent: observe.scheduler })
+        ? new Scheduler({ store, dataDir: g.dataDir, pipelines: inboxes, run: { signal: shutdown.signal, onEvent: observe.run }, lease: { leaseMs: opts.lease }, onEvent: observe.scheduler })
         : null;
       // Retention and the daily report mail, for every served pipeline that declares them.
       const housekeeper = new Housekeeper({
@@ -54,7 +58,7 @@ export function serveCommand(): Command {
       });
       try {
         const server = await buildServer({
-          store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs,
+          store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs, queueJobs: !opts.worker,
           observer: observe, metricsAccess: opts.metricsAccess,
           ...(scheduler === null ? {} : {
             triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name) },
@@ -67,11 +71,18 @@ export function serveCommand(): Command {
         const url = await server.listen(opts.host, opts.port);
         scheduler?.start();
         housekeeper.start();
+        // Besides its own jobs, the server works chunks queued by others (`lading run --queue`, a --no-worker server).
+        const worker = opts.worker
+          ? new Worker({ store, dataDir: g.dataDir, concurrency: opts.jobs, leaseMs: opts.lease, onEvent: (event) => observe.logger.info({ worker: event }, `worker: ${event.type}`) })
+          : null;
+        const working = worker?.run();
         process.stdout.write(`listening on ${url} (${catalog.list().length} pipelines${scheduler ? `, triggers watched for ${inboxes.length}` : ''}; API docs at ${url}/docs)\n`);
         const signal = await stopped;
         observe.logger.info({ signal }, `${signal}: shutting down`);
         shutdown.abort();
+        worker?.stop();
         await server.close();
+        await working;
         await scheduler?.stop();
         await housekeeper.stop();
       } finally {

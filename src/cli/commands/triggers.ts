@@ -10,6 +10,7 @@ import { triggersStatus, type TriggersStatus } from '../../triggers/next.js';
 import { Housekeeper } from '../../reports/housekeeping.js';
 import { flush, Scheduler, type Delivery, type SchedulerEvent } from '../../triggers/scheduler.js';
 import { exitCodes, parsePositiveInt, withStore } from '../context.js';
+import { parseLease } from './worker.js';
 import { renderReport } from '../render.js';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -87,8 +88,9 @@ export function triggersCommand(): Command {
     .option('--once', 'evaluate every pipeline once, deliver what fired, and exit')
     .addOption(new Option('--tick <duration>', 'time between evaluations').default(1000, '1s').argParser(parseDuration))
     .addOption(new Option('--log-level <level>', 'least severe log lines written (JSON on stderr: the runs\' events, secrets redacted)').choices(logLevels).default('warn'))
+    .addOption(new Option('--lease <duration>', 'the cluster\'s scheduler lease: ticks only while holding it; a dead holder\'s is taken over after this long').default(30_000, '30s').argParser(parseLease))
     .addHelpText('after', '\nPrints one JSON line per event (batch_cut, batch_resumed, batch_finished, schedule_armed, fire_skipped, error) on stdout; logs the runs\' events on stderr.\nCtrl-C or SIGTERM stops at the next chunk boundary; the batch is resumed at the next start.\nExit codes: 0 stopped cleanly, 1 a tick failed (with --once), 2 usage or config error.')
-    .action(async function (this: Command, files: string[], opts: { once?: boolean; tick: number; logLevel: LogLevel }) {
+    .action(async function (this: Command, files: string[], opts: { once?: boolean; tick: number; lease: number; logLevel: LogLevel }) {
       const pipelines = await Promise.all(files.map((f) => loadPipeline(f)));
       const secrets = pipelines.flatMap((p) => secretValues(p.config));
       // Metrics have no endpoint here: the observer is for the log.
@@ -100,7 +102,7 @@ export function triggersCommand(): Command {
         process.stdout.write(`${JSON.stringify({ ...event, at: event.type === 'schedule_armed' || event.type === 'fire_skipped' ? event.at : new Date().toISOString() })}\n`);
       };
       await withStore(this, async (store, g) => {
-        const scheduler = new Scheduler({ store, dataDir: g.dataDir, pipelines, tickMs: opts.tick, onEvent, run: { signal: controller.signal, onEvent: observe.run } });
+        const scheduler = new Scheduler({ store, dataDir: g.dataDir, pipelines, tickMs: opts.tick, onEvent, run: { signal: controller.signal, onEvent: observe.run }, lease: { leaseMs: opts.lease } });
         const housekeeper = new Housekeeper({ store, dataDir: g.dataDir, pipelines, onEvent: (event) => process.stdout.write(`${JSON.stringify({ housekeeping: event, at: new Date().toISOString() })}\n`) });
         if (opts.once) {
           await scheduler.tick();

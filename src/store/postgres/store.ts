@@ -1,11 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { FileArtifact, RunReport } from '../../core/report.js';
 import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
+import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, StoredItem, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -142,6 +144,9 @@ interface ChunkTimelineRow {
   chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: Date; duration_ms: number | null;
 }
 interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
+interface LeaseRow {
+  run_id: string; chunk_index: number; items: StoredItem[] | null; lease_token: string; lease_worker: string; lease_expires_at: Date; attempts: number; total: number | null;
+}
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 interface InboxRow { id: number; data: Record<string, unknown>; received_at: Date }
 
@@ -307,64 +312,11 @@ export class PostgresStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    await this.#transaction('commitChunk', async (client) => {
-      // The run's row lock serializes commits of one run, so a re-commit sees the chunk it replaces.
-      const run = await client.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [runId]);
-      if (run.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: commitChunk: no run ${runId}`);
-      const old = (await client.query<ChunkRow>(
-        'SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = $1 AND chunk_index = $2', [runId, commit.index],
-      )).rows[0];
-      // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
-      // The checkpoint moves only forward (chunks commit out of order under concurrency).
-      await client.query(
-        `UPDATE runs SET
-           processed = processed + $2, succeeded = succeeded + $3, failed = failed + $4, warnings = warnings + $5,
-           last_chunk_index   = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $7 ELSE last_chunk_index END,
-           last_processed     = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN processed + $2 ELSE last_processed END,
-           last_checkpoint_at = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $8::timestamptz ELSE last_checkpoint_at END,
-           last_position      = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $9::text ELSE last_position END,
-           last_seq           = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $6 ELSE last_seq END
-         WHERE id = $1`,
-        [
-          runId, commit.processed - (old?.processed ?? 0), commit.succeeded - (old?.succeeded ?? 0), commit.failed - (old?.failed ?? 0),
-          commit.warnings - (old?.warnings ?? 0), commit.lastSeq, commit.index, commit.at, commit.lastPosition ?? null,
-        ],
-      );
-      await client.query(
-        `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (run_id, chunk_index) DO UPDATE SET
-           last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
-           failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
-           duration_ms = excluded.duration_ms`,
-        [runId, commit.index, commit.lastSeq, commit.processed, commit.succeeded, commit.failed, commit.warnings, commit.at, commit.durationMs ?? null],
-      );
-      if (old !== undefined) await client.query('DELETE FROM item_errors WHERE run_id = $1 AND commit_chunk = $2', [runId, commit.index]);
-      if (commit.errors.length === 0) return;
-      // All of the chunk's errors in one statement: a JSON array read as rows, in the order given.
-      const errors = commit.errors.map((e) => ({
-        item_id: e.itemId, seq: e.seq, chunk_index: e.chunkIndex, code: e.code, error_type: e.errorType, category: e.category,
-        severity: e.severity, field: e.field, location: e.location, message: e.message, attempts: e.attempts,
-        payload: e.payload ?? null, history: e.history ?? null, status: e.severity === 'block' && e.detail !== true ? 'dead' : null,
-      }));
-      await client.query(
-        `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
-         SELECT $1, $2, e.item_id, e.seq, e.chunk_index, e.code, e.error_type, e.category, e.severity, e.field, e.location, e.message, e.attempts,
-                e.payload, e.history, e.status
-         FROM ROWS FROM (json_to_recordset($3::json) AS (
-           item_id text, seq bigint, chunk_index integer, code text, error_type text, category text, severity text, field text,
-           location text, message text, attempts integer, payload json, history jsonb, status text)) WITH ORDINALITY
-           AS e (item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status, ord)
-         ORDER BY e.ord`,
-        [runId, commit.index, JSON.stringify(errors)],
-      );
-    });
+    await this.#transaction('commitChunk', (client) => commitChunk(client, runId, commit));
   }
 
   async finishRun(runId: string, report: RunReport): Promise<void> {
-    const result = await this.#query('finishRun', 'UPDATE runs SET status = $1, completed_at = $2, report = $3::json WHERE id = $4',
-      [report.status, report.completed_at === null ? null : new Date(report.completed_at), JSON.stringify(report), runId]);
-    if (result.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: finishRun: no run ${runId}`);
+    await this.#call('finishRun', () => finishRun(this.#pool, runId, report));
   }
 
   async getRun(id: string): Promise<RunRecord | null> {
@@ -458,6 +410,119 @@ export class PostgresStore implements Store {
       'INSERT INTO known_hosts (host, key_type, fingerprint, first_seen) VALUES ($1, $2, $3, $4) ON CONFLICT (host) DO NOTHING',
       [entry.host, entry.keyType, entry.fingerprint, entry.firstSeen]);
     return (await this.knownHost(entry.host))!;
+  }
+
+  // ── work distribution ──────────────────────────────────────────────────────────────────────
+
+  async enqueueJob(spec: QueuedJobSpec): Promise<RunRecord> {
+    return this.#transaction('enqueueJob', async (client) => {
+      const { rows } = await client.query<RunRow>(
+        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, lineage, base_dir, submitted_by)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::json, $1, $8, $9) RETURNING *`,
+        [spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, spec.createdAt, JSON.stringify(spec.config ?? null), spec.baseDir ?? null, spec.submittedBy ?? null],
+      );
+      const total = spec.kind === 'chunks' ? spec.chunks.reduce((sum, c) => sum + c.length, 0) : null;
+      await client.query('INSERT INTO jobs (run_id, priority, kind, total, submitted_at) VALUES ($1, $2, $3, $4, $5)',
+        [spec.id, spec.priority, spec.kind, total, spec.createdAt]);
+      const chunks = spec.kind === 'chunks' ? spec.chunks.map((items) => JSON.stringify(items)) : [null];
+      // A page of chunks per statement: one array parameter each, rather than 400 round trips for a 200k-item job.
+      for (let from = 0; from < chunks.length; from += 100) {
+        await client.query(
+          `INSERT INTO job_chunks (run_id, chunk_index, items)
+           SELECT $1, $2 + c.ord - 1, c.items::json FROM unnest($3::text[]) WITH ORDINALITY AS c (items, ord)`,
+          [spec.id, from, chunks.slice(from, from + 100)],
+        );
+      }
+      return toRun(rows[0]!);
+    });
+  }
+
+  async claimChunk(workerId: string, leaseMs: number, now: Date): Promise<ChunkLease | null> {
+    return this.#transaction('claimChunk', async (client) => {
+      // SKIP LOCKED: claimers racing for the same chunk each take a different one instead of queueing.
+      const { rows } = await client.query<LeaseRow>(
+        `WITH next AS (
+           SELECT c.run_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+           WHERE r.status IN ('queued', 'running') AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at < $1))
+           ORDER BY j.priority DESC, j.submitted_at, j.run_id, c.chunk_index
+           LIMIT 1 FOR UPDATE OF c SKIP LOCKED)
+         UPDATE job_chunks c SET state = 'leased', lease_worker = $2, lease_token = $3, lease_expires_at = $4, attempts = c.attempts + 1
+         FROM next JOIN jobs j ON j.run_id = next.run_id
+         WHERE c.run_id = next.run_id AND c.chunk_index = next.chunk_index
+         RETURNING c.run_id, c.chunk_index, c.items, c.lease_token, c.lease_worker, c.lease_expires_at, c.attempts, j.total`,
+        [now, workerId, randomUUID(), new Date(now.getTime() + leaseMs)],
+      );
+      const row = rows[0];
+      if (row === undefined) return null;
+      await client.query("UPDATE runs SET status = 'running', heartbeat_at = $2 WHERE id = $1 AND status = 'queued'", [row.run_id, now]);
+      return toLease(row);
+    });
+  }
+
+  async extendLease(token: string, leaseMs: number, now: Date): Promise<{ readonly control: RunControl | null }> {
+    return this.#transaction('extendLease', async (client) => {
+      const held = await client.query<{ run_id: string }>(
+        "UPDATE job_chunks SET lease_expires_at = $2 WHERE lease_token = $1 AND state = 'leased' RETURNING run_id",
+        [token, new Date(now.getTime() + leaseMs)],
+      );
+      if (held.rows[0] === undefined) throw leaseLost('postgres: extendLease', token);
+      const { rows } = await client.query<{ control: string | null }>('UPDATE runs SET heartbeat_at = $2 WHERE id = $1 RETURNING control', [held.rows[0].run_id, now]);
+      const control = rows[0]?.control;
+      return { control: control === 'pause' || control === 'cancel' ? control : null };
+    });
+  }
+
+  async commitLeasedChunk(token: string, commit: ChunkCommit): Promise<{ readonly last: boolean }> {
+    return this.#transaction('commitLeasedChunk', async (client) => {
+      const held = await heldLease(client, token, 'commitLeasedChunk');
+      await commitChunk(client, held.run_id, commit);
+      if (held.kind === 'whole') return { last: false };
+      // commitChunk holds the run's row lock: of two last chunks committing at once, the second sees the first done.
+      const open = await client.query("SELECT 1 FROM job_chunks WHERE run_id = $1 AND chunk_index <> $2 AND state <> 'done' LIMIT 1",
+        [held.run_id, held.chunk_index]);
+      if (open.rowCount === 0) return { last: true };
+      await client.query("UPDATE job_chunks SET state = 'done' WHERE run_id = $1 AND chunk_index = $2", [held.run_id, held.chunk_index]);
+      return { last: false };
+    });
+  }
+
+  async finishLeasedJob(token: string, report: RunReport): Promise<void> {
+    await this.#transaction('finishLeasedJob', async (client) => {
+      const held = await heldLease(client, token, 'finishLeasedJob');
+      await client.query("UPDATE job_chunks SET state = 'done' WHERE run_id = $1", [held.run_id]);
+      await finishRun(client, held.run_id, report);
+    });
+  }
+
+  async releaseChunk(token: string): Promise<void> {
+    await this.#query('releaseChunk',
+      "UPDATE job_chunks SET state = 'pending', lease_worker = NULL, lease_token = NULL, lease_expires_at = NULL WHERE lease_token = $1 AND state = 'leased'",
+      [token]);
+  }
+
+  async acquireLease(name: string, holder: string, leaseMs: number, now: Date, takeFrom?: string): Promise<string | null> {
+    const { rows } = await this.#query<{ token: string }>('acquireLease',
+      `INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at
+       WHERE leases.expires_at < $5 OR leases.holder = $2 OR leases.holder = $6
+       RETURNING token`,
+      [name, holder, randomUUID(), new Date(now.getTime() + leaseMs), now, takeFrom ?? null]);
+    return rows[0]?.token ?? null;
+  }
+
+  async renewLease(name: string, token: string, leaseMs: number, now: Date): Promise<boolean> {
+    const result = await this.#query('renewLease', 'UPDATE leases SET expires_at = $3 WHERE name = $1 AND token = $2',
+      [name, token, new Date(now.getTime() + leaseMs)]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async releaseLease(name: string, token: string): Promise<void> {
+    await this.#query('releaseLease', 'DELETE FROM leases WHERE name = $1 AND token = $2', [name, token]);
+  }
+
+  async leaseHolder(name: string): Promise<{ readonly holder: string; readonly expiresAt: Date } | null> {
+    const { rows } = await this.#query<{ holder: string; expires_at: Date }>('leaseHolder', 'SELECT holder, expires_at FROM leases WHERE name = $1', [name]);
+    return rows[0] === undefined ? null : { holder: rows[0].holder, expiresAt: rows[0].expires_at };
   }
 
   // ── deliveries ─────────────────────────────────────────────────────────────────────────────
@@ -1043,4 +1108,85 @@ function deadLetterWhere(filter: DeadLetterFilter, p: (value: unknown) => string
   if (filter.itemIds !== undefined) clauses.push(`e.item_id = ANY(${p(filter.itemIds)}::text[])`);
   if (filter.status !== undefined) clauses.push(`e.status = ${p(filter.status)}`);
   return clauses.join(' AND ');
+}
+
+/** commitChunk's writes, inside the caller's transaction (a fenced commit checks its lease first). */
+async function commitChunk(client: pg.PoolClient, runId: string, commit: ChunkCommit): Promise<void> {
+  // The run's row lock serializes commits of one run, so a re-commit sees the chunk it replaces.
+  const run = await client.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [runId]);
+  if (run.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: commitChunk: no run ${runId}`);
+  const old = (await client.query<ChunkRow>(
+    'SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = $1 AND chunk_index = $2', [runId, commit.index],
+  )).rows[0];
+  // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
+  // The checkpoint moves only forward (chunks commit out of order under concurrency).
+  await client.query(
+    `UPDATE runs SET
+       processed = processed + $2, succeeded = succeeded + $3, failed = failed + $4, warnings = warnings + $5,
+       last_chunk_index   = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $7 ELSE last_chunk_index END,
+       last_processed     = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN processed + $2 ELSE last_processed END,
+       last_checkpoint_at = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $8::timestamptz ELSE last_checkpoint_at END,
+       last_position      = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $9::text ELSE last_position END,
+       last_seq           = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $6 ELSE last_seq END
+     WHERE id = $1`,
+    [
+      runId, commit.processed - (old?.processed ?? 0), commit.succeeded - (old?.succeeded ?? 0), commit.failed - (old?.failed ?? 0),
+      commit.warnings - (old?.warnings ?? 0), commit.lastSeq, commit.index, commit.at, commit.lastPosition ?? null,
+    ],
+  );
+  await client.query(
+    `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (run_id, chunk_index) DO UPDATE SET
+       last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
+       failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
+       duration_ms = excluded.duration_ms`,
+    [runId, commit.index, commit.lastSeq, commit.processed, commit.succeeded, commit.failed, commit.warnings, commit.at, commit.durationMs ?? null],
+  );
+  if (old !== undefined) await client.query('DELETE FROM item_errors WHERE run_id = $1 AND commit_chunk = $2', [runId, commit.index]);
+  if (commit.errors.length === 0) return;
+  // All of the chunk's errors in one statement: a JSON array read as rows, in the order given.
+  const errors = commit.errors.map((e) => ({
+    item_id: e.itemId, seq: e.seq, chunk_index: e.chunkIndex, code: e.code, error_type: e.errorType, category: e.category,
+    severity: e.severity, field: e.field, location: e.location, message: e.message, attempts: e.attempts,
+    payload: e.payload ?? null, history: e.history ?? null, status: e.severity === 'block' && e.detail !== true ? 'dead' : null,
+  }));
+  await client.query(
+    `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
+     SELECT $1, $2, e.item_id, e.seq, e.chunk_index, e.code, e.error_type, e.category, e.severity, e.field, e.location, e.message, e.attempts,
+            e.payload, e.history, e.status
+     FROM ROWS FROM (json_to_recordset($3::json) AS (
+       item_id text, seq bigint, chunk_index integer, code text, error_type text, category text, severity text, field text,
+       location text, message text, attempts integer, payload json, history jsonb, status text)) WITH ORDINALITY
+       AS e (item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status, ord)
+     ORDER BY e.ord`,
+    [runId, commit.index, JSON.stringify(errors)],
+  );
+}
+
+async function finishRun(db: Queryable, runId: string, report: RunReport): Promise<void> {
+  const result = await db.query('UPDATE runs SET status = $1, completed_at = $2, report = $3::json WHERE id = $4',
+    [report.status, report.completed_at === null ? null : new Date(report.completed_at), JSON.stringify(report), runId]);
+  if (result.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: finishRun: no run ${runId}`);
+}
+
+/**
+ * The chunk a token holds, locked for the fenced write; STORE_LEASE_LOST when the token no longer
+ * holds it. Finishing also accepts the holder of a chunk already committed (a job stopped early)
+ * while its run goes on.
+ */
+async function heldLease(client: pg.PoolClient, token: string, operation: 'commitLeasedChunk' | 'finishLeasedJob'): Promise<{ run_id: string; chunk_index: number; kind: string }> {
+  const { rows } = await client.query<{ run_id: string; chunk_index: number; kind: string }>(
+    `SELECT c.run_id, c.chunk_index, j.kind FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+     WHERE c.lease_token = $1 AND (c.state = 'leased' OR ($2 AND c.state = 'done' AND r.status IN ('queued', 'running'))) FOR UPDATE OF c`,
+    [token, operation === 'finishLeasedJob']);
+  if (rows[0] === undefined) throw leaseLost(`postgres: ${operation}`, token);
+  return rows[0];
+}
+
+function toLease(row: LeaseRow): ChunkLease {
+  return {
+    runId: row.run_id, index: row.chunk_index, token: row.lease_token, workerId: row.lease_worker, expiresAt: row.lease_expires_at,
+    attempts: row.attempts, items: row.items, total: row.total,
+  };
 }

@@ -1,12 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FileArtifact, RunReport } from '../../core/report.js';
 import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
+import { leaseLost } from '../lease-lost.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, StoredItem, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -104,6 +106,9 @@ interface ChunkTimelineRow {
   chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: string; duration_ms: number | null;
 }
 interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
+interface LeaseRow {
+  run_id: string; chunk_index: number; items: string | null; lease_token: string; lease_worker: string; lease_expires_at: string; attempts: number; total: number | null;
+}
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 
 const iso = (date: Date): string => date.toISOString();
@@ -286,69 +291,72 @@ export class SqliteStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    await this.#call('commitChunk', () => {
-      const previous = this.#stmt(
-        'SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = ? AND chunk_index = ?',
-      );
-      const addCounters = this.#stmt(
-        `UPDATE runs SET
-           processed = processed + @processed, succeeded = succeeded + @succeeded,
-           failed = failed + @failed, warnings = warnings + @warnings,
-           last_chunk_index   = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @index ELSE last_chunk_index END,
-           last_processed     = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN processed + @processed ELSE last_processed END,
-           last_checkpoint_at = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @at ELSE last_checkpoint_at END,
-           last_position      = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @lastPosition ELSE last_position END,
-           last_seq           = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @lastSeq ELSE last_seq END
-         WHERE id = @runId`,
-      );
-      const upsertChunk = this.#stmt(
-        `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
-         VALUES (@runId, @index, @lastSeq, @processed, @succeeded, @failed, @warnings, @at, @durationMs)
-         ON CONFLICT (run_id, chunk_index) DO UPDATE SET
-           last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
-           failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
-           duration_ms = excluded.duration_ms`,
-      );
-      const dropErrors = this.#stmt('DELETE FROM item_errors WHERE run_id = ? AND commit_chunk = ?');
-      const insertError = this.#stmt(
-        `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      const at = iso(commit.at);
-      this.#db.transaction(() => {
-        // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
-        const old = previous.get(runId, commit.index) as ChunkRow | undefined;
-        const changed = addCounters.run({
-          runId, index: commit.index, lastSeq: commit.lastSeq, lastPosition: commit.lastPosition ?? null, at,
-          processed: commit.processed - (old?.processed ?? 0),
-          succeeded: commit.succeeded - (old?.succeeded ?? 0),
-          failed: commit.failed - (old?.failed ?? 0),
-          warnings: commit.warnings - (old?.warnings ?? 0),
-        }).changes;
-        if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: commitChunk: no run ${runId}`);
-        upsertChunk.run({
-          runId, index: commit.index, lastSeq: commit.lastSeq, at, durationMs: commit.durationMs ?? null,
-          processed: commit.processed, succeeded: commit.succeeded, failed: commit.failed, warnings: commit.warnings,
-        });
-        if (old !== undefined) dropErrors.run(runId, commit.index);
-        for (const e of commit.errors) {
-          insertError.run(
-            runId, commit.index, e.itemId, e.seq, e.chunkIndex, e.code, e.errorType, e.category, e.severity,
-            e.field, e.location, e.message, e.attempts,
-            e.payload === undefined ? null : JSON.stringify(e.payload), e.history === undefined ? null : JSON.stringify(e.history),
-            e.severity === 'block' && e.detail !== true ? 'dead' : null,
-          );
-        }
-      }).immediate();
+    await this.#call('commitChunk', () => this.#db.transaction(() => this.#commitChunk(runId, commit)).immediate());
+  }
+
+  /** commitChunk's writes, inside the caller's transaction (a fenced commit checks its lease first). */
+  #commitChunk(runId: string, commit: ChunkCommit): void {
+    const previous = this.#stmt(
+      'SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = ? AND chunk_index = ?',
+    );
+    const addCounters = this.#stmt(
+      `UPDATE runs SET
+         processed = processed + @processed, succeeded = succeeded + @succeeded,
+         failed = failed + @failed, warnings = warnings + @warnings,
+         last_chunk_index   = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @index ELSE last_chunk_index END,
+         last_processed     = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN processed + @processed ELSE last_processed END,
+         last_checkpoint_at = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @at ELSE last_checkpoint_at END,
+         last_position      = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @lastPosition ELSE last_position END,
+         last_seq           = CASE WHEN last_seq IS NULL OR @lastSeq >= last_seq THEN @lastSeq ELSE last_seq END
+       WHERE id = @runId`,
+    );
+    const upsertChunk = this.#stmt(
+      `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
+       VALUES (@runId, @index, @lastSeq, @processed, @succeeded, @failed, @warnings, @at, @durationMs)
+       ON CONFLICT (run_id, chunk_index) DO UPDATE SET
+         last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
+         failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
+         duration_ms = excluded.duration_ms`,
+    );
+    const dropErrors = this.#stmt('DELETE FROM item_errors WHERE run_id = ? AND commit_chunk = ?');
+    const insertError = this.#stmt(
+      `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const at = iso(commit.at);
+    // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
+    const old = previous.get(runId, commit.index) as ChunkRow | undefined;
+    const changed = addCounters.run({
+      runId, index: commit.index, lastSeq: commit.lastSeq, lastPosition: commit.lastPosition ?? null, at,
+      processed: commit.processed - (old?.processed ?? 0),
+      succeeded: commit.succeeded - (old?.succeeded ?? 0),
+      failed: commit.failed - (old?.failed ?? 0),
+      warnings: commit.warnings - (old?.warnings ?? 0),
+    }).changes;
+    if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: commitChunk: no run ${runId}`);
+    upsertChunk.run({
+      runId, index: commit.index, lastSeq: commit.lastSeq, at, durationMs: commit.durationMs ?? null,
+      processed: commit.processed, succeeded: commit.succeeded, failed: commit.failed, warnings: commit.warnings,
     });
+    if (old !== undefined) dropErrors.run(runId, commit.index);
+    for (const e of commit.errors) {
+      insertError.run(
+        runId, commit.index, e.itemId, e.seq, e.chunkIndex, e.code, e.errorType, e.category, e.severity,
+        e.field, e.location, e.message, e.attempts,
+        e.payload === undefined ? null : JSON.stringify(e.payload), e.history === undefined ? null : JSON.stringify(e.history),
+        e.severity === 'block' && e.detail !== true ? 'dead' : null,
+      );
+    }
   }
 
   async finishRun(runId: string, report: RunReport): Promise<void> {
-    await this.#call('finishRun', () => {
-      const changed = this.#stmt('UPDATE runs SET status = ?, completed_at = ?, report = ? WHERE id = ?')
-        .run(report.status, report.completed_at === null ? null : iso(new Date(report.completed_at)), JSON.stringify(report), runId).changes;
-      if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: finishRun: no run ${runId}`);
-    });
+    await this.#call('finishRun', () => this.#finishRun(runId, report));
+  }
+
+  #finishRun(runId: string, report: RunReport): void {
+    const changed = this.#stmt('UPDATE runs SET status = ?, completed_at = ?, report = ? WHERE id = ?')
+      .run(report.status, report.completed_at === null ? null : iso(new Date(report.completed_at)), JSON.stringify(report), runId).changes;
+    if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: finishRun: no run ${runId}`);
   }
 
   async getRun(id: string): Promise<RunRecord | null> {
@@ -472,6 +480,126 @@ export class SqliteStore implements Store {
         .run(entry.host, entry.keyType, entry.fingerprint, iso(entry.firstSeen));
     });
     return (await this.knownHost(entry.host))!;
+  }
+
+  // ── work distribution ──────────────────────────────────────────────────────────────────────
+
+  async enqueueJob(spec: QueuedJobSpec): Promise<RunRecord> {
+    return this.#call('enqueueJob', () => this.#db.transaction(() => {
+      this.#stmt(
+        `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, lineage, base_dir, submitted_by)
+         VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, iso(spec.createdAt), JSON.stringify(spec.config ?? null),
+        spec.id, spec.baseDir ?? null, spec.submittedBy ?? null,
+      );
+      const chunks = spec.kind === 'chunks' ? spec.chunks : [null];
+      const total = spec.kind === 'chunks' ? spec.chunks.reduce((sum, c) => sum + c.length, 0) : null;
+      this.#stmt('INSERT INTO jobs (run_id, priority, kind, total, submitted_at) VALUES (?, ?, ?, ?, ?)')
+        .run(spec.id, spec.priority, spec.kind, total, iso(spec.createdAt));
+      const insert = this.#stmt('INSERT INTO job_chunks (run_id, chunk_index, items) VALUES (?, ?, ?)');
+      chunks.forEach((items, index) => insert.run(spec.id, index, items === null ? null : JSON.stringify(items)));
+      return toRun(this.#runRow(spec.id) as RunRow);
+    }).immediate());
+  }
+
+  async claimChunk(workerId: string, leaseMs: number, now: Date): Promise<ChunkLease | null> {
+    return this.#call('claimChunk', () => this.#db.transaction((): ChunkLease | null => {
+      const next = this.#stmt(
+        `SELECT c.run_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+         WHERE r.status IN ('queued', 'running') AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at < ?))
+         ORDER BY j.priority DESC, j.submitted_at, j.run_id, c.chunk_index LIMIT 1`,
+      ).get(iso(now)) as { run_id: string; chunk_index: number } | undefined;
+      if (next === undefined) return null;
+      const expires = new Date(now.getTime() + leaseMs);
+      const row = this.#stmt(
+        `UPDATE job_chunks SET state = 'leased', lease_worker = ?, lease_token = ?, lease_expires_at = ?, attempts = attempts + 1
+         WHERE run_id = ? AND chunk_index = ?
+         RETURNING run_id, chunk_index, items, lease_token, lease_worker, lease_expires_at, attempts,
+                   (SELECT total FROM jobs WHERE run_id = job_chunks.run_id) AS total`,
+      ).get(workerId, randomUUID(), iso(expires), next.run_id, next.chunk_index) as LeaseRow;
+      this.#stmt("UPDATE runs SET status = 'running', heartbeat_at = ? WHERE id = ? AND status = 'queued'").run(iso(now), next.run_id);
+      return toLease(row);
+    }).immediate());
+  }
+
+  async extendLease(token: string, leaseMs: number, now: Date): Promise<{ readonly control: RunControl | null }> {
+    return this.#call('extendLease', () => this.#db.transaction(() => {
+      const runId = this.#stmt("UPDATE job_chunks SET lease_expires_at = ? WHERE lease_token = ? AND state = 'leased' RETURNING run_id")
+        .pluck().get(iso(new Date(now.getTime() + leaseMs)), token) as string | undefined;
+      if (runId === undefined) throw leaseLost('sqlite: extendLease', token);
+      const control = this.#stmt('UPDATE runs SET heartbeat_at = ? WHERE id = ? RETURNING control').pluck().get(iso(now), runId) as string | null;
+      return { control: control === 'pause' || control === 'cancel' ? control : null } as const;
+    }).immediate());
+  }
+
+  async commitLeasedChunk(token: string, commit: ChunkCommit): Promise<{ readonly last: boolean }> {
+    return this.#call('commitLeasedChunk', () => this.#db.transaction(() => {
+      const held = this.#heldLease(token, 'commitLeasedChunk');
+      this.#commitChunk(held.run_id, commit);
+      if (held.kind === 'whole') return { last: false };
+      const open = this.#stmt("SELECT count(*) FROM job_chunks WHERE run_id = ? AND chunk_index <> ? AND state <> 'done'").pluck()
+        .get(held.run_id, held.chunk_index) as number;
+      if (open === 0) return { last: true };
+      this.#stmt("UPDATE job_chunks SET state = 'done' WHERE run_id = ? AND chunk_index = ?").run(held.run_id, held.chunk_index);
+      return { last: false };
+    }).immediate());
+  }
+
+  async finishLeasedJob(token: string, report: RunReport): Promise<void> {
+    await this.#call('finishLeasedJob', () => this.#db.transaction(() => {
+      const held = this.#heldLease(token, 'finishLeasedJob');
+      this.#stmt("UPDATE job_chunks SET state = 'done' WHERE run_id = ?").run(held.run_id);
+      this.#finishRun(held.run_id, report);
+    }).immediate());
+  }
+
+  async releaseChunk(token: string): Promise<void> {
+    await this.#call('releaseChunk', () => {
+      this.#stmt("UPDATE job_chunks SET state = 'pending', lease_worker = NULL, lease_token = NULL, lease_expires_at = NULL WHERE lease_token = ? AND state = 'leased'")
+        .run(token);
+    });
+  }
+
+  /** The chunk `token` holds; finishing also accepts the holder of a chunk already committed (a job stopped early) while its run goes on. */
+  #heldLease(token: string, operation: 'commitLeasedChunk' | 'finishLeasedJob'): { run_id: string; chunk_index: number; kind: string } {
+    const held = this.#stmt(
+      `SELECT c.run_id, c.chunk_index, j.kind FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+       WHERE c.lease_token = ? AND (c.state = 'leased' OR (? AND c.state = 'done' AND r.status IN ('queued', 'running')))`,
+    ).get(token, operation === 'finishLeasedJob' ? 1 : 0) as { run_id: string; chunk_index: number; kind: string } | undefined;
+    if (held === undefined) throw leaseLost(`sqlite: ${operation}`, token);
+    return held;
+  }
+
+  async acquireLease(name: string, holder: string, leaseMs: number, now: Date, takeFrom?: string): Promise<string | null> {
+    return this.#call('acquireLease', () => {
+      const token = randomUUID();
+      const taken = this.#stmt(
+        `INSERT INTO leases (name, holder, token, expires_at) VALUES (@name, @holder, @token, @expires)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at
+         WHERE leases.expires_at < @now OR leases.holder = @holder OR leases.holder = @takeFrom
+         RETURNING token`,
+      ).pluck().get({ name, holder, token, expires: iso(new Date(now.getTime() + leaseMs)), now: iso(now), takeFrom: takeFrom ?? null }) as string | undefined;
+      return taken ?? null;
+    });
+  }
+
+  async renewLease(name: string, token: string, leaseMs: number, now: Date): Promise<boolean> {
+    return this.#call('renewLease', () =>
+      this.#stmt('UPDATE leases SET expires_at = ? WHERE name = ? AND token = ?').run(iso(new Date(now.getTime() + leaseMs)), name, token).changes > 0);
+  }
+
+  async releaseLease(name: string, token: string): Promise<void> {
+    await this.#call('releaseLease', () => {
+      this.#stmt('DELETE FROM leases WHERE name = ? AND token = ?').run(name, token);
+    });
+  }
+
+  async leaseHolder(name: string): Promise<{ readonly holder: string; readonly expiresAt: Date } | null> {
+    return this.#call('leaseHolder', () => {
+      const row = this.#stmt('SELECT holder, expires_at FROM leases WHERE name = ?').get(name) as { holder: string; expires_at: string } | undefined;
+      return row === undefined ? null : { holder: row.holder, expiresAt: new Date(row.expires_at) };
+    });
   }
 
   // ── deliveries ─────────────────────────────────────────────────────────────────────────────
@@ -1042,4 +1170,11 @@ function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unk
   }
   if (filter.status !== undefined) add('e.status = ?', filter.status);
   return { where: clauses.join(' AND '), params };
+}
+
+function toLease(row: LeaseRow): ChunkLease {
+  return {
+    runId: row.run_id, index: row.chunk_index, token: row.lease_token, workerId: row.lease_worker, expiresAt: new Date(row.lease_expires_at),
+    attempts: row.attempts, items: row.items === null ? null : JSON.parse(row.items) as StoredItem[], total: row.total,
+  };
 }
