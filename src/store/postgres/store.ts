@@ -5,7 +5,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, Store,
+  Alert, ApiKeyRecord, Attempt, Batch, ChunkCommit, CutOptions, DeadLetter, DeadLetterFilter, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxRecord, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, RunControl, RunFilter, RunRecord, RuleState, RunSpec, StepOptions, Store,
 } from '../types.js';
 
 /**
@@ -527,17 +527,21 @@ export class PostgresStore implements Store {
     });
   }
 
-  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}): Promise<boolean> {
+  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}, options: StepOptions = {}): Promise<boolean> {
     const { values, p } = parameters();
     const [step, when] = [`${p(state)}::text`, `${p(at)}::timestamptz`];
     const set = [`state = ${step}`, `updated_at = ${when}`];
     for (const [key, value] of Object.entries(update)) {
       if (value !== undefined) set.push(`${deliveryColumns[key as keyof DeliveryUpdate]} = ${p(value)}`);
     }
-    // One statement: the move and its step are recorded together, or neither for an unknown id.
+    const where = [`id = ${p(id)}`];
+    const { expect } = options;
+    if (expect !== undefined) where.push(`state = ${p(expect.state)}`);
+    if (expect?.code !== undefined) where.push(`code IS NOT DISTINCT FROM ${p(expect.code)}::text`);
+    // One statement: the move and its step are recorded together, or neither for an unknown id (or an unmet expectation).
     const result = await this.#query('advanceDelivery',
-      `WITH moved AS (UPDATE deliveries SET ${set.join(', ')} WHERE id = ${p(id)} RETURNING id)
-       INSERT INTO delivery_steps (delivery_id, state, at) SELECT id, ${step}, ${when} FROM moved`,
+      `WITH moved AS (UPDATE deliveries SET ${set.join(', ')} WHERE ${where.join(' AND ')} RETURNING id)
+       INSERT INTO delivery_steps (delivery_id, state, at, detail) SELECT id, ${step}, ${when}, ${p(options.detail ?? null)}::text FROM moved`,
       values);
     return (result.rowCount ?? 0) > 0;
   }
@@ -547,10 +551,10 @@ export class PostgresStore implements Store {
     return rows[0] === undefined ? null : toDelivery(rows[0]);
   }
 
-  async deliverySteps(id: string): Promise<{ readonly state: DeliveryStep; readonly at: Date }[]> {
-    const { rows } = await this.#query<{ state: DeliveryStep; at: Date }>('deliverySteps',
-      'SELECT state, at FROM delivery_steps WHERE delivery_id = $1 ORDER BY id', [id]);
-    return rows.map((r) => ({ state: r.state, at: r.at }));
+  async deliverySteps(id: string): Promise<DeliveryStepRecord[]> {
+    const { rows } = await this.#query<{ state: DeliveryStep; at: Date; detail: string | null }>('deliverySteps',
+      'SELECT state, at, detail FROM delivery_steps WHERE delivery_id = $1 ORDER BY id', [id]);
+    return rows.map((r) => ({ state: r.state, at: r.at, detail: r.detail }));
   }
 
   async listDeliveries(filter: DeliveryFilter = {}): Promise<DeliveryRecord[]> {
