@@ -9,7 +9,8 @@ import { classify } from '../errors/classify.js';
 import { ladingError } from '../errors/lading-error.js';
 import { deliver, isHeld, stage, type Delivered, type Held } from '../sinks/file/delivery.js';
 import type { SinkEvent } from '../sinks/types.js';
-import type { DeliveryRecord, DeliveryStep, Store } from '../store/types.js';
+import { raiseAlert } from '../notify/dispatch.js';
+import type { Alert, DeliveryRecord, DeliveryStep, Store } from '../store/types.js';
 
 export interface RetryDeliveryOptions {
   readonly dataDir: string;
@@ -51,6 +52,7 @@ export async function retryDelivery(store: Store, id: string, opts: RetryDeliver
     const ctx = {
       store, destination, clock, ids, policy: deliveryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
       onCollision: output.on_collision ?? 'skip_if_identical', signal: opts.signal ?? new AbortController().signal, emit: opts.onEvent ?? (() => {}),
+      alert: (alert: Alert) => raiseAlert(config.notify, alert, { store, clock }),
     };
     const file = { path: staged, bytes: d.bytes, sha256: d.sha256, records: d.records };
     const sent = await deliver(ctx, await stage(ctx, d.part, d.name, file), file);

@@ -292,6 +292,7 @@ export class FileSink implements RecordSink {
     const dctx: DeliveryContext = {
       store: build.store, destination: this.deps.destination, clock: build.clock, ids: build.ids, policy: build.delivery,
       pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, onCollision: config.on_collision, signal: ctx.signal, emit: ctx.emit,
+      alert: build.alert ?? ((alert) => build.store.recordAlert(alert)),
     };
     const pattern = config.naming ?? (config.split ? defaultSplitNaming : defaultNaming);
     const parts = [];

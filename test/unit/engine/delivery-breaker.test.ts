@@ -18,9 +18,10 @@ import { ladingError } from '../../../src/errors/lading-error.js';
 import { csv } from '../../../src/formats/csv.js';
 import { fileSink } from '../../../src/sinks/file/file.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import { startRecordingServer } from '../../support/servers/http.js';
 import { tempDir } from '../../support/tmp.js';
 
-async function setup() {
+async function setup(notify?: Record<string, unknown>) {
   const dir = tempDir();
   const store = await openSqliteStore(join(dir, 'lading.db'));
   after(() => store.close());
@@ -47,7 +48,8 @@ async function setup() {
     name: 'brk', source: { type: 'inbox' },
     delivery: { retry: { attempts: 1 }, circuit_breaker: { failures: 2, cool_down: '15m' } },
     output: { type: 'file', format: 'csv', naming: 'f_{batch_id}.{ext}', destination: { type: 'local', path: 'out' } },
-  }, { env: {} }), baseDir: dir, origin: '<test>' };
+    ...(notify ? { notify } : {}),
+  }, { env: { HOOK_SECRET: 's'.repeat(16) } }), baseDir: dir, origin: '<test>' };
   const run = async (records: number) => {
     await store.ingest('brk', Array.from({ length: records }, (_, i) => ({ data: { id: i } })), clock.now());
     return runPipeline(loaded, { store, dataDir: join(dir, '.lading'), clock, ids, registry: reg });
@@ -115,3 +117,30 @@ test('a failed canary re-opens the breaker from now: the rest waits another cool
   assert.equal((await store.deliveryState('brk')).breakerOpenedAt, null);
 });
 
+
+test('the breaker opening and closing reach the on_alert channels: the opening as an alert, the closing (here by `deliveries retry`) as its recovery', async () => {
+  const hook = await startRecordingServer();
+  after(() => hook.stop());
+  const { run, clock, partner, dir, store } = await setup({ on_alert: [{ type: 'webhook', url: `${hook.url}/hook`, secret: '${env:HOOK_SECRET}' }] });
+  const told = () => hook.requests.map((r) => { const b = r.body as { event: string; rule: string | null; details: { kind?: string } }; return `${b.event} ${b.rule} ${b.details.kind ?? ''}`.trim(); });
+  await run(1);
+  await run(0);
+  assert.deepEqual(told(), ['alert delivery_breaker breaker_opened']);
+  await clock.advance(15 * 60_000);
+  await run(0);
+  assert.deepEqual(told(), ['alert delivery_breaker breaker_opened'], 'a failed canary keeps it open: nothing new to tell');
+
+  partner.down = false;
+  await clock.advance(15 * 60_000);
+  const [pending] = await store.listDeliveries({ pipeline: 'brk', states: ['failed', 'rendered'] });
+  // The canary sent by `lading deliveries retry` closes it: that path tells the channels too,
+  // resolving the stored config's ${env:…} references from the environment as the CLI does.
+  process.env.HOOK_SECRET = 's'.repeat(16);
+  after(() => { delete process.env.HOOK_SECRET; });
+  await retryDelivery(store, pending!.id, { dataDir: join(dir, '.lading'), clock });
+  assert.deepEqual(told(), ['alert delivery_breaker breaker_opened', 'recovery delivery_breaker breaker_closed']);
+  assert.deepEqual((await store.listNotifications({ pipeline: 'brk' })).map((n) => `${n.event} ${n.rule} ${n.status}`).reverse(), [
+    'alert delivery_breaker sent', 'recovery delivery_breaker sent',
+  ]);
+  assert.deepEqual((await store.listAlerts({ pipeline: 'brk' })).map((a) => a.kind), ['breaker_closed', 'breaker_opened']);
+});
