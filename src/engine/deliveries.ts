@@ -22,7 +22,7 @@ export interface RetryDeliveryOptions {
 }
 
 /** The destination a run delivered to, rebuilt from the config stored with the run. */
-async function openDestination(store: Store, runId: string, opts: RetryDeliveryOptions, why: string) {
+export async function openDestination(store: Store, runId: string, opts: RetryDeliveryOptions, why: string) {
   const run = await store.getRun(runId);
   if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${runId} (${why})`);
   const { config } = parsePipeline(run.config, { origin: `run ${run.id}` });
