@@ -28,6 +28,15 @@ export const deliveryConfig = z.object({
     failures: z.number().int().min(1).max(1000).default(5).describe('Consecutive failed deliveries (after their retries) that open the breaker.'),
     cool_down: duration().default(900_000).describe('How long an open breaker holds deliveries back before one canary delivery is tried.'),
   }).strict().prefault({}).describe('Destination circuit breaker of the pipeline: while open, runs render and stage their files but do not contact the destination; a canary after the cool-down closes it and sends the backlog.'),
+  acknowledgment: z.object({
+    require: z.boolean().default(false).describe('Wait for the partner to confirm each data file (seed: require_acknowledgment); until then the file is verified, not confirmed.'),
+    mode: z.enum(['ack_file', 'file_removed']).default('ack_file').describe('ack_file: the partner writes an ack file next to the delivered one; file_removed: the partner takes the file out of the incoming folder.'),
+    ack_pattern: z.string().min(1).default('{name}.ack')
+      .refine((p) => p.includes('{name}') || p.includes('{basename}'), { message: 'must contain {name} or {basename}, or every file would share one ack file' })
+      .refine((p) => !p.split('/').includes('..'), { message: 'must not leave the destination folder (..)' })
+      .describe('Name of the ack file in mode ack_file, in the destination folder: {name} is the delivered file\'s name, {basename} its name without folders.'),
+    timeout: duration().refine((ms) => ms > 0, 'must be more than 0').default(86_400_000).describe('Alert (ack_timeout) once when a verified file is not acknowledged within this time (seed: timeout_minutes; write e.g. 90m).'),
+  }).strict().prefault({}).describe('Partner acknowledgement of delivered data files, polled by `lading deliveries check` (and the scheduler of `lading triggers`).'),
 }).strict().meta({ id: 'delivery' });
 
 export type DeliveryConfig = z.output<typeof deliveryConfig>;
@@ -39,6 +48,14 @@ export interface DeliveryPolicy {
   readonly retry: RetryPolicy;
   readonly onRejection: readonly RejectionRule[];
   readonly breaker: { readonly failures: number; readonly coolDownMs: number };
+  readonly acknowledgment: AcknowledgmentPolicy;
+}
+
+export interface AcknowledgmentPolicy {
+  readonly required: boolean;
+  readonly mode: 'ack_file' | 'file_removed';
+  readonly ackPattern: string;
+  readonly timeoutMs: number;
 }
 
 export const deliveryPolicy = (config: DeliveryConfig): DeliveryPolicy => ({
@@ -48,4 +65,8 @@ export const deliveryPolicy = (config: DeliveryConfig): DeliveryPolicy => ({
   },
   onRejection: config.on_rejection,
   breaker: { failures: config.circuit_breaker.failures, coolDownMs: config.circuit_breaker.cool_down },
+  acknowledgment: {
+    required: config.acknowledgment.require, mode: config.acknowledgment.mode,
+    ackPattern: config.acknowledgment.ack_pattern, timeoutMs: config.acknowledgment.timeout,
+  },
 });

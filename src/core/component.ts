@@ -6,7 +6,7 @@ import type { FormatEncoder, EncoderContext } from '../formats/types.js';
 import type { Codec } from '../codecs/types.js';
 import type { Destination } from '../destinations/types.js';
 import type { RecordSink } from '../sinks/types.js';
-import type { Store } from '../store/types.js';
+import type { Alert, Store } from '../store/types.js';
 import type { DeliveryPolicy } from '../config/delivery.js';
 
 /** What a component may use when it is built: nothing is opened until the run starts. */
@@ -25,6 +25,8 @@ export interface BuildContext {
   readonly batchId?: string;
   /** How files are delivered (pipeline `delivery:`): retries, rejection rules, circuit breaker. */
   readonly delivery?: DeliveryPolicy;
+  /** Records an alert (breaker opened or closed) and tells the pipeline's notify channels; without it the alert is only recorded. */
+  readonly alert?: (alert: Alert) => Promise<void>;
   /** A dry run: sources must not change anything (the inbox reads pending records without cutting a batch). */
   readonly dryRun?: boolean;
 }

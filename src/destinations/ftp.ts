@@ -79,6 +79,7 @@ export class FtpDestination implements Destination {
     return this.exclusive(() => this.watch(opts.signal, async () => {
       let final = name;
       let target: string | undefined;
+      let keep = false;
       const sent: Sent = { bytes: 0, hash: createHash('sha256') };
       try {
         const client = await this.connect();
@@ -98,13 +99,16 @@ export class FtpDestination implements Destination {
           throw ladingError('DEST_VERIFY_MISMATCH', `${this.uri(target)}: sent ${sent.bytes} bytes sha256 ${sha256}, the server holds ${stored === null ? 'no file' : `${stored} bytes`}${want}`);
         }
         if (target !== final) {
+          // From here the delivery may record the verified temp file, to be finished by completePut
+          // after a failure or a crash: it is no longer ours to discard.
+          keep = true;
           await opts.onUploaded?.(`${name}.tmp`);
           const published = await this.publish(client, target, final, opts);
           if (published) return published;
         }
         return { uri: this.uri(final), bytes: sent.bytes, sha256, attempts: 1, skipped: false };
       } catch (error) {
-        if (target !== undefined && !opts.signal.aborted) await this.discard(target, sent.failure !== undefined);
+        if (target !== undefined && !keep && !opts.signal.aborted) await this.discard(target, sent.failure !== undefined);
         const doing = `uploading ${this.uri(final)}`;
         if (sent.failure !== undefined) throw classify(sent.failure, { ioCode: 'DEST_WRITE_FAILED', doing });
         throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing, ftp: true, secrets: this.secrets });
@@ -121,6 +125,28 @@ export class FtpDestination implements Destination {
         return bytes === null ? null : { bytes };
       } catch (error) {
         throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `reading the size of ${this.uri(this.rootOr(name))}`, ftp: true, secrets: this.secrets });
+      }
+    });
+  }
+
+  /**
+   * Renames a temp file a crash left between upload and rename. FTP has no checksum command, so
+   * only its size is compared with the recorded bytes: the delivery records the temp name only
+   * once the upload was verified (size on the server, sha256 of what was sent), and a later
+   * attempt rewrites that name only after the record was reset, so a temp file of the recorded
+   * size is that verified upload.
+   */
+  async completePut(name: string, expected: { readonly bytes: number; readonly sha256: string }): Promise<boolean> {
+    return this.exclusive(async () => {
+      const final = this.rootOr(name);
+      try {
+        const client = await this.connect();
+        const temp = `${this.path(name)}.tmp`;
+        if (await this.remoteSize(client, temp) !== expected.bytes) return false;
+        await this.publish(client, temp, this.path(name), { onCollision: 'fail', signal: new AbortController().signal, expected });
+        return true;
+      } catch (error) {
+        throw classify(error, { ioCode: 'DEST_WRITE_FAILED', doing: `renaming the left-over ${this.uri(final)}.tmp`, ftp: true, secrets: this.secrets });
       }
     });
   }

@@ -676,7 +676,12 @@ export class SftpDestination implements Destination {
       return hash.digest('hex');
     } finally {
       aborted.dispose();
+      // The stream closes its remote handle after the last chunk. Waiting for that keeps a lone
+      // stat followed by close() from cutting the connection with the reply pending, which ssh2
+      // reports as an error on a stream nobody listens to any more.
+      stream.on('error', () => {});
       if (!stream.destroyed) stream.destroy();
+      if (!stream.closed) await Promise.race([new Promise((closed) => stream.once('close', closed)), conn.lost.catch(() => {})]);
     }
   }
 

@@ -1,4 +1,5 @@
 import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { deliveryPolicy } from '../config/delivery.js';
 import { parsePipeline } from '../config/load.js';
 import { pick } from '../config/one-of.js';
@@ -7,9 +8,12 @@ import { randomIds, type IdGenerator } from '../core/ids.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import { classify } from '../errors/classify.js';
 import { ladingError } from '../errors/lading-error.js';
+import { completeBatch, manifestKey } from '../sinks/file/batch-files.js';
 import { deliver, isHeld, stage, type Delivered, type Held } from '../sinks/file/delivery.js';
+import type { ManifestFormat } from '../sinks/file/manifest.js';
 import type { SinkEvent } from '../sinks/types.js';
-import type { DeliveryRecord, DeliveryStep, Store } from '../store/types.js';
+import { raiseAlert } from '../notify/dispatch.js';
+import type { Alert, DeliveryRecord, DeliveryStep, Store } from '../store/types.js';
 
 export interface RetryDeliveryOptions {
   readonly dataDir: string;
@@ -21,11 +25,14 @@ export interface RetryDeliveryOptions {
 }
 
 /** The destination a run delivered to, rebuilt from the config stored with the run. */
-async function openDestination(store: Store, runId: string, opts: RetryDeliveryOptions, why: string) {
+export async function openDestination(store: Store, runId: string, opts: RetryDeliveryOptions, why: string) {
   const run = await store.getRun(runId);
   if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${runId} (${why})`);
   const { config } = parsePipeline(run.config, { origin: `run ${run.id}` });
-  const output = config.output as { type: string; destination?: unknown; on_collision?: 'fail' | 'overwrite' | 'skip_if_identical' };
+  const output = config.output as {
+    type: string; destination?: unknown; on_collision?: 'fail' | 'overwrite' | 'skip_if_identical';
+    checksum?: 'none' | 'sha256'; manifest?: boolean | { readonly format: ManifestFormat };
+  };
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
   if (output.destination === undefined) throw ladingError('USAGE_INVALID', `run ${runId} (${config.name}) has no file destination`);
@@ -46,11 +53,12 @@ export async function retryDelivery(store: Store, id: string, opts: RetryDeliver
   if (staged === null || d.bytes === null || d.sha256 === null || !(await access(staged).then(() => true, () => false))) {
     throw ladingError('DEST_NOT_RETRYABLE', `delivery ${id} (${d.name}) has no staged file left to send`);
   }
-  const { config, output, destination, clock, ids } = await openDestination(store, d.runId, opts, `the run that rendered delivery ${id}`);
+  const { run, config, output, destination, clock, ids } = await openDestination(store, d.runId, opts, `the run that rendered delivery ${id}`);
   try {
     const ctx = {
       store, destination, clock, ids, policy: deliveryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
       onCollision: output.on_collision ?? 'skip_if_identical', signal: opts.signal ?? new AbortController().signal, emit: opts.onEvent ?? (() => {}),
+      alert: (alert: Alert) => raiseAlert(config.notify, alert, { store, clock }),
     };
     const file = { path: staged, bytes: d.bytes, sha256: d.sha256, records: d.records };
     const sent = await deliver(ctx, await stage(ctx, d.part, d.name, file), file);
@@ -59,6 +67,11 @@ export async function retryDelivery(store: Store, id: string, opts: RetryDeliver
         name: sent.name, bytes: sent.bytes, records: d.records, sha256: sent.sha256, uri: sent.uri, part: Number(d.part.split('/').at(-1)) || 1,
         attempts: sent.attempts, duration_ms: sent.durationMs, destination: destination.description, deliveredAt: clock.now(),
       });
+    }
+    if (!isHeld(sent) && d.part !== manifestKey(d.part.startsWith('sample/'))) {
+      // The batch's run held its sidecars and manifest back while this file waited: the last one sent brings them.
+      const manifest = output.manifest === undefined || output.manifest === false ? undefined : output.manifest === true ? 'json' : output.manifest.format;
+      await completeBatch(ctx, d, { checksum: output.checksum ?? 'none', manifest }, { dir: join(opts.dataDir, 'staging', d.runId), created: run.createdAt });
     }
     return sent;
   } finally {

@@ -13,7 +13,7 @@ import { releaseBacklog } from './deliveries.js';
 import { codes } from '../errors/codes.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
-import { notify } from '../notify/dispatch.js';
+import { notify, raiseAlert } from '../notify/dispatch.js';
 import { checkSla } from '../reports/sla.js';
 import type { RecordSink, SinkEvent } from '../sinks/types.js';
 import type { Cursor, Source, SourceProgress } from '../sources/types.js';
@@ -146,6 +146,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
     ...(resumed?.batchId ? { batchId: resumed.batchId } : opts.batchId ? { batchId: opts.batchId } : {}),
     delivery: deliveryPolicy(config.delivery),
+    alert: (alert) => raiseAlert(config.notify, alert, { store, clock }),
   };
   const source: Source = opts.source?.source ?? pick(registry.sources, config.source).create(config.source, build);
   const sink: RecordSink = pick(registry.sinks, config.output).create(config.output, build);

@@ -51,10 +51,12 @@ const channels = (what: string) => z.array(channelConfig).optional().describe(wh
 export const notifyConfig = z.object({
   on_failure: channels('Told when a run fails (rule batch_failed) and, unless on_alert is given, of every other rule breach.'),
   on_success: channels('Told of every full run that completes (with or without item errors); never rate-limited.'),
-  on_alert: channels('Told of rule breaches other than batch_failed (failure_rate, slow_run, deliveries_suspended, low_volume). Default: the on_failure channels.'),
+  on_alert: channels('Told of rule breaches other than batch_failed (failure_rate, slow_run, deliveries_suspended, low_volume, delivery_breaker, ack_timeout). Default: the on_failure channels.'),
   rules: z.object({
     batch_failed: z.boolean().default(true).describe('Alert when a full run fails or times out.'),
     deliveries_suspended: z.boolean().default(true).describe('Alert when a failure that needs an operator (credentials, permissions, host key) suspends deliveries.'),
+    delivery_breaker: z.boolean().default(true).describe('Alert when the destination circuit breaker opens (alert breaker_opened); its closing (breaker_closed) is the recovery.'),
+    ack_timeout: z.boolean().default(true).describe('Alert when a delivered file is not acknowledged by the partner within delivery.acknowledgment.timeout (alert ack_timeout).'),
     failure_rate: z.object({
       above: z.number().min(0).max(1).describe('Fraction of processed items that failed, e.g. 0.05.'),
     }).strict().optional().describe('Alert when a completed run failed more than this fraction of its items.'),
@@ -71,6 +73,6 @@ export const notifyConfig = z.object({
 }).strict().meta({ id: 'notify' });
 
 export type NotifyConfig = z.output<typeof notifyConfig>;
-export type RuleName = 'batch_failed' | 'deliveries_suspended' | 'failure_rate' | 'slow_run' | 'low_volume' | SlaRule;
+export type RuleName = 'batch_failed' | 'deliveries_suspended' | 'failure_rate' | 'slow_run' | 'low_volume' | 'delivery_breaker' | 'ack_timeout' | SlaRule;
 /** One rule per service-level objective (src/reports/sla.ts), so each breach and recovery is told on its own. */
 export type SlaRule = 'sla_freshness' | 'sla_completeness' | 'sla_accuracy' | 'sla_availability';

@@ -2,10 +2,10 @@
 // A channel that fails is recorded with its classified error; it never fails the run.
 import type { Clock } from '../core/clock.js';
 import type { RunReport } from '../core/report.js';
-import { codes } from '../errors/codes.js';
+import { codes, isErrorCode } from '../errors/codes.js';
 import { classify } from '../errors/classify.js';
 import type { LadingError } from '../errors/lading-error.js';
-import type { NotificationRecord, Store } from '../store/types.js';
+import type { Alert, NotificationRecord, Store } from '../store/types.js';
 import type { ChannelConfig, NotifyConfig, RuleName } from './config.js';
 import type { Channel, Notification } from './channel.js';
 import { emailChannel } from './email.js';
@@ -18,7 +18,9 @@ export type NotifyEvent =
   | { readonly type: 'run_finished'; readonly report: RunReport }
   | { readonly type: 'deliveries_suspended'; readonly pipeline: string; readonly runId: string; readonly error: LadingError }
   /** Verdicts on the pipeline's service-level objectives (src/reports/sla.ts). */
-  | { readonly type: 'sla'; readonly pipeline: string; readonly runId: string; readonly findings: readonly Finding[] };
+  | { readonly type: 'sla'; readonly pipeline: string; readonly runId: string; readonly findings: readonly Finding[] }
+  /** An alert the delivery code recorded: breaker_opened / breaker_closed (its recovery), ack_timeout. */
+  | { readonly type: 'alert'; readonly alert: Alert };
 
 export interface NotifyContext {
   readonly store: Store;
@@ -44,6 +46,19 @@ export async function notify(config: NotifyConfig | undefined, event: NotifyEven
   await new Dispatcher(config, ctx).dispatch(event);
 }
 
+/** Records an alert and tells the on_alert channels of `config` about it. */
+export async function raiseAlert(config: NotifyConfig | undefined, alert: Alert, ctx: NotifyContext): Promise<void> {
+  await ctx.store.recordAlert(alert);
+  await notify(config, { type: 'alert', alert }, ctx);
+}
+
+/** The rule an alert kind breaches (or, for a recovery, clears); kinds other code tells about map to none. */
+const alertRules: Partial<Record<Alert['kind'], { readonly rule: 'delivery_breaker' | 'ack_timeout'; readonly breached: boolean }>> = {
+  breaker_opened: { rule: 'delivery_breaker', breached: true },
+  breaker_closed: { rule: 'delivery_breaker', breached: false },
+  ack_timeout: { rule: 'ack_timeout', breached: true },
+};
+
 class Dispatcher {
   constructor(private readonly config: NotifyConfig, private readonly ctx: NotifyContext) {}
 
@@ -62,6 +77,16 @@ class Dispatcher {
         if (finding.breached) await this.breach(event.pipeline, event.runId, finding, []);
         else await this.clear(event.pipeline, event.runId, finding, []);
       }
+      return;
+    }
+    if (event.type === 'alert') {
+      const { alert } = event;
+      const rule = alertRules[alert.kind];
+      if (rule === undefined || !this.config.rules[rule.rule]) return;
+      const finding = { ...rule, summary: alert.message, details: { kind: alert.kind, code: alert.code, at: alert.at.toISOString() } };
+      const facts = [`alert: ${alert.kind}${alert.code ? ` (${alert.code})` : ''} at ${alert.at.toISOString()}`, ...(alert.code !== null && isErrorCode(alert.code) ? [`fix: ${codes[alert.code].fix}`] : [])];
+      if (rule.breached) await this.breach(alert.pipeline, alert.runId, finding, facts, 'times');
+      else await this.clear(alert.pipeline, alert.runId, finding, facts, 'time');
       return;
     }
     const { report } = event;
@@ -89,10 +114,10 @@ class Dispatcher {
       .map((r) => r.processed);
   }
 
-  private async breach(pipeline: string, runId: string, finding: Finding, facts: readonly string[]): Promise<void> {
+  private async breach(pipeline: string, runId: string | null, finding: Finding, facts: readonly string[], counted: 'runs' | 'times' = 'runs'): Promise<void> {
     const at = this.ctx.clock.now();
     const state = await this.ctx.store.breachRule(pipeline, finding.rule, at);
-    const inARow = state.consecutive > 1 ? [`breached ${state.consecutive} runs in a row, since ${state.breachedAt?.toISOString()}`] : [];
+    const inARow = state.consecutive > 1 ? [`breached ${state.consecutive} ${counted} in a row, since ${state.breachedAt?.toISOString()}`] : [];
     const n = this.notification(pipeline, runId, 'alert', finding.rule, finding.summary, [...facts, ...inARow], state.consecutive, finding.details);
     await Promise.all(this.channels(finding.rule).filter((c) => c.wants(n)).map(async (c) => {
       if (await this.ctx.store.claimAlert({ pipeline, rule: finding.rule, channel: key(c) }, at, this.config.min_interval)) await this.send(c, n);
@@ -100,10 +125,10 @@ class Dispatcher {
     }));
   }
 
-  private async clear(pipeline: string, runId: string, finding: Finding, facts: readonly string[]): Promise<void> {
+  private async clear(pipeline: string, runId: string | null, finding: Finding, facts: readonly string[], counted: 'run' | 'time' = 'run'): Promise<void> {
     const was = await this.ctx.store.clearRule(pipeline, finding.rule);
     if (was === null) return;
-    const since = `breached since ${was.breachedAt?.toISOString()} (${was.consecutive} run${was.consecutive === 1 ? '' : 's'})`;
+    const since = `breached since ${was.breachedAt?.toISOString()} (${was.consecutive} ${counted}${was.consecutive === 1 ? '' : 's'})`;
     const n = this.notification(pipeline, runId, 'recovery', finding.rule, `recovered: ${finding.rule} cleared - ${finding.summary}`, [...facts, since], 0, finding.details);
     await Promise.all(this.channels(finding.rule).filter((c) => c.wants(n)).map(async (c) => {
       if (await this.ctx.store.claimRecovery({ pipeline, rule: finding.rule, channel: key(c) })) await this.send(c, n);

@@ -195,6 +195,21 @@ export interface DeliveryRecord {
 /** Fields a step changes; absent fields keep their value. */
 export type DeliveryUpdate = Partial<Pick<DeliveryRecord, 'runId' | 'tempName' | 'uri' | 'bytes' | 'records' | 'sha256' | 'stagedPath' | 'attempts' | 'code' | 'reason'>>;
 
+/** How a step is recorded: what it says, and the state it must start from (compare-and-set, for steps taken once). */
+export interface StepOptions {
+  /** Said with the step, e.g. how the partner acknowledged (`ack_file x.csv.ack`). */
+  readonly detail?: string;
+  /** The step is taken only while the delivery is in this state (and, when given, has this code; null: no code). */
+  readonly expect?: { readonly state: DeliveryStep; readonly code?: string | null };
+}
+
+/** One step a delivery took. */
+export interface DeliveryStepRecord {
+  readonly state: DeliveryStep;
+  readonly at: Date;
+  readonly detail: string | null;
+}
+
 export interface DeliveryFilter {
   readonly pipeline?: string;
   readonly runId?: string;
@@ -227,11 +242,11 @@ export interface DeliveryStore {
    * the existing one (an earlier run's, with its name and state) returned unchanged.
    */
   openDelivery(spec: { readonly id: string; readonly pipeline: string; readonly batchId: string; readonly part: string; readonly destination: string; readonly runId: string; readonly name: string; readonly at: Date }): Promise<DeliveryRecord>;
-  /** Moves a delivery to `state` and records the step; false for an unknown id. */
-  advanceDelivery(id: string, state: DeliveryStep, at: Date, update?: DeliveryUpdate): Promise<boolean>;
+  /** Moves a delivery to `state` and records the step; false for an unknown id, or when `step.expect` does not hold. */
+  advanceDelivery(id: string, state: DeliveryStep, at: Date, update?: DeliveryUpdate, step?: StepOptions): Promise<boolean>;
   getDelivery(id: string): Promise<DeliveryRecord | null>;
   /** Steps in the order taken. */
-  deliverySteps(id: string): Promise<{ readonly state: DeliveryStep; readonly at: Date }[]>;
+  deliverySteps(id: string): Promise<DeliveryStepRecord[]>;
   /** Newest first. */
   listDeliveries(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
   /**

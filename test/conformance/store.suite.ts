@@ -526,6 +526,21 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal(await store.getDelivery('dlv_unknown'), null);
       });
 
+      test('a step taken once: it says how, and is not taken when the delivery is no longer in the expected state or code', async () => {
+        const d = await store.openDelivery(spec('1', 'a.csv'));
+        await store.advanceDelivery(d.id, 'verified', at(1));
+        const timedOut = { expect: { state: 'verified', code: null }, detail: 'ack_timeout' } as const;
+        assert.equal(await store.advanceDelivery(d.id, 'verified', at(2), { code: 'DEST_ACK_TIMEOUT' }, timedOut), true);
+        assert.equal(await store.advanceDelivery(d.id, 'verified', at(3), { code: 'DEST_ACK_TIMEOUT' }, timedOut), false, 'a second checker finds the code set');
+        assert.equal(await store.advanceDelivery(d.id, 'acknowledged', at(4), { code: null }, { expect: { state: 'verified' }, detail: 'ack_file a.csv.ack' }), true);
+        assert.equal(await store.advanceDelivery(d.id, 'acknowledged', at(5), {}, { expect: { state: 'verified' }, detail: 'file_removed' }), false);
+        assert.deepEqual((await store.deliverySteps(d.id)).map((s) => [s.state, s.detail]), [
+          ['sealed', null], ['verified', null], ['verified', 'ack_timeout'], ['acknowledged', 'ack_file a.csv.ack'],
+        ]);
+        const done = await store.getDelivery(d.id);
+        assert.deepEqual([done?.state, done?.code], ['acknowledged', null]);
+      });
+
       test('deliveries are listed newest first and filtered by pipeline, run, batch and state', async () => {
         const a = await store.openDelivery(spec('1', 'a.csv'));
         const b = await store.openDelivery({ ...spec('2', 'b.csv'), at: at(1) });

@@ -6,6 +6,7 @@ import { randomIds } from '../../core/ids.js';
 import { registry } from '../../core/registry.js';
 import { codes } from '../../errors/codes.js';
 import { classify } from '../../errors/classify.js';
+import { checkAcknowledgements } from '../../engine/acknowledgement.js';
 import { pendingStates, retryDelivery } from '../../engine/deliveries.js';
 import { isHeld } from '../../sinks/file/delivery.js';
 import { ladingError } from '../../errors/lading-error.js';
@@ -92,7 +93,7 @@ export function deliveriesCommand(): Command {
         if (!d) throw ladingError('STORE_DELIVERY_NOT_FOUND', `no delivery with id ${id}`);
         const taken = await store.deliverySteps(id);
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ ...json(d), steps: taken.map((s) => ({ state: s.state, at: s.at.toISOString() })) })}\n`);
+          process.stdout.write(`${JSON.stringify({ ...json(d), steps: taken.map((s) => ({ state: s.state, at: s.at.toISOString(), detail: s.detail })) })}\n`);
           return;
         }
         const lines = [
@@ -100,9 +101,28 @@ export function deliveriesCommand(): Command {
           `  file         ${d.name}  ${d.bytes ?? '?'} bytes, ${d.records ?? '-'} records, sha256 ${d.sha256 ?? '?'}`,
           `  destination  ${d.uri ?? d.destination}`, `  staged       ${d.stagedPath ?? '(none)'}`, `  attempts     ${d.attempts}`,
           ...(d.code ? [`  last error   ${d.code}: ${d.reason}`] : []), '  steps',
-          ...taken.map((s) => `    ${s.at.toISOString()}  ${s.state}`),
+          ...taken.map((s) => `    ${s.at.toISOString()}  ${s.state}${s.detail ? `  (${s.detail})` : ''}`),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
+      });
+    });
+  deliveries.command('check')
+    .description('Poll verified deliveries awaiting partner acknowledgement (delivery.acknowledgment): an ack file or the file gone from the incoming folder acknowledges them; past the timeout, an ack_timeout alert is raised once per file.')
+    .option('--pipeline <name>', 'only this pipeline')
+    .option('--json', 'print JSON')
+    .action(async function (this: Command, opts: { pipeline?: string; json?: boolean }) {
+      await withStore(this, async (store, g) => {
+        const results = await checkAcknowledgements(store, { dataDir: g.dataDir, ...(opts.pipeline ? { pipeline: opts.pipeline } : {}) });
+        if (opts.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+        else if (results.length === 0) process.stdout.write('no delivery awaits acknowledgement\n');
+        else {
+          for (const r of results) {
+            process.stdout.write(r.outcome === 'acknowledged' ? `✔ ${r.delivery_id} ${r.name} acknowledged (${r.how})\n`
+              : r.outcome === 'waiting' ? `… ${r.delivery_id} ${r.name} waiting since ${r.verified_at}\n`
+                : `✖ ${r.delivery_id} ${r.name} ${r.code}: ${r.message}\n`);
+          }
+        }
+        if (results.some((r) => r.outcome === 'timed_out' || r.outcome === 'failed')) process.exitCode = exitCodes.completed_with_errors;
       });
     });
   deliveries.command('retry')

@@ -7,7 +7,7 @@ import { retryDelay } from '../../core/retry.js';
 import { classify } from '../../errors/classify.js';
 import type { LadingError } from '../../errors/lading-error.js';
 import type { CollisionMode, Destination, PutReceipt } from '../../destinations/types.js';
-import type { DeliveryRecord, DeliveryState, DeliveryStep, Store } from '../../store/types.js';
+import type { Alert, DeliveryRecord, DeliveryState, DeliveryStep, Store } from '../../store/types.js';
 import type { HeldDelivery, SinkEvent } from '../types.js';
 
 /** What one run (or `lading deliveries retry`) needs to send staged files through their recorded steps. */
@@ -24,6 +24,8 @@ export interface DeliveryContext {
   readonly onCollision: CollisionMode;
   readonly signal: AbortSignal;
   readonly emit: (event: SinkEvent) => void;
+  /** Records an alert and tells the notify channels about it. */
+  readonly alert: (alert: Alert) => Promise<void>;
 }
 
 /** A rendered file waiting under the data dir. */
@@ -190,7 +192,7 @@ async function countOutcome(ctx: DeliveryContext, before: DeliveryState | undefi
   const at = ctx.clock.now();
   const after = await ctx.store.recordDeliveryOutcome(ctx.pipeline, { ok, threshold: policy.failures, at });
   const alert = (kind: 'breaker_opened' | 'breaker_closed', message: string, code: string | null) =>
-    ctx.store.recordAlert({ pipeline: ctx.pipeline, runId: ctx.runId, kind, code, message, at });
+    ctx.alert({ pipeline: ctx.pipeline, runId: ctx.runId, kind, code, message, at });
   if (before.breakerOpenedAt === null && after.breakerOpenedAt !== null) {
     await alert('breaker_opened', `deliveries of ${ctx.pipeline} held back after ${after.failures} consecutive failed deliveries; a canary is tried after ${policy.coolDownMs} ms`, 'DEST_BREAKER_OPEN');
   } else if (before.breakerOpenedAt !== null && after.breakerOpenedAt === null) {

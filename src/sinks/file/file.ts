@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { BuildContext, CodecDef, DestinationDef, FormatDef } from '../../core/component.js';
@@ -14,12 +13,10 @@ import type { FormatEncoder } from '../../formats/types.js';
 import type { Destination } from '../../destinations/types.js';
 import type { HeldDelivery, RecordSink, RunContext, SinkSummary } from '../types.js';
 import { deliver, isHeld, stage, type DeliveryContext } from './delivery.js';
+import { deliverText, manifestKey, sidecarOf, waiting, type TextFile } from './batch-files.js';
 import { renderManifest } from './manifest.js';
 import { checkPattern, renderName, safeSegment, usesToken, type NameValues } from './naming.js';
 import { PartWriter, type StagedPart } from './part.js';
-
-/** Still to be sent (not skipped): its staged file must outlive the run. */
-const waiting = (held: HeldDelivery): boolean => held.outcome !== 'skipped';
 
 export interface FileSinkParts {
   readonly formats: readonly FormatDef[];
@@ -292,6 +289,7 @@ export class FileSink implements RecordSink {
     const dctx: DeliveryContext = {
       store: build.store, destination: this.deps.destination, clock: build.clock, ids: build.ids, policy: build.delivery,
       pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, onCollision: config.on_collision, signal: ctx.signal, emit: ctx.emit,
+      alert: build.alert ?? ((alert) => build.store.recordAlert(alert)),
     };
     const pattern = config.naming ?? (config.split ? defaultSplitNaming : defaultNaming);
     const parts = [];
@@ -316,26 +314,26 @@ export class FileSink implements RecordSink {
         ...(set.partition === undefined ? {} : { partition: set.partition }), attempts: sent.attempts, duration_ms: sent.durationMs,
       };
       files.push(file);
-      if (config.checksum === 'sha256') {
-        await this.deliverText(dctx, `${key}.sha256`, `${sent.name}.sha256`, `${sent.sha256}  ${sent.name.split('/').at(-1)}\n`, held);
-      }
+      if (config.checksum === 'sha256') await this.deliverText(dctx, sidecarOf(key, sent), held);
       ctx.emit({ type: 'file_delivered', file });
     }
-    if (config.manifest !== false && files.length > 0 && !held.some(waiting)) {
+    if (config.manifest !== false) {
       const manifest = config.manifest === true ? { naming: defaultManifestNaming, format: 'json' as const } : config.manifest;
-      const text = renderManifest({ pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, created: ctx.createdAt, files }, manifest.format);
-      await this.deliverText(dctx, this.prefix('manifest'), this.prefix(renderName(manifest.naming, this.names())), text, held);
+      const key = manifestKey(this.run!.mode === 'sample');
+      const name = this.prefix(renderName(manifest.naming, this.names()));
+      if (held.some(waiting)) {
+        // Named now (the name needs this run's values), sent by whoever delivers the last waiting file (completeBatch).
+        await dctx.store.openDelivery({ id: dctx.ids.next('dlv'), pipeline: ctx.pipeline, batchId: ctx.batchId, part: key, destination: this.deps.destination.description, runId: ctx.runId, name, at: dctx.clock.now() });
+      } else if (files.length > 0) {
+        const text = renderManifest({ pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, created: ctx.createdAt, files }, manifest.format);
+        await this.deliverText(dctx, { key, name, text }, held);
+      }
     }
     return { files, held };
   }
 
-  /** A sidecar or manifest goes through the same recorded steps as the data files, staged like them. */
-  private async deliverText(dctx: DeliveryContext, key: string, name: string, text: string, held: HeldDelivery[]): Promise<void> {
-    const path = join(this.staging, key.replace(/[^A-Za-z0-9._-]/g, '_'));
-    const bytes = Buffer.from(text);
-    await writeFile(path, bytes);
-    const staged = { path, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), records: null };
-    const sent = await deliver(dctx, await stage(dctx, key, name, staged), staged);
+  private async deliverText(dctx: DeliveryContext, file: TextFile, held: HeldDelivery[]): Promise<void> {
+    const sent = await deliverText(dctx, this.staging, file);
     if (isHeld(sent)) held.push(sent);
   }
 }

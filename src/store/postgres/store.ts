@@ -7,7 +7,7 @@ import { parseDatabaseUrl } from '../../sql/connection.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, StoredItem, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, StoredItem, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -597,17 +597,21 @@ export class PostgresStore implements Store {
     });
   }
 
-  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}): Promise<boolean> {
+  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}, options: StepOptions = {}): Promise<boolean> {
     const { values, p } = parameters();
     const [step, when] = [`${p(state)}::text`, `${p(at)}::timestamptz`];
     const set = [`state = ${step}`, `updated_at = ${when}`];
     for (const [key, value] of Object.entries(update)) {
       if (value !== undefined) set.push(`${deliveryColumns[key as keyof DeliveryUpdate]} = ${p(value)}`);
     }
-    // One statement: the move and its step are recorded together, or neither for an unknown id.
+    const where = [`id = ${p(id)}`];
+    const { expect } = options;
+    if (expect !== undefined) where.push(`state = ${p(expect.state)}`);
+    if (expect?.code !== undefined) where.push(`code IS NOT DISTINCT FROM ${p(expect.code)}::text`);
+    // One statement: the move and its step are recorded together, or neither for an unknown id (or an unmet expectation).
     const result = await this.#query('advanceDelivery',
-      `WITH moved AS (UPDATE deliveries SET ${set.join(', ')} WHERE id = ${p(id)} RETURNING id)
-       INSERT INTO delivery_steps (delivery_id, state, at) SELECT id, ${step}, ${when} FROM moved`,
+      `WITH moved AS (UPDATE deliveries SET ${set.join(', ')} WHERE ${where.join(' AND ')} RETURNING id)
+       INSERT INTO delivery_steps (delivery_id, state, at, detail) SELECT id, ${step}, ${when}, ${p(options.detail ?? null)}::text FROM moved`,
       values);
     return (result.rowCount ?? 0) > 0;
   }
@@ -617,10 +621,10 @@ export class PostgresStore implements Store {
     return rows[0] === undefined ? null : toDelivery(rows[0]);
   }
 
-  async deliverySteps(id: string): Promise<{ readonly state: DeliveryStep; readonly at: Date }[]> {
-    const { rows } = await this.#query<{ state: DeliveryStep; at: Date }>('deliverySteps',
-      'SELECT state, at FROM delivery_steps WHERE delivery_id = $1 ORDER BY id', [id]);
-    return rows.map((r) => ({ state: r.state, at: r.at }));
+  async deliverySteps(id: string): Promise<DeliveryStepRecord[]> {
+    const { rows } = await this.#query<{ state: DeliveryStep; at: Date; detail: string | null }>('deliverySteps',
+      'SELECT state, at, detail FROM delivery_steps WHERE delivery_id = $1 ORDER BY id', [id]);
+    return rows.map((r) => ({ state: r.state, at: r.at, detail: r.detail }));
   }
 
   async listDeliveries(filter: DeliveryFilter = {}): Promise<DeliveryRecord[]> {

@@ -8,7 +8,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { leaseLost } from '../lease-lost.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, Store, StoredItem, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, StoredItem, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 
@@ -674,12 +674,14 @@ export class SqliteStore implements Store {
     }).immediate());
   }
 
-  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}): Promise<boolean> {
+  async advanceDelivery(id: string, state: DeliveryStep, at: Date, update: DeliveryUpdate = {}, step: StepOptions = {}): Promise<boolean> {
     return this.#call('advanceDelivery', () => this.#db.transaction(() => {
       const columns = Object.entries(update).filter(([, value]) => value !== undefined).map(([key, value]) => [deliveryColumns[key as keyof DeliveryUpdate], value] as const);
-      const changed = this.#db.prepare(`UPDATE deliveries SET state = ?, updated_at = ?${columns.map(([column]) => `, ${column} = ?`).join('')} WHERE id = ?`)
-        .run(state, iso(at), ...columns.map(([, value]) => value), id).changes;
-      if (changed > 0) this.#stmt('INSERT INTO delivery_steps (delivery_id, state, at) VALUES (?, ?, ?)').run(id, state, iso(at));
+      const { expect } = step;
+      const guard = expect === undefined ? [] : [['state = ?', expect.state], ...(expect.code === undefined ? [] : [['code IS ?', expect.code]])] as const;
+      const changed = this.#db.prepare(`UPDATE deliveries SET state = ?, updated_at = ?${columns.map(([column]) => `, ${column} = ?`).join('')} WHERE id = ?${guard.map(([test]) => ` AND ${test}`).join('')}`)
+        .run(state, iso(at), ...columns.map(([, value]) => value), id, ...guard.map(([, value]) => value)).changes;
+      if (changed > 0) this.#stmt('INSERT INTO delivery_steps (delivery_id, state, at, detail) VALUES (?, ?, ?, ?)').run(id, state, iso(at), step.detail ?? null);
       return changed > 0;
     }).immediate());
   }
@@ -691,9 +693,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  async deliverySteps(id: string): Promise<{ readonly state: DeliveryStep; readonly at: Date }[]> {
-    return this.#call('deliverySteps', () => (this.#stmt('SELECT state, at FROM delivery_steps WHERE delivery_id = ? ORDER BY id').all(id) as { state: DeliveryStep; at: string }[])
-      .map((r) => ({ state: r.state, at: new Date(r.at) })));
+  async deliverySteps(id: string): Promise<DeliveryStepRecord[]> {
+    return this.#call('deliverySteps', () => (this.#stmt('SELECT state, at, detail FROM delivery_steps WHERE delivery_id = ? ORDER BY id').all(id) as { state: DeliveryStep; at: string; detail: string | null }[])
+      .map((r) => ({ state: r.state, at: new Date(r.at), detail: r.detail })));
   }
 
   async listDeliveries(filter: DeliveryFilter = {}): Promise<DeliveryRecord[]> {

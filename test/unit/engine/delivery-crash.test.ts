@@ -1,7 +1,8 @@
 // Exactly-once delivery across crashes: a destination wrapper stops the run between two steps of a
 // put (after the upload, before the rename; after the rename, before the store heard of it), then
 // a later run of the same batch inspects the remote and finishes the delivery without sending the
-// file again or giving the part a second name. Against the local destination and a real sshd.
+// file again or giving the part a second name. Against the local destination, a real sshd and
+// ftp-srv (where the left-over temp file is recognised by its size alone: FTP has no checksum).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { defineDestination, type DestinationDef } from '../../../src/core/compon
 import { sequentialIds } from '../../../src/core/ids.js';
 import { registry } from '../../../src/core/registry.js';
 import { LocalDestination } from '../../../src/destinations/local.js';
+import { ftpConfig, FtpDestination } from '../../../src/destinations/ftp.js';
 import { sftpConfig, SftpDestination } from '../../../src/destinations/sftp.js';
 import type { Destination, PutOptions } from '../../../src/destinations/types.js';
 import { runPipeline } from '../../../src/engine/run.js';
@@ -21,6 +23,7 @@ import { ladingError } from '../../../src/errors/lading-error.js';
 import { csv } from '../../../src/formats/csv.js';
 import { fileSink } from '../../../src/sinks/file/file.js';
 import { openSqliteStore, type SqliteStore } from '../../../src/store/sqlite/store.js';
+import { startFtpServer, type FtpServer } from '../../support/servers/ftp.js';
 import { startSshd, type Sshd } from '../../support/servers/sshd.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -146,4 +149,22 @@ describeCrashes('sftp (OpenSSH sshd on loopback)', () => ({
   },
   list: (dir) => (existsSync(folders.get(dir) ?? '/nonexistent') ? readdirSync(folders.get(dir)!).sort() : []),
   read: (dir, name) => readFileSync(join(folders.get(dir)!, name)),
+}));
+
+let ftpServer: FtpServer | undefined;
+before(async () => {
+  ftpServer = await startFtpServer();
+});
+after(async () => {
+  await ftpServer?.stop();
+});
+describeCrashes('ftp (ftp-srv on loopback)', () => ({
+  destination: (dir) => {
+    const server = ftpServer!;
+    if (!folders.has(dir)) folders.set(dir, `ftp-crash-${++n}`);
+    const config = ftpConfig.parse({ type: 'ftp', host: server.host, port: server.port, username: server.username, password: server.password, remote_path: `/${folders.get(dir)!}` });
+    return new FtpDestination(config, dir);
+  },
+  list: (dir) => (existsSync(join(ftpServer!.root, folders.get(dir) ?? '/nonexistent')) ? readdirSync(join(ftpServer!.root, folders.get(dir)!)).sort() : []),
+  read: (dir, name) => readFileSync(join(ftpServer!.root, folders.get(dir)!, name)),
 }));
