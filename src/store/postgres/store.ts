@@ -7,9 +7,27 @@ import { parseDatabaseUrl } from '../../sql/connection.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, StoredItem, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
+import * as rows from '../rows.js';
+
+// This driver's rows (times as Date, JSON as unknown) and their mapping, shared with the other store in rows.ts.
+type RunRow = rows.RunRow<Date, unknown>;
+type BatchRow = rows.BatchRow<Date>;
+type ItemErrorRow = rows.ItemErrorRow<unknown>;
+type LeaseRow = rows.LeaseRow<Date, unknown>;
+type DeliveryStateRow = rows.DeliveryStateRow<Date>;
+type DeliveryRow = rows.DeliveryRow<Date>;
+type ApiKeyRow = rows.ApiKeyRow<Date, unknown>;
+const toRun = (row: RunRow) => rows.toRun(row, rows.postgresDecode);
+const toBatch = (row: BatchRow) => rows.toBatch(row, rows.postgresDecode);
+const toItemError = (row: ItemErrorRow) => rows.toItemError(row, rows.postgresDecode);
+const toLease = (row: LeaseRow) => rows.toLease(row, rows.postgresDecode);
+const toDeliveryState = (pipeline: string, row: DeliveryStateRow | undefined) => rows.toDeliveryState(pipeline, row, rows.postgresDecode);
+const toDelivery = (row: DeliveryRow) => rows.toDelivery(row, rows.postgresDecode);
+const toApiKey = (row: ApiKeyRow) => rows.toApiKey(row, rows.postgresDecode);
+const { deliveryColumns } = rows;
 
 /**
  * The shared store: one PostgreSQL database used by many processes (node-postgres pool). Each
@@ -124,29 +142,10 @@ async function inTransaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => 
   }
 }
 
-interface RunRow {
-  id: string; pipeline: string; mode: string; status: string; batch_id: string | null; source: string;
-  created_at: Date; completed_at: Date | null; processed: number; succeeded: number; failed: number;
-  warnings: number; config: unknown; report: RunReport | null; last_chunk_index: number | null;
-  last_seq: number | null; last_processed: number | null; last_checkpoint_at: Date | null;
-  parent_run_id: string | null; base_dir: string | null; last_position: string | null; lineage: string | null; owner: string | null; heartbeat_at: Date | null; control: string | null;
-  submitted_by: string | null;
-}
-interface BatchRow {
-  id: string; pipeline: string; records: number; bytes: number; cut_at: Date; reason: string; status: string;
-}
-interface ItemErrorRow {
-  item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
-  category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
-  payload?: unknown; history?: Attempt[] | null; status?: string | null;
-}
 interface ChunkTimelineRow {
   chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: Date; duration_ms: number | null;
 }
 interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
-interface LeaseRow {
-  run_id: string; chunk_index: number; items: StoredItem[] | null; lease_token: string; lease_worker: string; lease_expires_at: Date; attempts: number; total: number | null;
-}
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 interface InboxRow { id: number; data: Record<string, unknown>; received_at: Date }
 
@@ -1001,103 +1000,21 @@ async function recordFire(db: Queryable, pipeline: string, trigger: string, at: 
 /** A Map/Set key for one request key of one pipeline. */
 const requestId = (pipeline: string, requestKey: string): string => JSON.stringify([pipeline, requestKey]);
 
-interface DeliveryStateRow { suspended_at: Date | null; code: string | null; reason: string | null; failures: number; breaker_opened_at: Date | null }
 const deliveryStateColumns = 'suspended_at, code, reason, failures, breaker_opened_at';
 
-function toDeliveryState(pipeline: string, row: DeliveryStateRow | undefined): DeliveryState {
-  return {
-    pipeline, suspendedAt: row?.suspended_at ?? null, code: row?.code ?? null, reason: row?.reason ?? null,
-    failures: row?.failures ?? 0, breakerOpenedAt: row?.breaker_opened_at ?? null,
-  };
-}
 
-interface DeliveryRow {
-  id: string; pipeline: string; batch_id: string; part: string; destination: string; run_id: string; name: string; temp_name: string | null;
-  state: DeliveryStep; uri: string | null; bytes: number | null; records: number | null; sha256: string | null; staged_path: string | null;
-  attempts: number; code: string | null; reason: string | null; created_at: Date; updated_at: Date;
-}
 
-const deliveryColumns: Record<keyof DeliveryUpdate, string> = {
-  runId: 'run_id', tempName: 'temp_name', uri: 'uri', bytes: 'bytes', records: 'records', sha256: 'sha256',
-  stagedPath: 'staged_path', attempts: 'attempts', code: 'code', reason: 'reason',
-};
 
-function toDelivery(row: DeliveryRow): DeliveryRecord {
-  return {
-    id: row.id, pipeline: row.pipeline, batchId: row.batch_id, part: row.part, destination: row.destination, runId: row.run_id, name: row.name,
-    tempName: row.temp_name, state: row.state, uri: row.uri, bytes: row.bytes, records: row.records, sha256: row.sha256, stagedPath: row.staged_path,
-    attempts: row.attempts, code: row.code, reason: row.reason, createdAt: row.created_at, updatedAt: row.updated_at,
-  };
-}
 
-interface ApiKeyRow { id: string; owner: string; scopes: string[]; hash: string; created_at: Date; revoked_at: Date | null }
 const apiKeyColumns = 'id, owner, scopes, hash, created_at, revoked_at';
 
-const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
-  id: row.id, owner: row.owner, scopes: row.scopes, createdAt: row.created_at, revokedAt: row.revoked_at,
-});
 
 function toInboxRecord(row: InboxRow): InboxRecord {
   return { id: row.id, data: row.data, receivedAt: row.received_at };
 }
 
-function toBatch(row: BatchRow): Batch {
-  return {
-    id: row.id, pipeline: row.pipeline, records: row.records, bytes: row.bytes, cutAt: row.cut_at,
-    reason: row.reason, status: row.status === 'delivered' ? 'delivered' : 'open',
-  };
-}
 
-function toRun(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    pipeline: row.pipeline,
-    mode: row.mode as RunRecord['mode'],
-    status: row.status as RunRecord['status'],
-    batchId: row.batch_id,
-    source: row.source,
-    createdAt: row.created_at,
-    completedAt: row.completed_at,
-    processed: row.processed,
-    succeeded: row.succeeded,
-    failed: row.failed,
-    warnings: row.warnings,
-    config: row.config,
-    report: row.report,
-    parentRunId: row.parent_run_id,
-    baseDir: row.base_dir,
-    lineage: row.lineage ?? row.id,
-    owner: row.owner,
-    submittedBy: row.submitted_by,
-    heartbeatAt: row.heartbeat_at,
-    control: row.control === 'pause' || row.control === 'cancel' ? row.control : null,
-    lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null
-      ? null
-      : {
-          chunkIndex: row.last_chunk_index, seq: row.last_seq, processed: row.last_processed ?? 0, at: row.last_checkpoint_at,
-          ...(row.last_position === null ? {} : { position: row.last_position }),
-        },
-  };
-}
 
-function toItemError(row: ItemErrorRow): ItemErrorRecord {
-  return {
-    itemId: row.item_id,
-    seq: row.seq,
-    chunkIndex: row.chunk_index,
-    code: row.code,
-    errorType: row.error_type,
-    category: row.category === 'transient' ? 'transient' : 'permanent',
-    severity: row.severity === 'warn' ? 'warn' : 'block',
-    field: row.field,
-    location: row.location,
-    message: row.message,
-    attempts: row.attempts,
-    ...(row.payload == null ? {} : { payload: row.payload }),
-    ...(row.history == null ? {} : { history: row.history }),
-    ...(row.severity === 'block' && row.status === null ? { detail: true } : {}),
-  };
-}
 
 /** Dead letters are the failures (severity block) of runs; the filter narrows them. */
 function deadLetterWhere(filter: DeadLetterFilter, p: (value: unknown) => string): string {
@@ -1188,9 +1105,3 @@ async function heldLease(client: pg.PoolClient, token: string, operation: 'commi
   return rows[0];
 }
 
-function toLease(row: LeaseRow): ChunkLease {
-  return {
-    runId: row.run_id, index: row.chunk_index, token: row.lease_token, workerId: row.lease_worker, expiresAt: row.lease_expires_at,
-    attempts: row.attempts, items: row.items, total: row.total,
-  };
-}

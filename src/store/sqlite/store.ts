@@ -8,9 +8,27 @@ import { ladingError } from '../../errors/lading-error.js';
 import { leaseLost } from '../lease-lost.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, Attempt, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, StoredItem, ThroughputBucket, ThroughputQuery,
+  Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
+import * as rows from '../rows.js';
+
+// This driver's rows (times as string, JSON as string) and their mapping, shared with the other store in rows.ts.
+type RunRow = rows.RunRow<string, string>;
+type BatchRow = rows.BatchRow<string>;
+type ItemErrorRow = rows.ItemErrorRow<string>;
+type LeaseRow = rows.LeaseRow<string, string>;
+type DeliveryStateRow = rows.DeliveryStateRow<string>;
+type DeliveryRow = rows.DeliveryRow<string>;
+type ApiKeyRow = rows.ApiKeyRow<string, string>;
+const toRun = (row: RunRow) => rows.toRun(row, rows.sqliteDecode);
+const toBatch = (row: BatchRow) => rows.toBatch(row, rows.sqliteDecode);
+const toItemError = (row: ItemErrorRow) => rows.toItemError(row, rows.sqliteDecode);
+const toLease = (row: LeaseRow) => rows.toLease(row, rows.sqliteDecode);
+const toDeliveryState = (pipeline: string, row: DeliveryStateRow | undefined) => rows.toDeliveryState(pipeline, row, rows.sqliteDecode);
+const toDelivery = (row: DeliveryRow) => rows.toDelivery(row, rows.sqliteDecode);
+const toApiKey = (row: ApiKeyRow) => rows.toApiKey(row, rows.sqliteDecode);
+const { deliveryColumns } = rows;
 
 /**
  * The embedded default store: one SQLite file (better-sqlite3, WAL). Every write is one
@@ -86,29 +104,10 @@ export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
   };
 }
 
-interface RunRow {
-  id: string; pipeline: string; mode: string; status: string; batch_id: string | null; source: string;
-  created_at: string; completed_at: string | null; processed: number; succeeded: number; failed: number;
-  warnings: number; config: string; report: string | null; last_chunk_index: number | null;
-  last_seq: number | null; last_processed: number | null; last_checkpoint_at: string | null;
-  parent_run_id: string | null; base_dir: string | null; last_position: string | null; lineage: string | null; owner: string | null; heartbeat_at: string | null; control: string | null;
-  submitted_by: string | null;
-}
-interface BatchRow {
-  id: string; pipeline: string; records: number; bytes: number; cut_at: string; reason: string; status: string;
-}
-interface ItemErrorRow {
-  item_id: string | null; seq: number | null; chunk_index: number | null; code: string; error_type: string;
-  category: string; severity: string; field: string | null; location: string | null; message: string; attempts: number;
-  payload?: string | null; history?: string | null; status?: string | null;
-}
 interface ChunkTimelineRow {
   chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: string; duration_ms: number | null;
 }
 interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
-interface LeaseRow {
-  run_id: string; chunk_index: number; items: string | null; lease_token: string; lease_worker: string; lease_expires_at: string; attempts: number; total: number | null;
-}
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 
 const iso = (date: Date): string => date.toISOString();
@@ -1045,40 +1044,12 @@ export class SqliteStore implements Store {
   }
 }
 
-interface DeliveryStateRow { suspended_at: string | null; code: string | null; reason: string | null; failures: number; breaker_opened_at: string | null }
 
-function toDeliveryState(pipeline: string, row: DeliveryStateRow | undefined): DeliveryState {
-  return {
-    pipeline, suspendedAt: row?.suspended_at ? new Date(row.suspended_at) : null, code: row?.code ?? null, reason: row?.reason ?? null,
-    failures: row?.failures ?? 0, breakerOpenedAt: row?.breaker_opened_at ? new Date(row.breaker_opened_at) : null,
-  };
-}
 
-interface DeliveryRow {
-  id: string; pipeline: string; batch_id: string; part: string; destination: string; run_id: string; name: string; temp_name: string | null;
-  state: DeliveryStep; uri: string | null; bytes: number | null; records: number | null; sha256: string | null; staged_path: string | null;
-  attempts: number; code: string | null; reason: string | null; created_at: string; updated_at: string;
-}
 
-const deliveryColumns: Record<keyof DeliveryUpdate, string> = {
-  runId: 'run_id', tempName: 'temp_name', uri: 'uri', bytes: 'bytes', records: 'records', sha256: 'sha256',
-  stagedPath: 'staged_path', attempts: 'attempts', code: 'code', reason: 'reason',
-};
 
-function toDelivery(row: DeliveryRow): DeliveryRecord {
-  return {
-    id: row.id, pipeline: row.pipeline, batchId: row.batch_id, part: row.part, destination: row.destination, runId: row.run_id, name: row.name,
-    tempName: row.temp_name, state: row.state, uri: row.uri, bytes: row.bytes, records: row.records, sha256: row.sha256, stagedPath: row.staged_path,
-    attempts: row.attempts, code: row.code, reason: row.reason, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
-  };
-}
 
-interface ApiKeyRow { id: string; owner: string; scopes: string; hash: string; created_at: string; revoked_at: string | null }
 
-const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
-  id: row.id, owner: row.owner, scopes: JSON.parse(row.scopes) as string[], createdAt: new Date(row.created_at),
-  revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
-});
 
 /** Inserts inbox records inside the caller's transaction; a record whose key is already stored counts as a duplicate. */
 const insertInboxRecord = `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES (?, ?, ?, ?, ?, ?)
@@ -1093,63 +1064,8 @@ function insertRecords(insert: Database.Statement, pipeline: string, records: re
   return { accepted, duplicates: records.length - accepted };
 }
 
-function toBatch(row: BatchRow): Batch {
-  return {
-    id: row.id, pipeline: row.pipeline, records: row.records, bytes: row.bytes, cutAt: new Date(row.cut_at),
-    reason: row.reason, status: row.status === 'delivered' ? 'delivered' : 'open',
-  };
-}
 
-function toRun(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    pipeline: row.pipeline,
-    mode: row.mode as RunRecord['mode'],
-    status: row.status as RunRecord['status'],
-    batchId: row.batch_id,
-    source: row.source,
-    createdAt: new Date(row.created_at),
-    completedAt: row.completed_at === null ? null : new Date(row.completed_at),
-    processed: row.processed,
-    succeeded: row.succeeded,
-    failed: row.failed,
-    warnings: row.warnings,
-    config: JSON.parse(row.config) as unknown,
-    report: row.report === null ? null : (JSON.parse(row.report) as RunReport),
-    parentRunId: row.parent_run_id,
-    baseDir: row.base_dir,
-    lineage: row.lineage ?? row.id,
-    owner: row.owner,
-    submittedBy: row.submitted_by,
-    heartbeatAt: row.heartbeat_at === null ? null : new Date(row.heartbeat_at),
-    control: row.control === 'pause' || row.control === 'cancel' ? row.control : null,
-    lastCheckpoint: row.last_chunk_index === null || row.last_seq === null || row.last_checkpoint_at === null
-      ? null
-      : {
-          chunkIndex: row.last_chunk_index, seq: row.last_seq, processed: row.last_processed ?? 0, at: new Date(row.last_checkpoint_at),
-          ...(row.last_position === null ? {} : { position: row.last_position }),
-        },
-  };
-}
 
-function toItemError(row: ItemErrorRow): ItemErrorRecord {
-  return {
-    itemId: row.item_id,
-    seq: row.seq,
-    chunkIndex: row.chunk_index,
-    code: row.code,
-    errorType: row.error_type,
-    category: row.category === 'transient' ? 'transient' : 'permanent',
-    severity: row.severity === 'warn' ? 'warn' : 'block',
-    field: row.field,
-    location: row.location,
-    message: row.message,
-    attempts: row.attempts,
-    ...(row.payload == null ? {} : { payload: JSON.parse(row.payload) as unknown }),
-    ...(row.history == null ? {} : { history: JSON.parse(row.history) as Attempt[] }),
-    ...(row.severity === 'block' && row.status === null ? { detail: true } : {}),
-  };
-}
 
 /** Dead letters are the failures (severity block) of runs; the filter narrows them. */
 function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unknown[] } {
@@ -1174,9 +1090,3 @@ function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unk
   return { where: clauses.join(' AND '), params };
 }
 
-function toLease(row: LeaseRow): ChunkLease {
-  return {
-    runId: row.run_id, index: row.chunk_index, token: row.lease_token, workerId: row.lease_worker, expiresAt: new Date(row.lease_expires_at),
-    attempts: row.attempts, items: row.items === null ? null : JSON.parse(row.items) as StoredItem[], total: row.total,
-  };
-}
