@@ -6,9 +6,9 @@ import type { IdGenerator } from '../core/ids.js';
 import { codes, type ErrorCode } from '../errors/codes.js';
 import { ladingError } from '../errors/lading-error.js';
 import type { Observer } from '../observe/observer.js';
-import type { Store } from '../store/types.js';
+import type { RunRecord, Store } from '../store/types.js';
 import type { Delivery } from '../triggers/scheduler.js';
-import { authenticate, requireScope, type Principal } from './auth.js';
+import { authenticate, isAdmin, requireScope, type Principal } from './auth.js';
 import type { GroupCommit } from './group-commit.js';
 import type { JobRunner } from './job-runner.js';
 
@@ -74,6 +74,16 @@ export function pipelineOf(ctx: ApiContext, name: string): LoadedPipeline {
   const pipeline = ctx.catalog.get(name);
   if (pipeline === undefined) throw ladingError('API_PIPELINE_NOT_FOUND', `no pipeline named ${JSON.stringify(name)} is served here`);
   return pipeline;
+}
+
+/** The newest runs this key may see: its owner's, or every run for an admin key. */
+export function visibleRuns(ctx: ApiContext, request: FastifyRequest, query: { readonly pipeline?: string; readonly limit: number }): Promise<RunRecord[]> {
+  const principal = principalOf(request);
+  return ctx.store.listRuns({
+    limit: query.limit,
+    ...(query.pipeline === undefined ? {} : { pipeline: query.pipeline }),
+    ...(isAdmin(principal) ? {} : { submittedBy: principal.owner }),
+  });
 }
 
 /** A served pipeline that reads from its inbox: the ones records can be ingested into and batches flushed from. */

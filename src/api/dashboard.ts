@@ -3,7 +3,7 @@ import { toReportError } from '../engine/report.js';
 import { ladingError } from '../errors/lading-error.js';
 import type { DeadLetterStatus } from '../store/types.js';
 import { isAdmin } from './auth.js';
-import { errorResponses, guard, openObject, principalOf, security, type ApiContext } from './context.js';
+import { errorResponses, guard, openObject, principalOf, security, visibleRuns, type ApiContext } from './context.js';
 import { auditRequest } from './audit.js';
 import { retryDeadLetters, view, visibleJob } from './jobs.js';
 
@@ -32,12 +32,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ApiContext): Pr
       response: { 200: openObject('Jobs, each as GET /v1/jobs/{id} answers', { jobs: { type: 'array', items: { type: 'object', additionalProperties: true } } }), ...errorResponses(400, 401, 403) },
     },
   }, async (request) => {
-    const principal = principalOf(request);
-    const runs = await ctx.store.listRuns({
-      limit: request.query.limit,
-      ...(request.query.pipeline === undefined ? {} : { pipeline: request.query.pipeline }),
-      ...(isAdmin(principal) ? {} : { submittedBy: principal.owner }),
-    });
+    const runs = await visibleRuns(ctx, request, request.query);
     const now = ctx.clock.now();
     return { jobs: runs.map((run) => view({ id: run.id, run, job: ctx.jobs.get(run.id) }, now)) };
   });

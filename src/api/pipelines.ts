@@ -3,8 +3,7 @@ import type { LoadedPipeline } from '../config/load.js';
 import type { InboxSourceConfig } from '../sources/inbox.js';
 import { flushAction } from '../observe/audit.js';
 import { auditRequest } from './audit.js';
-import { isAdmin } from './auth.js';
-import { errorResponses, guard, inboxPipelineOf, openObject, pipelineOf, principalOf, security, type ApiContext } from './context.js';
+import { errorResponses, guard, inboxPipelineOf, openObject, pipelineOf, security, visibleRuns, type ApiContext } from './context.js';
 
 async function describePipeline(ctx: ApiContext, pipeline: LoadedPipeline) {
   const { config } = pipeline;
@@ -83,12 +82,7 @@ export async function pipelineRoutes(app: FastifyInstance, ctx: ApiContext): Pro
       response: { 200: openObject('Deliveries', { deliveries: { type: 'array', items: { type: 'object', additionalProperties: true } } }), ...errorResponses(401, 403) },
     },
   }, async (request) => {
-    const principal = principalOf(request);
-    const runs = await ctx.store.listRuns({
-      limit: request.query.limit,
-      ...(request.query.pipeline === undefined ? {} : { pipeline: request.query.pipeline }),
-      ...(isAdmin(principal) ? {} : { submittedBy: principal.owner }),
-    });
+    const runs = await visibleRuns(ctx, request, request.query);
     const deliveries = [];
     for (const run of runs) {
       const files = await ctx.store.listFiles(run.id);
