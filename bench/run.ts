@@ -1,4 +1,4 @@
-// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 20000 --only delivery,delivery-remote,inbox,executor,ingest,workers (any of them)]
+// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 20000 --only delivery,delivery-remote,inbox,executor,ingest,workers,store (any of them)]
 // delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
 //   level 6 → local folder, through the built CLI as a user runs it — next to Miller piped to
 //   gzip -6 and a minimal hand-written Node script (bench/peers/node-delivery.mjs), whose CSV must
@@ -20,6 +20,8 @@
 //   1, 2 and 4 `lading worker` processes into a loopback HTTP sink answering after 20 ms (IO-bound):
 //   items/s from the first worker's start to the run's end, and the scaling factor over 1 worker.
 //   The store is a scratch database on LADING_TEST_POSTGRES_URL's server when set, else SQLite.
+// store: the delivery case again with its store in a scratch PostgreSQL database (npm run bench finds or
+//   starts one, as the tests do), next to the SQLite figure of the same invocation.
 // Each figure is the median of --runs runs, measured by GNU time (wall seconds, peak RSS).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -230,6 +232,27 @@ if (want('delivery')) {
   console.log(`lading runs: ${runsLine(results)}`);
 }
 
+if (want('store')) {
+  // The same 1M-lead delivery, its checkpoints and report in a scratch PostgreSQL database instead of the SQLite file.
+  if (!process.env.LADING_TEST_POSTGRES_URL) throw new Error('the store case needs a PostgreSQL: run it through npm run bench, which finds or starts one');
+  const local = await localDeliveries();
+  const scratch = await scratchDatabase();
+  let pg: Delivered[];
+  try {
+    writeFileSync(join(dir, 'bench-delivery-pg.yaml'), pipeline('bench-delivery-pg', fileSource, folder('out-pg').yaml));
+    pg = await repeat(async () => {
+      await folder('out-pg').remove(deliveredName);
+      return ladingRun('bench-delivery-pg.yaml', folder('out-pg'), ['--data-dir', join(dir, '.lading-pg'), '--db', scratch.url]);
+    });
+  } finally {
+    await scratch.drop();
+  }
+  console.log('\n| store: the delivery case with its runs, checkpoints and report in … | records | wall (median) | records/s | ÷ SQLite (time) | peak RSS (median) |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  console.log(`| SQLite file (the embedded default) | ${fmt(records)} | ${wallOf(local).toFixed(2)} s | ${fmt(records / wallOf(local))} | — | ${rssOf(local).toFixed(0)} MB |`);
+  console.log(`| PostgreSQL on loopback | ${fmt(records)} | ${wallOf(pg).toFixed(2)} s | ${fmt(records / wallOf(pg))} | ${(wallOf(pg) / wallOf(local)).toFixed(2)}× | ${rssOf(pg).toFixed(0)} MB |`);
+}
+
 function runsLine(rs: readonly Measured[]): string {
   return rs.map((r) => `${r.wall.toFixed(2)} s / ${r.rssMb.toFixed(0)} MB`).join(', ');
 }
@@ -346,9 +369,12 @@ if (want('ingest')) {
   for (const name of ['bench-ingest-one', 'bench-ingest-bulk']) {
     writeFileSync(join(dir, `${name}.yaml`), pipeline(name, '{ type: inbox }', folder('out-serve').yaml) + validate);
   }
-  const created = spawnSync(process.execPath, [cli, 'keys', 'create', '--owner', 'bench', '--scope', 'ingest:*', '--data-dir', home], { cwd: dir, encoding: 'utf8' });
-  if (created.status !== 0) throw new Error(`lading keys create failed: ${created.stderr}`);
-  const key = created.stdout.trim();
+  const keyFor = (storeArgs: string[]): string => {
+    const created = spawnSync(process.execPath, [cli, 'keys', 'create', '--owner', 'bench', '--scope', 'ingest:*', ...storeArgs], { cwd: dir, encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`lading keys create failed: ${created.stderr}`);
+    return created.stdout.trim();
+  };
+  const key = keyFor(['--data-dir', home]);
   const leads = [...generateLeads(1000, { invalidRatio: 0 })].map((lead) => JSON.stringify(lead));
   const one = { body: leads[0]!, type: 'application/json' };
   const bulk = { body: `${leads.join('\n')}\n`, type: 'application/x-ndjson' };
@@ -356,10 +382,10 @@ if (want('ingest')) {
   const serve = await startServe(['bench-ingest-one.yaml', 'bench-ingest-bulk.yaml', '--data-dir', home, '--no-scheduler'], { cwd: dir });
   const peer = await startServer([resolve('bench/peers/fastify-noop.mjs')]);
   /** A load whose every request was answered 2xx, or an error: a failing server must not produce a fast figure. */
-  const load = async (url: string, request: { body: string; type: string }, amount: number): Promise<Load> => {
-    const r = await autocannon({ url, method: 'POST', connections: 50, amount, headers: { authorization: `Bearer ${key}`, 'content-type': request.type }, body: request.body });
+  const load = async (url: string, request: { body: string; type: string }, amount: number, server = serve, bearer = key): Promise<Load> => {
+    const r = await autocannon({ url, method: 'POST', connections: 50, amount, headers: { authorization: `Bearer ${bearer}`, 'content-type': request.type }, body: request.body });
     if (r['2xx'] !== amount || r.non2xx + r.errors + r.timeouts > 0) {
-      throw new Error(`${url}: ${r['2xx']} of ${amount} requests answered 2xx (${r.non2xx} other answers, ${r.errors} errors, ${r.timeouts} timeouts)\n${serve.stderr().slice(-2000)}`);
+      throw new Error(`${url}: ${r['2xx']} of ${amount} requests answered 2xx (${r.non2xx} other answers, ${r.errors} errors, ${r.timeouts} timeouts)\n${server.stderr().slice(-2000)}`);
     }
     return r;
   };
@@ -400,6 +426,41 @@ if (want('ingest')) {
   row('lading serve: NDJSON, 1,000 leads per POST', (r) => r.ladingBulk, bulks, leads.length, (r) => r.peerBulk);
   row(`Fastify ${fastifyVersion} route that JSON.parses each NDJSON line, answers 202`, (r) => r.peerBulk, bulks, leads.length);
   console.log(`\nThe store holds exactly the records answered 202: ${fmt(stored.one)} single, ${fmt(stored.bulk)} bulk (${runs} rounds)`);
+
+  // The same load on a PostgreSQL store (a scratch database), when one is at hand.
+  if (process.env.LADING_TEST_POSTGRES_URL) {
+    const scratch = await scratchDatabase();
+    try {
+      const pgArgs = ['--data-dir', `${home}-pg`, '--db', scratch.url];
+      const pgKey = keyFor(pgArgs);
+      const pgServe = await startServe(['bench-ingest-one.yaml', 'bench-ingest-bulk.yaml', ...pgArgs, '--no-scheduler'], { cwd: dir });
+      let pgRounds: { one: Load; bulk: Load }[];
+      try {
+        pgRounds = await repeat(async () => ({
+          one: await load(`${pgServe.url}/v1/pipelines/bench-ingest-one/records`, one, singles, pgServe, pgKey),
+          bulk: await load(`${pgServe.url}/v1/pipelines/bench-ingest-bulk/records`, bulk, bulks, pgServe, pgKey),
+        }));
+      } finally {
+        pgServe.child.kill('SIGTERM');
+      }
+      if (await pgServe.exited !== 0) throw new Error(`lading serve (PostgreSQL) did not stop cleanly: ${pgServe.stderr().slice(-2000)}`);
+      const pgStore = await openStore(scratch.url);
+      const pgStored = { one: (await pgStore.inboxStats('bench-ingest-one')).pending, bulk: (await pgStore.inboxStats('bench-ingest-bulk')).pending };
+      await pgStore.close();
+      if (pgStored.one !== expected.one || pgStored.bulk !== expected.bulk) {
+        throw new Error(`the PostgreSQL store holds ${pgStored.one} single and ${pgStored.bulk} bulk records; ${expected.one} and ${expected.bulk} were answered 202`);
+      }
+      const rate = (pick: (r: (typeof pgRounds)[number]) => Load) => median(pgRounds.map((r) => pick(r)['2xx'] / pick(r).duration));
+      const late = (pick: (r: (typeof pgRounds)[number]) => Load) => median(pgRounds.map((r) => pick(r).latency.p99));
+      console.log('\n| ingest into a PostgreSQL store (loopback), same load | requests | req/s (median) | records/s | p99 latency (median) | ÷ SQLite (throughput) |');
+      console.log('| --- | --- | --- | --- | --- | --- |');
+      console.log(`| one lead per POST | ${fmt(singles)} | ${fmt(rate((r) => r.one))} | ${fmt(rate((r) => r.one))} | ${late((r) => r.one).toFixed(0)} ms | ${(rate((r) => r.one) / reqs((r) => r.ladingOne)).toFixed(2)}× |`);
+      console.log(`| NDJSON, 1,000 leads per POST | ${fmt(bulks)} | ${fmt(rate((r) => r.bulk))} | ${fmt(rate((r) => r.bulk) * leads.length)} | ${late((r) => r.bulk).toFixed(0)} ms | ${(rate((r) => r.bulk) / reqs((r) => r.ladingBulk)).toFixed(2)}× |`);
+      console.log(`The PostgreSQL store holds exactly the records answered 202: ${fmt(pgStored.one)} single, ${fmt(pgStored.bulk)} bulk`);
+    } finally {
+      await scratch.drop();
+    }
+  }
 }
 
 /** Wall seconds for `workers` processes to finish a queued job: from their start to the run's end in the store. */
