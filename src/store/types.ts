@@ -338,7 +338,7 @@ export interface InboxStats {
 export interface CutOptions {
   readonly id: string;
   readonly at: Date;
-  /** Why the batch is cut (its flush reason): count, bytes, age, schedule, manual, rule, priority. */
+  /** Why the batch is cut (its flush reason): count, bytes, age, schedule, manual, rule, priority, backup. */
   readonly reason: string;
   readonly maxRecords?: number;
   /** Only records received at or before this instant: a missed schedule fire replays its own window. */
