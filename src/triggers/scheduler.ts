@@ -175,6 +175,11 @@ export class Scheduler {
     return [...this.#entries.keys()];
   }
 
+  /** True while this scheduler holds the store's scheduler lease (as of its last tick); always false without `lease`. */
+  get leader(): boolean {
+    return this.#leaseToken !== undefined;
+  }
+
   /** Starts ticking; fires that passed before now count as missed (per each schedule's `missed`). */
   start(): void {
     if (this.#loop) return;
