@@ -36,6 +36,8 @@ export interface ServerTriggers {
   nextTrigger(pipeline: LoadedPipeline): Date | null;
   /** Cuts a batch now (reason manual) and delivers it; null when nothing is pending. */
   flush(pipeline: LoadedPipeline): Promise<Delivery | null>;
+  /** Whether this process holds the cluster's scheduler lease; absent when no scheduler runs here. */
+  readonly leader?: () => boolean;
 }
 
 declare module 'fastify' {

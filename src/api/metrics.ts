@@ -33,8 +33,9 @@ export async function metricsRoutes(app: FastifyInstance, ctx: ApiContext, acces
     },
   }, async (_request, reply) => {
     const now = ctx.clock.now();
-    const states = await Promise.all(ctx.catalog.list().map((p) => stateOf(ctx, p, now)));
+    const [states, leases] = await Promise.all([Promise.all(ctx.catalog.list().map((p) => stateOf(ctx, p, now))), ctx.store.activeLeases(now)]);
     ctx.observer.metrics.observePipelines(states);
+    ctx.observer.metrics.observeCluster(leases, ctx.triggers.leader?.() ?? false);
     return reply.header('content-type', ctx.observer.metrics.contentType).send(await ctx.observer.metrics.text());
   });
 }

@@ -22,6 +22,7 @@ async function describePipeline(ctx: ApiContext, pipeline: LoadedPipeline) {
       max_pending: (config.source as InboxSourceConfig).max_pending ?? null,
     },
     next_trigger: next?.toISOString() ?? null,
+    sla: config.sla !== undefined,
   };
 }
 
@@ -29,6 +30,7 @@ const pipelineSchema = openObject('A served pipeline', {
   name: { type: 'string' }, source: { type: 'string' }, output: { type: 'string' },
   queue: { type: ['object', 'null'], additionalProperties: true, description: 'Inbox depth (inbox pipelines only)' },
   next_trigger: { type: ['string', 'null'], description: 'When the next scheduled batch trigger fires, if any' },
+  sla: { type: 'boolean', description: 'The pipeline declares an sla: section; its verdicts are at /v1/pipelines/{name}/sla' },
 });
 
 /** GET /v1/pipelines, /v1/pipelines/{name}, /v1/deliveries. */

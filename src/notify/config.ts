@@ -51,7 +51,7 @@ const channels = (what: string) => z.array(channelConfig).optional().describe(wh
 export const notifyConfig = z.object({
   on_failure: channels('Told when a run fails (rule batch_failed) and, unless on_alert is given, of every other rule breach.'),
   on_success: channels('Told of every full run that completes (with or without item errors); never rate-limited.'),
-  on_alert: channels('Told of rule breaches other than batch_failed (failure_rate, slow_run, deliveries_suspended, low_volume, delivery_breaker, ack_timeout). Default: the on_failure channels.'),
+  on_alert: channels('Told of rule breaches other than batch_failed (failure_rate, slow_run, deliveries_suspended, low_volume, delivery_breaker, ack_timeout, queue_backup). Default: the on_failure channels.'),
   rules: z.object({
     batch_failed: z.boolean().default(true).describe('Alert when a full run fails or times out.'),
     deliveries_suspended: z.boolean().default(true).describe('Alert when a failure that needs an operator (credentials, permissions, host key) suspends deliveries.'),
@@ -67,12 +67,16 @@ export const notifyConfig = z.object({
       below_fraction_of_usual: z.number().gt(0).max(1).describe('Alert below this fraction of the usual count, e.g. 0.5.'),
       lookback_runs: z.number().int().min(1).max(100).default(7).describe('The usual count is the median of this many previous completed full runs (at least 3 of them, or lookback_runs when smaller).'),
     }).strict().optional().describe('Alert when a completed run processed far fewer records than usual: data missing upstream?'),
+    queue_backup: z.object({
+      over: z.number().int().min(1).describe('Alert when more than this many records are pending in the inbox.'),
+      cut: z.boolean().default(true).describe('Also cut a batch now (flush_reason backup), unless a hold rule is active or deliveries are suspended.'),
+    }).strict().optional().describe('Judged by the batch scheduler at each tick (lading serve, lading triggers): alert when the inbox backs up, and cut a batch now; the recovery follows when the pending count is back at or below over.'),
   }).strict().prefault({}).describe('Which conditions are alerts. Each breach is told once per min_interval per channel; a recovery message follows when the rule clears.'),
   min_interval: duration().default(900_000).describe('The same rule is not told again on the same channel within this interval (shared by every process using the store). Default 15m.'),
   timeout: duration().default(10_000).describe('Longest a channel may take to accept one message; a channel that fails is recorded and never fails the run. Default 10s.'),
 }).strict().meta({ id: 'notify' });
 
 export type NotifyConfig = z.output<typeof notifyConfig>;
-export type RuleName = 'batch_failed' | 'deliveries_suspended' | 'failure_rate' | 'slow_run' | 'low_volume' | 'delivery_breaker' | 'ack_timeout' | SlaRule;
+export type RuleName = 'batch_failed' | 'deliveries_suspended' | 'failure_rate' | 'slow_run' | 'low_volume' | 'delivery_breaker' | 'ack_timeout' | 'queue_backup' | SlaRule;
 /** One rule per service-level objective (src/reports/sla.ts), so each breach and recovery is told on its own. */
 export type SlaRule = 'sla_freshness' | 'sla_completeness' | 'sla_accuracy' | 'sla_availability';

@@ -17,8 +17,8 @@ import { webhookChannel } from './webhook.js';
 export type NotifyEvent =
   | { readonly type: 'run_finished'; readonly report: RunReport }
   | { readonly type: 'deliveries_suspended'; readonly pipeline: string; readonly runId: string; readonly error: LadingError }
-  /** Verdicts on the pipeline's service-level objectives (src/reports/sla.ts). */
-  | { readonly type: 'sla'; readonly pipeline: string; readonly runId: string; readonly findings: readonly Finding[] }
+  /** Verdicts judged outside a run: service-level objectives (src/reports/sla.ts), the inbox at a scheduler tick (queue_backup). */
+  | { readonly type: 'sla' | 'queue'; readonly pipeline: string; readonly runId: string | null; readonly findings: readonly Finding[] }
   /** An alert the delivery code recorded: breaker_opened / breaker_closed (its recovery), ack_timeout. */
   | { readonly type: 'alert'; readonly alert: Alert };
 
@@ -72,7 +72,7 @@ class Dispatcher {
       }, [`fix: ${codes[error.code].fix}`]);
       return;
     }
-    if (event.type === 'sla') {
+    if ('findings' in event) {
       for (const finding of event.findings) {
         if (finding.breached) await this.breach(event.pipeline, event.runId, finding, []);
         else await this.clear(event.pipeline, event.runId, finding, []);

@@ -1,5 +1,6 @@
 // The alert rules, judged from a finished run's report: pure, so the thresholds are easy to test.
 import type { RunReport } from '../core/report.js';
+import type { InboxStats } from '../store/types.js';
 import type { NotifyConfig, RuleName } from './config.js';
 
 /** One rule's verdict on a run: breached (with what was seen) or clear. */
@@ -71,4 +72,19 @@ export function judgeRun(report: RunReport, rules: NotifyConfig['rules'], previo
     });
   }
   return findings;
+}
+
+/** The queue_backup verdict on an inbox as the scheduler sees it at a tick; undefined when the rule is off. */
+export function judgeQueue(stats: InboxStats, rules: NotifyConfig['rules'], now: Date): Finding | undefined {
+  const rule = rules.queue_backup;
+  if (!rule) return undefined;
+  const breached = stats.pending > rule.over;
+  const age = stats.oldest ? `, oldest waiting ${formatDuration(now.getTime() - stats.oldest.getTime())}` : '';
+  return {
+    rule: 'queue_backup', breached,
+    summary: breached
+      ? `${stats.pending} records pending in the inbox (alert over ${rule.over})${age}${rule.cut ? ': cutting a batch now' : ''}`
+      : `${stats.pending} records pending in the inbox (at or below ${rule.over})`,
+    details: { pending: stats.pending, over: rule.over, cut: rule.cut, oldest_pending_at: stats.oldest?.toISOString() ?? null },
+  };
 }

@@ -1,7 +1,7 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { RunEvent } from '../engine/run.js';
-import type { DeliveryState, InboxStats } from '../store/types.js';
+import type { ActiveLeases, DeliveryState, InboxStats } from '../store/types.js';
 import type { SchedulerEvent } from '../triggers/scheduler.js';
 
 /**
@@ -10,6 +10,7 @@ import type { SchedulerEvent } from '../triggers/scheduler.js';
  * SchedulerEvents the engine already emits, so the engine and the sinks know nothing of
  * Prometheus; gauges of state (queue depth, breaker) are set from the store at each scrape.
  * Labels are pipeline names and small fixed sets (error_type, flush_reason, status): never ids.
+ * prom-client's default process metrics (CPU, memory, event loop lag, GC) are on the same registry.
  */
 
 /** A served pipeline as a scrape reads it from the store. */
@@ -57,9 +58,12 @@ export class Metrics {
   readonly #suspended = this.#gauge('lading_deliveries_suspended', '1 while the pipeline\'s deliveries are suspended, waiting for an operator.', ['pipeline']);
   readonly #failures = this.#gauge('lading_delivery_consecutive_failures', 'Deliveries failed in a row (what opens the breaker).', ['pipeline']);
   readonly #active = this.#gauge('lading_active_runs', 'Runs holding a live lease (fresh heartbeat), in any process sharing the store.', ['pipeline']);
+  readonly #leases = this.#gauge('lading_active_leases', 'Chunk leases (kind chunks) and whole-job leases (kind whole) held by workers now, in any process sharing the store.', ['pipeline', 'kind']);
+  readonly #leader = this.#gauge('lading_scheduler_leader', '1 while this process holds the cluster\'s scheduler lease, so it is the one cutting batches.', []);
 
   constructor(clock: Clock) {
     this.#clock = clock;
+    collectDefaultMetrics({ register: this.registry });
   }
 
   get contentType(): string {
@@ -138,6 +142,13 @@ export class Metrics {
       this.#failures.set({ pipeline }, s.delivery.failures);
       this.#active.set({ pipeline }, s.activeRuns);
     }
+  }
+
+  /** Replaces the cluster gauges: the work leases the store holds now, and whether this process leads the scheduling. */
+  observeCluster(leases: readonly ActiveLeases[], leader: boolean): void {
+    this.#leases.reset();
+    for (const l of leases) this.#leases.set({ pipeline: l.pipeline, kind: l.kind }, l.count);
+    this.#leader.set(leader ? 1 : 0);
   }
 
   /** The Prometheus text exposition of every metric. */

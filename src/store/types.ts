@@ -338,7 +338,7 @@ export interface InboxStats {
 export interface CutOptions {
   readonly id: string;
   readonly at: Date;
-  /** Why the batch is cut (its flush reason): count, bytes, age, schedule, manual, rule, priority. */
+  /** Why the batch is cut (its flush reason): count, bytes, age, schedule, manual, rule, priority, backup. */
   readonly reason: string;
   readonly maxRecords?: number;
   /** Only records received at or before this instant: a missed schedule fire replays its own window. */
@@ -673,6 +673,14 @@ export interface WorkStore {
   releaseLease(name: string, token: string): Promise<void>;
   /** Who holds the lease, and until when; null when nobody ever took it. */
   leaseHolder(name: string): Promise<{ readonly holder: string; readonly expiresAt: Date } | null>;
+  /** Chunk and whole-job leases unexpired at `now`, counted per pipeline and job kind (for /metrics). */
+  activeLeases(now: Date): Promise<ActiveLeases[]>;
+}
+
+export interface ActiveLeases {
+  readonly pipeline: string;
+  readonly kind: 'chunks' | 'whole';
+  readonly count: number;
 }
 
 export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore, AuditStore, WorkStore {

@@ -2,8 +2,8 @@ import type { InboxStats } from '../store/types.js';
 import { secondsOfDay, type BatchConfig, type BatchRule } from './config.js';
 import { secondOfDay } from './zone.js';
 
-/** Why a batch was cut; stored with the batch (its flush reason). */
-export type FlushReason = 'count' | 'bytes' | 'age' | 'schedule' | 'manual' | 'rule' | 'priority';
+/** Why a batch was cut; stored with the batch (its flush reason). backup: the queue_backup alert rule (Scheduler). */
+export type FlushReason = 'count' | 'bytes' | 'age' | 'schedule' | 'manual' | 'rule' | 'priority' | 'backup';
 
 export interface Decision {
   /** The reason to cut now, or null. */

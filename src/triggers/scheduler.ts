@@ -5,6 +5,8 @@ import type { RunReport } from '../core/report.js';
 import { isInterrupted, owner, ownerGone, runPipeline, type RunOptions } from '../engine/run.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
+import { notify } from '../notify/dispatch.js';
+import { judgeQueue } from '../notify/rules.js';
 import type { Batch, CutOptions, InboxStats, Store } from '../store/types.js';
 import { scheduleKey, type ScheduleTrigger } from './config.js';
 import { evaluate, type FlushReason } from './evaluate.js';
@@ -108,6 +110,8 @@ interface Entry {
   stats?: InboxStats;
   /** After a run left its batch undelivered: no new attempt before this time. */
   retryAt?: number;
+  /** queue_backup as last told; unknown until the first look, as the store may hold a breach from before a restart. */
+  backup?: { breached: boolean; toldAt: number };
 }
 
 export interface SchedulerOptions extends TriggerContext {
@@ -163,12 +167,17 @@ export class Scheduler {
         .filter((t): t is ScheduleTrigger => t.type === 'schedule')
         .map((trigger) => ({ trigger, schedule: new Schedule(trigger), key: scheduleKey(trigger) }));
       const before = previous.get(loaded.config.name);
-      this.#entries.set(loaded.config.name, { loaded, schedules, ...(before?.stats ? { stats: before.stats } : {}) });
+      this.#entries.set(loaded.config.name, { loaded, schedules, ...(before?.stats ? { stats: before.stats } : {}), ...(before?.backup ? { backup: before.backup } : {}) });
     }
   }
 
   get pipelines(): string[] {
     return [...this.#entries.keys()];
+  }
+
+  /** True while this scheduler holds the store's scheduler lease (as of its last tick); always false without `lease`. */
+  get leader(): boolean {
+    return this.#leaseToken !== undefined;
   }
 
   /** Starts ticking; fires that passed before now count as missed (per each schedule's `missed`). */
@@ -279,13 +288,15 @@ export class Scheduler {
     const { loaded } = entry;
     const { store } = this.#ctx;
     const pipeline = loaded.config.name;
+    const stats = await store.inboxStats(pipeline);
+    entry.stats = stats;
+    // Judged before the suspension check: a queue backing up behind suspended deliveries is worth an alert.
+    const backedUp = await this.#judgeBackup(entry, stats);
     if ((await store.deliveryState(pipeline)).suspendedAt) return null;
     const resumed = await resumeOpen(loaded, this.#ctx);
     if (resumed !== null) return resumed;
 
     const now = this.#clock.now();
-    const stats = await store.inboxStats(pipeline);
-    entry.stats = stats;
     let due: { key: string; action: ScheduleAction } | undefined;
     for (const { trigger, schedule, key } of entry.schedules) {
       const last = await store.lastFire(pipeline, key);
@@ -305,10 +316,30 @@ export class Scheduler {
       await store.recordFire(pipeline, due.key, due.action.fire);
       this.#ctx.onEvent?.({ type: 'fire_skipped', pipeline, trigger: due.key, at: due.action.fire.toISOString() });
     }
-    if (decision.reason === null) return null;
-    const fire = decision.reason === 'schedule' && due?.action.cut
+    // A trigger that fires anyway names the cut; backup says only the alert rule asked for it.
+    const reason = decision.reason ?? (backedUp ? 'backup' : null);
+    if (reason === null) return null;
+    const fire = reason === 'schedule' && due?.action.cut
       ? { fire: { trigger: due.key, at: due.action.fire }, ...(due.action.until ? { until: due.action.until } : {}) }
       : {};
-    return cutAndDeliver(loaded, this.#ctx, decision.reason, fire);
+    return cutAndDeliver(loaded, this.#ctx, reason, fire);
+  }
+
+  /**
+   * Tells the queue_backup breach (again after min_interval, as a reminder) or its recovery.
+   * Only changes and reminders reach the store: a tick a second would otherwise count a breach a
+   * second. True when the inbox is backed up and the rule asks for a cut.
+   */
+  async #judgeBackup(entry: Entry, stats: InboxStats): Promise<boolean> {
+    const config = entry.loaded.config.notify;
+    const now = this.#clock.now();
+    const finding = config && judgeQueue(stats, config.rules, now);
+    if (!config || !finding) return false;
+    const last = entry.backup;
+    if (last === undefined || last.breached !== finding.breached || (finding.breached && now.getTime() - last.toldAt >= config.min_interval)) {
+      await notify(config, { type: 'queue', pipeline: entry.loaded.config.name, runId: null, findings: [finding] }, { store: this.#ctx.store, clock: this.#clock });
+      entry.backup = { breached: finding.breached, toldAt: now.getTime() };
+    }
+    return finding.breached && config.rules.queue_backup?.cut === true;
   }
 }

@@ -106,6 +106,14 @@ output:
   naming: "leads_{run_id}.{ext}"
   destination: { type: local, path: out }
 execution: { chunk_size: 2, success_threshold: 0.5 }
+sla: { availability: 0.4 }
+`);
+    writeFileSync(join(dir, 'nightly.yaml'), `
+name: nightly
+source: { type: inline, items: [{ id: "1" }, { id: "2" }] }
+validate: { required: [email] }
+output: { type: file, format: ndjson, naming: "nightly_{run_id}.{ext}", destination: { type: local, path: out } }
+sla: { availability: 0.99, completeness: true }
 `);
     store = await openSqliteStore(join(dir, 'data', 'lading.db'));
     server = await buildServer({ store, catalog: await loadCatalog([dir]), dataDir: join(dir, 'data'), pollMs: 50 });
@@ -216,6 +224,27 @@ execution: { chunk_size: 2, success_threshold: 0.5 }
       assert.equal(retry?.parentRunId, jobId);
       assert.equal(retry?.processed, 1, 'only the letter asked for was retried');
       await shot(page, 'run-retried');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('the overview shows each pipeline\'s SLA verdicts: a failed run breaches availability, with the measured rate', async () => {
+    const jobId = await submit('nightly');
+    await finished(jobId);
+    assert.equal((await store.getRun(jobId))?.status, 'failed');
+    const page = await context.newPage();
+    try {
+      await signIn(page);
+      const availability = page.locator('#sla tr[data-pipeline="nightly"][data-objective="availability"]');
+      await availability.locator('.status[data-verdict="breached"]').waitFor();
+      assert.equal(await availability.locator('td[data-label="Measured"]').textContent(), '0.00%');
+      assert.equal(await availability.locator('td[data-label="Target"]').textContent(), '≥ 99.00%');
+      assert.match(await availability.locator('td[data-label="Detail"]').textContent() ?? '', /0 of 1 runs succeeded/);
+      assert.equal(await page.locator('#sla tr[data-pipeline="nightly"][data-objective="completeness"] .status').getAttribute('data-verdict'), 'no data', 'an inline source has no inbox records to judge');
+      assert.equal(await page.locator('#sla tr[data-pipeline="leads"][data-objective="availability"] .status').getAttribute('data-verdict'), 'met');
+      assert.equal(await page.locator('#sla tr[data-pipeline="push"]').count(), 0, 'a pipeline without an sla: section has no rows');
+      await shot(page, 'overview-sla');
     } finally {
       await page.close();
     }

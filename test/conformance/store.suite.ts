@@ -732,6 +732,25 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal((await store.getRun('run_w'))?.status, 'completed');
       });
 
+      test('activeLeases counts the unexpired chunk and whole-job leases per pipeline and kind', async () => {
+        await enqueue('run_l', at(0), { chunks: [items(0, 1), items(1, 1), items(2, 1)] });
+        await store.enqueueJob({
+          id: 'run_lw', createdAt: at(0), batchId: null, pipeline: 'file-out', mode: 'full', source: 'inline', config: {}, priority: 0, kind: 'whole',
+        });
+        assert.deepEqual(await store.activeLeases(at(0)), [], 'queued chunks are not leases');
+        const [a, , c, whole] = [
+          (await store.claimChunk('w1', 60_000, at(0)))!, (await store.claimChunk('w2', 60_000, at(0)))!,
+          (await store.claimChunk('w3', 60_000, at(0)))!, (await store.claimChunk('w4', 60_000, at(0)))!,
+        ];
+        assert.equal(whole.items, null);
+        await store.releaseChunk(c.token);
+        assert.deepEqual(await store.activeLeases(at(0.5)), [{ pipeline: 'file-out', kind: 'whole', count: 1 }, { pipeline: 'sync', kind: 'chunks', count: 2 }]);
+        await store.extendLease(a.token, 60_000, at(1));
+        assert.deepEqual(await store.activeLeases(at(1.5)), [{ pipeline: 'sync', kind: 'chunks', count: 1 }], 'expired leases are not held');
+        await store.commitLeasedChunk(a.token, commitOf(a, at(1.5)));
+        assert.deepEqual(await store.activeLeases(at(1.5)), [], 'a committed chunk is done');
+      });
+
       test('extendLease returns what an operator asked of the run', async () => {
         await enqueue('run_c', at(0));
         const lease = (await store.claimChunk('w1', 60_000, at(0)))!;

@@ -19,6 +19,7 @@ import { createLogger, redactText } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { observer } from '../../src/observe/observer.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
+import { Scheduler, type SchedulerEvent } from '../../src/triggers/scheduler.js';
 import { tempDir } from '../support/tmp.js';
 
 /** Samples of a Prometheus text exposition: `name{a="x",b="y"}` (labels sorted) → value. */
@@ -197,6 +198,47 @@ describe('observability of lading serve', () => {
     const reader = (await createApiKey(store, { owner: 'ops', scopes: ['jobs:write'], clock: systemClock })).key;
     assert.equal((await inject('GET', '/v1/audit', undefined, reader)).statusCode, 403);
     assert.ok(lines.some((line) => line.includes('"audit"') && line.includes('run.retry')), 'the log has a line per action too');
+  });
+
+  test('/metrics has the work leases held in the store, whether this process leads the scheduling, and the process metrics', async () => {
+    const before = await scrape();
+    assert.equal(before.get('lading_scheduler_leader'), 0, 'no scheduler runs in this server');
+    assert.ok(before.has('process_cpu_user_seconds_total'), 'prom-client default process metrics');
+    assert.ok(before.has('nodejs_heap_size_used_bytes'));
+
+    await store.enqueueJob({
+      id: 'run_leased', createdAt: new Date(), batchId: null, pipeline: 'sync', mode: 'full', source: 'inline', config: { name: 'sync' },
+      priority: 0, kind: 'chunks', chunks: [[{ id: 'inline:0', seq: 1, data: { n: 0 } }], [{ id: 'inline:1', seq: 2, data: { n: 1 } }]],
+    });
+    const lease = await store.claimChunk('worker-1', 60_000, new Date());
+    assert.ok(lease);
+    const held = await scrape();
+    assert.equal(held.get('lading_active_leases{kind="chunks",pipeline="sync"}'), 1, 'one chunk leased, the other pending');
+    await store.releaseChunk(lease.token);
+    assert.equal((await scrape()).has('lading_active_leases{kind="chunks",pipeline="sync"}'), false, 'a released lease is gone');
+
+    const catalog = await loadCatalog([join(dir, 'leads.yaml')]);
+    let acquired!: () => void;
+    const leading = new Promise<void>((resolve) => { acquired = resolve; });
+    const scheduler = new Scheduler({
+      store, dataDir: join(dir, 'data'), pipelines: catalog.list(), lease: { leaseMs: 30_000 },
+      onEvent: (e: SchedulerEvent) => { if (e.type === 'scheduler_lease_acquired') acquired(); },
+    });
+    const led = await buildServer({
+      store, catalog, dataDir: join(dir, 'data'),
+      triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name), leader: () => scheduler.leader },
+    });
+    try {
+      scheduler.start();
+      await leading;
+      const metrics = async () => parsePrometheus((await led.app.inject({ method: 'GET', url: '/metrics' })).body);
+      assert.equal((await metrics()).get('lading_scheduler_leader'), 1);
+      await scheduler.stop();
+      assert.equal((await metrics()).get('lading_scheduler_leader'), 0, 'the lease is given back at stop');
+    } finally {
+      await scheduler.stop();
+      await led.close();
+    }
   });
 
   test('metrics can require an API key', async () => {

@@ -61,7 +61,7 @@ export function serveCommand(): Command {
           store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs, queueJobs: !opts.worker,
           observer: observe, metricsAccess: opts.metricsAccess,
           ...(scheduler === null ? {} : {
-            triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name) },
+            triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name), leader: () => scheduler.leader },
           }),
         });
         const stopped = new Promise<string>((resolve) => {

@@ -7,7 +7,7 @@ import { parseDatabaseUrl } from '../../sql/connection.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
+  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
@@ -522,6 +522,13 @@ export class PostgresStore implements Store {
   async leaseHolder(name: string): Promise<{ readonly holder: string; readonly expiresAt: Date } | null> {
     const { rows } = await this.#query<{ holder: string; expires_at: Date }>('leaseHolder', 'SELECT holder, expires_at FROM leases WHERE name = $1', [name]);
     return rows[0] === undefined ? null : { holder: rows[0].holder, expiresAt: rows[0].expires_at };
+  }
+
+  async activeLeases(now: Date): Promise<ActiveLeases[]> {
+    const { rows } = await this.#query<{ pipeline: string; kind: ActiveLeases['kind']; count: string }>('activeLeases',
+      `SELECT r.pipeline, j.kind, count(*) AS count FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+       WHERE c.state = 'leased' AND c.lease_expires_at >= $1 GROUP BY r.pipeline, j.kind ORDER BY r.pipeline, j.kind`, [now]);
+    return rows.map((r) => ({ pipeline: r.pipeline, kind: r.kind, count: Number(r.count) }));
   }
 
   // ── deliveries ─────────────────────────────────────────────────────────────────────────────

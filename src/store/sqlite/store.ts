@@ -8,7 +8,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { leaseLost } from '../lease-lost.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
+  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
@@ -599,6 +599,13 @@ export class SqliteStore implements Store {
       const row = this.#stmt('SELECT holder, expires_at FROM leases WHERE name = ?').get(name) as { holder: string; expires_at: string } | undefined;
       return row === undefined ? null : { holder: row.holder, expiresAt: new Date(row.expires_at) };
     });
+  }
+
+  async activeLeases(now: Date): Promise<ActiveLeases[]> {
+    return this.#call('activeLeases', () => this.#stmt(
+      `SELECT r.pipeline, j.kind, count(*) AS count FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+       WHERE c.state = 'leased' AND c.lease_expires_at >= ? GROUP BY r.pipeline, j.kind ORDER BY r.pipeline, j.kind`,
+    ).all(iso(now)) as ActiveLeases[]);
   }
 
   // ── deliveries ─────────────────────────────────────────────────────────────────────────────

@@ -5,8 +5,47 @@ import { errorNote, fmtDuration, fmtNumber, fmtTime, h, runHref, table } from '.
 import { fromView, isEnded, progressCell, statusBadge, watch } from './progress.js';
 
 const refreshMs = 5000;
+/** Judging SLAs reads a whole window of records: once a minute (and at the start) is enough. */
+const slowEvery = 12;
 /** Browsers open about six connections per host: live streams leave room for the other calls. */
 const maxStreams = 3;
+
+const percent = (x) => `${(x * 100).toFixed(2)}%`;
+
+/** An objective's measure and target in its own unit: freshness in time, availability as a share, the others as counts. */
+function measure(o) {
+  if (o.observed === null || o.observed === undefined) return ['–', o.name === 'completeness' ? 'all due' : target(o)];
+  switch (o.name) {
+    case 'freshness': return [fmtDuration(o.observed / 1000), target(o)];
+    case 'availability': return [percent(o.observed), target(o)];
+    case 'completeness': return [`${fmtNumber(o.observed)} delivered`, 'all due'];
+    default: return [`${fmtNumber(o.observed)} duplicates`, target(o)];
+  }
+}
+
+function target(o) {
+  switch (o.name) {
+    case 'freshness': return `≤ ${fmtDuration(o.target / 1000)}`;
+    case 'availability': return `≥ ${percent(o.target)}`;
+    default: return `≤ ${fmtNumber(o.target)} duplicates`;
+  }
+}
+
+const verdict = (met) => {
+  const word = met === null ? 'no data' : met ? 'met' : 'breached';
+  return h('span', { class: `status sla-${word.replace(' ', '_')}`, 'data-verdict': word }, word);
+};
+
+/** One row per objective of each pipeline that declares an sla: section. */
+function slaView(statuses) {
+  return table(['Pipeline', 'Objective', 'Verdict', 'Measured', 'Target', 'Detail'], statuses.flatMap((status) => status.objectives.map((o) => {
+    const [observed, wanted] = measure(o);
+    return {
+      attrs: { 'data-pipeline': status.pipeline, 'data-objective': o.name },
+      cells: [status.pipeline, o.name, verdict(o.met), observed, wanted, h('span', { class: 'muted' }, o.summary)],
+    };
+  })), 'No pipeline declares an sla: section.');
+}
 
 function pipelinesView(pipelines) {
   return table(['Pipeline', 'Flow', 'Queue depth', 'Oldest pending', 'Next trigger'], pipelines.map((p) => ({
@@ -36,8 +75,10 @@ export function renderOverview(main, app) {
     drawChart();
   } } }, h('option', { value: '' }, 'All pipelines'));
   const runsBody = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
+  const slaBody = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
   main.replaceChildren(
     h('section', { id: 'pipelines' }, h('h2', null, 'Pipelines'), pipelinesBody),
+    h('section', { id: 'sla' }, h('h2', null, 'Service levels'), slaBody),
     h('section', { id: 'throughput' }, h('div', { class: 'section-head' }, h('h2', null, 'Throughput, last 24 h'), pick), chartBody,
       h('p', { class: 'legend' }, h('span', { class: 'key ok' }), 'succeeded ', h('span', { class: 'key bad' }), 'failed')),
     h('section', { id: 'runs' }, h('h2', null, 'Runs'), runsBody),
@@ -78,11 +119,26 @@ export function renderOverview(main, app) {
     done.finally(() => streams.delete(state.id));
   }
 
+  /** Resolves to the pipelines listed, or null when the list could not be loaded. */
   async function loadPipelines() {
     try {
-      pipelinesBody.replaceChildren(pipelinesView((await api('/v1/pipelines', { signal: controller.signal })).pipelines));
+      const { pipelines } = await api('/v1/pipelines', { signal: controller.signal });
+      pipelinesBody.replaceChildren(pipelinesView(pipelines));
+      return pipelines;
     } catch (error) {
       if (!app.failed(error)) pipelinesBody.replaceChildren(errorNote(error));
+      return null;
+    }
+  }
+
+  async function loadSla(pipelines) {
+    if (pipelines === null) return;
+    try {
+      const statuses = await Promise.all(pipelines.filter((p) => p.sla)
+        .map((p) => api(`/v1/pipelines/${encodeURIComponent(p.name)}/sla`, { signal: controller.signal })));
+      slaBody.replaceChildren(slaView(statuses));
+    } catch (error) {
+      if (!app.failed(error)) slaBody.replaceChildren(errorNote(error));
     }
   }
 
@@ -118,7 +174,8 @@ export function renderOverview(main, app) {
 
   let ticks = 0;
   async function tick() {
-    await Promise.all([loadPipelines(), loadRuns(), ticks % 12 === 0 ? loadStats() : null]);
+    const slow = ticks % slowEvery === 0;
+    await Promise.all([loadPipelines().then((pipelines) => (slow ? loadSla(pipelines) : null)), loadRuns(), slow ? loadStats() : null]);
     ticks += 1;
     if (!controller.signal.aborted) timer = setTimeout(tick, refreshMs);
   }
