@@ -96,10 +96,10 @@ execution: { chunk_size: ${CHUNK}, concurrency: 2 }
       assert.equal(Number(run.processed), ITEMS, 'each chunk counted once');
       assert.equal(run.report?.summary.processed, ITEMS);
       const reclaimed = (await client.query<{ chunk_index: number }>('SELECT chunk_index FROM job_chunks WHERE run_id = $1 AND attempts > 1', [runId])).rows.map((r) => r.chunk_index);
-      assert.deepEqual(reclaimed.sort((a, b) => a - b), [...claimed].sort((a, b) => a - b), 'exactly the victim\'s chunks were taken over');
-
-      // Chunks another live worker lost to a lease expiry (a starved machine) may repeat too: they are named by lease_lost.
+      // Chunks another live worker lost to a lease expiry (a starved machine) are taken over too: they are named by lease_lost.
       const lost = new Set(workers.flatMap((w) => w.events.filter((e) => e.type === 'lease_lost').map((e) => e.chunk_index!)));
+      for (const chunk of claimed) assert.ok(reclaimed.includes(chunk), `the victim's chunk ${chunk} was taken over`);
+      for (const chunk of reclaimed) assert.ok(claimed.has(chunk) || lost.has(chunk), `chunk ${chunk} was taken over though neither the victim held it nor a worker lost it`);
       const seen = new Map<number, string[]>();
       for (const request of server.requests) {
         const key = request.headers['idempotency-key'] as string;
