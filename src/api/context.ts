@@ -21,6 +21,8 @@ export interface ApiContext {
   readonly jobs: JobRunner;
   readonly commits: GroupCommit;
   readonly dataDir: string;
+  /** How long a signed link to an artifact in a bucket stays valid. */
+  readonly artifactUrlTtlMs: number;
   /** Open event streams, ended when the server closes. */
   readonly streams: Set<() => void>;
   /** How often an event stream of a job run elsewhere polls the store. */

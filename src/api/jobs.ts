@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { loadRunPipeline, parsePipeline, type LoadedPipeline } from '../config/load.js';
 import type { RunMode } from '../core/report.js';
 import { toReportError } from '../engine/report.js';
+import { openDestination } from '../engine/deliveries.js';
 import { isInterrupted } from '../engine/run.js';
 import { ladingError } from '../errors/lading-error.js';
 import { DeadLetterSource } from '../sources/dead-letters.js';
@@ -265,26 +266,59 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     streamEvents(ctx, reply, v.id);
   });
 
-  app.get<{ Params: { id: string; name: string } }>('/v1/jobs/:id/artifacts/:name', {
+  app.get<{ Params: { id: string; name: string }; Querystring: { redirect: boolean } }>('/v1/jobs/:id/artifacts/:name', {
     onRequest: read,
     schema: {
-      summary: 'Download a file the job delivered to a local destination',
+      summary: 'Download a file the job delivered: its bytes from a local destination, a short-lived signed link for S3 or GCS',
+      description: 'A file in a bucket is answered 302 to a pre-signed GET URL (valid for the server\'s --artifact-url-ttl), or with {url, expires_at} when redirect=false.',
       tags: ['jobs'], security,
       params: { type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } },
-      response: { 200: { description: 'The file\'s bytes', type: 'string', format: 'binary' }, ...errorResponses(401, 403, 404) },
+      querystring: { type: 'object', properties: { redirect: { type: 'boolean', default: true, description: 'false: answer the signed link as JSON instead of redirecting to it' } } },
+      response: {
+        200: {
+          description: 'The file\'s bytes (local destination), or the signed link (redirect=false)',
+          content: {
+            'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            'application/json': { schema: openObject('Signed link', { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } }) },
+          },
+        },
+        302: { description: 'Redirect to the signed link (Location)', type: 'null' },
+        ...errorResponses(401, 403, 404, 409),
+      },
     },
   }, async (request, reply) => {
     const { id, name } = request.params;
     await visibleJob(ctx, request, id);
     const file = (await ctx.store.listFiles(id)).find((f) => f.name === name);
-    const path = file?.uri.startsWith('file:') ? fileURLToPath(file.uri) : undefined;
-    const size = path === undefined ? undefined : await stat(path).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
-    if (path === undefined || size === undefined) {
-      throw ladingError('API_ARTIFACT_NOT_FOUND', file === undefined ? `job ${id} delivered no file named ${JSON.stringify(name)}` : `${name} was delivered to ${file.uri}, which this server cannot read`);
+    if (file === undefined) throw ladingError('API_ARTIFACT_NOT_FOUND', `job ${id} delivered no file named ${JSON.stringify(name)}`);
+    if (!file.uri.startsWith('file:')) {
+      const link = await signArtifact(ctx, id, name, file.uri);
+      // Only the place goes to the log: the query string is the signature, good to anyone who reads it.
+      const place = new URL(link.url);
+      place.search = '';
+      request.log.info({ artifact: { job_id: id, name, url: place.toString(), expires_at: link.expiresAt.toISOString() } }, 'artifact link signed');
+      // The link is a bearer credential until it expires: no cache may keep it.
+      reply.header('cache-control', 'no-store');
+      if (!request.query.redirect) return reply.type('application/json').send({ url: link.url, expires_at: link.expiresAt.toISOString() });
+      return reply.redirect(link.url, 302);
     }
+    const path = fileURLToPath(file.uri);
+    const size = await stat(path).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+    if (size === undefined) throw ladingError('API_ARTIFACT_NOT_FOUND', `${name} was delivered to ${file.uri}, which this server cannot read`);
     return reply.header('content-type', 'application/octet-stream').header('content-length', String(size))
       .header('content-disposition', `attachment; filename="${basename(path).replace(/["\\\r\n]/g, '_')}"`)
-      .header('x-checksum-sha256', file!.sha256)
+      .header('x-checksum-sha256', file.sha256)
       .send(createReadStream(path));
   });
+}
+
+/** Asks the destination the file went to, rebuilt from the job's stored config, for a signed link. */
+async function signArtifact(ctx: ApiContext, id: string, name: string, uri: string) {
+  const { destination } = await openDestination(ctx.store, id, { dataDir: ctx.dataDir, clock: ctx.clock }, `the job that delivered ${name}`);
+  try {
+    if (!destination.signedUrl) throw ladingError('API_ARTIFACT_NOT_FOUND', `${name} was delivered to ${uri}: a ${destination.type} destination gives no download links`);
+    return await destination.signedUrl(name, ctx.artifactUrlTtlMs);
+  } finally {
+    await destination.close();
+  }
 }

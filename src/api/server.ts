@@ -46,6 +46,8 @@ export interface ServerOptions {
   readonly observer?: Observer;
   /** Who may scrape /metrics; default open (docs/observability.md). */
   readonly metricsAccess?: MetricsAccess;
+  /** How long the signed link to an artifact in S3 or GCS stays valid; default 15 minutes. */
+  readonly artifactUrlTtlMs?: number;
 }
 
 export interface LadingServer {
@@ -66,7 +68,7 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   const observer = opts.observer ?? observerOf(new Metrics(clock), silentLogger());
   const jobs = new JobRunner({ store: opts.store, dataDir: opts.dataDir, clock, ids, concurrency: opts.jobConcurrency ?? 2, onEvent: observer.run, queue: opts.queueJobs === true });
   const ctx: ApiContext = {
-    store: opts.store, catalog: opts.catalog, clock, ids, jobs, dataDir: opts.dataDir,
+    store: opts.store, catalog: opts.catalog, clock, ids, jobs, dataDir: opts.dataDir, artifactUrlTtlMs: opts.artifactUrlTtlMs ?? 15 * 60_000,
     commits: new GroupCommit(opts.store, clock, opts.groupCommitMs ?? 2),
     streams: new Set(), pollMs: opts.pollMs ?? 1000,
     triggers: opts.triggers ?? {

@@ -11,12 +11,13 @@ import type { Bucket, CreateWriteStreamOptions, File, FileMetadata, Storage } fr
 let sdk: Promise<typeof import('@google-cloud/storage')> | undefined;
 const loadSdk = () => (sdk ??= import('@google-cloud/storage'));
 import { z } from 'zod';
+import { systemClock, type Clock } from '../core/clock.js';
 import { defineDestination } from '../core/component.js';
 import { byteSize } from '../config/units.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import { BodyReader, uploadFailure, contentTypeFor, normalizePrefix, objectMetadataConfig, renderMetadata, sha256MetadataKey } from './object-store.js';
-import type { Destination, PutOptions, PutReceipt } from './types.js';
+import type { Destination, PutOptions, PutReceipt, SignedUrl } from './types.js';
 
 const MiB = 1024 * 1024;
 
@@ -45,7 +46,7 @@ export const gcs = defineDestination({
   type: 'gcs',
   summary: 'A Google Cloud Storage bucket: streamed, created only when the upload completes, no-clobber by ifGenerationMatch=0, size, md5 and crc32c verified.',
   schema: gcsConfig,
-  create: (config, ctx) => new GcsDestination(config, ctx.baseDir),
+  create: (config, ctx) => new GcsDestination(config, ctx.baseDir, ctx.clock),
 });
 
 interface Stored {
@@ -67,7 +68,7 @@ export class GcsDestination implements Destination {
   private readonly prefix: string;
   private storage: Storage | undefined;
 
-  constructor(private readonly config: GcsConfig, private readonly baseDir: string) {
+  constructor(private readonly config: GcsConfig, private readonly baseDir: string, private readonly clock: Clock = systemClock) {
     this.prefix = normalizePrefix(config.prefix);
     this.description = `gs://${config.bucket}/${this.prefix}`;
   }
@@ -139,6 +140,35 @@ export class GcsDestination implements Destination {
       const e = this.classify(error, `removing ${this.uri(key)}`);
       if (e.code === 'DEST_NOT_FOUND') return false;
       throw e;
+    }
+  }
+
+  /**
+   * A V4 signed URL, signed locally with a service account's private key. Without one there is
+   * nothing to sign with: an emulator endpoint gets no credentials at all, and Application Default
+   * Credentials of a user login or the metadata server carry no key (signing would need the IAM
+   * signBlob API and a role this destination does not ask for).
+   */
+  async signedUrl(name: string, ttlMs: number): Promise<SignedUrl> {
+    const key = this.key(name);
+    const uri = this.uri(key);
+    if (this.config.key_file === undefined && this.config.api_endpoint !== undefined) {
+      throw ladingError('API_ARTIFACT_UNSIGNABLE', `${uri}: the destination sends no credentials to ${this.config.api_endpoint} (no key_file), so it cannot sign a link`);
+    }
+    const bucket = await this.bucket();
+    const credentials = await this.storage!.authClient.getCredentials().catch((error: unknown) => {
+      throw ladingError('API_ARTIFACT_UNSIGNABLE', `${uri}: no Google credentials could be loaded to sign a link with`, { cause: error });
+    });
+    if (credentials.private_key === undefined || credentials.client_email === undefined) {
+      throw ladingError('API_ARTIFACT_UNSIGNABLE', `${uri}: the Application Default Credentials hold no service account private key to sign a link with; set key_file`);
+    }
+    const accessibleAt = this.clock.now();
+    const expires = new Date(accessibleAt.getTime() + Math.ceil(ttlMs / 1000) * 1000);
+    try {
+      const [url] = await bucket.file(key).getSignedUrl({ version: 'v4', action: 'read', accessibleAt, expires });
+      return { url, expiresAt: expires };
+    } catch (error) {
+      throw this.classify(error, `signing a link to ${uri}`);
     }
   }
 

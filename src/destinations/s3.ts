@@ -10,13 +10,17 @@ type Sdk = typeof import('@aws-sdk/client-s3') & Pick<typeof import('@aws-sdk/li
 let sdk: Promise<Sdk> | undefined;
 const loadSdk = (): Promise<Sdk> =>
   (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ ...s3, Upload: storage.Upload })));
+/** Only the API's artifact links need the presigner: loaded on the first link, not with the SDK. */
+let presigner: Promise<typeof import('@aws-sdk/s3-request-presigner')> | undefined;
+const loadPresigner = () => (presigner ??= import('@aws-sdk/s3-request-presigner'));
 import { z } from 'zod';
+import { systemClock, type Clock } from '../core/clock.js';
 import { defineDestination } from '../core/component.js';
 import { byteSize, secret } from '../config/units.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import { BodyReader, uploadFailure, contentTypeFor, normalizePrefix, objectMetadataConfig, renderMetadata, sha256MetadataKey } from './object-store.js';
-import type { Destination, PutOptions, PutReceipt } from './types.js';
+import type { Destination, PutOptions, PutReceipt, SignedUrl } from './types.js';
 
 const MiB = 1024 * 1024;
 /** S3's smallest part (all but the last); lib-storage refuses less. */
@@ -71,7 +75,7 @@ export const s3 = defineDestination({
   type: 's3',
   summary: 'An S3 bucket or S3-compatible store: streamed (multipart above part_size), created only when complete, no-clobber by If-None-Match, size and sha256 verified.',
   schema: s3Config,
-  create: (config, ctx) => new S3Destination(config, { sessionName: ctx.pipeline }),
+  create: (config, ctx) => new S3Destination(config, { sessionName: ctx.pipeline, clock: ctx.clock }),
 });
 
 type Credentials = NonNullable<S3ClientConfig['credentials']>;
@@ -120,8 +124,10 @@ export class S3Destination implements Destination {
   private readonly clientConfig: S3ClientConfig;
   private readonly prefix: string;
   private readonly secrets: string[];
+  private readonly clock: Clock;
 
-  constructor(private readonly config: S3Config, options: { readonly sessionName?: string } = {}) {
+  constructor(private readonly config: S3Config, options: { readonly sessionName?: string; readonly clock?: Clock } = {}) {
+    this.clock = options.clock ?? systemClock;
     this.prefix = normalizePrefix(config.prefix);
     this.description = `s3://${config.bucket}/${this.prefix}`;
     this.secrets = config.secret_access_key === undefined ? [] : [config.secret_access_key];
@@ -197,6 +203,24 @@ export class S3Destination implements Destination {
       return true;
     } catch (error) {
       throw this.classify(error, `removing ${this.uri(key)}`);
+    }
+  }
+
+  /**
+   * A presigned GetObject: SigV4 in the query string, signed locally with the destination's
+   * credentials (an assumed role's session credentials put their token in the link too). S3
+   * refuses links valid for more than 7 days.
+   */
+  async signedUrl(name: string, ttlMs: number): Promise<SignedUrl> {
+    const key = this.key(name);
+    const signingDate = this.clock.now();
+    const expiresIn = Math.ceil(ttlMs / 1000);
+    try {
+      const [{ client, sdk: loaded }, { getSignedUrl }] = await Promise.all([this.connect(), loadPresigner()]);
+      const url = await getSignedUrl(client, new loaded.GetObjectCommand({ Bucket: this.config.bucket, Key: key }), { expiresIn, signingDate });
+      return { url, expiresAt: new Date(signingDate.getTime() + expiresIn * 1000) };
+    } catch (error) {
+      throw this.classify(error, `signing a link to ${this.uri(key)}`);
     }
   }
 

@@ -40,7 +40,18 @@ export interface Destination {
   completePut?(name: string, expected: { readonly bytes: number; readonly sha256: string }): Promise<boolean>;
   /** Deletes a published file (rollback); false when it is not there. */
   remove?(name: string): Promise<boolean>;
+  /**
+   * A link anyone holding it can GET `name` with until it expires, signed with the destination's
+   * own credentials (the API hands it out instead of proxying the bytes). Throws
+   * API_ARTIFACT_UNSIGNABLE when the configured credentials cannot sign.
+   */
+  signedUrl?(name: string, ttlMs: number): Promise<SignedUrl>;
   /** Connects and probes write permission; `lading validate` and run start call it. */
   healthcheck(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SignedUrl {
+  readonly url: string;
+  readonly expiresAt: Date;
 }

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildServer } from '../../api/server.js';
 import { loadCatalog } from '../../config/catalog.js';
 import { secretValues } from '../../config/load.js';
-import { byteSize } from '../../config/units.js';
+import { byteSize, duration } from '../../config/units.js';
 import { systemClock } from '../../core/clock.js';
 import { createLogger, logLevels, type LogLevel } from '../../observe/log.js';
 import { Metrics } from '../../observe/metrics.js';
@@ -26,6 +26,14 @@ const parseSize = (value: string): number => {
   return parsed.data;
 };
 
+const week = 7 * 86_400_000;
+// S3 and GCS both refuse signed links valid for longer than a week.
+const parseUrlTtl = (value: string): number => {
+  const parsed = duration().safeParse(value);
+  if (!parsed.success || parsed.data < 1000 || parsed.data > week) throw new InvalidArgumentError(`--artifact-url-ttl must be a duration from 1s to 7d, such as 15m, got "${value}"`);
+  return parsed.data;
+};
+
 export function serveCommand(): Command {
   return new Command('serve')
     .description('Serve the HTTP API: ingest records into pipeline inboxes, submit and watch jobs (docs/serve.md). Keys come from `lading keys create`.')
@@ -36,11 +44,12 @@ export function serveCommand(): Command {
     .addOption(new Option('--jobs <n>', 'jobs run at once in this process').default(2).argParser(parsePositiveInt('--jobs')))
     .addOption(new Option('--log-level <level>', 'least severe log lines written (JSON on stderr)').choices(logLevels).default('info'))
     .addOption(new Option('--metrics-access <access>', 'who may scrape /metrics: open (like /healthz), or key (any API key with jobs:read)').choices(['open', 'key']).default('open'))
+    .addOption(new Option('--artifact-url-ttl <duration>', 'how long the signed link to an artifact in S3 or GCS stays valid (GET /v1/jobs/{id}/artifacts/{name})').default(15 * 60_000, '15m').argParser(parseUrlTtl))
     .option('--no-scheduler', 'do not watch batch triggers: inbox pipelines are cut only by POST /v1/pipelines/{name}/flush or `lading flush`')
     .option('--no-worker', 'API only: POST /v1/jobs queues full jobs in the store for `lading worker` processes, and this process works no queued chunks (docs/scale-out.md)')
     .addOption(new Option('--lease <duration>', 'chunk and scheduler lease: how long a claim holds without a heartbeat').default(30_000, '30s').argParser(parseLease))
     .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs JSON lines (requests, runs, batches, worker events; secrets redacted) on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
-    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean; worker: boolean; lease: number; logLevel: LogLevel; metricsAccess: 'open' | 'key' }) {
+    .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean; worker: boolean; lease: number; logLevel: LogLevel; metricsAccess: 'open' | 'key'; artifactUrlTtl: number }) {
       const catalog = await loadCatalog(configs);
       const secrets = catalog.list().flatMap((p) => secretValues(p.config));
       const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));
@@ -59,7 +68,7 @@ export function serveCommand(): Command {
       try {
         const server = await buildServer({
           store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs, queueJobs: !opts.worker,
-          observer: observe, metricsAccess: opts.metricsAccess,
+          observer: observe, metricsAccess: opts.metricsAccess, artifactUrlTtlMs: opts.artifactUrlTtl,
           ...(scheduler === null ? {} : {
             triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name), leader: () => scheduler.leader },
           }),
