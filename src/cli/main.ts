@@ -32,6 +32,12 @@ export function program(): Command {
     .version(version, '-V, --version')
     .option('--data-dir <dir>', 'working folder for the store and staging files (env LADING_HOME)', undefined)
     .option('--db <file|url>', 'the store: a SQLite database file, or a postgres:// URL shared by many processes (env LADING_DATABASE_URL for a URL, LADING_DB for a file; default <data-dir>/lading.db)')
+    .option('--staging <where>', 'where files awaiting (re)delivery are kept so every worker can read them: local, database or s3://bucket/prefix (env LADING_STAGING; default database on PostgreSQL, local on SQLite)')
+    // As the environment variable: the store's staging is opened where deliveries are, and worker processes inherit it.
+    .hook('preAction', (_root, action) => {
+      const staging = action.optsWithGlobals<{ staging?: string }>().staging;
+      if (staging !== undefined) process.env.LADING_STAGING = staging;
+    })
     .addHelpText('after', '\nDefaults: --data-dir .lading in the current folder.\nExit codes: 0 completed, 3 completed_with_errors, 1 failed or cancelled, 2 usage or config error.\nDocs: docs/cli.md, docs/config-reference.md, docs/errors.md')
     .showHelpAfterError('(run with --help for usage)');
   for (const command of [demoCommand(), runCommand(), validateCommand(), ingestCommand(), runsCommand(), flushCommand(), scheduleCommand(), triggersCommand(), serveCommand(), workerCommand(), keysCommand(), migrateCommand(), dlqCommand(), deliveriesCommand(), destinationsCommand(), alertsCommand(), traceCommand(), slaCommand(), reportCommand(), purgeCommand(), auditCommand(), configCommand()]) root.addCommand(command);

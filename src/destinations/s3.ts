@@ -193,6 +193,19 @@ export class S3Destination implements Destination {
     return stored.sha256 === undefined ? { bytes: stored.bytes } : { bytes: stored.bytes, sha256: stored.sha256 };
   }
 
+  /** The object's bytes, streamed: a staged file read back for a retry (LADING_STAGING=s3://…). */
+  async *read(name: string): AsyncIterable<Uint8Array> {
+    const key = this.key(name);
+    let body: AsyncIterable<Uint8Array>;
+    try {
+      const { client, sdk } = await this.connect();
+      body = (await client.send(new sdk.GetObjectCommand({ Bucket: this.config.bucket, Key: key }))).Body as AsyncIterable<Uint8Array>;
+    } catch (error) {
+      throw this.classify(error, `reading ${this.uri(key)}`);
+    }
+    yield* body;
+  }
+
   /** Deletes a delivered object (rollback); false when it is not there. */
   async remove(name: string): Promise<boolean> {
     const key = this.key(name);

@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deliveryPolicy } from '../config/delivery.js';
 import { parsePipeline } from '../config/load.js';
@@ -13,6 +12,7 @@ import { deliver, isHeld, stage, type Delivered, type Held } from '../sinks/file
 import type { ManifestFormat } from '../sinks/file/manifest.js';
 import type { SinkEvent } from '../sinks/types.js';
 import { raiseAlert } from '../notify/dispatch.js';
+import { stagingFor, type Staging } from '../staging/staging.js';
 import type { Alert, DeliveryRecord, DeliveryStep, Store } from '../store/types.js';
 
 export interface RetryDeliveryOptions {
@@ -22,6 +22,8 @@ export interface RetryDeliveryOptions {
   readonly registry?: Registry;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: SinkEvent) => void;
+  /** Default: LADING_STAGING for this store. */
+  readonly staging?: Staging;
 }
 
 /** The destination a run delivered to, rebuilt from the config stored with the run. */
@@ -50,13 +52,14 @@ export async function retryDelivery(store: Store, id: string, opts: RetryDeliver
   if (!d) throw ladingError('STORE_DELIVERY_NOT_FOUND', `no delivery with id ${id}`);
   if (d.state === 'verified' || d.state === 'acknowledged' || d.state === 'skipped') throw ladingError('DEST_NOT_RETRYABLE', `delivery ${id} (${d.name}) is ${d.state} already`);
   const staged = d.stagedPath;
-  if (staged === null || d.bytes === null || d.sha256 === null || !(await access(staged).then(() => true, () => false))) {
+  const staging = opts.staging ?? stagingFor(store);
+  if (staged === null || d.bytes === null || d.sha256 === null || !(await staging.has(staged))) {
     throw ladingError('DEST_NOT_RETRYABLE', `delivery ${id} (${d.name}) has no staged file left to send`);
   }
   const { run, config, output, destination, clock, ids } = await openDestination(store, d.runId, opts, `the run that rendered delivery ${id}`);
   try {
     const ctx = {
-      store, destination, clock, ids, policy: deliveryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
+      store, staging, destination, clock, ids, policy: deliveryPolicy(config.delivery), pipeline: d.pipeline, batchId: d.batchId, runId: d.runId,
       onCollision: output.on_collision ?? 'skip_if_identical', signal: opts.signal ?? new AbortController().signal, emit: opts.onEvent ?? (() => {}),
       alert: (alert: Alert) => raiseAlert(config.notify, alert, { store, clock }),
     };

@@ -683,9 +683,23 @@ export interface ActiveLeases {
   readonly count: number;
 }
 
-export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore, AuditStore, WorkStore {
+// ── staged files (LADING_STAGING=database) ─────────────────────────────────────────────────
+
+/** A staged file kept in the store, so a retry on any machine sends the bytes that were rendered. */
+export interface StagingStore {
+  /** Stores (or replaces) the file under `key`. */
+  putStaged(key: string, file: { readonly bytes: Uint8Array; readonly sha256: string; readonly at: Date }): Promise<void>;
+  /** null when nothing is kept under `key`. */
+  getStaged(key: string): Promise<{ readonly bytes: Uint8Array; readonly sha256: string } | null>;
+  /** No-op when nothing is kept under `key`. */
+  removeStaged(key: string): Promise<void>;
+}
+
+export interface Store extends RunStore, DeliveryStore, InboxStore, KnownHostStore, NotifyStore, ApiStore, ReportStore, DashboardStore, AuditStore, WorkStore, StagingStore {
   /** Where the store lives, for messages: a file path or a URL without password. */
   readonly description: string;
+  /** postgres: shared by processes on many machines, so files are staged in it by default. */
+  readonly dialect: 'sqlite' | 'postgres';
   /** Applies pending migrations (stores also migrate when opened, unless told not to). */
   migrate(): Promise<MigrationResult>;
   close(): Promise<void>;

@@ -1017,6 +1017,24 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
       });
     });
 
+    describe('staged files', () => {
+      test('a staged file is read back byte for byte after a reopen, replaced under its key, and removed', async () => {
+        const bytes = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) % 256);
+        await store.putStaged('dlv_1', { bytes, sha256: 'a'.repeat(64), at: at(0) });
+        await store.close();
+        store = await fixture.reopen();
+        const kept = await store.getStaged('dlv_1');
+        assert.deepEqual(Buffer.from(kept!.bytes), Buffer.from(bytes));
+        assert.equal(kept!.sha256, 'a'.repeat(64));
+        await store.putStaged('dlv_1', { bytes: Buffer.from('second'), sha256: 'b'.repeat(64), at: at(1) });
+        assert.equal(Buffer.from((await store.getStaged('dlv_1'))!.bytes).toString(), 'second');
+        await store.removeStaged('dlv_1');
+        await store.removeStaged('dlv_1');
+        assert.equal(await store.getStaged('dlv_1'), null);
+        assert.equal(await store.getStaged('never'), null);
+      });
+    });
+
     describe('audit log', () => {
       const entry = (minutes: number, overrides: Partial<AuditEntry> = {}): AuditEntry => ({
         at: at(minutes), actor: 'alice', keyId: 'k1', action: 'run.pause', target: 'run_1', pipeline: 'partner-a', details: null, ...overrides,

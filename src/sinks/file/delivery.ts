@@ -1,18 +1,19 @@
-import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { Clock } from '../../core/clock.js';
 import type { IdGenerator } from '../../core/ids.js';
 import type { DeliveryPolicy, RejectionAction, RejectionRule } from '../../config/delivery.js';
 import { retryDelay } from '../../core/retry.js';
 import { classify } from '../../errors/classify.js';
-import type { LadingError } from '../../errors/lading-error.js';
+import { LadingError } from '../../errors/lading-error.js';
 import type { CollisionMode, Destination, PutReceipt } from '../../destinations/types.js';
 import type { Alert, DeliveryRecord, DeliveryState, DeliveryStep, Store } from '../../store/types.js';
+import type { Staging } from '../../staging/staging.js';
 import type { HeldDelivery, SinkEvent } from '../types.js';
 
 /** What one run (or `lading deliveries retry`) needs to send staged files through their recorded steps. */
 export interface DeliveryContext {
   readonly store: Store;
+  /** Where a file left for a later try is kept (LADING_STAGING), and where staged references are read from. */
+  readonly staging: Staging;
   readonly destination: Destination;
   readonly clock: Clock;
   readonly ids: IdGenerator;
@@ -28,8 +29,9 @@ export interface DeliveryContext {
   readonly alert: (alert: Alert) => Promise<void>;
 }
 
-/** A rendered file waiting under the data dir. */
+/** A rendered file waiting under the data dir, or kept where every worker can read it. */
 export interface StagedFile {
+  /** A local path, or a staging reference (`store:…`, `s3://…`). */
   readonly path: string;
   readonly bytes: number;
   readonly sha256: string;
@@ -77,7 +79,7 @@ export async function stage(ctx: DeliveryContext, part: string, name: string, st
 
 async function record(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile): Promise<DeliveryRecord> {
   // A re-render replaces an earlier run's staged copy of the same part.
-  if (d.stagedPath !== null && d.stagedPath !== staged.path) await rm(d.stagedPath, { force: true });
+  if (d.stagedPath !== null && d.stagedPath !== staged.path) await ctx.staging.remove(d.stagedPath);
   const update = { runId: ctx.runId, tempName: null, bytes: staged.bytes, sha256: staged.sha256, records: staged.records, stagedPath: staged.path, code: null, reason: null };
   await ctx.store.advanceDelivery(d.id, 'rendered', ctx.clock.now(), update);
   return { ...d, ...update, state: 'rendered' };
@@ -96,7 +98,7 @@ async function record(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFil
 export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile): Promise<Delivered | Held> {
   if (settled.includes(d.state)) return found(d, 0);
   const breaker = await breakerState(ctx);
-  if (breaker.gate === 'open') return defer(ctx, d, breaker.state);
+  if (breaker.gate === 'open') return defer(ctx, d, staged, breaker.state);
   if (breaker.gate === 'canary') ctx.emit({ type: 'delivery_canary', name: d.name });
   if (mayBeThere(d)) {
     const started = ctx.clock.now().getTime();
@@ -111,7 +113,7 @@ export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: S
   try {
     const { receipt, durationMs } = await withRetry(ctx, d.name, () => {
       tries++;
-      return ctx.destination.put(d.name, read(staged.path), {
+      return ctx.destination.put(d.name, ctx.staging.read(staged.path), {
         onCollision: ctx.onCollision, signal: ctx.signal, expected: { bytes: staged.bytes, sha256: staged.sha256 },
         metadata: {
           pipeline: ctx.pipeline, batch_id: ctx.batchId, run_id: ctx.runId, sha256: staged.sha256,
@@ -133,12 +135,14 @@ export async function deliver(ctx: DeliveryContext, d: DeliveryRecord, staged: S
     if (action === 'skip') {
       // The partner answered (it refused this file on purpose, e.g. a duplicate): not an outage for the breaker.
       await ctx.store.advanceDelivery(d.id, 'skipped', ctx.clock.now(), { attempts, code: e.code, reason: `skipped (delivery.on_rejection): ${e.message}`, stagedPath: null });
-      await rm(staged.path, { force: true });
+      await ctx.staging.remove(staged.path);
       await countOutcome(ctx, breaker.state, true);
       return hold(ctx, { delivery_id: d.id, name: d.name, outcome: 'skipped', code: e.code, message: e.message });
     }
+    const kept = await keepForRetry(ctx, d, staged);
+    const reason = action === 'retry_later' ? `retry later (delivery.on_rejection): ${e.message}` : e.message;
     await ctx.store.advanceDelivery(d.id, 'failed', ctx.clock.now(), {
-      attempts, code: e.code, reason: action === 'retry_later' ? `retry later (delivery.on_rejection): ${e.message}` : e.message,
+      attempts, code: e.code, reason: kept.refused ? `${reason}; ${kept.refused.message}` : reason, ...kept.update,
     });
     await countOutcome(ctx, breaker.state, false);
     if (action === 'retry_later') return hold(ctx, { delivery_id: d.id, name: d.name, outcome: 'retry_later', code: e.code, message: e.message });
@@ -172,11 +176,28 @@ async function breakerState(ctx: DeliveryContext): Promise<{ gate: Gate; state: 
   return { gate: ctx.clock.now().getTime() < coolingUntil ? 'open' : 'canary', state };
 }
 
+/**
+ * A file left for a later try is moved where every worker can read it (LADING_STAGING). One the
+ * store refuses as too large stays staged on this machine, and the delivery's reason says so.
+ */
+async function keepForRetry(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile): Promise<{ update: { stagedPath?: string }; refused?: LadingError }> {
+  try {
+    const ref = await ctx.staging.keep(d.id, staged.path, staged);
+    return { update: ref === staged.path ? {} : { stagedPath: ref } };
+  } catch (error) {
+    if (error instanceof LadingError && error.code === 'DEST_STAGING_TOO_LARGE') return { update: {}, refused: error };
+    throw error;
+  }
+}
+
 /** The breaker is open: the file stays staged and pending, for the canary after the cool-down to release. */
-async function defer(ctx: DeliveryContext, d: DeliveryRecord, state: DeliveryState | undefined): Promise<Held> {
+async function defer(ctx: DeliveryContext, d: DeliveryRecord, staged: StagedFile, state: DeliveryState | undefined): Promise<Held> {
   const until = new Date(state!.breakerOpenedAt!.getTime() + ctx.policy!.breaker.coolDownMs);
   const message = `held back: the destination circuit breaker of ${ctx.pipeline} opened at ${state!.breakerOpenedAt!.toISOString()} after ${state!.failures} failed deliveries; a canary is tried after ${until.toISOString()}`;
-  if (d.code !== 'DEST_BREAKER_OPEN') await ctx.store.advanceDelivery(d.id, d.state, ctx.clock.now(), { code: 'DEST_BREAKER_OPEN', reason: message });
+  const kept = await keepForRetry(ctx, d, staged);
+  if (d.code !== 'DEST_BREAKER_OPEN' || kept.update.stagedPath !== undefined) {
+    await ctx.store.advanceDelivery(d.id, d.state, ctx.clock.now(), { code: 'DEST_BREAKER_OPEN', reason: kept.refused ? `${message}; ${kept.refused.message}` : message, ...kept.update });
+  }
   return hold(ctx, { delivery_id: d.id, name: d.name, outcome: 'deferred', code: 'DEST_BREAKER_OPEN', message });
 }
 
@@ -200,11 +221,6 @@ async function countOutcome(ctx: DeliveryContext, before: DeliveryState | undefi
   }
 }
 
-/** Opens the staged file on first read: a put that fails before reading leaves no stream open behind. */
-async function* read(path: string): AsyncIterable<Uint8Array> {
-  yield* createReadStream(path) as AsyncIterable<Buffer>;
-}
-
 /** The final name holds the recorded bytes, or complete bytes left under the temp name were renamed to it. */
 async function isThere(destination: Destination, d: DeliveryRecord): Promise<boolean> {
   const expected = { bytes: d.bytes!, sha256: d.sha256! };
@@ -216,7 +232,7 @@ async function isThere(destination: Destination, d: DeliveryRecord): Promise<boo
 async function publish(ctx: DeliveryContext, d: DeliveryRecord, uri: string, attempts: number): Promise<void> {
   await ctx.store.advanceDelivery(d.id, 'published', ctx.clock.now(), { runId: ctx.runId, tempName: null, uri, attempts });
   await ctx.store.advanceDelivery(d.id, 'verified', ctx.clock.now(), { stagedPath: null });
-  if (d.stagedPath !== null) await rm(d.stagedPath, { force: true });
+  if (d.stagedPath !== null) await ctx.staging.remove(d.stagedPath);
 }
 
 const found = (d: DeliveryRecord, durationMs: number): Delivered =>

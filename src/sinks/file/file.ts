@@ -12,6 +12,7 @@ import { ladingError, LadingError } from '../../errors/lading-error.js';
 import type { FormatEncoder } from '../../formats/types.js';
 import type { Destination } from '../../destinations/types.js';
 import type { HeldDelivery, RecordSink, RunContext, SinkSummary } from '../types.js';
+import { stagingFor } from '../../staging/staging.js';
 import { deliver, isHeld, stage, type DeliveryContext } from './delivery.js';
 import { deliverText, manifestKey, sidecarOf, waiting, type TextFile } from './batch-files.js';
 import { renderManifest } from './manifest.js';
@@ -287,7 +288,7 @@ export class FileSink implements RecordSink {
   private async deliver(ctx: RunContext): Promise<{ files: FileArtifact[]; held: HeldDelivery[] }> {
     const { config, build } = this.deps;
     const dctx: DeliveryContext = {
-      store: build.store, destination: this.deps.destination, clock: build.clock, ids: build.ids, policy: build.delivery,
+      store: build.store, staging: stagingFor(build.store), destination: this.deps.destination, clock: build.clock, ids: build.ids, policy: build.delivery,
       pipeline: ctx.pipeline, batchId: ctx.batchId, runId: ctx.runId, onCollision: config.on_collision, signal: ctx.signal, emit: ctx.emit,
       alert: build.alert ?? ((alert) => build.store.recordAlert(alert)),
     };

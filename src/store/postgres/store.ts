@@ -160,6 +160,7 @@ function parameters(): { readonly values: unknown[]; p(value: unknown): string }
 
 export class PostgresStore implements Store {
   readonly description: string;
+  readonly dialect = 'postgres';
   readonly #pool: pg.Pool;
   readonly #now: (() => Date) | undefined;
   #closed = false;
@@ -620,6 +621,22 @@ export class PostgresStore implements Store {
        INSERT INTO delivery_steps (delivery_id, state, at, detail) SELECT id, ${step}, ${when}, ${p(options.detail ?? null)}::text FROM moved`,
       values);
     return (result.rowCount ?? 0) > 0;
+  }
+
+  async putStaged(key: string, file: { readonly bytes: Uint8Array; readonly sha256: string; readonly at: Date }): Promise<void> {
+    await this.#query('putStaged',
+      `INSERT INTO staged_files (key, bytes, sha256, created_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes, sha256 = excluded.sha256, created_at = excluded.created_at`,
+      [key, Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength), file.sha256, file.at]);
+  }
+
+  async getStaged(key: string): Promise<{ readonly bytes: Uint8Array; readonly sha256: string } | null> {
+    const { rows } = await this.#query<{ bytes: Buffer; sha256: string }>('getStaged', 'SELECT bytes, sha256 FROM staged_files WHERE key = $1', [key]);
+    return rows[0] ?? null;
+  }
+
+  async removeStaged(key: string): Promise<void> {
+    await this.#query('removeStaged', 'DELETE FROM staged_files WHERE key = $1', [key]);
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | null> {

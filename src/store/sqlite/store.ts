@@ -116,6 +116,7 @@ const twice = <T>(value: T): [T, T] => [value, value];
 
 export class SqliteStore implements Store {
   readonly description: string;
+  readonly dialect = 'sqlite';
   readonly #db: Database.Database;
   readonly #now: (() => Date) | undefined;
   readonly #statements = new Map<string, Database.Statement>();
@@ -690,6 +691,23 @@ export class SqliteStore implements Store {
       if (changed > 0) this.#stmt('INSERT INTO delivery_steps (delivery_id, state, at, detail) VALUES (?, ?, ?, ?)').run(id, state, iso(at), step.detail ?? null);
       return changed > 0;
     }).immediate());
+  }
+
+  async putStaged(key: string, file: { readonly bytes: Uint8Array; readonly sha256: string; readonly at: Date }): Promise<void> {
+    await this.#call('putStaged', () => {
+      this.#stmt('INSERT INTO staged_files (key, bytes, sha256, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes, sha256 = excluded.sha256, created_at = excluded.created_at')
+        .run(key, Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength), file.sha256, iso(file.at));
+    });
+  }
+
+  async getStaged(key: string): Promise<{ readonly bytes: Uint8Array; readonly sha256: string } | null> {
+    return this.#call('getStaged', () => (this.#stmt('SELECT bytes, sha256 FROM staged_files WHERE key = ?').get(key) as { bytes: Buffer; sha256: string } | undefined) ?? null);
+  }
+
+  async removeStaged(key: string): Promise<void> {
+    await this.#call('removeStaged', () => {
+      this.#stmt('DELETE FROM staged_files WHERE key = ?').run(key);
+    });
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | null> {
