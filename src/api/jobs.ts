@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { loadRunPipeline, parsePipeline, type LoadedPipeline } from '../config/load.js';
 import type { RunMode } from '../core/report.js';
+import { cancelQueuedJob } from '../engine/queue.js';
 import { toReportError } from '../engine/report.js';
 import { openDestination } from '../engine/deliveries.js';
 import { isInterrupted } from '../engine/run.js';
@@ -224,7 +225,9 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       const v = await visibleJob(ctx, request, request.params.id);
       const status = statusOf(v, ctx.clock.now());
       const audited = { action: `run.${action}`, target: v.id, pipeline: v.run?.pipeline ?? v.job?.pipeline ?? null } as const;
-      if (action === 'cancel' && status === 'queued' && ctx.jobs.cancelQueued(v.id)) {
+      const queued = action === 'cancel' && status === 'queued'
+        && (ctx.jobs.cancelQueued(v.id) || (v.run?.status === 'queued' && await cancelQueuedJob(ctx.store, v.run, ctx.clock.now())));
+      if (queued) {
         await auditRequest(ctx, request, { ...audited, details: { was: 'queued' } });
         return reply.code(202).send({ job_id: v.id, requested: action });
       }

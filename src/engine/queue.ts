@@ -10,6 +10,7 @@ import { classify } from '../errors/classify.js';
 import { codes, type ErrorCode } from '../errors/codes.js';
 import { ladingError } from '../errors/lading-error.js';
 import type { RecordSink } from '../sinks/types.js';
+import { buildReport } from './report.js';
 import type { RunRecord, Store, StoredItem } from '../store/types.js';
 
 /**
@@ -110,4 +111,15 @@ export async function submitJob(loaded: LoadedPipeline, opts: SubmitOptions): Pr
   // The inbox batch is delivered when the job finishes (the worker completes it), not now.
   await source.close('aborted');
   return run;
+}
+
+/** Cancels a job still waiting in the queue: it ends cancelled at once, with a report saying nothing ran; false once a worker took it. */
+export async function cancelQueuedJob(store: Store, run: RunRecord, at: Date): Promise<boolean> {
+  const report = buildReport({
+    runId: run.id, pipeline: run.pipeline, mode: run.mode, status: 'cancelled', batchId: run.batchId, parentRunId: run.parentRunId,
+    source: run.source, startedAt: run.createdAt, completedAt: at, total: undefined,
+    counts: { processed: 0, succeeded: 0, failed: 0, warnings: 0, retries: 0 }, errors: [], categories: { failed: {}, warnings: {} },
+    files: [], checkpoint: null, fatal: undefined,
+  });
+  return store.cancelQueuedJob(run.id, report);
 }

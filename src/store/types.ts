@@ -665,6 +665,11 @@ export interface WorkStore {
   finishLeasedJob(token: string, report: RunReport): Promise<void>;
   /** Gives a lease back (a worker stopping): the chunk is pending again at once. No-op when already lost. */
   releaseChunk(token: string): Promise<void>;
+  /**
+   * Ends a job no worker has claimed yet with `report` (status cancelled) and drops its chunks, in
+   * one transaction; false when it is no longer queued (a worker took it: cancel it with setControl).
+   */
+  cancelQueuedJob(runId: string, report: RunReport): Promise<boolean>;
   // ── named leases (one batch scheduler in the cluster) ──
   /** Takes the lease when free, expired, or held by `takeFrom` (a holder known dead); returns its token, null when another holds it. */
   acquireLease(name: string, holder: string, leaseMs: number, now: Date, takeFrom?: string): Promise<string | null>;

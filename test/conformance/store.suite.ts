@@ -648,6 +648,18 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal(await store.claimChunk('w3', 30_000, at(1)), null, 'every chunk is leased');
       });
 
+      test('a queued job is cancelled with its report and its chunks dropped; once a worker claimed one it is not', async () => {
+        await enqueue('run_c', at(0));
+        await enqueue('run_d', at(1));
+        const report = { job_id: 'run_c', status: 'cancelled', completed_at: at(2).toISOString() } as unknown as RunReport;
+        assert.equal(await store.cancelQueuedJob('run_c', report), true);
+        const cancelled = await store.getRun('run_c');
+        assert.deepEqual([cancelled?.status, cancelled?.completedAt, cancelled?.report?.status], ['cancelled', at(2), 'cancelled']);
+        assert.equal((await store.claimChunk('w', 30_000, at(3)))?.runId, 'run_d', 'no chunk of the cancelled job is claimable');
+        assert.equal(await store.cancelQueuedJob('run_d', { ...report, job_id: 'run_d' }), false, 'a claimed job is running: setControl cancels it');
+        assert.equal(await store.cancelQueuedJob('run_c', report), false, 'cancelled once');
+      });
+
       test('the highest priority job is claimed first, then the oldest', async () => {
         await enqueue('run_old', at(0), { chunks: [items(0, 1)] });
         await enqueue('run_new', at(1), { chunks: [items(0, 1)] });

@@ -3,6 +3,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { exitCodes, parsePositiveInt, withStore } from '../context.js';
 import { rollbackRun } from '../../engine/deliveries.js';
 import { renderReport, renderRunList } from '../render.js';
+import { cancelQueuedJob } from '../../engine/queue.js';
 import { toReportError } from '../../engine/report.js';
 import { isInterrupted } from '../../engine/run.js';
 import { cliActor, recordAudit } from '../../observe/audit.js';
@@ -87,8 +88,17 @@ export function runsCommand(): Command {
 }
 
 async function setControl(store: Store, id: string, control: 'pause' | 'cancel' | null, verb: string): Promise<void> {
-  const run = await store.getRun(id);
+  let run = await store.getRun(id);
   if (!run) throw ladingError('STORE_RUN_NOT_FOUND', `no run with id ${id}`);
+  if (control === 'cancel' && run.status === 'queued') {
+    if (await cancelQueuedJob(store, run, new Date())) {
+      await recordAudit(store, cliActor(), { action: 'run.cancel', target: id, pipeline: run.pipeline, details: { was: 'queued' } }, new Date());
+      process.stdout.write(`run ${id}: cancelled while queued; no worker had taken it\n`);
+      return;
+    }
+    // A worker took it meanwhile: it is running now, and is cancelled like any running run.
+    run = (await store.getRun(id))!;
+  }
   if (run.status !== 'running' || isInterrupted(run, new Date())) {
     throw ladingError('RUN_NOT_RESUMABLE', `run ${id} is ${label(run)}, not running; ${label(run) === 'interrupted' ? `continue it with \`lading run --resume ${id}\`` : 'nothing to ' + verb}`);
   }

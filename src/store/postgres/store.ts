@@ -500,6 +500,17 @@ export class PostgresStore implements Store {
       [token]);
   }
 
+  async cancelQueuedJob(runId: string, report: RunReport): Promise<boolean> {
+    // One statement: the run leaves 'queued' and its chunks go together, so no worker can claim one in between.
+    const { rows } = await this.#query<{ n: string }>('cancelQueuedJob',
+      `WITH cancelled AS (
+         UPDATE runs SET status = 'cancelled', completed_at = $2, report = $3, control = 'cancel' WHERE id = $1 AND status = 'queued' RETURNING id
+       ), dropped AS (DELETE FROM job_chunks WHERE run_id IN (SELECT id FROM cancelled))
+       SELECT count(*) AS n FROM cancelled`,
+      [runId, report.completed_at, JSON.stringify(report)]);
+    return Number(rows[0]?.n ?? 0) > 0;
+  }
+
   async acquireLease(name: string, holder: string, leaseMs: number, now: Date, takeFrom?: string): Promise<string | null> {
     const { rows } = await this.#query<{ token: string }>('acquireLease',
       `INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, $3, $4)

@@ -561,6 +561,15 @@ export class SqliteStore implements Store {
     });
   }
 
+  async cancelQueuedJob(runId: string, report: RunReport): Promise<boolean> {
+    return this.#call('cancelQueuedJob', () => this.#db.transaction(() => {
+      const changed = this.#stmt("UPDATE runs SET status = 'cancelled', completed_at = ?, report = ?, control = 'cancel' WHERE id = ? AND status = 'queued'")
+        .run(report.completed_at, JSON.stringify(report), runId).changes;
+      if (changed > 0) this.#stmt('DELETE FROM job_chunks WHERE run_id = ?').run(runId);
+      return changed > 0;
+    }).immediate());
+  }
+
   /** The chunk `token` holds; finishing also accepts the holder of a chunk already committed (a job stopped early) while its run goes on. */
   #heldLease(token: string, operation: 'commitLeasedChunk' | 'finishLeasedJob'): { run_id: string; chunk_index: number; kind: string } {
     const held = this.#stmt(
