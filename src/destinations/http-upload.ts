@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import { defineDestination } from '../core/component.js';
@@ -220,7 +220,7 @@ export class HttpUploadDestination implements Destination {
     const sent: Sent = { bytes: 0, hash: createHash('sha256') };
     const watchdog = new Watchdog(this.config.timeout);
     try {
-      const response = await this.dispatcher().request({
+      const response = await (await this.dispatcher()).request({
         origin: url.origin, path: `${url.pathname}${url.search}`, method: this.config.method, headers,
         body: Readable.from(streamed(body, sent, known, doing, () => watchdog.touch(), prefix, suffix), { objectMode: false }),
         signal: AbortSignal.any([opts.signal, watchdog.signal]), headersTimeout: 0, bodyTimeout: 0,
@@ -251,7 +251,7 @@ export class HttpUploadDestination implements Destination {
       for (const [header, value] of this.templatedHeaders) {
         if (tokensIn(value).every((t) => (statTokens as readonly string[]).includes(t))) headers[header] = render(value, this.values(name), false);
       }
-      const response = await this.dispatcher().request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'HEAD', headers, signal: watchdog.signal, headersTimeout: 0, bodyTimeout: 0 });
+      const response = await (await this.dispatcher()).request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'HEAD', headers, signal: watchdog.signal, headersTimeout: 0, bodyTimeout: 0 });
       await drain(response.body);
       if (response.statusCode === 404 || response.statusCode === 410) return null;
       const error = classifyHttpResponse(response.statusCode, response.headers, '', { doing, secrets: this.secrets, now: this.build.clock.now(), authCode: 'DEST_AUTH_FAILED' });
@@ -275,7 +275,7 @@ export class HttpUploadDestination implements Destination {
     const doing = `OPTIONS ${stripQuery(url)}`;
     const watchdog = new Watchdog(this.config.timeout);
     try {
-      const response = await this.dispatcher().request({
+      const response = await (await this.dispatcher()).request({
         origin: url.origin, path: `${url.pathname}${url.search}`, method: 'OPTIONS', headers: this.fixedHeaders,
         signal: AbortSignal.any([signal, watchdog.signal]), headersTimeout: 0, bodyTimeout: 0,
       });
@@ -299,8 +299,12 @@ export class HttpUploadDestination implements Destination {
     await agent?.close();
   }
 
-  private dispatcher(): Agent {
-    this.agent ??= new Agent({ pipelining: 1 });
+  /** undici loads on first use: importing it costs every `lading` command a tenth of a second. */
+  private async dispatcher(): Promise<Agent> {
+    if (this.agent === undefined) {
+      const { Agent } = await import('undici');
+      this.agent ??= new Agent({ pipelining: 1 });
+    }
     return this.agent;
   }
 

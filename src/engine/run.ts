@@ -82,6 +82,21 @@ async function* chunked(items: AsyncIterable<Item>, size: () => number): AsyncIt
   if (chunk.length > 0) yield chunk;
 }
 
+/** chunked for a source's runs of items (readBatches). */
+async function* rechunked(batches: AsyncIterable<readonly Item[]>, size: () => number): AsyncIterable<Item[]> {
+  let chunk: Item[] = [];
+  for await (const batch of batches) {
+    for (const item of batch) {
+      chunk.push(item);
+      if (chunk.length >= size()) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
 async function* only(items: AsyncIterable<Item>, seqs: ReadonlySet<number>): AsyncIterable<Item> {
   for await (const item of items) if (seqs.has(item.seq)) yield item;
 }
@@ -248,8 +263,10 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
         },
         onPause: (paused) => emit({ type: paused ? 'paused' : 'unpaused', run_id: runId }),
       }, start);
-      const items = source.read(from, signal);
-      const result = await executor.run(chunked(sampled ? only(items, sampled) : items, () => chunkSize));
+      const size = () => chunkSize;
+      const chunks = sampled ? chunked(only(source.read(from, signal), sampled), size)
+        : source.readBatches ? rechunked(source.readBatches(from, signal), size) : chunked(source.read(from, signal), size);
+      const result = await executor.run(chunks);
       counts = result.counts;
       checkpoint = result.checkpoint ?? checkpoint;
       stop = result.stop;

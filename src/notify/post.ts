@@ -1,5 +1,4 @@
 // The one HTTP POST of the Slack, webhook and PagerDuty channels.
-import { request } from 'undici';
 import { readText } from '../core/http.js';
 import { classify, classifyNotifyResponse } from '../errors/classify.js';
 
@@ -19,6 +18,8 @@ export interface PostOptions {
 /** POSTs a JSON body; resolves on a 2xx, rejects with NOTIFY_UNAVAILABLE, NOTIFY_AUTH_FAILED or NOTIFY_REJECTED. */
 export async function postJson(url: string, body: string, opts: PostOptions): Promise<void> {
   try {
+    // Loaded here, not at import: undici costs every `lading` command a tenth of a second.
+    const { request } = await import('undici');
     const response = await request(url, {
       method: 'POST', body, signal: opts.signal,
       headers: { 'content-type': 'application/json', 'user-agent': 'lading', ...opts.headers },

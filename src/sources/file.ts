@@ -5,7 +5,7 @@ import type { Item } from '../core/item.js';
 import { ConfigError, ladingError } from '../errors/lading-error.js';
 import { readCsv, type CsvDialect } from './file/csv.js';
 import { readJson } from './file/json.js';
-import { readNdjson } from './file/ndjson.js';
+import { readNdjson, readNdjsonBatches } from './file/ndjson.js';
 import { openInput, statInput, type ByteCounter, type InputTarget, type ReaderOptions } from './file/open.js';
 import type { Cursor, Source, SourceInfo, SourceProgress } from './types.js';
 
@@ -70,6 +70,8 @@ class FileSource implements Source {
   readonly type = 'file';
   readonly description: string;
   private readonly format: FileFormat;
+  /** Only NDJSON is read many items at a time; the CSV and JSON parsers hand them over one by one. */
+  readonly readBatches: ((after: Cursor | null, signal: AbortSignal) => AsyncIterable<readonly Item[]>) | undefined;
   private readonly target: InputTarget | undefined;
   private readonly file: string;
   private readonly dialect: CsvDialect;
@@ -81,6 +83,7 @@ class FileSource implements Source {
 
   constructor(config: FileSourceConfig, private readonly ctx: BuildContext) {
     this.format = config.format ?? inferFormat(config.path);
+    this.readBatches = this.format === 'ndjson' ? (after, signal) => this.parse(after?.seq ?? 0, signal, readNdjsonBatches) : undefined;
     if (config.csv !== undefined && this.format !== 'csv') {
       const message = `source.csv applies only to format csv (this source reads ${this.format})`;
       throw new ConfigError('CONFIG_INVALID', message, { field: 'source.csv', issues: [{ code: 'CONFIG_INVALID', path: 'source.csv', message }] });
@@ -110,8 +113,15 @@ class FileSource implements Source {
   }
 
   read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item> {
-    return this.items(after?.seq ?? 0, signal);
+    return this.parse(after?.seq ?? 0, signal, (bytes, options) => {
+      switch (this.format) {
+        case 'ndjson': return readNdjson(bytes, options);
+        case 'csv': return readCsv(bytes, { ...options, dialect: this.dialect });
+        case 'json': return readJson(bytes, options);
+      }
+    });
   }
+
 
   progress(): SourceProgress | undefined {
     if (this.size === undefined) return undefined;
@@ -125,7 +135,8 @@ class FileSource implements Source {
     this.reading.clear();
   }
 
-  private async *items(after: number, signal: AbortSignal): AsyncGenerator<Item> {
+  /** Opens the input and runs a reader over its bytes; close() stops it. */
+  private async *parse<T>(after: number, signal: AbortSignal, reader: (bytes: AsyncIterable<Buffer>, options: ReaderOptions) => AsyncIterable<T>): AsyncGenerator<T> {
     const controller = new AbortController();
     this.reading.add(controller);
     const stop = AbortSignal.any([signal, controller.signal]);
@@ -133,18 +144,7 @@ class FileSource implements Source {
       const target = await this.input(stop);
       this.counter.bytesRead = 0;
       const bytes = openInput(target, { signal: stop, counter: this.counter });
-      const options: ReaderOptions = { file: this.file, after, signal: stop };
-      switch (this.format) {
-        case 'ndjson':
-          yield* readNdjson(bytes, options);
-          break;
-        case 'csv':
-          yield* readCsv(bytes, { ...options, dialect: this.dialect });
-          break;
-        case 'json':
-          yield* readJson(bytes, options);
-          break;
-      }
+      yield* reader(bytes, { file: this.file, after, signal: stop });
     } finally {
       this.reading.delete(controller);
     }

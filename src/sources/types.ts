@@ -27,6 +27,11 @@ export interface Source {
   open(signal: AbortSignal): Promise<SourceInfo>;
   /** Items strictly after `after`, in a stable order; ends when the input is exhausted. */
   read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item>;
+  /**
+   * The same items as read(), in runs of any length: for sources that read many at once, so the
+   * engine pays a promise per run instead of one per item.
+   */
+  readBatches?(after: Cursor | null, signal: AbortSignal): AsyncIterable<readonly Item[]>;
   /** How far reading has come, for progress bars and ETA; undefined when unknown. */
   progress?(): SourceProgress | undefined;
   /** Checks the input can be read (file exists) without consuming it; `lading validate` calls it. */

@@ -105,6 +105,12 @@ export interface ChunkCommit {
   readonly errors: readonly ItemErrorRecord[];
   readonly at: Date;
   readonly durationMs?: number;
+  /**
+   * false: the commit must survive a process crash but may be lost with the last few on power
+   * loss (no fsync of its own). For runs that start again from the first item when resumed (a
+   * file being rendered), where a lost checkpoint costs nothing. Default true.
+   */
+  readonly durable?: boolean;
 }
 
 export interface ItemErrorQuery {

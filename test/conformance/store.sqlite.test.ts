@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { LadingError } from '../../src/errors/lading-error.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
+import { openSqliteStore, SqliteStore } from '../../src/store/sqlite/store.js';
 import type { Batch } from '../../src/store/types.js';
 import { describeStore } from './store.suite.js';
 
@@ -57,6 +57,22 @@ describe('SqliteStore on a shared file', () => {
       }
     } finally {
       await store.close();
+    }
+  });
+
+  test('a chunk commit that need not be durable leaves the connection at synchronous=FULL for the next writes', async () => {
+    const store = await openSqliteStore(path);
+    await store.close();
+    const db = new Database(path);
+    db.pragma('synchronous = FULL');
+    const wrapped = new SqliteStore(db, path);
+    try {
+      await wrapped.createRun({ id: 'run_sync', pipeline: 'p', mode: 'full', batchId: null, source: 's', config: null, createdAt: new Date(0) });
+      await wrapped.commitChunk('run_sync', { index: 0, lastSeq: 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(1), durable: false });
+      assert.equal(db.pragma('synchronous', { simple: true }), 2);
+      assert.equal((await wrapped.getRun('run_sync'))?.processed, 1);
+    } finally {
+      await wrapped.close();
     }
   });
 

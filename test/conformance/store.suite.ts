@@ -313,6 +313,15 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal(run?.status, 'running');
       });
 
+      test('a chunk commit that need not be durable counts like any other', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunk('run_1', { index: 0, lastSeq: 100, processed: 100, succeeded: 100, failed: 0, warnings: 0, errors: [], at: at(1), durable: false });
+        await store.commitChunk('run_1', { index: 1, lastSeq: 150, processed: 50, succeeded: 49, failed: 1, warnings: 0, errors: [], at: at(2), durable: false });
+        const run = await store.getRun('run_1');
+        assert.deepEqual({ processed: run?.processed, failed: run?.failed }, { processed: 150, failed: 1 });
+        assert.deepEqual(run?.lastCheckpoint, { chunkIndex: 1, seq: 150, processed: 150, at: at(2) });
+      });
+
       test('committing the same chunk again replaces it instead of counting it twice', async () => {
         await createRun('run_1', at(0));
         await store.commitChunk('run_1', { index: 0, lastSeq: 10, processed: 10, succeeded: 9, failed: 1, warnings: 0, errors: [itemError(3)], at: at(1) });

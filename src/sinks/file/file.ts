@@ -165,7 +165,8 @@ export class FileSink implements RecordSink {
           if (!(await this.fits(set, fresh, again.byteLength))) throw this.tooLarge(ref.describe, item.id, again.byteLength);
           await this.append(fresh, again);
         } else {
-          await this.append(part, bytes);
+          const pushed = this.append(part, bytes);
+          if (pushed) await pushed;
         }
       } catch (error) {
         if (!(error instanceof LadingError) || error.stage !== 'format') throw error;
@@ -223,9 +224,10 @@ export class FileSink implements RecordSink {
     return set;
   }
 
-  private async append(part: PartWriter, bytes: Uint8Array): Promise<void> {
-    await part.write(bytes);
+  private append(part: PartWriter, bytes: Uint8Array): Promise<void> | undefined {
+    const pushed = part.write(bytes);
     part.records++;
+    return pushed;
   }
 
   /**

@@ -75,13 +75,14 @@ export class PartWriter {
     return this.pending > 0;
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
+  /** A promise only when a full slab went to the codecs: most records cost no promise and no await. */
+  write(bytes: Uint8Array): Promise<void> | undefined {
     this.check();
     this.slab.push(bytes);
     this.slabLength += bytes.byteLength;
     this.pending += bytes.byteLength;
     this.encoded += bytes.byteLength;
-    if (this.slabLength >= slabBytes) await this.pushSlab();
+    return this.slabLength >= slabBytes ? this.pushSlab() : undefined;
   }
 
   /** Makes the output size exact: everything written so far has left the codecs. */

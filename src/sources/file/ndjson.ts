@@ -21,6 +21,20 @@ export const MAX_LINE_BYTES = 64 * 1024 * 1024;
  * without being parsed.
  */
 export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item> {
+  for await (const batch of readNdjsonBatches(bytes, options)) {
+    for (const item of batch) {
+      // An abort between items stops at once, not at the end of the batch.
+      options.signal.throwIfAborted();
+      yield item;
+    }
+  }
+}
+
+/**
+ * readNdjson's items, one array per chunk of input bytes (never empty): the engine takes them
+ * so, since a promise and a generator step per item cost as much as all of its mapping.
+ */
+export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
   const { file, after, signal } = options;
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let line = 0; // physical lines seen so far
@@ -85,6 +99,7 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
 
   for await (const chunk of bytes) {
     signal.throwIfAborted();
+    const batch: Item[] = [];
     const firstLf = chunk.indexOf(LF);
     if (firstLf === -1) {
       keep(chunk);
@@ -93,7 +108,7 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
     let start = 0;
     if (carryBytes > 0 || tooLong) {
       const item = finishCarried(chunk.subarray(0, firstLf));
-      if (item) yield item;
+      if (item) batch.push(item);
       start = firstLf + 1;
     }
     const lastLf = chunk.lastIndexOf(LF);
@@ -112,10 +127,7 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
           const nl = text.indexOf('\n', pos);
           line += 1;
           const item = fromText(nl === -1 ? text.slice(pos) : text.slice(pos, nl), line);
-          if (item) {
-            if (signal.aborted) signal.throwIfAborted();
-            yield item;
-          }
+          if (item) batch.push(item);
           if (nl === -1) break;
           pos = nl + 1;
         }
@@ -125,20 +137,21 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
           const nl = chunk.indexOf(LF, pos);
           line += 1;
           const item = fromBytes(chunk.subarray(pos, nl), line);
-          if (item) {
-            if (signal.aborted) signal.throwIfAborted();
-            yield item;
-          }
+          if (item) batch.push(item);
           pos = nl + 1;
         }
       }
       start = lastLf + 1;
     }
     if (start < chunk.length) keep(chunk.subarray(start));
+    if (batch.length > 0) {
+      signal.throwIfAborted();
+      yield batch;
+    }
   }
   if (carryBytes > 0 || tooLong) {
     const item = finishCarried(new Uint8Array(0));
-    if (item) yield item;
+    if (item) yield [item];
   }
 
   function keep(part: Uint8Array): void {

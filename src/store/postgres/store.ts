@@ -312,7 +312,11 @@ export class PostgresStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    await this.#transaction('commitChunk', (client) => commitChunk(client, runId, commit));
+    await this.#transaction('commitChunk', async (client) => {
+      // The same promise as SQLite's synchronous=NORMAL: the commit does not wait for its WAL flush.
+      if (commit.durable === false) await client.query('SET LOCAL synchronous_commit = off');
+      await commitChunk(client, runId, commit);
+    });
   }
 
   async finishRun(runId: string, report: RunReport): Promise<void> {

@@ -291,7 +291,24 @@ export class SqliteStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    await this.#call('commitChunk', () => this.#db.transaction(() => this.#commitChunk(runId, commit)).immediate());
+    const write = () => this.#db.transaction(() => this.#commitChunk(runId, commit)).immediate();
+    await this.#call('commitChunk', commit.durable === false ? () => this.#relaxed(write) : write);
+  }
+
+  /**
+   * Runs a write at synchronous=NORMAL (WAL: no fsync until a checkpoint or the next FULL
+   * commit, which carries this one with it), then restores the connection's level. Safe between
+   * the two pragmas: the calls are synchronous, so no other write of this connection interleaves.
+   */
+  #relaxed<T>(write: () => T): T {
+    const level = this.#db.pragma('synchronous', { simple: true }) as number;
+    if (level <= 1) return write();
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return write();
+    } finally {
+      this.#db.pragma(`synchronous = ${level}`);
+    }
   }
 
   /** commitChunk's writes, inside the caller's transaction (a fenced commit checks its lease first). */

@@ -206,6 +206,17 @@ describe('file source: ndjson', () => {
     });
   });
 
+  test('readBatches gives the items read() gives, in the same order, several at a time', async () => {
+    const lines = Array.from({ length: 5000 }, (_, i) => (i === 7 ? '{bad' : JSON.stringify({ n: i, text: 'x'.repeat(i % 300) })));
+    const path = write('batches.ndjson', `${lines.join('\n')}\n`);
+    const src = source({ path });
+    await src.open(new AbortController().signal);
+    const runs: (readonly unknown[])[] = [];
+    for await (const run of src.readBatches!({ seq: 2 }, new AbortController().signal)) runs.push(run);
+    assert.ok(runs.length > 1 && runs.length < 5000);
+    assert.deepEqual(runs.flat(), await collect(src.read({ seq: 2 }, new AbortController().signal)));
+  });
+
   test('close() stops a read still in progress', async () => {
     const src = source({ path: write('close.ndjson', '{"a":1}\n'.repeat(1000)) });
     await src.open(new AbortController().signal);
