@@ -40,7 +40,15 @@ import { startRecordingServer } from '../test/support/servers/http.js';
 import { startS3 } from '../test/support/servers/s3.js';
 import { startSshd } from '../test/support/servers/sshd.js';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' }, 'ingest-requests': { type: 'string', default: '20000' }, only: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    records: { type: 'string' }, runs: { type: 'string', default: '3' }, 'ingest-requests': { type: 'string' }, only: { type: 'string' },
+    quick: { type: 'boolean', default: false }, json: { type: 'string' },
+  },
+});
+// --quick: the everyday check (100k leads, a quarter of the ingest requests), still the median of --runs runs.
+values.records ??= values.quick ? '100000' : '1000000';
+values['ingest-requests'] ??= values.quick ? '5000' : '20000';
 const want = (name: string) => values.only === undefined || values.only.split(',').includes(name);
 const records = Number(values.records);
 const runs = Number(values.runs);
@@ -129,7 +137,9 @@ const cli = resolve('bin/lading.js');
 const data = ['--data-dir', join(dir, '.lading')];
 rmSync(join(dir, '.lading'), { recursive: true, force: true });
 
-console.log(`# lading bench — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`);
+const heading = `lading bench — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
+console.log(`# ${heading}`);
+recordTables(values.json ?? resolve('docs/benchmarks.json'), heading);
 
 /** Miller from Debian, for the delivery peer; installed when missing and root. */
 function ensureMiller(): void {
@@ -514,4 +524,38 @@ if (want('workers')) {
   console.log(`\n| workers: ${fmt(items)} leads → HTTP sink answering after 20 ms (batch 10, chunk 100), ${process.env.LADING_TEST_POSTGRES_URL ? 'PostgreSQL' : 'SQLite'} store | wall (median) | items/s | scaling |`);
   console.log('| --- | --- | --- | --- |');
   for (const { workers, wall } of results) console.log(`| ${workers} × \`lading worker --concurrency 2\` | ${wall.toFixed(2)} s | ${fmt(items / wall)} | ${(items / wall / base).toFixed(2)}× |`);
+}
+
+/**
+ * Every table the cases print is also kept as JSON (beside docs/benchmarks.md by default, or
+ * --json <file>), written when the process ends, so two runs can be compared by a program.
+ */
+function recordTables(file: string, heading: string): void {
+  const tables: { title: string; columns: string[]; rows: string[][] }[] = [];
+  const notes: string[] = [];
+  const cells = (line: string) => line.slice(1, -1).split(' | ').map((c) => c.trim());
+  const print = console.log.bind(console);
+  // Each case prints its table header after a blank line, then a separator row, then its rows.
+  let afterBlank = true;
+  console.log = (...args: unknown[]) => {
+    print(...args);
+    for (const line of args.map(String).join(' ').split('\n')) {
+      if (line.trim() === '') {
+        afterBlank = true;
+        continue;
+      }
+      if (!line.startsWith('|')) {
+        if (!line.startsWith('#')) notes.push(line.trim());
+      } else if (afterBlank || tables.length === 0) {
+        const [title, ...columns] = cells(line);
+        tables.push({ title: title!, columns, rows: [] });
+      } else if (!/^\|[ -|]+\|$/.test(line)) {
+        tables.at(-1)!.rows.push(cells(line));
+      }
+      afterBlank = false;
+    }
+  };
+  process.once('exit', (code) => {
+    if (code === 0) writeFileSync(file, `${JSON.stringify({ heading, args: process.argv.slice(2), tables, notes }, null, 2)}\n`);
+  });
 }
