@@ -33,12 +33,14 @@ export function manualClock(startIso = '2026-01-01T00:00:00Z'): ManualClock {
     sleep(ms, signal) {
       if (ms <= 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        const entry = { at: now + ms, wake: resolve };
-        waiting.push(entry);
-        signal?.addEventListener('abort', () => {
+        const onAbort = () => {
           waiting.splice(waiting.indexOf(entry), 1);
-          reject(signal.reason);
-        }, { once: true });
+          reject(signal!.reason);
+        };
+        // A woken sleeper lets go of the signal: a loop sleeping on one signal must not pile up listeners.
+        const entry = { at: now + ms, wake: () => { signal?.removeEventListener('abort', onAbort); resolve(); } };
+        waiting.push(entry);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     },
     async advance(ms) {
