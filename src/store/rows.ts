@@ -147,3 +147,27 @@ export function toLease<Time, Json>(row: LeaseRow<Time, Json>, d: Decode<Time, J
     attempts: row.attempts, items: row.items === null ? null : d.json<StoredItem[]>(row.items), total: row.total,
   };
 }
+
+/** One driver's rows, by its time and JSON types. */
+export interface DriverRows<Time, Json> {
+  run: RunRow<Time, Json>;
+  batch: BatchRow<Time>;
+  itemError: ItemErrorRow<Json>;
+  lease: LeaseRow<Time, Json>;
+  deliveryState: DeliveryStateRow<Time>;
+  delivery: DeliveryRow<Time>;
+  apiKey: ApiKeyRow<Time, Json>;
+}
+
+/** The mappings bound to one driver's Decode, as a store uses them. */
+export function mappers<Time, Json>(d: Decode<Time, Json>) {
+  return {
+    toRun: (row: RunRow<Time, Json>) => toRun(row, d),
+    toBatch: (row: BatchRow<Time>) => toBatch(row, d),
+    toItemError: (row: ItemErrorRow<Json>) => toItemError(row, d),
+    toLease: (row: LeaseRow<Time, Json>) => toLease(row, d),
+    toDeliveryState: (pipeline: string, row: DeliveryStateRow<Time> | undefined) => toDeliveryState(pipeline, row, d),
+    toDelivery: (row: DeliveryRow<Time>) => toDelivery(row, d),
+    toApiKey: (row: ApiKeyRow<Time, Json>) => toApiKey(row, d),
+  };
+}

@@ -12,21 +12,9 @@ import type {
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
 
-// This driver's rows (times as Date, JSON as unknown) and their mapping, shared with the other store in rows.ts.
-type RunRow = rows.RunRow<Date, unknown>;
-type BatchRow = rows.BatchRow<Date>;
-type ItemErrorRow = rows.ItemErrorRow<unknown>;
-type LeaseRow = rows.LeaseRow<Date, unknown>;
-type DeliveryStateRow = rows.DeliveryStateRow<Date>;
-type DeliveryRow = rows.DeliveryRow<Date>;
-type ApiKeyRow = rows.ApiKeyRow<Date, unknown>;
-const toRun = (row: RunRow) => rows.toRun(row, rows.postgresDecode);
-const toBatch = (row: BatchRow) => rows.toBatch(row, rows.postgresDecode);
-const toItemError = (row: ItemErrorRow) => rows.toItemError(row, rows.postgresDecode);
-const toLease = (row: LeaseRow) => rows.toLease(row, rows.postgresDecode);
-const toDeliveryState = (pipeline: string, row: DeliveryStateRow | undefined) => rows.toDeliveryState(pipeline, row, rows.postgresDecode);
-const toDelivery = (row: DeliveryRow) => rows.toDelivery(row, rows.postgresDecode);
-const toApiKey = (row: ApiKeyRow) => rows.toApiKey(row, rows.postgresDecode);
+// This driver's rows (times as Date, JSON as unknown); their mapping is shared with the other store in rows.ts.
+type Rows = rows.DriverRows<Date, unknown>;
+const { toRun, toBatch, toItemError, toLease, toDeliveryState, toDelivery, toApiKey } = rows.mappers(rows.postgresDecode);
 const { deliveryColumns } = rows;
 
 /**
@@ -145,7 +133,7 @@ async function inTransaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => 
 interface ChunkTimelineRow {
   chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: Date; duration_ms: number | null;
 }
-interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
+type DeadLetterRow = Rows['itemError'] & { run_id: string; pipeline: string; status: string };
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 interface InboxRow { id: number; data: Record<string, unknown>; received_at: Date }
 
@@ -206,7 +194,7 @@ export class PostgresStore implements Store {
       // SKIP LOCKED: records another cutter is taking right now are left to it, not waited for
       // and never taken twice. The batch row is inserted in the same statement, before the
       // foreign key on inbox_records.batch_id is checked (at the statement's end).
-      const { rows } = await client.query<BatchRow & { assigned: number }>(
+      const { rows } = await client.query<Rows['batch'] & { assigned: number }>(
         `WITH picked AS (
            SELECT id, bytes FROM inbox_records
            WHERE pipeline = $1 AND batch_id IS NULL AND ($6::timestamptz IS NULL OR received_at <= $6::timestamptz)
@@ -231,13 +219,13 @@ export class PostgresStore implements Store {
   }
 
   async openBatch(pipeline: string): Promise<Batch | null> {
-    const { rows } = await this.#query<BatchRow>('openBatch',
+    const { rows } = await this.#query<Rows['batch']>('openBatch',
       `SELECT ${batchColumns} FROM batches WHERE pipeline = $1 AND status = 'open' ORDER BY cut_at, seq LIMIT 1`, [pipeline]);
     return rows[0] === undefined ? null : toBatch(rows[0]);
   }
 
   async getBatch(batchId: string): Promise<Batch | null> {
-    const { rows } = await this.#query<BatchRow>('getBatch', `SELECT ${batchColumns} FROM batches WHERE id = $1`, [batchId]);
+    const { rows } = await this.#query<Rows['batch']>('getBatch', `SELECT ${batchColumns} FROM batches WHERE id = $1`, [batchId]);
     return rows[0] === undefined ? null : toBatch(rows[0]);
   }
 
@@ -296,7 +284,7 @@ export class PostgresStore implements Store {
   // ── runs ───────────────────────────────────────────────────────────────────────────────────
 
   async createRun(spec: RunSpec & { readonly id: string; readonly createdAt: Date; readonly batchId: string | null }): Promise<RunRecord> {
-    const { rows } = await this.#query<RunRow & { parent_found: boolean }>('createRun',
+    const { rows } = await this.#query<Rows['run'] & { parent_found: boolean }>('createRun',
       // lineage: the parent's lineage (itself when it is a first run), or this run's own id.
       `WITH parent AS (SELECT coalesce(lineage, id) AS lineage FROM runs WHERE id = $8)
        INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, parent_run_id, lineage, owner, heartbeat_at, base_dir, submitted_by)
@@ -324,12 +312,12 @@ export class PostgresStore implements Store {
   }
 
   async getRun(id: string): Promise<RunRecord | null> {
-    const { rows } = await this.#query<RunRow>('getRun', 'SELECT * FROM runs WHERE id = $1', [id]);
+    const { rows } = await this.#query<Rows['run']>('getRun', 'SELECT * FROM runs WHERE id = $1', [id]);
     return rows[0] === undefined ? null : toRun(rows[0]);
   }
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    const { rows } = await this.#query<RunRow>('listRuns',
+    const { rows } = await this.#query<Rows['run']>('listRuns',
       `SELECT * FROM runs WHERE ($1::text IS NULL OR pipeline = $1) AND ($2::text IS NULL OR submitted_by = $2)
          AND ($4::text IS NULL OR batch_id = $4) AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)
        ORDER BY created_at DESC, id DESC LIMIT $3`,
@@ -343,7 +331,7 @@ export class PostgresStore implements Store {
     if (opts.severity !== undefined) where.push(`severity = ${p(opts.severity)}`);
     if (opts.primary) where.push("NOT (severity = 'block' AND status IS NULL)");
     // ASC puts errors without a seq (run-level) last.
-    const { rows } = await this.#query<ItemErrorRow>('listItemErrors',
+    const { rows } = await this.#query<Rows['itemError']>('listItemErrors',
       `SELECT ${itemErrorColumns} FROM item_errors WHERE ${where.join(' AND ')} ORDER BY seq, id LIMIT ${p(opts.limit ?? null)} OFFSET ${p(opts.offset ?? 0)}`,
       values);
     return rows.map(toItemError);
@@ -374,7 +362,7 @@ export class PostgresStore implements Store {
   }
 
   async reopenRun(runId: string, owner: string, at: Date): Promise<RunRecord> {
-    const { rows } = await this.#query<RunRow>('reopenRun',
+    const { rows } = await this.#query<Rows['run']>('reopenRun',
       "UPDATE runs SET status = 'running', completed_at = NULL, report = NULL, control = NULL, owner = $1, heartbeat_at = $2 WHERE id = $3 RETURNING *",
       [owner, at, runId]);
     if (rows[0] === undefined) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: reopenRun: no run ${runId}`);
@@ -420,7 +408,7 @@ export class PostgresStore implements Store {
 
   async enqueueJob(spec: QueuedJobSpec): Promise<RunRecord> {
     return this.#transaction('enqueueJob', async (client) => {
-      const { rows } = await client.query<RunRow>(
+      const { rows } = await client.query<Rows['run']>(
         `INSERT INTO runs (id, pipeline, mode, status, batch_id, source, created_at, config, lineage, base_dir, submitted_by)
          VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::json, $1, $8, $9) RETURNING *`,
         [spec.id, spec.pipeline, spec.mode, spec.batchId, spec.source, spec.createdAt, JSON.stringify(spec.config ?? null), spec.baseDir ?? null, spec.submittedBy ?? null],
@@ -444,7 +432,7 @@ export class PostgresStore implements Store {
   async claimChunk(workerId: string, leaseMs: number, now: Date): Promise<ChunkLease | null> {
     return this.#transaction('claimChunk', async (client) => {
       // SKIP LOCKED: claimers racing for the same chunk each take a different one instead of queueing.
-      const { rows } = await client.query<LeaseRow>(
+      const { rows } = await client.query<Rows['lease']>(
         `WITH next AS (
            SELECT c.run_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
            WHERE r.status IN ('queued', 'running') AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at < $1))
@@ -567,7 +555,7 @@ export class PostgresStore implements Store {
   }
 
   async deliveryState(pipeline: string): Promise<DeliveryState> {
-    const { rows } = await this.#query<DeliveryStateRow>('deliveryState',
+    const { rows } = await this.#query<Rows['deliveryState']>('deliveryState',
       `SELECT ${deliveryStateColumns} FROM delivery_state WHERE pipeline = $1`, [pipeline]);
     return toDeliveryState(pipeline, rows[0]);
   }
@@ -611,7 +599,7 @@ export class PostgresStore implements Store {
          )
          INSERT INTO delivery_steps (delivery_id, state, at) SELECT id, 'sealed', created_at FROM created`,
         [spec.id, spec.pipeline, spec.batchId, spec.part, spec.destination, spec.runId, spec.name, spec.at]);
-      const { rows } = await client.query<DeliveryRow>(
+      const { rows } = await client.query<Rows['delivery']>(
         'SELECT * FROM deliveries WHERE pipeline = $1 AND batch_id = $2 AND part = $3 AND destination = $4',
         [spec.pipeline, spec.batchId, spec.part, spec.destination]);
       if (rows[0] === undefined) throw ladingError('STORE_FAILED', `postgres: openDelivery: ${spec.id} neither created nor found`);
@@ -655,7 +643,7 @@ export class PostgresStore implements Store {
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | null> {
-    const { rows } = await this.#query<DeliveryRow>('getDelivery', 'SELECT * FROM deliveries WHERE id = $1', [id]);
+    const { rows } = await this.#query<Rows['delivery']>('getDelivery', 'SELECT * FROM deliveries WHERE id = $1', [id]);
     return rows[0] === undefined ? null : toDelivery(rows[0]);
   }
 
@@ -672,7 +660,7 @@ export class PostgresStore implements Store {
       if (value !== undefined) where.push(`${column} = ${p(value)}`);
     }
     if (filter.states) where.push(`state = ANY (${p(filter.states)}::text[])`);
-    const { rows } = await this.#query<DeliveryRow>('listDeliveries',
+    const { rows } = await this.#query<Rows['delivery']>('listDeliveries',
       `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${p(filter.limit ?? 100)}`,
       values);
     return rows.map(toDelivery);
@@ -681,11 +669,11 @@ export class PostgresStore implements Store {
   async recordDeliveryOutcome(pipeline: string, outcome: { readonly ok: boolean; readonly threshold: number; readonly at: Date }): Promise<DeliveryState> {
     // One upsert: concurrent outcomes of the same pipeline queue on its row and each counts.
     const { rows } = outcome.ok
-      ? await this.#query<DeliveryStateRow>('recordDeliveryOutcome',
+      ? await this.#query<Rows['deliveryState']>('recordDeliveryOutcome',
         `INSERT INTO delivery_state (pipeline) VALUES ($1)
          ON CONFLICT (pipeline) DO UPDATE SET failures = 0, breaker_opened_at = NULL
          RETURNING ${deliveryStateColumns}`, [pipeline])
-      : await this.#query<DeliveryStateRow>('recordDeliveryOutcome',
+      : await this.#query<Rows['deliveryState']>('recordDeliveryOutcome',
         `INSERT INTO delivery_state (pipeline, failures, breaker_opened_at) VALUES ($1, 1, CASE WHEN $2::integer <= 1 THEN $3::timestamptz END)
          ON CONFLICT (pipeline) DO UPDATE SET failures = delivery_state.failures + 1,
            breaker_opened_at = CASE WHEN delivery_state.failures + 1 >= $2::integer THEN $3::timestamptz ELSE delivery_state.breaker_opened_at END
@@ -808,12 +796,12 @@ export class PostgresStore implements Store {
   }
 
   async getApiKey(id: string): Promise<(ApiKeyRecord & { readonly hash: string }) | null> {
-    const { rows } = await this.#query<ApiKeyRow>('getApiKey', `SELECT ${apiKeyColumns} FROM api_keys WHERE id = $1`, [id]);
+    const { rows } = await this.#query<Rows['apiKey']>('getApiKey', `SELECT ${apiKeyColumns} FROM api_keys WHERE id = $1`, [id]);
     return rows[0] === undefined ? null : { ...toApiKey(rows[0]), hash: rows[0].hash };
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    const { rows } = await this.#query<ApiKeyRow>('listApiKeys', `SELECT ${apiKeyColumns} FROM api_keys ORDER BY created_at, id`, []);
+    const { rows } = await this.#query<Rows['apiKey']>('listApiKeys', `SELECT ${apiKeyColumns} FROM api_keys ORDER BY created_at, id`, []);
     return rows.map(toApiKey);
   }
 

@@ -13,21 +13,9 @@ import type {
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
 
-// This driver's rows (times as string, JSON as string) and their mapping, shared with the other store in rows.ts.
-type RunRow = rows.RunRow<string, string>;
-type BatchRow = rows.BatchRow<string>;
-type ItemErrorRow = rows.ItemErrorRow<string>;
-type LeaseRow = rows.LeaseRow<string, string>;
-type DeliveryStateRow = rows.DeliveryStateRow<string>;
-type DeliveryRow = rows.DeliveryRow<string>;
-type ApiKeyRow = rows.ApiKeyRow<string, string>;
-const toRun = (row: RunRow) => rows.toRun(row, rows.sqliteDecode);
-const toBatch = (row: BatchRow) => rows.toBatch(row, rows.sqliteDecode);
-const toItemError = (row: ItemErrorRow) => rows.toItemError(row, rows.sqliteDecode);
-const toLease = (row: LeaseRow) => rows.toLease(row, rows.sqliteDecode);
-const toDeliveryState = (pipeline: string, row: DeliveryStateRow | undefined) => rows.toDeliveryState(pipeline, row, rows.sqliteDecode);
-const toDelivery = (row: DeliveryRow) => rows.toDelivery(row, rows.sqliteDecode);
-const toApiKey = (row: ApiKeyRow) => rows.toApiKey(row, rows.sqliteDecode);
+// This driver's rows (times as string, JSON as string); their mapping is shared with the other store in rows.ts.
+type Rows = rows.DriverRows<string, string>;
+const { toRun, toBatch, toItemError, toLease, toDeliveryState, toDelivery, toApiKey } = rows.mappers(rows.sqliteDecode);
 const { deliveryColumns } = rows;
 
 /**
@@ -107,7 +95,7 @@ export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
 interface ChunkTimelineRow {
   chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: string; duration_ms: number | null;
 }
-interface DeadLetterRow extends ItemErrorRow { run_id: string; pipeline: string; status: string }
+type DeadLetterRow = Rows['itemError'] & { run_id: string; pipeline: string; status: string };
 interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 
 const iso = (date: Date): string => date.toISOString();
@@ -193,14 +181,14 @@ export class SqliteStore implements Store {
     return this.#call('openBatch', () => {
       const row = this.#stmt(
         `SELECT * FROM batches WHERE pipeline = ? AND status = 'open' ORDER BY cut_at, rowid LIMIT 1`,
-      ).get(pipeline) as BatchRow | undefined;
+      ).get(pipeline) as Rows['batch'] | undefined;
       return row === undefined ? null : toBatch(row);
     });
   }
 
   async getBatch(batchId: string): Promise<Batch | null> {
     return this.#call('getBatch', () => {
-      const row = this.#stmt('SELECT * FROM batches WHERE id = ?').get(batchId) as BatchRow | undefined;
+      const row = this.#stmt('SELECT * FROM batches WHERE id = ?').get(batchId) as Rows['batch'] | undefined;
       return row === undefined ? null : toBatch(row);
     });
   }
@@ -286,7 +274,7 @@ export class SqliteStore implements Store {
         spec.parentRunId ?? null, parent ? parent.lineage ?? parent.id : spec.id, spec.owner ?? null, iso(spec.createdAt),
         spec.baseDir ?? null, spec.submittedBy ?? null,
       );
-      return toRun(this.#runRow(spec.id) as RunRow);
+      return toRun(this.#runRow(spec.id) as Rows['run']);
     });
   }
 
@@ -402,7 +390,7 @@ export class SqliteStore implements Store {
       }
       const rows = this.#stmt(`SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`)
         .all(...params, filter.limit ?? 20);
-      return (rows as RunRow[]).map(toRun);
+      return (rows as Rows['run'][]).map(toRun);
     });
   }
 
@@ -419,7 +407,7 @@ export class SqliteStore implements Store {
       // Errors without a seq (run-level) sort last, as PostgreSQL's ASC order does.
       const rows = this.#stmt(`SELECT ${columns} FROM item_errors WHERE ${where.join(' AND ')} ORDER BY seq IS NULL, seq, id LIMIT ? OFFSET ?`)
         .all(...params, opts.limit ?? -1, opts.offset ?? 0);
-      return (rows as ItemErrorRow[]).map(toItemError);
+      return (rows as Rows['itemError'][]).map(toItemError);
     });
   }
 
@@ -456,7 +444,7 @@ export class SqliteStore implements Store {
         "UPDATE runs SET status = 'running', completed_at = NULL, report = NULL, control = NULL, owner = ?, heartbeat_at = ? WHERE id = ?",
       ).run(owner, iso(at), runId).changes;
       if (changed === 0) throw ladingError('STORE_RUN_NOT_FOUND', `sqlite: reopenRun: no run ${runId}`);
-      return toRun(this.#runRow(runId) as RunRow);
+      return toRun(this.#runRow(runId) as Rows['run']);
     });
   }
 
@@ -516,7 +504,7 @@ export class SqliteStore implements Store {
         .run(spec.id, spec.priority, spec.kind, total, iso(spec.createdAt));
       const insert = this.#stmt('INSERT INTO job_chunks (run_id, chunk_index, items) VALUES (?, ?, ?)');
       chunks.forEach((items, index) => insert.run(spec.id, index, items === null ? null : JSON.stringify(items)));
-      return toRun(this.#runRow(spec.id) as RunRow);
+      return toRun(this.#runRow(spec.id) as Rows['run']);
     }).immediate());
   }
 
@@ -534,7 +522,7 @@ export class SqliteStore implements Store {
          WHERE run_id = ? AND chunk_index = ?
          RETURNING run_id, chunk_index, items, lease_token, lease_worker, lease_expires_at, attempts,
                    (SELECT total FROM jobs WHERE run_id = job_chunks.run_id) AS total`,
-      ).get(workerId, randomUUID(), iso(expires), next.run_id, next.chunk_index) as LeaseRow;
+      ).get(workerId, randomUUID(), iso(expires), next.run_id, next.chunk_index) as Rows['lease'];
       this.#stmt("UPDATE runs SET status = 'running', heartbeat_at = ? WHERE id = ? AND status = 'queued'").run(iso(now), next.run_id);
       return toLease(row);
     }).immediate());
@@ -657,7 +645,7 @@ export class SqliteStore implements Store {
 
   async deliveryState(pipeline: string): Promise<DeliveryState> {
     return this.#call('deliveryState', () => {
-      const row = this.#stmt('SELECT * FROM delivery_state WHERE pipeline = ?').get(pipeline) as DeliveryStateRow | undefined;
+      const row = this.#stmt('SELECT * FROM delivery_state WHERE pipeline = ?').get(pipeline) as Rows['deliveryState'] | undefined;
       return toDeliveryState(pipeline, row);
     });
   }
@@ -703,7 +691,7 @@ export class SqliteStore implements Store {
       ).run(spec.id, spec.pipeline, spec.batchId, spec.part, spec.destination, spec.runId, spec.name, at, at).changes;
       if (created > 0) this.#stmt('INSERT INTO delivery_steps (delivery_id, state, at) VALUES (?, ?, ?)').run(spec.id, 'sealed', at);
       return toDelivery(this.#stmt('SELECT * FROM deliveries WHERE pipeline = ? AND batch_id = ? AND part = ? AND destination = ?')
-        .get(spec.pipeline, spec.batchId, spec.part, spec.destination) as DeliveryRow);
+        .get(spec.pipeline, spec.batchId, spec.part, spec.destination) as Rows['delivery']);
     }).immediate());
   }
 
@@ -738,7 +726,7 @@ export class SqliteStore implements Store {
 
   async getDelivery(id: string): Promise<DeliveryRecord | null> {
     return this.#call('getDelivery', () => {
-      const row = this.#stmt('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
+      const row = this.#stmt('SELECT * FROM deliveries WHERE id = ?').get(id) as Rows['delivery'] | undefined;
       return row ? toDelivery(row) : null;
     });
   }
@@ -763,7 +751,7 @@ export class SqliteStore implements Store {
         args.push(...filter.states);
       }
       const rows = this.#db.prepare(`SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`)
-        .all(...args, filter.limit ?? 100) as DeliveryRow[];
+        .all(...args, filter.limit ?? 100) as Rows['delivery'][];
       return rows.map(toDelivery);
     });
   }
@@ -779,7 +767,7 @@ export class SqliteStore implements Store {
           `INSERT INTO delivery_state (pipeline, failures, breaker_opened_at) VALUES (?, 1, CASE WHEN ? <= 1 THEN ? END)
            ON CONFLICT (pipeline) DO UPDATE SET failures = failures + 1,
              breaker_opened_at = CASE WHEN failures + 1 >= ? THEN ? ELSE breaker_opened_at END RETURNING *`,
-        ).get(pipeline, outcome.threshold, iso(outcome.at), outcome.threshold, iso(outcome.at))) as DeliveryStateRow;
+        ).get(pipeline, outcome.threshold, iso(outcome.at), outcome.threshold, iso(outcome.at))) as Rows['deliveryState'];
       return toDeliveryState(pipeline, row);
     });
   }
@@ -876,13 +864,13 @@ export class SqliteStore implements Store {
 
   async getApiKey(id: string): Promise<(ApiKeyRecord & { readonly hash: string }) | null> {
     return this.#call('getApiKey', () => {
-      const row = this.#stmt('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
+      const row = this.#stmt('SELECT * FROM api_keys WHERE id = ?').get(id) as Rows['apiKey'] | undefined;
       return row === undefined ? null : { ...toApiKey(row), hash: row.hash };
     });
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return this.#call('listApiKeys', () => (this.#stmt('SELECT * FROM api_keys ORDER BY created_at, id').all() as ApiKeyRow[]).map(toApiKey));
+    return this.#call('listApiKeys', () => (this.#stmt('SELECT * FROM api_keys ORDER BY created_at, id').all() as Rows['apiKey'][]).map(toApiKey));
   }
 
   async revokeApiKey(id: string, at: Date): Promise<boolean> {
@@ -1071,8 +1059,8 @@ export class SqliteStore implements Store {
 
   // ── plumbing ───────────────────────────────────────────────────────────────────────────────
 
-  #runRow(id: string): RunRow | undefined {
-    return this.#stmt('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+  #runRow(id: string): Rows['run'] | undefined {
+    return this.#stmt('SELECT * FROM runs WHERE id = ?').get(id) as Rows['run'] | undefined;
   }
 
   /** Prepared once per connection, on first use (after migrations created the tables). */
