@@ -1,6 +1,7 @@
 // Daily chores of a long-running lading (serve, triggers): purge per retention: once a day, and
 // mail the daily report at reports.daily.at. When each last ran is kept in the store (as the
 // schedule triggers' fires are), so a restart neither repeats nor forgets a day.
+import { tickLoop } from '../core/loop.js';
 import type { LoadedPipeline } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { classify } from '../errors/classify.js';
@@ -64,16 +65,7 @@ export class Housekeeper {
     if (this.#loop || !this.busy) return;
     const stopping = new AbortController();
     this.#stopping = stopping;
-    this.#loop = (async () => {
-      while (!stopping.signal.aborted) {
-        await this.tick();
-        try {
-          await this.#clock.sleep(this.#opts.tickMs ?? 60_000, stopping.signal);
-        } catch {
-          return;
-        }
-      }
-    })();
+    this.#loop = tickLoop(this.#clock, this.#opts.tickMs ?? 60_000, stopping.signal, () => this.tick());
   }
 
   async stop(): Promise<void> {

@@ -1,3 +1,4 @@
+import { tickLoop } from '../core/loop.js';
 import type { LoadedPipeline } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
@@ -186,17 +187,11 @@ export class Scheduler {
     this.#upSince = this.#clock.now();
     const stopping = new AbortController();
     this.#stopping = stopping;
-    this.#loop = (async () => {
-      while (!stopping.signal.aborted) {
-        // Without a lease nothing is awaited: the first evaluation happens in start() itself, as callers expect.
-        if (!this.#lease || await this.#holdLease()) for (const name of this.#entries.keys()) void this.#step(name);
-        try {
-          await this.#clock.sleep(this.#tickMs, stopping.signal);
-        } catch {
-          return;
-        }
-      }
-    })();
+    // Without a lease nothing is awaited: the first evaluation happens in start() itself, as callers expect.
+    const stepAll = () => {
+      for (const name of this.#entries.keys()) void this.#step(name);
+    };
+    this.#loop = tickLoop(this.#clock, this.#tickMs, stopping.signal, () => (this.#lease ? this.#holdLease().then((held) => { if (held) stepAll(); }) : stepAll()));
   }
 
   /** Stops ticking, waits for the runs in flight to finish, and gives the lease back. */
