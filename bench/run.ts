@@ -9,8 +9,9 @@
 // inbox: the same leads through `lading ingest` into the inbox, then one run of an inbox pipeline
 //   (same mapping and output, local folder) that delivers them as one batch.
 // executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk — next to
-//   BullMQ on a loopback Redis doing the same work as N/10 jobs of one lead and as N/1000 jobs
-//   of 1,000 leads (jobs added while a concurrency-50 worker runs).
+//   BullMQ on a loopback Redis and pg-boss on the same PostgreSQL (a scratch database), each doing
+//   the same work as N/10 jobs of one lead and as N/1000 jobs of 1,000 leads (jobs added while
+//   50 jobs at a time are worked; the peer checks every job completed).
 // ingest: `lading serve` (built CLI, SQLite in the bench data folder, a key from `lading keys
 //   create`) under autocannon (50 connections, loopback): --ingest-requests single-lead POSTs,
 //   and a hundredth as many NDJSON POSTs of 1,000 leads — next to two Fastify routes with nothing
@@ -346,19 +347,45 @@ function ensureBullmq(): void {
   if (r.status !== 0) throw new Error('could not install bullmq for the executor benchmark');
 }
 
+/** pg-boss likewise; 10 is its last major that runs on Node 20 (11 wants Node 22). */
+function ensurePgBoss(): void {
+  if (existsSync(resolve('bench/peers/node_modules/pg-boss'))) return;
+  const r = spawnSync('npm', ['install', '--prefix', resolve('bench/peers'), '--no-audit', '--no-fund', 'pg-boss@10'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('could not install pg-boss for the executor benchmark');
+}
+
 if (want('executor')) {
+  if (!process.env.LADING_TEST_POSTGRES_URL) throw new Error('the executor case needs a PostgreSQL for pg-boss: run it through npm run bench, which finds or starts one');
   ensureBullmq();
+  ensurePgBoss();
   writeFileSync(join(dir, 'executor.yaml'), `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))} }\nexecution: { chunk_size: 1000 }\n`);
   const lading = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
-  const peer = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
-  const single = await peer(Math.floor(records / 10), 1);
-  const grouped = await peer(Math.floor(records / 1000), 1000);
+  const bullmq = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
+  const single = await bullmq(Math.floor(records / 10), 1);
+  const grouped = await bullmq(Math.floor(records / 1000), 1000);
+  // pg-boss in a scratch database of its own, its schema created once before the timed runs; each run uses a queue of its own.
+  const scratch = await scratchDatabase();
+  let pgSingle: Measured[];
+  let pgGrouped: Measured[];
+  try {
+    const prepared = spawnSync(process.execPath, [resolve('bench/peers/pgboss.mjs'), scratch.url, '--prepare'], { encoding: 'utf8' });
+    if (prepared.status !== 0) throw new Error(`pg-boss could not create its schema: ${prepared.stderr}`);
+    const pgboss = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/pgboss.mjs'), scratch.url, input, String(jobs), String(perJob)]));
+    pgSingle = await pgboss(Math.floor(records / 10), 1);
+    pgGrouped = await pgboss(Math.floor(records / 1000), 1000);
+  } finally {
+    await scratch.drop();
+  }
   const rate = (items: number, rs: Measured[]) => items / wallOf(rs);
   const ours = rate(records, lading);
   console.log('\n| executor overhead | items | wall (median) | items/s | lading ÷ peer (items/s) | peak RSS |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   console.log(`| lading: no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(lading).toFixed(2)} s | ${fmt(ours)} | — | ${rssOf(lading).toFixed(0)} MB |`);
-  for (const [label, rs, items] of [[`BullMQ 6: ${fmt(records / 10)} jobs × 1 lead`, single, Math.floor(records / 10)], [`BullMQ 6: ${fmt(records / 1000)} jobs × 1,000 leads`, grouped, Math.floor(records / 1000) * 1000]] as const) {
+  const rows: [string, Measured[], number][] = [];
+  for (const [peer, one, thousand] of [['BullMQ 6', single, grouped], ['pg-boss 10', pgSingle, pgGrouped]] as const) {
+    rows.push([`${peer}: ${fmt(records / 10)} jobs × 1 lead`, one, Math.floor(records / 10)], [`${peer}: ${fmt(records / 1000)} jobs × 1,000 leads`, thousand, Math.floor(records / 1000) * 1000]);
+  }
+  for (const [label, rs, items] of rows) {
     console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(ours / rate(items, rs)).toFixed(1)}× | ${rssOf(rs).toFixed(0)} MB |`);
   }
 }
