@@ -1087,7 +1087,7 @@ export class SqliteStore implements Store {
       const params: unknown[] = [];
       for (let i = start; i < start + rows; i++) {
         const record = records[i]!;
-        const data = JSON.stringify(record.data);
+        const data = record.json ?? JSON.stringify(record.data);
         params.push(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt, record.priority ?? null);
       }
       accepted += this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run(params).changes;
