@@ -52,18 +52,39 @@ function presentedKey(request: FastifyRequest): string | undefined {
   return typeof header === 'string' ? header.trim() : undefined;
 }
 
-/** The key's principal, or API_UNAUTHORIZED. Messages never repeat the key. */
-export async function authenticate(store: Store, request: FastifyRequest): Promise<Principal> {
-  const key = presentedKey(request);
-  if (key === undefined) throw ladingError('API_UNAUTHORIZED', 'no API key: send Authorization: Bearer <key> or X-API-Key');
-  const id = keyPattern.exec(key)?.[1];
-  const stored = id === undefined ? null : await store.getApiKey(id);
-  // Hash and compare even when the id is unknown, so a miss costs what a hit costs.
-  const expected = Buffer.from(stored?.hash ?? hashKey(''), 'hex');
-  const equal = timingSafeEqual(Buffer.from(hashKey(key), 'hex'), expected);
-  if (stored === null || !equal) throw ladingError('API_UNAUTHORIZED', 'the API key is not valid');
-  if (stored.revokedAt !== null) throw ladingError('API_UNAUTHORIZED', `API key ${stored.id} was revoked`);
-  return { keyId: stored.id, owner: stored.owner, scopes: stored.scopes };
+/**
+ * Checks presented keys. A key that passed is remembered for `ttlMs`, by the SHA-256 of the key,
+ * so the requests after it cost one hash instead of a store read; the price is that a key revoked
+ * in the meantime (`lading keys revoke` runs in another process) is still accepted for at most
+ * `ttlMs`. Refusals are never remembered: they always ask the store. `ttlMs` 0 remembers nothing.
+ */
+export class ApiKeyAuthenticator {
+  readonly #passed = new Map<string, { readonly principal: Principal; readonly until: number }>();
+
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly ttlMs: number) {}
+
+  /** The key's principal, or API_UNAUTHORIZED. Messages never repeat the key. */
+  async authenticate(request: FastifyRequest): Promise<Principal> {
+    const key = presentedKey(request);
+    if (key === undefined) throw ladingError('API_UNAUTHORIZED', 'no API key: send Authorization: Bearer <key> or X-API-Key');
+    const hash = hashKey(key);
+    const now = this.clock.now().getTime();
+    const passed = this.#passed.get(hash);
+    if (passed !== undefined) {
+      if (now < passed.until) return passed.principal;
+      this.#passed.delete(hash);
+    }
+    const id = keyPattern.exec(key)?.[1];
+    const stored = id === undefined ? null : await this.store.getApiKey(id);
+    // Hash and compare even when the id is unknown, so a miss costs what a hit costs.
+    const expected = Buffer.from(stored?.hash ?? hashKey(''), 'hex');
+    const equal = timingSafeEqual(Buffer.from(hash, 'hex'), expected);
+    if (stored === null || !equal) throw ladingError('API_UNAUTHORIZED', 'the API key is not valid');
+    if (stored.revokedAt !== null) throw ladingError('API_UNAUTHORIZED', `API key ${stored.id} was revoked`);
+    const principal: Principal = { keyId: stored.id, owner: stored.owner, scopes: stored.scopes };
+    if (this.ttlMs > 0) this.#passed.set(hash, { principal, until: now + this.ttlMs });
+    return principal;
+  }
 }
 
 /** admin allows everything; ingest:* any pipeline; jobs:write includes jobs:read (a submitter watches its jobs). */

@@ -8,7 +8,7 @@ import { ladingError } from '../errors/lading-error.js';
 import type { Observer } from '../observe/observer.js';
 import type { RunRecord, Store } from '../store/types.js';
 import type { Delivery } from '../triggers/scheduler.js';
-import { authenticate, isAdmin, requireScope, type Principal } from './auth.js';
+import { isAdmin, requireScope, type ApiKeyAuthenticator, type Principal } from './auth.js';
 import type { GroupCommit } from './group-commit.js';
 import type { JobRunner } from './job-runner.js';
 
@@ -20,6 +20,7 @@ export interface ApiContext {
   readonly ids: IdGenerator;
   readonly jobs: JobRunner;
   readonly commits: GroupCommit;
+  readonly keys: ApiKeyAuthenticator;
   readonly dataDir: string;
   /** How long a signed link to an artifact in a bucket stays valid. */
   readonly artifactUrlTtlMs: number;
@@ -51,7 +52,7 @@ declare module 'fastify' {
 /** An onRequest hook: authenticates the key, then checks the scope the request needs (none: any valid key). Runs before the body is read. */
 export function guard(ctx: ApiContext, scope?: (request: FastifyRequest) => string) {
   return async (request: FastifyRequest): Promise<void> => {
-    const principal = await authenticate(ctx.store, request);
+    const principal = await ctx.keys.authenticate(request);
     if (scope !== undefined) requireScope(principal, scope(request));
     request.principal = principal;
   };

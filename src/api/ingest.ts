@@ -21,14 +21,14 @@ interface Rejected {
   readonly reasons: readonly Reason[];
 }
 
-/** A parsed body: values in order, or the reason a line is not JSON (NDJSON keeps going past a bad line). */
-type Entry = { readonly value: unknown } | { readonly malformed: string };
+/** A parsed body: values in order (with their text when the body was NDJSON), or the reason a line is not JSON (NDJSON keeps going past a bad line). */
+type Entry = { readonly value: unknown; readonly json?: string } | { readonly malformed: string };
 
 function entriesOf(body: unknown, ndjson: boolean): Entry[] {
   if (!ndjson) return (Array.isArray(body) ? body : [body]).map((value) => ({ value }));
-  return (body as string).split('\n').filter((line) => line.trim().length > 0).map((line) => {
+  return (body as string).split('\n').map((line) => line.trim()).filter((line) => line.length > 0).map((line) => {
     try {
-      return { value: JSON.parse(line) as unknown };
+      return { value: JSON.parse(line) as unknown, json: line };
     } catch (error) {
       return { malformed: (error as Error).message };
     }
@@ -113,7 +113,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         return;
       }
       const key = keyOf(entry.value, source.key_field);
-      records.push(key === undefined ? { data: entry.value } : { data: entry.value, key });
+      records.push({ data: entry.value, ...(entry.json === undefined ? {} : { json: entry.json }), ...(key === undefined ? {} : { key }) });
     });
     if (records.length === 0) {
       return sendError(reply, 'API_RECORDS_REJECTED', rejected.length === 0 ? 'the request holds no records' : `none of the ${rejected.length} records was accepted`, { rejected });

@@ -17,6 +17,7 @@ import { auditRoutes } from './audit.js';
 import { errorBody, errorResponses, type ApiContext, type ServerTriggers } from './context.js';
 import { dashboardRoutes } from './dashboard.js';
 import { GroupCommit } from './group-commit.js';
+import { ApiKeyAuthenticator } from './auth.js';
 import { ingestRoutes } from './ingest.js';
 import { JobRunner } from './job-runner.js';
 import { jobRoutes } from './jobs.js';
@@ -39,6 +40,8 @@ export interface ServerOptions {
   readonly queueJobs?: boolean;
   /** Batch triggers: `lading serve` passes its Scheduler. Default: schedules read from each config, flushes run in the request. */
   readonly triggers?: ServerTriggers;
+  /** How long a key that passed is accepted without asking the store, so also how late a revocation may take effect; default 0 (`lading serve`: 30 s). */
+  readonly apiKeyCacheMs?: number;
   /** How long ingest requests wait to share a commit; default 2 ms. */
   readonly groupCommitMs?: number;
   readonly pollMs?: number;
@@ -70,6 +73,7 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   const ctx: ApiContext = {
     store: opts.store, catalog: opts.catalog, clock, ids, jobs, dataDir: opts.dataDir, artifactUrlTtlMs: opts.artifactUrlTtlMs ?? 15 * 60_000,
     commits: new GroupCommit(opts.store, clock, opts.groupCommitMs ?? 2),
+    keys: new ApiKeyAuthenticator(opts.store, clock, opts.apiKeyCacheMs ?? 0),
     streams: new Set(), pollMs: opts.pollMs ?? 1000,
     triggers: opts.triggers ?? {
       nextTrigger: (pipeline) => nextTrigger(pipeline.config, clock.now()),

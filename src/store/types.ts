@@ -309,6 +309,8 @@ export interface NotifyStore {
 
 export interface InboxInput {
   readonly data: Record<string, unknown>;
+  /** `data` as the JSON text it was parsed from, when there is one: stored as is, so a large ingest is not serialised a second time. */
+  readonly json?: string;
   /** Deduplicates re-sends: a second record with the same key is not stored again. */
   readonly key?: string;
   /** Higher is more urgent; a `priority_count` trigger counts pending records at or above its min_priority. */

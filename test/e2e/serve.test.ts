@@ -11,7 +11,7 @@ import { createApiKey } from '../../src/api/auth.js';
 import { buildServer, type LadingServer } from '../../src/api/server.js';
 import { catalogOf, loadCatalog } from '../../src/config/catalog.js';
 import { parsePipelineYaml } from '../../src/config/load.js';
-import { systemClock } from '../../src/core/clock.js';
+import { manualClock, systemClock } from '../../src/core/clock.js';
 import type { RunReport } from '../../src/core/report.js';
 import { LadingError } from '../../src/errors/lading-error.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
@@ -125,6 +125,24 @@ describe('lading serve API', () => {
       assert.equal((await call('/v1/pipelines', { key })).status, 200);
       assert.equal(await store.revokeApiKey(record.id, new Date()), true);
       assert.equal((await call('/v1/pipelines', { key })).status, 401);
+    });
+
+    test('with a key cache, a revoked key is refused once the cache time has run out', async () => {
+      const clock = manualClock();
+      const cached = await buildServer({ store, catalog: catalogOf([]), dataDir: join(dir, 'data-cached'), clock, apiKeyCacheMs: 30_000 });
+      try {
+        const { record, key } = await createApiKey(store, { owner: 'temp', scopes: ['jobs:read'], clock });
+        const list = async () => (await cached.app.inject({ url: '/v1/pipelines', headers: { authorization: `Bearer ${key}` } })).statusCode;
+        assert.equal(await list(), 200);
+        assert.equal(await store.revokeApiKey(record.id, clock.now()), true);
+        await clock.advance(29_999);
+        assert.equal(await list(), 200, 'still remembered');
+        await clock.advance(1);
+        assert.equal(await list(), 401);
+        assert.equal(await list(), 401, 'a refusal is not remembered as a pass');
+      } finally {
+        await cached.close();
+      }
     });
 
     test('the OpenAPI document lists the routes', async () => {

@@ -25,6 +25,9 @@ const parseSize = (value: string): number => {
 };
 
 const week = 7 * 86_400_000;
+
+/** A key revoked by `lading keys revoke` is refused at most this long afterwards (docs/serve.md). */
+const apiKeyCacheMs = 30_000;
 // S3 and GCS both refuse signed links valid for longer than a week.
 const parseUrlTtl = (value: string): number => {
   const parsed = duration().safeParse(value);
@@ -67,7 +70,7 @@ export function serveCommand(): Command {
       });
       try {
         const server = await buildServer({
-          store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs, queueJobs: !opts.worker,
+          store, catalog, dataDir: g.dataDir, bodyLimit: opts.bodyLimit, jobConcurrency: opts.jobs, queueJobs: !opts.worker, apiKeyCacheMs,
           observer: observe, metricsAccess: opts.metricsAccess, artifactUrlTtlMs: opts.artifactUrlTtl,
           ...(scheduler === null ? {} : {
             triggers: { nextTrigger: (p) => scheduler.nextTrigger(p.config.name), flush: (p) => scheduler.flush(p.config.name), leader: () => scheduler.leader },

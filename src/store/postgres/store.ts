@@ -1004,7 +1004,7 @@ type Queryable = pg.Pool | pg.PoolClient;
  */
 async function insertRecords(db: Queryable, pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ accepted: number; duplicates: number }> {
   if (records.length === 0) return { accepted: 0, duplicates: 0 };
-  const data = records.map((r) => JSON.stringify(r.data));
+  const data = records.map((r) => r.json ?? JSON.stringify(r.data));
   const result = await db.query(
     `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority)
      SELECT $1, r.data::json, r.bytes, r.key, $5, r.priority
