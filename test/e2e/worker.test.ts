@@ -98,7 +98,8 @@ execution: { chunk_size: ${CHUNK}, concurrency: 2 }
       const reclaimed = (await client.query<{ chunk_index: number }>('SELECT chunk_index FROM job_chunks WHERE run_id = $1 AND attempts > 1', [runId])).rows.map((r) => r.chunk_index);
       // Chunks another live worker lost to a lease expiry (a starved machine) are taken over too: they are named by lease_lost.
       const lost = new Set(workers.flatMap((w) => w.events.filter((e) => e.type === 'lease_lost').map((e) => e.chunk_index!)));
-      for (const chunk of claimed) assert.ok(reclaimed.includes(chunk), `the victim's chunk ${chunk} was taken over`);
+      // A chunk the victim committed just before the kill, whose event it had no time to print, stays in
+      // `claimed` without being taken over; so only the other direction is exact.
       for (const chunk of reclaimed) assert.ok(claimed.has(chunk) || lost.has(chunk), `chunk ${chunk} was taken over though neither the victim held it nor a worker lost it`);
       const seen = new Map<number, string[]>();
       for (const request of server.requests) {
