@@ -84,7 +84,8 @@ execution: { chunk_size: ${CHUNK}, concurrency: 2 }
       // What the victim held when it died: claimed and not committed.
       const claimed = new Set(victim!.events.filter((e) => e.type === 'chunk_claimed').map((e) => e.chunk_index!));
       for (const e of victim!.events) if (e.type === 'chunk_committed') claimed.delete(e.chunk_index!);
-      assert.ok(claimed.size > 0 && claimed.size <= 2, `the victim held ${claimed.size} chunks`);
+      // At most its 2 in flight, plus up to 2 it committed without having printed so before the kill.
+      assert.ok(claimed.size > 0 && claimed.size <= 4, `the victim held ${claimed.size} chunks`);
 
       await client.connect();
       const run = await until('the job to finish', async () => {
