@@ -2,9 +2,8 @@
 // handler does. Usage: node bench/peers/bullmq.mjs <leads.ndjson> <jobs> <leads-per-job>
 // Adds the jobs (addBulk, 1,000 at a time) while a concurrency-50 worker processes them with a
 // no-op; prints elapsed seconds when every job has completed.
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { Queue, Worker } from 'bullmq';
+import { addJobs } from './add-jobs.mjs';
 
 const [file, jobsArg, perJobArg] = process.argv.slice(2);
 const jobs = Number(jobsArg);
@@ -28,23 +27,7 @@ finished.catch((error) => {
   process.exit(1);
 });
 
-const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-let batch = [];
-let group = [];
-let added = 0;
-for await (const line of lines) {
-  if (added >= jobs) break;
-  group.push(JSON.parse(line));
-  if (group.length < perJob) continue;
-  batch.push({ name: 'lead', data: perJob === 1 ? group[0] : group, opts: { removeOnComplete: true } });
-  group = [];
-  added++;
-  if (batch.length === 1000) {
-    await queue.addBulk(batch);
-    batch = [];
-  }
-}
-if (batch.length > 0) await queue.addBulk(batch);
+await addJobs(file, jobs, perJob, (data) => ({ name: 'lead', data, opts: { removeOnComplete: true } }), (batch) => queue.addBulk(batch));
 const worker = await finished;
 const seconds = (performance.now() - started) / 1000;
 await worker.close();

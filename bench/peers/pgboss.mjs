@@ -7,9 +7,8 @@
 // A pg-boss 10 worker waits out its polling interval (at least 0.5 s) after every fetch, even one
 // that found a job; each handler calls notifyWorker() on its own worker so that it fetches again at
 // once while jobs are there, as a BullMQ worker does. A worker with nothing to fetch polls every 0.5 s.
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import PgBoss from 'pg-boss';
+import { addJobs } from './add-jobs.mjs';
 
 const [url, fileArg, jobsArg, perJobArg] = process.argv.slice(2);
 const boss = new PgBoss({ connectionString: url, schedule: false, supervise: false, pollingIntervalSeconds: 0.5 });
@@ -45,23 +44,7 @@ for (let i = 0; i < 50; i++) {
   });
 }
 
-const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-let batch = [];
-let group = [];
-let added = 0;
-for await (const line of lines) {
-  if (added >= jobs) break;
-  group.push(JSON.parse(line));
-  if (group.length < perJob) continue;
-  batch.push({ name, data: perJob === 1 ? group[0] : { leads: group } });
-  group = [];
-  added++;
-  if (batch.length === 1000) {
-    await boss.insert(batch);
-    batch = [];
-  }
-}
-if (batch.length > 0) await boss.insert(batch);
+const added = await addJobs(file, jobs, perJob, (data) => ({ name, data: Array.isArray(data) ? { leads: data } : data }), (batch) => boss.insert(batch));
 if (added !== jobs) failed(new Error(`the leads file holds ${added} jobs' worth, not ${jobs}`));
 
 // The handler has run for every job; the workers complete them without awaiting it, so the figure is
