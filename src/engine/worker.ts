@@ -24,7 +24,7 @@ import { judge } from './report.js';
 import { owner, runPipeline, storedReport } from './run.js';
 
 export type WorkerEvent =
-  | { readonly type: 'chunk_claimed'; readonly worker: string; readonly run_id: string; readonly chunk_index: number; readonly attempts: number; readonly whole: boolean }
+  | { readonly type: 'chunk_claimed'; readonly worker: string; readonly run_id: string; readonly chunk_index: number; readonly attempts: number; readonly taken_over_from: string | null; readonly whole: boolean }
   | { readonly type: 'chunk_committed'; readonly worker: string; readonly run_id: string; readonly chunk_index: number; readonly processed: number; readonly failed: number }
   | { readonly type: 'chunk_released'; readonly worker: string; readonly run_id: string; readonly chunk_index: number }
   | { readonly type: 'lease_lost'; readonly worker: string; readonly run_id: string; readonly chunk_index: number; readonly message: string }
@@ -106,7 +106,7 @@ export class Worker {
           await this.#clock.sleep(this.#opts.pollMs ?? 500, this.#stop.signal).catch(() => {});
           continue;
         }
-        this.#emit({ type: 'chunk_claimed', worker: this.id, run_id: lease.runId, chunk_index: lease.index, attempts: lease.attempts, whole: lease.items === null });
+        this.#emit({ type: 'chunk_claimed', worker: this.id, run_id: lease.runId, chunk_index: lease.index, attempts: lease.attempts, taken_over_from: lease.takenOverFrom, whole: lease.items === null });
         if (lease.items === null) await this.#runWhole(lease);
         else await this.#runChunk(lease, lease.items.map(itemOf));
       } catch (error) {

@@ -139,12 +139,14 @@ export const toApiKey = <Time, Json>(row: ApiKeyRow<Time, Json>, d: Decode<Time,
 
 export interface LeaseRow<Time, Json> {
   run_id: string; chunk_index: number; items: Json | null; lease_token: string; lease_worker: string; lease_expires_at: Time; attempts: number; total: number | null;
+  /** lease_worker as it was before this claim: released chunks have none. */
+  taken_over_from: string | null;
 }
 
 export function toLease<Time, Json>(row: LeaseRow<Time, Json>, d: Decode<Time, Json>): ChunkLease {
   return {
     runId: row.run_id, index: row.chunk_index, token: row.lease_token, workerId: row.lease_worker, expiresAt: d.time(row.lease_expires_at),
-    attempts: row.attempts, items: row.items === null ? null : d.json<StoredItem[]>(row.items), total: row.total,
+    attempts: row.attempts, takenOverFrom: row.taken_over_from, items: row.items === null ? null : d.json<StoredItem[]>(row.items), total: row.total,
   };
 }
 

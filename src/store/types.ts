@@ -640,6 +640,8 @@ export interface ChunkLease {
   readonly expiresAt: Date;
   /** Claims of this chunk so far, this one included: above 1, an earlier worker died or gave it back. */
   readonly attempts: number;
+  /** The worker whose lease on this chunk had expired when this claim took it over; null when the chunk was pending. */
+  readonly takenOverFrom: string | null;
   /** null: a whole job. */
   readonly items: readonly StoredItem[] | null;
   /** Items of the job, for progress and the report; null for a whole job. */

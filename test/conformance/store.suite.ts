@@ -646,6 +646,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal(first.index, 0);
         assert.equal(first.workerId, 'w1');
         assert.equal(first.attempts, 1);
+        assert.equal(first.takenOverFrom, null);
         assert.equal(first.total, 5);
         assert.deepEqual(first.expiresAt, new Date(at(1).getTime() + 30_000));
         assert.deepEqual(first.items, items(0, 2));
@@ -688,6 +689,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         const taken = (await store.claimChunk('w2', 60_000, at(2)))!;
         assert.equal(taken.index, 0);
         assert.equal(taken.attempts, 2);
+        assert.equal(taken.takenOverFrom, 'w1', 'the claim names whose expired lease it took over');
         assert.notEqual(taken.token, stale.token);
         await rejects(store.extendLease(stale.token, 60_000, at(2)), 'STORE_LEASE_LOST');
         await rejects(store.commitLeasedChunk(stale.token, commitOf(stale, at(2))), 'STORE_LEASE_LOST');
@@ -731,6 +733,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         await rejects(store.commitLeasedChunk(a.token, commitOf(a, at(0))), 'STORE_LEASE_LOST');
         const b = (await store.claimChunk('w2', 60_000, at(0)))!;
         assert.equal(b.index, 0);
+        assert.equal(b.takenOverFrom, null, 'a released chunk was given back, not taken over');
         await store.finishLeasedJob(b.token, report('run_r', { status: 'failed' }));
         assert.equal((await store.getRun('run_r'))?.status, 'failed');
         assert.equal(await store.claimChunk('w2', 60_000, at(5)), null);

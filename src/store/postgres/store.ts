@@ -434,14 +434,14 @@ export class PostgresStore implements Store {
       // SKIP LOCKED: claimers racing for the same chunk each take a different one instead of queueing.
       const { rows } = await client.query<Rows['lease']>(
         `WITH next AS (
-           SELECT c.run_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+           SELECT c.run_id, c.chunk_index, c.lease_worker AS taken_over_from FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
            WHERE r.status IN ('queued', 'running') AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at < $1))
            ORDER BY j.priority DESC, j.submitted_at, j.run_id, c.chunk_index
            LIMIT 1 FOR UPDATE OF c SKIP LOCKED)
          UPDATE job_chunks c SET state = 'leased', lease_worker = $2, lease_token = $3, lease_expires_at = $4, attempts = c.attempts + 1
          FROM next JOIN jobs j ON j.run_id = next.run_id
          WHERE c.run_id = next.run_id AND c.chunk_index = next.chunk_index
-         RETURNING c.run_id, c.chunk_index, c.items, c.lease_token, c.lease_worker, c.lease_expires_at, c.attempts, j.total`,
+         RETURNING c.run_id, c.chunk_index, c.items, c.lease_token, c.lease_worker, c.lease_expires_at, c.attempts, j.total, next.taken_over_from`,
         [now, workerId, randomUUID(), new Date(now.getTime() + leaseMs)],
       );
       const row = rows[0];

@@ -510,18 +510,18 @@ export class SqliteStore implements Store {
   async claimChunk(workerId: string, leaseMs: number, now: Date): Promise<ChunkLease | null> {
     return this.#call('claimChunk', () => this.#db.transaction((): ChunkLease | null => {
       const next = this.#stmt(
-        `SELECT c.run_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
+        `SELECT c.run_id, c.chunk_index, c.lease_worker FROM job_chunks c JOIN jobs j ON j.run_id = c.run_id JOIN runs r ON r.id = c.run_id
          WHERE r.status IN ('queued', 'running') AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at < ?))
          ORDER BY j.priority DESC, j.submitted_at, j.run_id, c.chunk_index LIMIT 1`,
-      ).get(iso(now)) as { run_id: string; chunk_index: number } | undefined;
+      ).get(iso(now)) as { run_id: string; chunk_index: number; lease_worker: string | null } | undefined;
       if (next === undefined) return null;
       const expires = new Date(now.getTime() + leaseMs);
       const row = this.#stmt(
         `UPDATE job_chunks SET state = 'leased', lease_worker = ?, lease_token = ?, lease_expires_at = ?, attempts = attempts + 1
          WHERE run_id = ? AND chunk_index = ?
          RETURNING run_id, chunk_index, items, lease_token, lease_worker, lease_expires_at, attempts,
-                   (SELECT total FROM jobs WHERE run_id = job_chunks.run_id) AS total`,
-      ).get(workerId, randomUUID(), iso(expires), next.run_id, next.chunk_index) as Rows['lease'];
+                   (SELECT total FROM jobs WHERE run_id = job_chunks.run_id) AS total, ? AS taken_over_from`,
+      ).get(workerId, randomUUID(), iso(expires), next.run_id, next.chunk_index, next.lease_worker) as Rows['lease'];
       this.#stmt("UPDATE runs SET status = 'running', heartbeat_at = ? WHERE id = ? AND status = 'queued'").run(iso(now), next.run_id);
       return toLease(row);
     }).immediate());
