@@ -8,24 +8,32 @@ interface Waiting {
 }
 
 /**
- * Group commit: ingest requests arriving within `windowMs` of the first one share one store
- * transaction (one fsync), and each is answered only after that transaction committed. Groups
- * commit one after another, in arrival order.
+ * Group commit: ingest requests that arrive together share one store transaction (one fsync),
+ * and each is answered only after that transaction committed. Groups commit one after another,
+ * in arrival order. With `windowMs` 0 (the default) a group is what the event loop read in one
+ * turn — everything that arrived while the previous commit ran — so groups grow with the load
+ * and an idle server waits for nothing; a window above 0 holds the first request that long.
  */
 export class GroupCommit {
   #queue: Waiting[] = [];
+  #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly windowMs = 2) {}
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly windowMs = 0) {}
 
   submit(request: IngestRequest): Promise<IngestOutcome> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ request, resolve, reject });
-      this.#timer ??= setTimeout(() => {
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      const fire = () => {
+        this.#scheduled = false;
         this.#timer = undefined;
         this.#chain = this.#chain.then(() => this.#commit());
-      }, this.windowMs);
+      };
+      if (this.windowMs > 0) this.#timer = setTimeout(fire, this.windowMs);
+      else setImmediate(fire);
     });
   }
 
@@ -33,6 +41,7 @@ export class GroupCommit {
   async drain(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#scheduled = false;
     this.#chain = this.#chain.then(() => this.#commit());
     await this.#chain;
   }

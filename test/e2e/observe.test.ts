@@ -160,12 +160,19 @@ describe('observability of lading serve', () => {
     assert.equal((await inject('POST', '/v1/pipelines/partner/records', [{ id: 1 }])).statusCode, 202);
     const flushed = await inject('POST', '/v1/pipelines/partner/flush');
     assert.equal((flushed.json() as { report: RunReport }).report.status, 'failed');
+    // A key pasted into a path, or into a query, must not reach the access line either.
+    assert.equal((await inject('GET', `/v1/jobs/${admin}?api_key=${admin}`)).statusCode, 404);
 
     const m = await scrape();
     assert.equal(m.get('lading_deliveries_suspended{pipeline="partner"}'), 1, 'refused credentials suspend deliveries');
 
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    assert.ok(entries.some((e) => (e.req as { url?: string } | undefined)?.url === '/v1/pipelines/partner/flush'), 'requests are logged');
+    const access = entries.filter((e) => e.msg === 'request completed');
+    const flushLine = access.filter((e) => (e.req as { url?: string }).url === '/v1/pipelines/partner/flush');
+    assert.equal(flushLine.length, 1, 'one access line per request');
+    assert.deepEqual([flushLine[0]!.req, flushLine[0]!.res, typeof flushLine[0]!.responseTime, flushLine[0]!.key],
+      [{ method: 'POST', url: '/v1/pipelines/partner/flush' }, { statusCode: 200 }, 'number', admin.split('_')[1]]);
+    assert.ok(access.some((e) => (e.req as { url: string }).url.startsWith('/v1/jobs/lading_') && (e.res as { statusCode: number }).statusCode === 404), 'the pasted key\'s request is logged, masked');
     const failed = entries.find((e) => e.event === 'run_finished' && e.pipeline === 'partner');
     assert.ok(failed, 'the failed run is logged');
     assert.equal(failed.level, 50);

@@ -1141,4 +1141,3 @@ function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unk
   if (filter.status !== undefined) add('e.status = ?', filter.status);
   return { where: clauses.join(' AND '), params };
 }
-
