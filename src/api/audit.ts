@@ -12,7 +12,7 @@ const actions: readonly AuditAction[] = [
 export async function auditRequest(ctx: ApiContext, request: FastifyRequest, what: AuditedAction): Promise<void> {
   const principal = principalOf(request);
   const entry = await recordAudit(ctx.store, { actor: principal.owner, keyId: principal.keyId }, what, ctx.clock.now());
-  request.log.info({ audit: auditJson(entry) }, `${entry.action} ${entry.target} by ${entry.actor}`);
+  request.log.info({ reqId: request.id, audit: auditJson(entry) }, `${entry.action} ${entry.target} by ${entry.actor}`);
 }
 
 /** GET /v1/audit: the operator actions, newest first (admin keys only). */

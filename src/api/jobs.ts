@@ -299,7 +299,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       // Only the place goes to the log: the query string is the signature, good to anyone who reads it.
       const place = new URL(link.url);
       place.search = '';
-      request.log.info({ artifact: { job_id: id, name, url: place.toString(), expires_at: link.expiresAt.toISOString() } }, 'artifact link signed');
+      request.log.info({ reqId: request.id, artifact: { job_id: id, name, url: place.toString(), expires_at: link.expiresAt.toISOString() } }, 'artifact link signed');
       // The link is a bearer credential until it expires: no cache may keep it.
       reply.header('cache-control', 'no-store');
       if (!request.query.redirect) return reply.type('application/json').send({ url: link.url, expires_at: link.expiresAt.toISOString() });

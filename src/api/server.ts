@@ -87,6 +87,9 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
     loggerInstance: observer.logger as FastifyBaseLogger,
     // One access line per request instead of fastify's two, written below without field redaction.
     disableRequestLogging: true,
+    // No child logger per request: binding the request id re-runs the redaction on every request;
+    // the few lines a request writes name their reqId themselves.
+    childLoggerFactory: (logger) => logger,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.decorateRequest('principal', null);
@@ -106,7 +109,7 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   app.setErrorHandler((error, request, reply) => {
     const e = classifyRequestError(error);
     const status = codes[e.code].http;
-    if (status >= 500) request.log.error({ code: e.code, err: error }, e.message);
+    if (status >= 500) request.log.error({ reqId: request.id, code: e.code, err: error }, e.message);
     if (e.retryAfterMs !== undefined) void reply.header('retry-after', String(Math.ceil(e.retryAfterMs / 1000)));
     const validation = (error as { validation?: { instancePath?: string; message?: string }[] }).validation;
     return reply.code(status).send(errorBody(e.code, e.message, validation?.map((v) => ({ path: v.instancePath ?? '', message: v.message ?? '' }))));
