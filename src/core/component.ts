@@ -47,6 +47,12 @@ export interface FormatDef<S extends z.ZodType = z.ZodType> extends Definition<S
   readonly mediaType: string;
   /** Checks the config beyond what the schema can say; throws ConfigError. */
   encoder(config: z.output<S>, ctx: EncoderContext): FormatEncoder;
+  /**
+   * Where a worker thread imports this definition (module URL, export name). Declared only by
+   * formats whose encode() of a record, once the columns are known, depends on nothing but that
+   * record: then records can be encoded ahead, in parallel (engine/parallel.ts).
+   */
+  readonly thread?: { readonly module: string; readonly name: string };
 }
 export interface CodecDef<S extends z.ZodType = z.ZodType> extends Definition<S> {
   /** Which output slot takes it: `output.compression` or `output.encryption` (applied after compression). */

@@ -15,6 +15,19 @@ export interface Item<T = Row> {
   readonly error?: LadingError;
   /** Where a seekable source stands after this item (the sql source: its key); checkpointed so a resume seeks instead of re-reading. */
   readonly position?: string;
+  /** Validated, mapped and encoded ahead, in a worker thread (engine/parallel.ts): the executor does not process it again. */
+  readonly prepared?: Prepared;
+}
+
+/**
+ * A record a worker thread took through validate → map → the output format. A record that
+ * passed has its file bytes, and its `data` is left empty (the mapped record stayed in the
+ * worker); one that failed has its failures and keeps its input record as `data`.
+ */
+export interface Prepared {
+  readonly encoded?: Uint8Array;
+  readonly failures?: readonly LadingError[];
+  readonly warnings?: readonly LadingError[];
 }
 
 export interface Chunk<T = Row> {

@@ -13,8 +13,12 @@ export interface Processed {
   readonly warnings: Map<string, LadingError[]>;
 }
 
-/** validate → map for one chunk; an item failing either step is a failure, never dropped. */
-export function buildProcessor(config: PipelineConfig): (items: readonly Item[]) => Processed {
+/**
+ * validate → map for one chunk; an item failing either step is a failure, never dropped. Items a
+ * worker thread prepared (engine/parallel.ts) went through these steps there and pass with
+ * their outcome.
+ */
+export function buildProcessor(config: Pick<PipelineConfig, 'validate' | 'map'>): (items: readonly Item[]) => Processed {
   const validate = config.validate ? buildValidator(config.validate) : undefined;
   const map = config.map ? buildMapper(config.map) : undefined;
   return (items) => {
@@ -22,6 +26,13 @@ export function buildProcessor(config: PipelineConfig): (items: readonly Item[])
     const failures = new Map<string, LadingError[]>();
     const warnings = new Map<string, LadingError[]>();
     for (const item of items) {
+      const { prepared } = item;
+      if (prepared) {
+        if (prepared.warnings) warnings.set(item.id, [...prepared.warnings]);
+        if (prepared.failures) failures.set(item.id, [...prepared.failures]);
+        else ok.push(item);
+        continue;
+      }
       if (item.error) {
         failures.set(item.id, [item.error]);
         continue;

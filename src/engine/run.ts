@@ -20,6 +20,7 @@ import type { Cursor, Source, SourceProgress } from '../sources/types.js';
 import type { RunRecord, Store } from '../store/types.js';
 import { mapColumns } from '../transform/map.js';
 import { nextChunkSize } from './adaptive.js';
+import { parallelPlan, preparedBatches } from './parallel.js';
 import { Executor } from './executor.js';
 import { buildProcessor } from './process.js';
 import { TokenBucket } from './rate-limit.js';
@@ -264,7 +265,13 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
         onPause: (paused) => emit({ type: paused ? 'paused' : 'unpaused', run_id: runId }),
       }, start);
       const size = () => chunkSize;
+      const output = config.output as { readonly type: string; readonly format?: { readonly type: string } };
+      const parallel = sampled === undefined && output.type === 'file' && output.format !== undefined ? parallelPlan({
+        config, source, format: registry.formats.find((f) => f.type === output.format!.type), fromStart: from === null,
+        encoder: { pipeline: runCtx.pipeline, runId, batchId: runCtx.batchId, createdAt, ...(columns ? { columns } : {}) },
+      }) : undefined;
       const chunks = sampled ? chunked(only(source.read(from, signal), sampled), size)
+        : parallel ? rechunked(preparedBatches(source, parallel, signal), size)
         : source.readBatches ? rechunked(source.readBatches(from, signal), size) : chunked(source.read(from, signal), size);
       const result = await executor.run(chunks);
       counts = result.counts;

@@ -288,6 +288,7 @@ export const csv = defineFormat({
   summary: 'Comma-separated values (RFC 4180) with a header row; delimiter, quoting, line ending, encoding and formula escaping configurable.',
   schema: csvConfig,
   extension: 'csv',
+  thread: { module: import.meta.url, name: 'csv' },
   mediaType: 'text/csv',
   encoder(config, ctx: EncoderContext): FormatEncoder {
     const sampled = ctx.sample === undefined ? [] : Object.keys(ctx.sample);

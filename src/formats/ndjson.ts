@@ -37,6 +37,7 @@ export const ndjson = defineFormat({
   summary: 'Newline-delimited JSON, one record per line.',
   schema: ndjsonConfig,
   extension: 'ndjson',
+  thread: { module: import.meta.url, name: 'ndjson' },
   mediaType: 'application/x-ndjson',
   encoder: (config): FormatEncoder => new NdjsonEncoder(config.line_ending),
 });

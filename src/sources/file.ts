@@ -72,6 +72,7 @@ class FileSource implements Source {
   private readonly format: FileFormat;
   /** Only NDJSON is read many items at a time; the CSV and JSON parsers hand them over one by one. */
   readonly readBatches: ((after: Cursor | null, signal: AbortSignal) => AsyncIterable<readonly Item[]>) | undefined;
+  readonly readNdjsonWith: Source['readNdjsonWith'];
   private readonly target: InputTarget | undefined;
   private readonly file: string;
   private readonly dialect: CsvDialect;
@@ -84,6 +85,7 @@ class FileSource implements Source {
   constructor(config: FileSourceConfig, private readonly ctx: BuildContext) {
     this.format = config.format ?? inferFormat(config.path);
     this.readBatches = this.format === 'ndjson' ? (after, signal) => this.parse(after?.seq ?? 0, signal, readNdjsonBatches) : undefined;
+    this.readNdjsonWith = this.format === 'ndjson' ? (reader, signal) => this.parse(0, signal, reader) : undefined;
     if (config.csv !== undefined && this.format !== 'csv') {
       const message = `source.csv applies only to format csv (this source reads ${this.format})`;
       throw new ConfigError('CONFIG_INVALID', message, { field: 'source.csv', issues: [{ code: 'CONFIG_INVALID', path: 'source.csv', message }] });

@@ -1,4 +1,5 @@
 import type { Item } from '../core/item.js';
+import type { ReaderOptions } from './file/open.js';
 
 /** Resume point the store checkpoints: items strictly after `seq` are read again. */
 export interface Cursor {
@@ -32,6 +33,11 @@ export interface Source {
    * engine pays a promise per run instead of one per item.
    */
   readBatches?(after: Cursor | null, signal: AbortSignal): AsyncIterable<readonly Item[]>;
+  /**
+   * NDJSON sources: runs `reader` over the input's bytes from the start, with the options read()
+   * would use, so the engine can split the lines into blocks and parse them in worker threads.
+   */
+  readNdjsonWith?<T>(reader: (bytes: AsyncIterable<Buffer>, options: ReaderOptions) => AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T>;
   /** How far reading has come, for progress bars and ETA; undefined when unknown. */
   progress?(): SourceProgress | undefined;
   /** Checks the input can be read (file exists) without consuming it; `lading validate` calls it. */

@@ -154,14 +154,17 @@ export class FileSink implements RecordSink {
       try {
         const set = this.setFor(item.data, ref, item.id);
         if (set.part && this.maxRecords !== undefined && set.part.records >= this.maxRecords) await this.rotate(set);
-        const part = set.part ?? (await this.openPart(set, item.data));
-        const bytes = set.encoder!.encode(item.data, ref);
+        // A record a worker thread prepared comes encoded, without its data (engine/parallel.ts).
+        const encoded = item.prepared?.encoded;
+        const sample = encoded === undefined ? item.data : undefined;
+        const part = set.part ?? (await this.openPart(set, sample));
+        const bytes = encoded ?? set.encoder!.encode(item.data, ref);
         if (this.maxBytes !== undefined && !(await this.fits(set, part, bytes.byteLength))) {
           const alone = set.beginBytes + bytes.byteLength + set.encoder!.end(1).byteLength;
           if (part.records === 0 || part.boundAlone(alone) > this.maxBytes) throw this.tooLarge(ref.describe, item.id, bytes.byteLength);
           await this.rotate(set);
-          const fresh = await this.openPart(set, item.data);
-          const again = set.encoder!.encode(item.data, ref);
+          const fresh = await this.openPart(set, sample);
+          const again = encoded ?? set.encoder!.encode(item.data, ref);
           if (!(await this.fits(set, fresh, again.byteLength))) throw this.tooLarge(ref.describe, item.id, again.byteLength);
           await this.append(fresh, again);
         } else {

@@ -37,11 +37,11 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
 export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
   const { file, after, signal } = options;
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  let line = 0; // physical lines seen so far
+  let line = (options.block?.firstLine ?? 1) - 1; // physical lines seen so far
   let seq = 0;
   let carry: Uint8Array[] = []; // the start of a line that continues in the next chunk
   let carryBytes = 0;
-  let tooLong = false;
+  let tooLong = options.block?.insideOverlongLine ?? false;
 
   /** The item for one line of text (without its `\n`), or undefined for blank or skipped lines. */
   const fromText = (raw: string, lineNo: number): Item | undefined => {

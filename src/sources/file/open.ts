@@ -204,6 +204,12 @@ export interface ReaderOptions {
   /** Resume point: items with `seq <= after` are not yielded (0 reads everything). */
   readonly after: number;
   readonly signal: AbortSignal;
+  /**
+   * NDJSON read in blocks by worker threads: the physical number of the block's first line (so
+   * ids and messages name the line in the whole file), and whether the block starts inside a line
+   * already longer than the limit (its bytes so far were dropped, as the reader itself drops them).
+   */
+  readonly block?: { readonly firstLine: number; readonly insideOverlongLine: boolean };
 }
 
 /** A record read from `file` at physical line `line` (1-based). */

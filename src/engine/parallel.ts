@@ -1,0 +1,304 @@
+/**
+ * Parallel preparation of NDJSON input for file outputs. The main thread only cuts the input's
+ * bytes into blocks of whole lines; worker threads (engine/parse-worker.ts) run the same NDJSON
+ * reader, validate → map processor and output format encoder on each block, and hand back the
+ * file bytes of each record, or its failures. The main thread then does what must stay in order:
+ * items to the executor, chunk commits, the file and its codecs (gzip on the thread pool).
+ *
+ * Why: JSON.parse, validate and map are most of a delivery's main-thread time, and the second
+ * core idled. Moving parsed objects between threads costs as much as parsing them (structured
+ * clone), so the records never cross: only bytes do.
+ *
+ * The records, their ids, seqs, messages and bytes are those the main thread would have made
+ * (test/unit/engine/parallel.test.ts runs both ways and compares). Only pipelines whose records
+ * cross no thread boundary qualify (see `parallelPlan`); everything else reads on the main thread.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { FormatDef } from '../core/component.js';
+import type { Item, Row } from '../core/item.js';
+import type { PipelineConfig } from '../config/pipeline.js';
+import type { EncoderContext } from '../formats/types.js';
+import { ladingError, type LadingError } from '../errors/lading-error.js';
+import type { ErrorCode } from '../errors/codes.js';
+import { MAX_LINE_BYTES } from '../sources/file/ndjson.js';
+import type { ReaderOptions } from '../sources/file/open.js';
+import type { Source } from '../sources/types.js';
+
+/** Input bytes per block: large enough that a message per block costs nothing, small enough to keep every worker busy. */
+const BLOCK_BYTES = 1024 * 1024;
+/** Below this much input, starting workers costs more than they save. */
+const MIN_PARALLEL_BYTES = 4 * 1024 * 1024;
+const LF = 0x0a;
+
+/** What a worker needs to prepare records as the main thread would: built once per run. */
+export interface WorkerSetup {
+  readonly file: string;
+  readonly stages: Pick<PipelineConfig, 'validate' | 'map'>;
+  readonly format: { readonly module: string; readonly name: string; readonly config: unknown };
+  readonly encoder: EncoderContext;
+}
+
+export interface BlockJob {
+  readonly id: number;
+  /** Whole lines (a last block may end without a line feed); the worker owns the buffer. */
+  readonly bytes: Uint8Array;
+  readonly firstLine: number;
+  readonly insideOverlongLine: boolean;
+}
+
+export interface ErrorJson {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly itemId?: string;
+  readonly field?: string;
+  readonly location?: string;
+}
+
+/** A record that did not simply pass: its failures (with its input record as JSON) and warnings. */
+export interface Exception {
+  readonly index: number;
+  readonly failures?: readonly ErrorJson[];
+  readonly warnings?: readonly ErrorJson[];
+  readonly input?: string;
+}
+
+export interface BlockPrepared {
+  readonly id: number;
+  /** Physical line of each record of the block, in order. */
+  readonly lines: Int32Array;
+  /** The file bytes of every passing record, back to back; record i's end at `ends[i]`. */
+  readonly encoded: Uint8Array;
+  readonly ends: Uint32Array;
+  /** Records with failures or warnings, by ascending index. */
+  readonly exceptions: readonly Exception[];
+}
+
+/** The worker could not prepare the block (a bug, not a bad record): the run stops with it. */
+export interface BlockCrash {
+  readonly id: number;
+  readonly crash: ErrorJson & { readonly stack?: string };
+}
+
+export type BlockResult = BlockPrepared | BlockCrash;
+
+export interface ParallelPlan {
+  readonly threads: number;
+  readonly setup: WorkerSetup;
+}
+
+/**
+ * Whether this run's records can be prepared in worker threads, and with what: an NDJSON source
+ * read from its start (no sample, no resume), a map (so the output's columns are known before
+ * the first record), a built-in format whose records encode independently of each other, no
+ * partitions, and input worth the workers' start-up.
+ */
+export function parallelPlan(args: {
+  readonly config: PipelineConfig;
+  readonly source: Source;
+  readonly format: FormatDef | undefined;
+  readonly encoder: EncoderContext;
+  readonly fromStart: boolean;
+}): ParallelPlan | undefined {
+  const { config, source, format } = args;
+  const wanted = config.execution.parse_threads;
+  const threads = wanted === 'auto' ? Math.min(4, availableParallelism() > 1 ? availableParallelism() : 0) : wanted;
+  if (threads === 0 || !args.fromStart || source.readNdjsonWith === undefined || format?.thread === undefined) return undefined;
+  const output = config.output as { readonly type: string; readonly format?: unknown; readonly partition?: unknown };
+  if (output.type !== 'file' || output.partition !== undefined || config.map === undefined) return undefined;
+  const size = source.progress?.();
+  if (wanted === 'auto' && size !== undefined && size.unit === 'bytes' && size.total < MIN_PARALLEL_BYTES) return undefined;
+  const setup: WorkerSetup = {
+    file: '', stages: { validate: config.validate, map: config.map },
+    format: { module: built(format.thread.module), name: format.thread.name, config: output.format }, encoder: args.encoder,
+  };
+  try {
+    structuredClone(setup);
+  } catch {
+    return undefined; // a config value no thread can receive (none today): stay on the main thread
+  }
+  return { threads, setup };
+}
+
+/** The source's items, prepared by `plan.threads` workers, in input order, one array per block. */
+export function preparedBatches(source: Source, plan: ParallelPlan, signal: AbortSignal): AsyncIterable<Item[]> {
+  return source.readNdjsonWith!((bytes, options) => prepare(bytes, options, plan), signal);
+}
+
+async function* prepare(bytes: AsyncIterable<Buffer>, options: ReaderOptions, plan: ParallelPlan): AsyncGenerator<Item[]> {
+  const pool = new Pool(plan.threads, { ...plan.setup, file: options.file });
+  const pending: Promise<BlockResult>[] = [];
+  let seq = 0;
+  const take = async (): Promise<Item[]> => {
+    const result = await pending.shift()!;
+    const items = itemsOf(result, options.file, seq);
+    seq += items.length;
+    return items;
+  };
+  try {
+    for await (const block of blocks(bytes)) {
+      options.signal.throwIfAborted();
+      pending.push(pool.run(block));
+      // Two blocks per worker in flight: one being prepared, one waiting, none piling up.
+      if (pending.length >= plan.threads * 2) yield await take();
+    }
+    while (pending.length > 0) yield await take();
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * Cuts the input into blocks of whole lines. A line longer than MAX_LINE_BYTES is dropped as it
+ * comes in and the next block starts inside it, exactly as the reader itself drops it, so it
+ * still fails with its line number.
+ */
+async function* blocks(bytes: AsyncIterable<Buffer>): AsyncGenerator<Omit<BlockJob, 'id'>> {
+  let whole: Uint8Array[] = [];
+  let wholeBytes = 0;
+  let carry: Uint8Array[] = [];
+  let carryBytes = 0;
+  let overlong = false;
+  let startsOverlong = false;
+  let line = 1;
+  const cut = (last: boolean): Omit<BlockJob, 'id'> => {
+    const parts = last ? [...whole, ...carry] : whole;
+    const size = parts.reduce((n, p) => n + p.byteLength, 0);
+    // A buffer of its own: it is moved to the worker, and read buffers may share theirs.
+    const block = new Uint8Array(size);
+    let at = 0;
+    let lines = 0;
+    for (const part of parts) {
+      block.set(part, at);
+      at += part.byteLength;
+    }
+    for (let i = block.indexOf(LF); i !== -1; i = block.indexOf(LF, i + 1)) lines++;
+    const job = { bytes: block, firstLine: line, insideOverlongLine: startsOverlong };
+    line += lines;
+    whole = [];
+    wholeBytes = 0;
+    startsOverlong = false;
+    return job;
+  };
+  for await (const chunk of bytes) {
+    const lf = chunk.lastIndexOf(LF);
+    if (lf === -1) {
+      if (overlong) continue;
+      carry.push(chunk);
+      carryBytes += chunk.byteLength;
+      if (carryBytes > MAX_LINE_BYTES) {
+        if (wholeBytes > 0) yield cut(false);
+        carry = [];
+        carryBytes = 0;
+        overlong = true;
+        startsOverlong = true;
+      }
+      continue;
+    }
+    if (!overlong) whole.push(...carry);
+    else if (wholeBytes === 0) startsOverlong = true;
+    whole.push(chunk.subarray(0, lf + 1));
+    wholeBytes += carryBytes + lf + 1;
+    carry = lf + 1 < chunk.byteLength ? [chunk.subarray(lf + 1)] : [];
+    carryBytes = chunk.byteLength - lf - 1;
+    overlong = false;
+    if (wholeBytes >= BLOCK_BYTES) yield cut(false);
+  }
+  if (wholeBytes > 0 || carryBytes > 0 || startsOverlong) yield cut(true);
+}
+
+/**
+ * The compiled module for a module of src/ run by tsx (the tests): Node 20 runs no TypeScript in
+ * worker threads, whose loader does not get tsx's hooks. The test command builds first.
+ */
+function built(url: string): string {
+  return fromSource ? url.replace(/\/src\/(?!.*\/src\/)/, '/dist/').replace(/\.ts$/, '.js') : url;
+}
+const fromSource = import.meta.url.endsWith('.ts');
+
+const nothing: Row = Object.freeze({}) as Row;
+
+function itemsOf(result: BlockResult, file: string, seqBefore: number): Item[] {
+  if ('crash' in result) throw revive(result.crash);
+  const { lines, encoded, ends, exceptions } = result;
+  const items: Item[] = new Array(lines.length);
+  let next = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const id = `${file}:${line}`;
+    const origin = { file, line };
+    const seq = seqBefore + i + 1;
+    const start = i === 0 ? 0 : ends[i - 1]!;
+    const exception = exceptions[next]?.index === i ? exceptions[next++] : undefined;
+    if (exception === undefined) {
+      items[i] = { id, seq, data: nothing, origin, prepared: { encoded: encoded.subarray(start, ends[i]) } };
+      continue;
+    }
+    const warnings = exception.warnings?.map(revive);
+    const failures = exception.failures?.map(revive);
+    const prepared = failures !== undefined
+      ? { failures, ...(warnings ? { warnings } : {}) }
+      : { encoded: encoded.subarray(start, ends[i]), ...(warnings ? { warnings } : {}) };
+    items[i] = { id, seq, data: exception.input === undefined ? nothing : JSON.parse(exception.input) as Row, origin, prepared };
+  }
+  return items;
+}
+
+export function errorJson(error: LadingError): ErrorJson {
+  return {
+    code: error.code, message: error.message,
+    ...(error.itemId === undefined ? {} : { itemId: error.itemId }),
+    ...(error.field === undefined ? {} : { field: error.field }),
+    ...(error.location === undefined ? {} : { location: error.location }),
+  };
+}
+
+function revive(json: ErrorJson & { readonly stack?: string }): LadingError {
+  const { code, message, stack, ...info } = json;
+  const error = ladingError(code, message, info);
+  if (stack !== undefined) error.stack = stack;
+  return error;
+}
+
+/** Worker threads taking blocks in turn; a crashed or failed worker fails the blocks it held. */
+class Pool {
+  private readonly workers: Worker[];
+  private readonly waiting = new Map<number, { resolve: (result: BlockResult) => void; reject: (error: unknown) => void }>();
+  private nextId = 0;
+
+  constructor(size: number, setup: WorkerSetup) {
+    const entry = new URL(built(new URL('./parse-worker.js', import.meta.url).href));
+    this.workers = Array.from({ length: size }, () => {
+      const worker = new Worker(entry, { workerData: setup });
+      worker.on('message', (result: BlockResult) => {
+        const entry = this.waiting.get(result.id);
+        this.waiting.delete(result.id);
+        entry?.resolve(result);
+      });
+      worker.on('error', (error) => this.failAll(error));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.failAll(ladingError('UNCLASSIFIED', `a parse worker thread exited with code ${code}`));
+      });
+      return worker;
+    });
+  }
+
+  run(block: Omit<BlockJob, 'id'>): Promise<BlockResult> {
+    const id = this.nextId++;
+    const job: BlockJob = { id, ...block };
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // Blocks go round: each is about the same work, so turns balance the load.
+      this.workers[id % this.workers.length]!.postMessage(job, [job.bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private failAll(error: unknown): void {
+    for (const entry of this.waiting.values()) entry.reject(error);
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * NDJSON prepared in worker threads (engine/parallel.ts) must be indistinguishable from NDJSON
+ * read on the main thread: the same records in the file, byte for byte, and the same failures
+ * and warnings with the same ids, seqs, lines, messages and payloads. Each test runs one input
+ * both ways and compares everything.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { parsePipeline } from '../../../src/config/load.js';
+import { fixedClock } from '../../../src/core/clock.js';
+import { sequentialIds } from '../../../src/core/ids.js';
+import { runPipeline } from '../../../src/engine/run.js';
+import { MAX_LINE_BYTES } from '../../../src/sources/file/ndjson.js';
+import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import { tempDir } from '../../support/tmp.js';
+
+const pipeline = (threads: number) => ({
+  name: 'threads',
+  source: { type: 'file', path: 'input.ndjson' },
+  validate: { required: ['email'], rules: { email: { format: 'email' }, state: { pattern: '^[A-Za-z]{2}$', severity: 'warn' } } },
+  map: [
+    { name: 'lead_id', source: 'id' },
+    { name: 'email', transform: ['trim', 'lowercase'] },
+    { name: 'state', transform: 'uppercase' },
+    { name: 'name', transform: 'trim' },
+  ],
+  output: {
+    type: 'file', format: { type: 'csv', encoding: 'iso-8859-1', unencodable: 'block' }, compression: 'gzip',
+    naming: '{pipeline}.{ext}', destination: { type: 'local', path: 'out' },
+  },
+  execution: { chunk_size: 700, success_threshold: 0.5, parse_threads: threads },
+});
+
+/** Runs the pipeline over `input` in a folder of its own; everything a user could look at comes back. */
+async function run(input: Buffer, threads: number) {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'input.ndjson'), input);
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  try {
+    const loaded = { ...parsePipeline(pipeline(threads), { env: {} }), baseDir: dir, origin: '<test>' };
+    const report = await runPipeline(loaded, { store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds() });
+    const errors = await store.listItemErrors(report.job_id, { limit: 100_000 });
+    const files = readdirSync(join(dir, 'out'));
+    return {
+      status: report.status, summary: report.summary, reported: report.errors, errors,
+      files, csv: gunzipSync(readFileSync(join(dir, 'out', 'threads.csv.gz'))).toString('latin1'),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+/** 40,000 lines, about 3.5 MB (several blocks), with every kind of trouble a line can carry. */
+function troubledInput(): Buffer {
+  const parts: Buffer[] = [Buffer.from('\ufeff')];
+  for (let i = 1; i <= 40_000; i++) {
+    const record: Record<string, unknown> = { id: i, email: ` User${i}@Example.com `, state: 'ny', name: ` Zoë ${i} ` };
+    if (i % 499 === 0) record.email = `user${i}-at-example.com`; // validation failure
+    if (i % 401 === 0) record.state = 'California'; // warning, still delivered
+    if (i % 503 === 0) record.name = { first: 'x' }; // map failure: trim of an object
+    if (i % 607 === 0) record.name = `smile ${i} \u{1F600}`; // format failure: not in ISO-8859-1
+    let line = Buffer.from(JSON.stringify(record));
+    if (i % 997 === 0) line = Buffer.from(`{"id": ${i}, "email": }`);
+    if (i % 1013 === 0) line = Buffer.from('[1, 2]');
+    if (i % 1019 === 0) line = Buffer.concat([Buffer.from('{"id": "'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    if (i % 1009 === 0) parts.push(Buffer.from('   \n'));
+    parts.push(line, Buffer.from(i % 10 === 0 ? '\r\n' : '\n'));
+  }
+  parts.push(Buffer.from('{"id": 40001, "email": "last@example.com", "state": "tx", "name": "no line feed"}'));
+  return Buffer.concat(parts);
+}
+
+test('NDJSON prepared by worker threads gives the same file and the same failures as on the main thread', async () => {
+  const input = troubledInput();
+  const [serial, threaded] = [await run(input, 0), await run(input, 3)];
+  assert.equal(serial.status, 'completed_with_errors');
+  assert.ok(serial.summary.failed > 300 && serial.summary.warnings > 90, 'the input has failures and warnings to compare');
+  const codes = new Set(serial.errors.map((e) => e.code));
+  for (const code of ['VALIDATE_FORMAT', 'VALIDATE_PATTERN', 'MAP_TRANSFORM_FAILED', 'FORMAT_INVALID_CHARACTER', 'SOURCE_MALFORMED_JSON', 'SOURCE_NOT_A_RECORD', 'SOURCE_BAD_ENCODING']) {
+    assert.ok(codes.has(code), `the input produces ${code}`);
+  }
+  assert.deepEqual(threaded.summary, serial.summary);
+  assert.deepEqual(threaded.reported, serial.reported);
+  assert.deepEqual(threaded.errors, serial.errors, 'every failure and warning: id, seq, chunk, code, line, message, payload');
+  assert.deepEqual(threaded.files, serial.files);
+  assert.equal(threaded.csv, serial.csv);
+  assert.match(serial.csv, /^lead_id,email,state,name\n1,user1@example.com,NY,Zoë 1\n/);
+  assert.ok(serial.csv.endsWith('40001,last@example.com,TX,no line feed\n'));
+});
+
+test('a line longer than the limit fails with its line number both ways, wherever it falls', async () => {
+  const line = (i: number) => `{"id": ${i}, "email": "u${i}@example.com", "state": "ny", "name": "n${i}"}\n`;
+  // Over the limit by more than a read (256 KiB): the reader judges a line by the bytes it holds before the last read.
+  const huge = (i: number) => `{"id": ${i}, "pad": "${'x'.repeat(MAX_LINE_BYTES + 600_000)}"}`;
+  // Lines, an overlong line, more lines, and an overlong last line without a line feed.
+  const input = Buffer.from([
+    ...Array.from({ length: 30_000 }, (_, i) => line(i + 1)), `${huge(30_001)}\n`,
+    ...Array.from({ length: 100 }, (_, i) => line(30_002 + i)), huge(30_102),
+  ].join(''));
+  const [serial, threaded] = [await run(input, 0), await run(input, 2)];
+  assert.deepEqual(serial.errors.map((e) => [e.itemId, e.code]), [['input.ndjson:30001', 'SOURCE_MALFORMED_JSON'], ['input.ndjson:30102', 'SOURCE_MALFORMED_JSON']]);
+  assert.deepEqual(threaded.errors, serial.errors);
+  assert.deepEqual(threaded.summary, serial.summary);
+  assert.equal(threaded.csv, serial.csv);
+  assert.equal(serial.csv.split('\n').length - 2, 30_100, 'every other line delivered');
+});
