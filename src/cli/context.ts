@@ -1,8 +1,7 @@
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ladingError } from '../errors/lading-error.js';
-import { openStore, type OpenStoreOptions } from '../store/open.js';
-import { isPostgresUrl } from '../store/postgres/store.js';
+import { isPostgresUrl, openStore, type OpenStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
 
 export interface GlobalOptions {

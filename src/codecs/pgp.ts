@@ -2,7 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+
+/** openpgp.js costs ~60 ms and 16 MB to import: loaded when a pgp codec first reads its keys, not with the registry. */
+type OpenPgp = typeof import('openpgp');
+let loaded: Promise<OpenPgp> | undefined;
+const loadOpenPgp = () => (loaded ??= import('openpgp'));
 import { z } from 'zod';
 import { secret } from '../config/units.js';
 import { defineCodec } from '../core/component.js';
@@ -113,8 +118,8 @@ const params = (packet: { publicParams: object }) => packet.publicParams as Reco
 const bits = (packet: { getAlgorithmInfo(): openpgp.AlgorithmInfo }) => Math.ceil((packet.getAlgorithmInfo().bits ?? 0) / 8);
 
 /** Largest encrypted session key for this encryption (sub)key; undefined for an algorithm we cannot bound. */
-function sessionKeyBytes(packet: openpgp.Key['keyPacket'] | openpgp.Subkey['keyPacket']): number | undefined {
-  const alg = openpgp.enums.publicKey;
+function sessionKeyBytes(packet: openpgp.Key['keyPacket'] | openpgp.Subkey['keyPacket'], lib: OpenPgp): number | undefined {
+  const alg = lib.enums.publicKey;
   switch (packet.algorithm) {
     case alg.rsaEncryptSign: case alg.rsaEncrypt: return mpi(bits(packet));
     case alg.ecdh: return mpi(params(packet).Q?.length ?? 133) + 1 + wrappedSessionKey;
@@ -125,8 +130,8 @@ function sessionKeyBytes(packet: openpgp.Key['keyPacket'] | openpgp.Subkey['keyP
 }
 
 /** Largest signature MPIs for this signing (sub)key; undefined for an algorithm we cannot bound. */
-function signatureBytes(packet: openpgp.Key['keyPacket'] | openpgp.Subkey['keyPacket']): number | undefined {
-  const alg = openpgp.enums.publicKey;
+function signatureBytes(packet: openpgp.Key['keyPacket'] | openpgp.Subkey['keyPacket'], lib: OpenPgp): number | undefined {
+  const alg = lib.enums.publicKey;
   switch (packet.algorithm) {
     case alg.rsaEncryptSign: case alg.rsaSign: return mpi(bits(packet));
     case alg.ecdsa: return 2 * mpi(Math.ceil(((params(packet).Q?.length ?? 133) - 1) / 2));
@@ -142,12 +147,12 @@ function signatureBytes(packet: openpgp.Key['keyPacket'] | openpgp.Subkey['keyPa
 // ---------------------------------------------------------------------------------------------
 
 /** The openpgp.js settings the size bound relies on; the data is already compressed upstream. */
-const openpgpConfig = {
-  preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed,
+const openpgpConfig = (lib: OpenPgp) => ({
+  preferredCompressionAlgorithm: lib.enums.compression.uncompressed,
   aeadChunkSizeByte,
   showVersion: false,
   showComment: false,
-} satisfies openpgp.PartialConfig;
+}) satisfies openpgp.PartialConfig;
 
 interface KeySource {
   /** Config path, for messages: `output.encryption.recipients[1].public_key_file`. */
@@ -157,6 +162,7 @@ interface KeySource {
 }
 
 interface LoadedKeys {
+  readonly lib: OpenPgp;
   readonly encryptionKeys: readonly openpgp.PublicKey[];
   readonly signingKeys: readonly openpgp.PrivateKey[];
   readonly overhead: PgpOverhead;
@@ -190,7 +196,7 @@ function recipientSources(config: PgpConfig): KeySource[] {
 }
 
 /** Reads exactly one key, armored or binary, from a file or from text. */
-async function readOneKey(source: KeySource, baseDir: string): Promise<openpgp.Key> {
+async function readOneKey(source: KeySource, baseDir: string, lib: OpenPgp): Promise<openpgp.Key> {
   let data: Uint8Array | string;
   const label = source.file !== undefined ? `"${source.file}"` : 'the key text';
   if (source.file !== undefined) {
@@ -205,8 +211,8 @@ async function readOneKey(source: KeySource, baseDir: string): Promise<openpgp.K
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
   let keys: openpgp.Key[];
   try {
-    if (text.includes('-----BEGIN PGP')) keys = await openpgp.readKeys({ armoredKeys: text });
-    else if (typeof data !== 'string') keys = await openpgp.readKeys({ binaryKeys: data });
+    if (text.includes('-----BEGIN PGP')) keys = await lib.readKeys({ armoredKeys: text });
+    else if (typeof data !== 'string') keys = await lib.readKeys({ binaryKeys: data });
     else throw new Error('expected armored text starting with -----BEGIN PGP PUBLIC KEY BLOCK-----');
   } catch (error) {
     throw keyError(source.path, `${label} is not an OpenPGP key: ${reason(error)}`, error);
@@ -233,8 +239,8 @@ async function checkValid(key: openpgp.Key, path: string, now: Date): Promise<vo
   }
 }
 
-async function loadRecipient(source: KeySource, baseDir: string, now: Date): Promise<{ key: openpgp.PublicKey; bytes: number }> {
-  const key = await readOneKey(source, baseDir);
+async function loadRecipient(source: KeySource, baseDir: string, now: Date, lib: OpenPgp): Promise<{ key: openpgp.PublicKey; bytes: number }> {
+  const key = await readOneKey(source, baseDir, lib);
   if (key.isPrivate()) {
     throw keyError(source.path, `${describe(key)} is a private (secret) key; give the recipient's public key (gpg --armor --export <id>) and keep secret keys out of pipelines`);
   }
@@ -245,18 +251,18 @@ async function loadRecipient(source: KeySource, baseDir: string, now: Date): Pro
   } catch (error) {
     throw keyError(source.path, `${describe(key)} has no usable encryption subkey (sign-only, expired, revoked or too weak): ${reason(error)}`, error);
   }
-  const bytes = sessionKeyBytes(subkey.keyPacket);
+  const bytes = sessionKeyBytes(subkey.keyPacket, lib);
   if (bytes === undefined) {
     throw keyError(source.path, `${describe(key)} uses public-key algorithm ${subkey.getAlgorithmInfo().algorithm}, which lading cannot encrypt to`);
   }
   return { key: key as openpgp.PublicKey, bytes: pkeskFixed + bytes };
 }
 
-async function loadSigner(sign: NonNullable<PgpConfig['sign']>, baseDir: string, now: Date): Promise<{ key: openpgp.PrivateKey; bytes: number }> {
+async function loadSigner(sign: NonNullable<PgpConfig['sign']>, baseDir: string, now: Date, lib: OpenPgp): Promise<{ key: openpgp.PrivateKey; bytes: number }> {
   const source: KeySource = sign.private_key_file !== undefined
     ? { path: `${at}.sign.private_key_file`, file: sign.private_key_file }
     : { path: `${at}.sign.private_key`, text: sign.private_key! };
-  const read = await readOneKey(source, baseDir);
+  const read = await readOneKey(source, baseDir, lib);
   if (!read.isPrivate()) {
     throw keyError(source.path, `${describe(read)} is a public key; signing needs your private key (gpg --armor --export-secret-keys <id>)`);
   }
@@ -266,7 +272,7 @@ async function loadSigner(sign: NonNullable<PgpConfig['sign']>, baseDir: string,
       throw keyError(`${at}.sign.passphrase`, `${describe(key)} is protected by a passphrase; set ${at}.sign.passphrase (write \${env:NAME})`);
     }
     try {
-      key = await openpgp.decryptKey({ privateKey: key, passphrase: sign.passphrase });
+      key = await lib.decryptKey({ privateKey: key, passphrase: sign.passphrase });
     } catch (error) {
       throw keyError(`${at}.sign.passphrase`, `does not unlock ${describe(key)} (wrong passphrase?): ${reason(error)}`, error);
     }
@@ -278,7 +284,7 @@ async function loadSigner(sign: NonNullable<PgpConfig['sign']>, baseDir: string,
   } catch (error) {
     throw keyError(source.path, `${describe(key)} has no usable signing key (expired, revoked or too weak): ${reason(error)}`, error);
   }
-  const bytes = signatureBytes(subkey.keyPacket);
+  const bytes = signatureBytes(subkey.keyPacket, lib);
   if (bytes === undefined) {
     throw keyError(source.path, `${describe(key)} uses public-key algorithm ${subkey.getAlgorithmInfo().algorithm}, which lading cannot sign with`);
   }
@@ -289,14 +295,16 @@ async function loadKeys(config: PgpConfig, baseDir: string, signal: AbortSignal)
   // Key validity is a property of the real world (the partner's gpg checks it today), so it is
   // checked against the wall clock, not the run's injected clock.
   const now = new Date();
+  const lib = await loadOpenPgp();
   const recipients = [];
   for (const source of recipientSources(config)) {
     signal.throwIfAborted();
-    recipients.push(await loadRecipient(source, baseDir, now));
+    recipients.push(await loadRecipient(source, baseDir, now, lib));
   }
   signal.throwIfAborted();
-  const signer = config.sign ? await loadSigner(config.sign, baseDir, now) : undefined;
+  const signer = config.sign ? await loadSigner(config.sign, baseDir, now, lib) : undefined;
   const keys: LoadedKeys = {
+    lib,
     encryptionKeys: recipients.map((r) => r.key),
     signingKeys: signer ? [signer.key] : [],
     overhead: { recipients: recipients.reduce((n, r) => n + r.bytes, 0), signers: signer?.bytes ?? 0 },
@@ -306,9 +314,9 @@ async function loadKeys(config: PgpConfig, baseDir: string, signal: AbortSignal)
   // and checks the size bound's fixed part against what openpgp.js actually writes.
   let trial: Uint8Array;
   try {
-    trial = await openpgp.encrypt({
-      message: await openpgp.createMessage({ binary: new Uint8Array(0) }),
-      encryptionKeys: [...keys.encryptionKeys], signingKeys: [...keys.signingKeys], format: 'binary', config: openpgpConfig,
+    trial = await lib.encrypt({
+      message: await lib.createMessage({ binary: new Uint8Array(0) }),
+      encryptionKeys: [...keys.encryptionKeys], signingKeys: [...keys.signingKeys], format: 'binary', config: openpgpConfig(lib),
     });
   } catch (error) {
     throw keyError(at, `cannot encrypt with the configured keys: ${reason(error)}`, error);
@@ -402,11 +410,12 @@ class PgpStream extends Transform {
   }
 
   private async pump(input: ReadableStream<Uint8Array>, keys: LoadedKeys, armor: boolean): Promise<void> {
-    const message = await openpgp.createMessage({ binary: input });
-    const options = { message, encryptionKeys: [...keys.encryptionKeys], signingKeys: [...keys.signingKeys], config: openpgpConfig };
+    const { lib } = keys;
+    const message = await lib.createMessage({ binary: input });
+    const options = { message, encryptionKeys: [...keys.encryptionKeys], signingKeys: [...keys.signingKeys], config: openpgpConfig(lib) };
     const output: ReadableStream<Uint8Array | string> = armor
-      ? await openpgp.encrypt({ ...options, format: 'armored' })
-      : await openpgp.encrypt({ ...options, format: 'binary' });
+      ? await lib.encrypt({ ...options, format: 'armored' })
+      : await lib.encrypt({ ...options, format: 'binary' });
     const reader = output.getReader();
     this.reader = reader;
     for (;;) {

@@ -3,7 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, FTPError } from 'basic-ftp';
+import type { Client } from 'basic-ftp';
+
+/** basic-ftp costs ~25 ms and 12 MB to import: loaded when an ftp destination first connects, not with the registry. */
+let basicFtp: Promise<typeof import('basic-ftp')> | undefined;
+const loadBasicFtp = () => (basicFtp ??= import('basic-ftp'));
 import { z } from 'zod';
 import { defineDestination } from '../core/component.js';
 import { duration, secret } from '../config/units.js';
@@ -212,6 +216,8 @@ export class FtpDestination implements Destination {
 
   /** The open session, checked with NOOP; a new one (connect, TLS, login, binary mode) when it dropped. */
   private async connect(): Promise<Client> {
+    // Loaded first: with no session open, the check below and this.client's assignment then run without yielding between them.
+    const { Client } = await loadBasicFtp();
     if (this.client && !this.client.closed) {
       try {
         await this.client.send('NOOP');
@@ -268,6 +274,7 @@ export class FtpDestination implements Destination {
 
   /** Size by SIZE; null when there is no such file (550). Servers without SIZE are asked for a listing instead. */
   private async remoteSize(client: Client, path: string): Promise<number | null> {
+    const { FTPError } = await loadBasicFtp();
     try {
       return await client.size(path);
     } catch (error) {
@@ -293,6 +300,7 @@ export class FtpDestination implements Destination {
    */
   private async ensureDir(client: Client, dir: string): Promise<void> {
     if (this.madeDirs.has(dir)) return;
+    const { FTPError } = await loadBasicFtp();
     try {
       await client.cd(dir);
     } catch (error) {
@@ -327,6 +335,7 @@ export class FtpDestination implements Destination {
         return await this.collided(client, final, appeared, opts);
       }
     }
+    const { FTPError } = await loadBasicFtp();
     try {
       await client.rename(temp, final);
     } catch (error) {

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Row } from '../core/item.js';
 import { plainValue, quoteTable, type OpenOptions, type SqlDatabase, type SqlDialect, type SqlSession, type TableInfo, type TableName } from './connection.js';
 
@@ -25,10 +25,17 @@ export const postgresDialect: SqlDialect = {
 // into the worker's local zone on the way through. bigint and numeric already come as text.
 const asText = (text: string): string => text;
 const textTypes = new Set([1082, 1083, 1114, 1184, 1266]); // date, time, timestamp, timestamptz, timetz
-const types = {
+const typesOf = (lib: typeof pg) => ({
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    textTypes.has(oid) ? asText : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
+    textTypes.has(oid) ? asText : lib.types.getTypeParser(oid, format as 'text')) as typeof lib.types.getTypeParser,
+});
+
+/**
+ * node-postgres costs ~55 ms and 15 MB to import: loaded by a database's first session, when
+ * PostgreSQL is first connected anyway, so opening a pipeline that never queries does not pay it.
+ */
+let loaded: Promise<typeof pg> | undefined;
+const loadPg = () => (loaded ??= import('pg').then((mod) => mod.default));
 
 export interface PostgresOptions extends OpenOptions {
   readonly maxConnections: number;
@@ -37,27 +44,36 @@ export interface PostgresOptions extends OpenOptions {
 
 /** A PostgreSQL pool through node-postgres: each session is one pooled client, so chunks run in parallel. */
 export function openPostgres(url: string, description: string, options: PostgresOptions): SqlDatabase {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.maxConnections,
-    connectionTimeoutMillis: options.connectTimeoutMs,
-    application_name: 'lading',
-    types,
-    // Idle connections never keep the process alive after a run.
-    allowExitOnIdle: true,
-  });
-  // An idle client whose server went away: the pool drops it and the next session reconnects.
-  pool.on('error', () => {});
-  return new PostgresDatabase(pool, description);
+  return new PostgresDatabase(async () => {
+    const lib = await loadPg();
+    const pool = new lib.Pool({
+      connectionString: url,
+      max: options.maxConnections,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      application_name: 'lading',
+      types: typesOf(lib),
+      // Idle connections never keep the process alive after a run.
+      allowExitOnIdle: true,
+    });
+    // An idle client whose server went away: the pool drops it and the next session reconnects.
+    pool.on('error', () => {});
+    return pool;
+  }, description);
 }
 
 class PostgresDatabase implements SqlDatabase {
   readonly dialect = postgresDialect;
+  private pool: Promise<pg.Pool> | undefined;
 
-  constructor(private readonly pool: pg.Pool, readonly description: string) {}
+  constructor(private readonly createPool: () => Promise<pg.Pool>, readonly description: string) {}
+
+  /** The pool, created with the first session (or by close(), so a closed database refuses sessions as node-postgres does). */
+  private poolOf(): Promise<pg.Pool> {
+    return (this.pool ??= this.createPool());
+  }
 
   async session<T>(fn: (session: SqlSession) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await (await this.poolOf()).connect();
     let failed = false;
     // A connection that breaks while checked out reports here as well as to the running query.
     const onError = () => { failed = true; };
@@ -105,6 +121,6 @@ class PostgresDatabase implements SqlDatabase {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await (await this.poolOf()).end();
   }
 }

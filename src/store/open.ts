@@ -1,4 +1,3 @@
-import { isPostgresUrl, openPostgresStore } from './postgres/store.js';
 import { openSqliteStore } from './sqlite/store.js';
 import type { Store } from './types.js';
 
@@ -7,10 +6,16 @@ export interface OpenStoreOptions {
   readonly migrate?: boolean;
 }
 
+/** True for the URLs the PostgreSQL store opens: postgres:// and postgresql://. */
+export const isPostgresUrl = (target: string): boolean => /^postgres(?:ql)?:\/\//i.test(target);
+
 /**
  * Opens the store `target` names: a `postgres://` or `postgresql://` URL opens the shared
- * PostgreSQL store; anything else is a SQLite file path (created when missing).
+ * PostgreSQL store; anything else is a SQLite file path (created when missing). The PostgreSQL
+ * store module and its driver are imported only then, so a SQLite process never loads them.
  */
 export async function openStore(target: string, options: OpenStoreOptions = {}): Promise<Store> {
-  return isPostgresUrl(target) ? openPostgresStore(target, options) : openSqliteStore(target, options);
+  if (!isPostgresUrl(target)) return openSqliteStore(target, options);
+  const { openPostgresStore } = await import('./postgres/store.js');
+  return openPostgresStore(target, options);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { FileArtifact, RunReport } from '../../core/report.js';
 import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
@@ -37,23 +37,25 @@ export interface PostgresStoreOptions {
 /** Where the PostgreSQL migrations live: next to this module (the build copies the .sql files). */
 export const postgresMigrationsDir = (): URL => new URL('./migrations/', import.meta.url);
 
-/** True for the URLs this store opens: postgres:// and postgresql://. */
-export const isPostgresUrl = (target: string): boolean => /^postgres(?:ql)?:\/\//i.test(target);
+/** node-postgres costs ~55 ms and 15 MB to import: loaded when a store is opened, not by importing lading's API, which re-exports this module. */
+let loaded: Promise<typeof pg> | undefined;
+const loadPg = () => (loaded ??= import('pg').then((mod) => mod.default));
 
 // int8 (ids, counters, count(*)) arrives as text by default; these stay far below 2^53.
-const types = {
+const typesOf = (lib: typeof pg) => ({
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
+    oid === lib.types.builtins.INT8 ? Number : lib.types.getTypeParser(oid, format as 'text')) as typeof lib.types.getTypeParser,
+});
 
 /** Opens a pool on `url` and migrates the database (the connection is tried then, not later). */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-  const pool = new pg.Pool({
+  const lib = await loadPg();
+  const pool = new lib.Pool({
     connectionString: url,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     application_name: 'lading',
-    types,
+    types: typesOf(lib),
     // Idle connections never keep a CLI process alive.
     allowExitOnIdle: true,
   });
