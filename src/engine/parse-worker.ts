@@ -26,25 +26,61 @@ async function* slices(bytes: Uint8Array): AsyncGenerator<Buffer> {
   for (let at = 0; at < all.byteLength; at += SLICE_BYTES) yield all.subarray(at, at + SLICE_BYTES);
 }
 
+/**
+ * A block's output as it grows. Each record's bytes are copied in at once, so the encoder's small
+ * buffers die young instead of surviving until the block ends (which grew the worker's old space
+ * by tens of MB).
+ */
+class Output {
+  bytes: Uint8Array;
+  size = 0;
+  lines: Int32Array;
+  ends: Uint32Array;
+  count = 0;
+
+  constructor(inputBytes: number) {
+    this.bytes = new Uint8Array(Math.max(1024, inputBytes >>> 1));
+    const records = Math.max(64, inputBytes >>> 7);
+    this.lines = new Int32Array(records);
+    this.ends = new Uint32Array(records);
+  }
+
+  add(line: number, encoded: Uint8Array | undefined): void {
+    if (encoded !== undefined) {
+      if (this.size + encoded.byteLength > this.bytes.byteLength) this.bytes = grown(this.bytes, this.size + encoded.byteLength, this.size);
+      this.bytes.set(encoded, this.size);
+      this.size += encoded.byteLength;
+    }
+    if (this.count === this.lines.length) {
+      this.lines = grown(this.lines, this.count + 1, this.count);
+      this.ends = grown(this.ends, this.count + 1, this.count);
+    }
+    this.lines[this.count] = line;
+    this.ends[this.count++] = this.size;
+  }
+}
+
+function grown<T extends Uint8Array | Int32Array | Uint32Array>(array: T, needed: number, used: number): T {
+  const next = new (array.constructor as new (length: number) => T)(Math.max(needed, array.length * 2));
+  next.set(array.subarray(0, used));
+  return next;
+}
+
 async function prepare(job: BlockJob): Promise<BlockPrepared> {
   const options = { file: setup.file, after: 0, signal: never, block: { firstLine: job.firstLine, insideOverlongLine: job.insideOverlongLine } };
-  const lines: number[] = [];
-  const ends: number[] = [];
-  const parts: Uint8Array[] = [];
+  const out = new Output(job.bytes.byteLength);
   const exceptions: Exception[] = [];
-  let size = 0;
   for await (const items of readNdjsonBatches(slices(job.bytes), options)) {
     const { ok, failures, warnings } = processor(items);
     let passed = 0;
     for (const item of items) {
       const warned = warnings.get(item.id)?.map(errorJson);
       let failed = failures.get(item.id)?.map(errorJson);
+      let encoded: Uint8Array | undefined;
       if (failed === undefined) {
         const mapped = ok[passed++]!;
         try {
-          const bytes = encoder.encode(mapped.data, itemRef(mapped));
-          parts.push(bytes);
-          size += bytes.byteLength;
+          encoded = encoder.encode(mapped.data, itemRef(mapped));
         } catch (error) {
           // As on the main thread, where the file sink turns a format error into the item's failure.
           if (!(error instanceof LadingError) || error.stage !== 'format') throw error;
@@ -53,21 +89,14 @@ async function prepare(job: BlockJob): Promise<BlockPrepared> {
       }
       if (failed !== undefined || warned !== undefined) {
         exceptions.push({
-          index: lines.length, ...(failed === undefined ? {} : { failures: failed, input: JSON.stringify(item.data) }), ...(warned === undefined ? {} : { warnings: warned }),
+          index: out.count, ...(failed === undefined ? {} : { failures: failed, input: JSON.stringify(item.data) }), ...(warned === undefined ? {} : { warnings: warned }),
         });
       }
-      lines.push(item.origin!.line!);
-      ends.push(size);
+      out.add(item.origin!.line!, encoded);
     }
   }
-  // Buffers of their own, not slices of Buffer's shared pool: they are moved to the main thread.
-  const encoded = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    encoded.set(part, at);
-    at += part.byteLength;
-  }
-  return { id: job.id, lines: Int32Array.from(lines), encoded, ends: Uint32Array.from(ends), exceptions };
+  // Exact copies, in buffers of their own (not Buffer's shared pool): they are moved to the main thread.
+  return { id: job.id, lines: out.lines.slice(0, out.count), encoded: out.bytes.slice(0, out.size), ends: out.ends.slice(0, out.count), exceptions };
 }
 
 parentPort!.on('message', (job: BlockJob) => {
