@@ -27,6 +27,12 @@ import type { Source } from '../sources/types.js';
 
 /** Input bytes per block: large enough that a message per block costs nothing, small enough to keep every worker busy. */
 const BLOCK_BYTES = 1024 * 1024;
+/**
+ * Blocks handed out and not yet taken, per worker. Two kept the workers a little busier but held
+ * ~20 MB more at peak: the main thread, which hardly allocates any more, collects the input's
+ * dead read buffers late.
+ */
+const BLOCKS_PER_WORKER = 1;
 /** Below this much input, starting workers costs more than they save. */
 const MIN_PARALLEL_BYTES = 4 * 1024 * 1024;
 const LF = 0x0a;
@@ -127,25 +133,49 @@ export function preparedBatches(source: Source, plan: ParallelPlan, signal: Abor
 
 async function* prepare(bytes: AsyncIterable<Buffer>, options: ReaderOptions, plan: ParallelPlan): AsyncGenerator<Item[]> {
   const pool = new Pool(plan.threads, { ...plan.setup, file: options.file });
-  const pending: Promise<BlockResult>[] = [];
-  let seq = 0;
-  const take = async (): Promise<Item[]> => {
-    const result = await pending.shift()!;
-    const items = itemsOf(result, options.file, seq);
-    seq += items.length;
-    return items;
-  };
-  try {
-    for await (const block of blocks(bytes)) {
-      options.signal.throwIfAborted();
-      pending.push(pool.run(block));
-      // One block per worker in flight. A second one each kept the workers busier (~5% faster on
-      // 2 CPUs) but held ~40 MB more: the main thread, which hardly allocates any more, collects
-      // the input's dead read buffers late.
-      if (pending.length >= plan.threads) yield await take();
+  // Blocks are read and handed to the workers by a pump of their own, so a worker that finishes
+  // gets its next block at once, not when the executor asks for more items.
+  const queue: Promise<BlockResult>[] = [];
+  const wake = { pump: (): void => {}, taker: (): void => {} };
+  let ended = false;
+  let stopped = false;
+  let failure: { readonly error: unknown } | undefined;
+  void (async () => {
+    try {
+      for await (const block of blocks(bytes)) {
+        options.signal.throwIfAborted();
+        while (queue.length >= plan.threads * BLOCKS_PER_WORKER && !stopped) await new Promise<void>((resolve) => (wake.pump = resolve));
+        if (stopped) return;
+        const result = pool.run(block);
+        result.catch(() => {}); // handled where it is taken
+        queue.push(result);
+        wake.taker();
+      }
+    } catch (error) {
+      failure = { error };
+    } finally {
+      ended = true;
+      wake.taker();
     }
-    while (pending.length > 0) yield await take();
+  })();
+  let seq = 0;
+  try {
+    for (;;) {
+      while (queue.length === 0 && !ended) await new Promise<void>((resolve) => (wake.taker = resolve));
+      const next = queue.shift();
+      if (next === undefined) {
+        if (failure) throw failure.error;
+        return;
+      }
+      const result = await next;
+      wake.pump();
+      const items = itemsOf(result, options.file, seq);
+      seq += items.length;
+      yield items;
+    }
   } finally {
+    stopped = true;
+    wake.pump();
     await pool.close();
   }
 }

@@ -35,19 +35,24 @@ const pipeline = (threads: number) => ({
 });
 
 /** Runs the pipeline over `input` in a folder of its own; everything a user could look at comes back. */
-async function run(input: Buffer, threads: number) {
+async function run(input: Buffer, threads: number, opts: { readonly cancelAfterChunks?: number } = {}) {
   const dir = tempDir();
   writeFileSync(join(dir, 'input.ndjson'), input);
   const store = await openSqliteStore(join(dir, 'lading.db'));
   try {
     const loaded = { ...parsePipeline(pipeline(threads), { env: {} }), baseDir: dir, origin: '<test>' };
-    const report = await runPipeline(loaded, { store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds() });
+    const controller = new AbortController();
+    let chunks = 0;
+    const report = await runPipeline(loaded, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'progress' && ++chunks === opts.cancelAfterChunks) controller.abort();
+      },
+    });
     const errors = await store.listItemErrors(report.job_id, { limit: 100_000 });
     const files = readdirSync(join(dir, 'out'));
-    return {
-      status: report.status, summary: report.summary, reported: report.errors, errors,
-      files, csv: gunzipSync(readFileSync(join(dir, 'out', 'threads.csv.gz'))).toString('latin1'),
-    };
+    const csv = files.includes('threads.csv.gz') ? gunzipSync(readFileSync(join(dir, 'out', 'threads.csv.gz'))).toString('latin1') : '';
+    return { status: report.status, summary: report.summary, reported: report.errors, errors, files, csv };
   } finally {
     await store.close();
   }
@@ -106,4 +111,13 @@ test('a line longer than the limit fails with its line number both ways, whereve
   assert.deepEqual(threaded.summary, serial.summary);
   assert.equal(threaded.csv, serial.csv);
   assert.equal(serial.csv.split('\n').length - 2, 30_100, 'every other line delivered');
+});
+
+test('a run cancelled while workers prepare its blocks stops, delivers nothing, and leaves no worker behind', async () => {
+  const cancelled = await run(troubledInput(), 2, { cancelAfterChunks: 3 });
+  assert.equal(cancelled.status, 'cancelled');
+  const { processed } = cancelled.summary;
+  assert.ok(processed >= 3 * 700 && processed < 40_000, `stopped part way (${processed} processed)`);
+  assert.deepEqual(cancelled.files, [], 'no file reaches the destination');
+  // The test process exits on its own only if every worker thread was terminated.
 });
