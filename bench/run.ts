@@ -367,7 +367,10 @@ if (want('executor')) {
   const scratch = await scratchDatabase();
   let pgSingle: Measured[];
   let pgGrouped: Measured[];
+  let ladingPg: Measured[];
   try {
+    // lading on the same database: the issue's target compares its PostgreSQL store with pg-boss.
+    ladingPg = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', '--data-dir', join(dir, '.lading-executor-pg'), '--db', scratch.url]));
     const prepared = spawnSync(process.execPath, [resolve('bench/peers/pgboss.mjs'), scratch.url, '--prepare'], { encoding: 'utf8' });
     if (prepared.status !== 0) throw new Error(`pg-boss could not create its schema: ${prepared.stderr}`);
     const pgboss = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/pgboss.mjs'), scratch.url, input, String(jobs), String(perJob)]));
@@ -377,16 +380,18 @@ if (want('executor')) {
     await scratch.drop();
   }
   const rate = (items: number, rs: Measured[]) => items / wallOf(rs);
-  const ours = rate(records, lading);
   console.log('\n| executor overhead | items | wall (median) | items/s | lading ÷ peer (items/s) | peak RSS |');
   console.log('| --- | --- | --- | --- | --- | --- |');
-  console.log(`| lading: no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(lading).toFixed(2)} s | ${fmt(ours)} | — | ${rssOf(lading).toFixed(0)} MB |`);
-  const rows: [string, Measured[], number][] = [];
-  for (const [peer, one, thousand] of [['BullMQ 6', single, grouped], ['pg-boss 10', pgSingle, pgGrouped]] as const) {
-    rows.push([`${peer}: ${fmt(records / 10)} jobs × 1 lead`, one, Math.floor(records / 10)], [`${peer}: ${fmt(records / 1000)} jobs × 1,000 leads`, thousand, Math.floor(records / 1000) * 1000]);
-  }
-  for (const [label, rs, items] of rows) {
-    console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(ours / rate(items, rs)).toFixed(1)}× | ${rssOf(rs).toFixed(0)} MB |`);
+  // BullMQ is set against lading on its embedded SQLite store, pg-boss against lading on the same PostgreSQL.
+  for (const [store, ours, peer, one, thousand] of [['SQLite', lading, 'BullMQ 6', single, grouped], ['PostgreSQL', ladingPg, 'pg-boss 10', pgSingle, pgGrouped]] as const) {
+    console.log(`| lading (${store} store): no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(ours).toFixed(2)} s | ${fmt(rate(records, ours))} | — | ${rssOf(ours).toFixed(0)} MB |`);
+    const rows: [string, Measured[], number][] = [
+      [`${peer}: ${fmt(records / 10)} jobs × 1 lead`, one, Math.floor(records / 10)],
+      [`${peer}: ${fmt(records / 1000)} jobs × 1,000 leads`, thousand, Math.floor(records / 1000) * 1000],
+    ];
+    for (const [label, rs, items] of rows) {
+      console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(rate(records, ours) / rate(items, rs)).toFixed(1)}× | ${rssOf(rs).toFixed(0)} MB |`);
+    }
   }
 }
 
