@@ -47,10 +47,21 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false }, json: { type: 'string' },
   },
 });
-// --quick: the everyday check (100k leads, a quarter of the ingest requests), still the median of --runs runs.
+// --quick: the everyday check in under two minutes — 100k leads, and smaller loads where a case's
+// time does not scale with the leads (ingest requests, worker items, pg-boss's one-lead jobs) —
+// still the median of --runs runs.
 values.records ??= values.quick ? '100000' : '1000000';
-values['ingest-requests'] ??= values.quick ? '5000' : '20000';
-const want = (name: string) => values.only === undefined || values.only.split(',').includes(name);
+values['ingest-requests'] ??= values.quick ? '2500' : '20000';
+/** Each case asks once, as it starts: so the time between two asks is the case before, printed at the end on stderr. */
+const started: [string, number][] = [];
+const want = (name: string): boolean => {
+  started.push([name, performance.now()]);
+  return values.only === undefined || values.only.split(',').includes(name);
+};
+process.once('exit', () => {
+  const spans = started.map(([name, at], i) => [name, ((started[i + 1]?.[1] ?? performance.now()) - at) / 1000] as const).filter(([, seconds]) => seconds >= 0.5);
+  process.stderr.write(`time per case: ${spans.map(([name, seconds]) => `${name} ${seconds.toFixed(0)} s`).join(', ')}\n`);
+});
 const records = Number(values.records);
 const runs = Number(values.runs);
 const dir = resolve('bench/.data');
@@ -362,6 +373,8 @@ if (want('executor')) {
   const lading = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
   const bullmq = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
   const single = await bullmq(Math.floor(records / 10), 1);
+  // pg-boss runs ~240 one-lead jobs/s here: --quick gives it a fortieth of the usual count.
+  const pgOneLeadJobs = Math.floor(records / (values.quick ? 400 : 10));
   const grouped = await bullmq(Math.floor(records / 1000), 1000);
   // pg-boss in a scratch database of its own, its schema created once before the timed runs; each run uses a queue of its own.
   const scratch = await scratchDatabase();
@@ -374,7 +387,7 @@ if (want('executor')) {
     const prepared = spawnSync(process.execPath, [resolve('bench/peers/pgboss.mjs'), scratch.url, '--prepare'], { encoding: 'utf8' });
     if (prepared.status !== 0) throw new Error(`pg-boss could not create its schema: ${prepared.stderr}`);
     const pgboss = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/pgboss.mjs'), scratch.url, input, String(jobs), String(perJob)]));
-    pgSingle = await pgboss(Math.floor(records / 10), 1);
+    pgSingle = await pgboss(pgOneLeadJobs, 1);
     pgGrouped = await pgboss(Math.floor(records / 1000), 1000);
   } finally {
     await scratch.drop();
@@ -385,8 +398,9 @@ if (want('executor')) {
   // BullMQ is set against lading on its embedded SQLite store, pg-boss against lading on the same PostgreSQL.
   for (const [store, ours, peer, one, thousand] of [['SQLite', lading, 'BullMQ 6', single, grouped], ['PostgreSQL', ladingPg, 'pg-boss 10', pgSingle, pgGrouped]] as const) {
     console.log(`| lading (${store} store): no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(ours).toFixed(2)} s | ${fmt(rate(records, ours))} | — | ${rssOf(ours).toFixed(0)} MB |`);
+    const oneLead = peer === 'pg-boss 10' ? pgOneLeadJobs : Math.floor(records / 10);
     const rows: [string, Measured[], number][] = [
-      [`${peer}: ${fmt(records / 10)} jobs × 1 lead`, one, Math.floor(records / 10)],
+      [`${peer}: ${fmt(oneLead)} jobs × 1 lead`, one, oneLead],
       [`${peer}: ${fmt(records / 1000)} jobs × 1,000 leads`, thousand, Math.floor(records / 1000) * 1000],
     ];
     for (const [label, rs, items] of rows) {
@@ -398,14 +412,14 @@ if (want('executor')) {
 /** autocannon ships no type declarations: the part of its programmatic API the ingest case uses. */
 interface Load { '2xx': number; non2xx: number; errors: number; timeouts: number; duration: number; latency: { p99: number } }
 type Tracker = PromiseLike<Load> & { on(event: 'response', listener: () => void): void };
-type Autocannon = (opts: { url: string; method: 'POST'; connections: number; amount: number; headers: Record<string, string>; body: string }) => Tracker;
+type Autocannon = (opts: { url: string; method: 'POST'; connections: number; amount: number; sampleInt: number; headers: Record<string, string>; body: string }) => Tracker;
 
 if (want('ingest')) {
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const autocannonVersion = (createRequire(import.meta.url)('autocannon/package.json') as { version: string }).version;
   const fastifyVersion = (createRequire(import.meta.url)('fastify/package.json') as { version: string }).version;
   const singles = Number(values['ingest-requests']);
-  const bulks = Math.max(50, Math.floor(singles / 100));
+  const bulks = Math.max(values.quick ? 20 : 50, Math.floor(singles / 100));
   const home = join(dir, '.lading-serve');
   rmSync(home, { recursive: true, force: true });
   const validate = 'validate:\n  required: [email, phone]\n  rules:\n    email: { format: email }\n';
@@ -426,7 +440,9 @@ if (want('ingest')) {
   const peer = await startServer([resolve('bench/peers/fastify-noop.mjs')]);
   /** A load whose every request was answered 2xx, or an error: a failing server must not produce a fast figure. */
   const load = async (url: string, request: { body: string; type: string }, amount: number, server = serve, bearer = key): Promise<Load> => {
-    const tracker = autocannon({ url, method: 'POST', connections: 50, amount, headers: { authorization: `Bearer ${bearer}`, 'content-type': request.type }, body: request.body });
+    // Never more connections than requests (autocannon refuses): --quick's short bulk loads use fewer.
+    // A 100 ms sample tick: autocannon notices the end of a load only at a tick (1 s by default).
+    const tracker = autocannon({ url, method: 'POST', connections: Math.min(50, amount), amount, sampleInt: 100, headers: { authorization: `Bearer ${bearer}`, 'content-type': request.type }, body: request.body });
     // autocannon notices the last answer only at its next one-second tick and reports that as the
     // duration, so short loads came out in whole seconds: the time to the last answer is ours to take.
     const started = performance.now();
@@ -443,8 +459,8 @@ if (want('ingest')) {
   };
   let rounds: { ladingOne: Load; peerOne: Load; ladingBulk: Load; peerBulk: Load }[];
   // A tenth of a round first, not counted, so both servers are measured past V8's warm-up.
-  const warmOne = Math.max(500, Math.floor(singles / 10));
-  const warmBulk = 50;
+  const warmOne = Math.max(250, Math.floor(singles / 10));
+  const warmBulk = values.quick ? 10 : 50;
   try {
     await load(`${serve.url}/v1/pipelines/bench-ingest-one/records`, one, warmOne);
     await load(`${peer.url}/lead`, one, warmOne);
@@ -564,7 +580,8 @@ async function workedJob(workers: number, items: number): Promise<number> {
 }
 
 if (want('workers')) {
-  const items = Math.min(records, 20_000);
+  // --quick: 1,000 items, where process start-up weighs most of the scaling; the full run's 20,000 is the figure to quote.
+  const items = Math.min(records, values.quick ? 1_000 : 20_000);
   const results: { workers: number; wall: number }[] = [];
   for (const workers of [1, 2, 4]) {
     const walls: number[] = [];

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { parsePipeline } from '../../../src/config/load.js';
 import { fixedClock } from '../../../src/core/clock.js';
 import { sequentialIds } from '../../../src/core/ids.js';
@@ -120,4 +120,12 @@ test('a run cancelled while workers prepare its blocks stops, delivers nothing, 
   assert.ok(processed >= 3 * 700 && processed < 40_000, `stopped part way (${processed} processed)`);
   assert.deepEqual(cancelled.files, [], 'no file reaches the destination');
   // The test process exits on its own only if every worker thread was terminated.
+});
+
+test('gzip-compressed NDJSON is prepared by workers from its decompressed lines, as on the main thread', async () => {
+  const input = gzipSync(troubledInput());
+  const [serial, threaded] = [await run(input, 0), await run(input, 2)];
+  assert.equal(serial.summary.processed, 40_001);
+  assert.deepEqual(threaded.errors, serial.errors);
+  assert.equal(threaded.csv, serial.csv);
 });
