@@ -3,17 +3,17 @@ import { resolve } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
 import type * as openpgp from 'openpgp';
-
-/** openpgp.js costs ~60 ms and 16 MB to import: loaded when a pgp codec first reads its keys, not with the registry. */
-type OpenPgp = typeof import('openpgp');
-let loaded: Promise<OpenPgp> | undefined;
-const loadOpenPgp = () => (loaded ??= import('openpgp'));
 import { z } from 'zod';
 import { secret } from '../config/units.js';
 import { defineCodec } from '../core/component.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { ConfigError, ladingError } from '../errors/lading-error.js';
 import type { Codec, CodecStream } from './types.js';
+import { lazy } from '../core/lazy.js';
+
+/** openpgp.js costs ~60 ms and 16 MB to import: loaded when a pgp codec first reads its keys, not with the registry. */
+type OpenPgp = typeof import('openpgp');
+const loadOpenPgp = lazy(() => import('openpgp'));
 
 /** Where this codec sits in a pipeline: error messages name keys by their full config path. */
 const at = 'output.encryption';

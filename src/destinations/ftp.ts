@@ -4,16 +4,16 @@ import { posix, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import type { Client } from 'basic-ftp';
-
-/** basic-ftp costs ~25 ms and 12 MB to import: loaded when an ftp destination first connects, not with the registry. */
-let basicFtp: Promise<typeof import('basic-ftp')> | undefined;
-const loadBasicFtp = () => (basicFtp ??= import('basic-ftp'));
 import { z } from 'zod';
 import { defineDestination } from '../core/component.js';
 import { duration, secret } from '../config/units.js';
 import { classify } from '../errors/classify.js';
 import { ladingError } from '../errors/lading-error.js';
 import type { Destination, PutOptions, PutReceipt } from './types.js';
+import { lazy } from '../core/lazy.js';
+
+/** basic-ftp costs ~25 ms and 12 MB to import: loaded when an ftp destination first connects, not with the registry. */
+const loadBasicFtp = lazy(() => import('basic-ftp'));
 
 export const ftpConfig = z.object({
   type: z.literal('ftp'),

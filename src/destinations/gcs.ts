@@ -6,10 +6,6 @@ import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bucket, CreateWriteStreamOptions, File, FileMetadata, Storage } from '@google-cloud/storage';
-
-/** The GCS client costs ~135 ms to import: loaded when a gcs destination first connects, not with the registry. */
-let sdk: Promise<typeof import('@google-cloud/storage')> | undefined;
-const loadSdk = () => (sdk ??= import('@google-cloud/storage'));
 import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
 import { defineDestination } from '../core/component.js';
@@ -18,6 +14,10 @@ import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import { BodyReader, uploadFailure, contentTypeFor, normalizePrefix, objectMetadataConfig, renderMetadata, sha256MetadataKey } from './object-store.js';
 import type { Destination, PutOptions, PutReceipt, SignedUrl } from './types.js';
+import { lazy } from '../core/lazy.js';
+
+/** The GCS client costs ~135 ms to import: loaded when a gcs destination first connects, not with the registry. */
+const loadSdk = lazy(() => import('@google-cloud/storage'));
 
 const MiB = 1024 * 1024;
 

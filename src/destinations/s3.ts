@@ -1,18 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-
-/**
- * The AWS SDK costs ~130 ms to import: it is loaded when an s3 destination first connects, not
- * when the registry is read, so commands that never touch S3 start without it.
- */
-type Sdk = typeof import('@aws-sdk/client-s3') & Pick<typeof import('@aws-sdk/lib-storage'), 'Upload'>;
-let sdk: Promise<Sdk> | undefined;
-const loadSdk = (): Promise<Sdk> =>
-  (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ ...s3, Upload: storage.Upload })));
-/** Only the API's artifact links need the presigner: loaded on the first link, not with the SDK. */
-let presigner: Promise<typeof import('@aws-sdk/s3-request-presigner')> | undefined;
-const loadPresigner = () => (presigner ??= import('@aws-sdk/s3-request-presigner'));
 import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
 import { defineDestination } from '../core/component.js';
@@ -21,6 +9,17 @@ import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import { BodyReader, uploadFailure, contentTypeFor, normalizePrefix, objectMetadataConfig, renderMetadata, sha256MetadataKey } from './object-store.js';
 import type { Destination, PutOptions, PutReceipt, SignedUrl } from './types.js';
+import { lazy } from '../core/lazy.js';
+
+/**
+ * The AWS SDK costs ~130 ms to import: it is loaded when an s3 destination first connects, not
+ * when the registry is read, so commands that never touch S3 start without it.
+ */
+type Sdk = typeof import('@aws-sdk/client-s3') & Pick<typeof import('@aws-sdk/lib-storage'), 'Upload'>;
+const loadSdk = lazy((): Promise<Sdk> =>
+  Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ ...s3, Upload: storage.Upload })));
+/** Only the API's artifact links need the presigner: loaded on the first link, not with the SDK. */
+const loadPresigner = lazy(() => import('@aws-sdk/s3-request-presigner'));
 
 const MiB = 1024 * 1024;
 /** S3's smallest part (all but the last); lib-storage refuses less. */

@@ -2,11 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
 import type { Client, ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
-
-/** ssh2 costs ~50 ms and 14 MB to import: loaded when an sftp destination first connects, not with the registry. */
-let ssh2: Promise<typeof import('ssh2')> | undefined;
-// CommonJS: Node finds no named export `utils`, so the module is taken from its default export.
-const loadSsh2 = () => (ssh2 ??= import('ssh2').then((mod) => mod.default));
 import { z } from 'zod';
 import { duration, secret } from '../config/units.js';
 import type { Clock } from '../core/clock.js';
@@ -16,6 +11,11 @@ import { classify, type ClassifyContext } from '../errors/classify.js';
 import { ladingError, LadingError } from '../errors/lading-error.js';
 import type { KnownHostStore } from '../store/types.js';
 import type { Destination, PutOptions, PutReceipt } from './types.js';
+import { lazy } from '../core/lazy.js';
+
+/** ssh2 costs ~50 ms and 14 MB to import: loaded when an sftp destination first connects, not with the registry. */
+// CommonJS: Node finds no named export `utils`, so the module is taken from its default export.
+const loadSsh2 = lazy(() => import('ssh2').then((mod) => mod.default));
 
 /** `SHA256:` and 43 base64 characters, as `ssh-keygen -l` prints a key's fingerprint. */
 const fingerprintPattern = /^SHA256:[A-Za-z0-9+/]{43}=?$/;

@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import type { z } from 'zod';
+import { lazy } from '../core/lazy.js';
 import { classify } from '../errors/classify.js';
 import type { channelConfig } from './config.js';
 import type { Channel, ChannelContext } from './channel.js';
 
 /** nodemailer costs ~70 ms and 15 MB to import: loaded when the first mail is sent, as most runs send none. */
-let nodemailer: Promise<typeof import('nodemailer')> | undefined;
-const loadNodemailer = () => (nodemailer ??= import('nodemailer'));
+const loadNodemailer = lazy(() => import('nodemailer'));
 
 type EmailConfig = Extract<z.output<typeof channelConfig>, { type: 'email' }>;
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Row } from '../core/item.js';
+import { lazy } from '../core/lazy.js';
 import { plainValue, quoteTable, type OpenOptions, type SqlDatabase, type SqlDialect, type SqlSession, type TableInfo, type TableName } from './connection.js';
 
 export const postgresDialect: SqlDialect = {
@@ -31,11 +32,10 @@ const typesOf = (lib: typeof pg) => ({
 });
 
 /**
- * node-postgres costs ~55 ms and 15 MB to import: loaded by a database's first session, when
- * PostgreSQL is first connected anyway, so opening a pipeline that never queries does not pay it.
+ * node-postgres costs ~55 ms and 15 MB to import: loaded when PostgreSQL is first connected (a
+ * database's first session, the PostgreSQL store's open), so SQLite-only processes never pay it.
  */
-let loaded: Promise<typeof pg> | undefined;
-const loadPg = () => (loaded ??= import('pg').then((mod) => mod.default));
+export const loadPg = lazy(() => import('pg').then((mod) => mod.default));
 
 export interface PostgresOptions extends OpenOptions {
   readonly maxConnections: number;

@@ -4,6 +4,7 @@ import type { FileArtifact, RunReport } from '../../core/report.js';
 import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
+import { loadPg } from '../../sql/postgres.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
@@ -37,9 +38,6 @@ export interface PostgresStoreOptions {
 /** Where the PostgreSQL migrations live: next to this module (the build copies the .sql files). */
 export const postgresMigrationsDir = (): URL => new URL('./migrations/', import.meta.url);
 
-/** node-postgres costs ~55 ms and 15 MB to import: loaded when a store is opened, not by importing lading's API, which re-exports this module. */
-let loaded: Promise<typeof pg> | undefined;
-const loadPg = () => (loaded ??= import('pg').then((mod) => mod.default));
 
 // int8 (ids, counters, count(*)) arrives as text by default; these stay far below 2^53.
 const typesOf = (lib: typeof pg) => ({
