@@ -16,6 +16,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
+import { pick } from '../config/one-of.js';
 import type { Item, Row } from '../core/item.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EncoderContext } from '../formats/types.js';
@@ -102,16 +103,20 @@ export interface ParallelPlan {
 export function parallelPlan(args: {
   readonly config: PipelineConfig;
   readonly source: Source;
-  readonly format: FormatDef | undefined;
+  readonly formats: readonly FormatDef[];
   readonly encoder: EncoderContext;
+  /** Neither a resumed nor a sample run: every item, from the first. */
   readonly fromStart: boolean;
 }): ParallelPlan | undefined {
-  const { config, source, format } = args;
+  const { config, source } = args;
   const wanted = config.execution.parse_threads;
-  const threads = wanted === 'auto' ? Math.min(4, availableParallelism() > 1 ? availableParallelism() : 0) : wanted;
-  if (threads === 0 || !args.fromStart || source.readNdjsonWith === undefined || format?.thread === undefined) return undefined;
+  const cpus = availableParallelism();
+  const threads = wanted === 'auto' ? (cpus > 1 ? Math.min(4, cpus) : 0) : wanted;
   const output = config.output as { readonly type: string; readonly format?: unknown; readonly partition?: unknown };
-  if (output.type !== 'file' || output.partition !== undefined || config.map === undefined) return undefined;
+  if (threads === 0 || !args.fromStart || source.readNdjsonWith === undefined || config.map === undefined) return undefined;
+  if (output.type !== 'file' || output.partition !== undefined) return undefined;
+  const format = pick(args.formats, output.format);
+  if (format.thread === undefined) return undefined;
   const size = source.progress?.();
   if (wanted === 'auto' && size !== undefined && size.unit === 'bytes' && size.total < MIN_PARALLEL_BYTES) return undefined;
   const setup: WorkerSetup = {

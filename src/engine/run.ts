@@ -265,11 +265,10 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
         onPause: (paused) => emit({ type: paused ? 'paused' : 'unpaused', run_id: runId }),
       }, start);
       const size = () => chunkSize;
-      const output = config.output as { readonly type: string; readonly format?: { readonly type: string } };
-      const parallel = sampled === undefined && output.type === 'file' && output.format !== undefined ? parallelPlan({
-        config, source, format: registry.formats.find((f) => f.type === output.format!.type), fromStart: from === null,
+      const parallel = parallelPlan({
+        config, source, formats: registry.formats, fromStart: from === null && sampled === undefined,
         encoder: { pipeline: runCtx.pipeline, runId, batchId: runCtx.batchId, createdAt, ...(columns ? { columns } : {}) },
-      }) : undefined;
+      });
       const chunks = sampled ? chunked(only(source.read(from, signal), sampled), size)
         : parallel ? rechunked(preparedBatches(source, parallel, signal), size)
         : source.readBatches ? rechunked(source.readBatches(from, signal), size) : chunked(source.read(from, signal), size);
