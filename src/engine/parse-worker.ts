@@ -17,13 +17,23 @@ const encoder = def.encoder(setup.format.config, setup.encoder);
 const processor = buildProcessor(setup.stages);
 const never = new AbortController().signal;
 
-/** Input slices this large: the reader hands over a few hundred records at a time, which die young (cheap to collect). */
+/** Input slices about this large: the reader hands over a few hundred records at a time, which die young (cheap to collect). */
 const SLICE_BYTES = 64 * 1024;
 
+/**
+ * The block in slices that end on a line feed, so no line is split: whether a line is too long
+ * was decided by the main thread on the reads as they came (parallel.ts `blocks`), exactly as
+ * the reader decides it there, and must not be decided again on other boundaries here.
+ */
 async function* slices(bytes: Uint8Array): AsyncGenerator<Buffer> {
   const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (all.byteLength === 0) yield all;
-  for (let at = 0; at < all.byteLength; at += SLICE_BYTES) yield all.subarray(at, at + SLICE_BYTES);
+  for (let at = 0; at < all.byteLength;) {
+    const lf = all.indexOf(0x0a, Math.min(at + SLICE_BYTES, all.byteLength) - 1);
+    const end = lf === -1 ? all.byteLength : lf + 1;
+    yield all.subarray(at, end);
+    at = end;
+  }
 }
 
 /**

@@ -113,6 +113,24 @@ test('a line longer than the limit fails with its line number both ways, whereve
   assert.equal(serial.csv.split('\n').length - 2, 30_100, 'every other line delivered');
 });
 
+test('a line a little over the limit is read, or not, exactly as the reader on the main thread reads it', async () => {
+  // The reader judges a line by the bytes it held before the read (256 KiB) that brought its line
+  // feed. This line is 100,000 bytes over the limit, and line 1 is padded so that its last read
+  // brings 200,000 of its bytes: the reader holds less than the limit before it and reads it.
+  const read = 256 * 1024;
+  const line = (i: number, pad = '') => `{"id": ${i}, "email": "u${i}@example.com", "state": "ny", "name": "n${i}"${pad}}\n`;
+  const total = MAX_LINE_BYTES + 100_000;
+  const long = `{"id": 30001, "pad": "${'x'.repeat(total - '{"id": 30001, "pad": ""}\n'.length)}"}\n`;
+  const before = Array.from({ length: 29_999 }, (_, i) => line(i + 2)).join('');
+  const unpadded = Buffer.byteLength(line(1)) + Buffer.byteLength(before);
+  const pad = ' '.repeat((((200_000 - unpadded - total) % read) + read) % read);
+  const input = Buffer.from(line(1, pad) + before + long + Array.from({ length: 10 }, (_, i) => line(30_002 + i)).join(''));
+  const [serial, threaded] = [await run(input, 0), await run(input, 2)];
+  assert.deepEqual(serial.errors.map((e) => [e.itemId, e.code]), [['input.ndjson:30001', 'VALIDATE_REQUIRED']], 'read, and failed only for its missing email');
+  assert.deepEqual(threaded.errors, serial.errors);
+  assert.equal(threaded.csv, serial.csv);
+});
+
 test('a run cancelled while workers prepare its blocks stops, delivers nothing, and leaves no worker behind', async () => {
   const cancelled = await run(troubledInput(), 2, { cancelAfterChunks: 3 });
   assert.equal(cancelled.status, 'cancelled');
