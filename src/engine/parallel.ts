@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
 import { pick } from '../config/one-of.js';
 import type { Item, Row } from '../core/item.js';
+import { ThreadCalls, workerEntry } from '../core/threads.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EncoderContext } from '../formats/types.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
@@ -121,7 +122,7 @@ export function parallelPlan(args: {
   if (wanted === 'auto' && size !== undefined && size.unit === 'bytes' && size.total < MIN_PARALLEL_BYTES) return undefined;
   const setup: WorkerSetup = {
     file: '', stages: { validate: config.validate, map: config.map },
-    format: { module: built(format.thread.module), name: format.thread.name, config: output.format }, encoder: args.encoder,
+    format: { module: workerEntry(new URL(format.thread.module)).href, name: format.thread.name, config: output.format }, encoder: args.encoder,
   };
   try {
     structuredClone(setup);
@@ -244,15 +245,6 @@ async function* blocks(bytes: AsyncIterable<Buffer>): AsyncGenerator<Omit<BlockJ
   if (wholeBytes > 0 || carryBytes > 0 || startsOverlong) yield cut(true);
 }
 
-/**
- * The compiled module for a module of src/ run by tsx (the tests): Node 20 runs no TypeScript in
- * worker threads, whose loader does not get tsx's hooks. The test command builds first.
- */
-function built(url: string): string {
-  return fromSource ? url.replace(/\/src\/(?!.*\/src\/)/, '/dist/').replace(/\.ts$/, '.js') : url;
-}
-const fromSource = import.meta.url.endsWith('.ts');
-
 const nothing: Row = Object.freeze({}) as Row;
 
 function itemsOf(result: BlockResult, file: string, seqBefore: number): Item[] {
@@ -299,45 +291,25 @@ function revive(json: ErrorJson & { readonly stack?: string }): LadingError {
 
 /** Worker threads taking blocks in turn; a crashed or failed worker fails the blocks it held. */
 class Pool {
-  private readonly workers: Worker[];
-  private readonly waiting = new Map<number, { resolve: (result: BlockResult) => void; reject: (error: unknown) => void }>();
-  private nextId = 0;
+  private readonly threads: ThreadCalls<Omit<BlockJob, 'id'>, BlockResult>[];
+  private turn = 0;
 
   constructor(size: number, setup: WorkerSetup) {
-    const entry = new URL(built(new URL('./parse-worker.js', import.meta.url).href));
-    this.workers = Array.from({ length: size }, () => {
+    const entry = workerEntry(new URL('./parse-worker.js', import.meta.url));
+    this.threads = Array.from({ length: size }, () => new ThreadCalls(
       // A worker's records die within a 64 KiB slice (parse-worker.ts), so a young generation of
       // 8 MB is plenty; V8's default reserves 16 MB semi-spaces per thread.
-      const worker = new Worker(entry, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
-      worker.on('message', (result: BlockResult) => {
-        const entry = this.waiting.get(result.id);
-        this.waiting.delete(result.id);
-        entry?.resolve(result);
-      });
-      worker.on('error', (error) => this.failAll(error));
-      worker.on('exit', (code) => {
-        if (code !== 0) this.failAll(ladingError('UNCLASSIFIED', `a parse worker thread exited with code ${code}`));
-      });
-      return worker;
-    });
+      new Worker(entry, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 8 } }),
+      'a parse worker thread', (message) => ladingError('UNCLASSIFIED', message),
+    ));
   }
 
   run(block: Omit<BlockJob, 'id'>): Promise<BlockResult> {
-    const id = this.nextId++;
-    const job: BlockJob = { id, ...block };
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      // Blocks go round: each is about the same work, so turns balance the load.
-      this.workers[id % this.workers.length]!.postMessage(job, [job.bytes.buffer as ArrayBuffer]);
-    });
+    // Blocks go round: each is about the same work, so turns balance the load.
+    return this.threads[this.turn++ % this.threads.length]!.call(block, [block.bytes.buffer as ArrayBuffer]);
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-
-  private failAll(error: unknown): void {
-    for (const entry of this.waiting.values()) entry.reject(error);
-    this.waiting.clear();
+    await Promise.all(this.threads.map((thread) => thread.close()));
   }
 }

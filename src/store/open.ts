@@ -1,9 +1,12 @@
 import { openSqliteStore } from './sqlite/store.js';
+export { ingestThreadDefaults } from './sqlite/store.js';
 import type { Store } from './types.js';
 
 export interface OpenStoreOptions {
   /** false: open without migrating, so the caller can call migrate() and see what it applied. Default true. */
   readonly migrate?: boolean;
+  /** SQLite: commit large API ingest groups on a thread of their own (SqliteStoreOptions.ingestThread). PostgreSQL commits off the event loop anyway. */
+  readonly ingestThread?: { readonly minRecords: number };
 }
 
 /** True for the URLs the PostgreSQL store opens: postgres:// and postgresql://. */
@@ -17,5 +20,5 @@ export const isPostgresUrl = (target: string): boolean => /^postgres(?:ql)?:\/\/
 export async function openStore(target: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (!isPostgresUrl(target)) return openSqliteStore(target, options);
   const { openPostgresStore } = await import('./postgres/store.js');
-  return openPostgresStore(target, options);
+  return openPostgresStore(target, options.migrate === undefined ? {} : { migrate: options.migrate });
 }

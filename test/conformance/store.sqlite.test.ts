@@ -38,6 +38,26 @@ describeStore('sqlite (WAL file)', async () => {
   };
 });
 
+// Again with every API ingest group committed on the ingest thread (its own connection), as
+// `lading serve` commits its large ones: the thread must store and answer exactly as the store does.
+describeStore('sqlite (WAL file, ingest thread)', async () => {
+  const { dir, path } = await tempDbPath();
+  const options = { ingestThread: { minRecords: 0 } };
+  const open: SqliteStore[] = [await openSqliteStore(path, options)];
+  return {
+    store: open[0]!,
+    async reopen() {
+      const store = await openSqliteStore(path, options);
+      open.push(store);
+      return store;
+    },
+    async cleanup() {
+      for (const store of open) await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
 describe('SqliteStore on a shared file', () => {
   let dir: string;
   let path: string;
@@ -193,6 +213,28 @@ describe('SqliteStore on a shared file', () => {
       });
       holder.exec('ROLLBACK');
       assert.deepEqual(await store.ingest('busy', [{ data: { n: 1 } }], new Date(0)), { accepted: 1, duplicates: 0 });
+    } finally {
+      holder.close();
+      await store.close();
+    }
+  });
+
+  test('the ingest thread\'s lock wait fails as the transient STORE_BUSY, classified as the store\'s own', async () => {
+    const store = await openSqliteStore(path, { busyTimeoutMs: 20, ingestThread: { minRecords: 2 } });
+    const holder = new Database(path);
+    const request = { pipeline: 'busy-thread', records: [{ data: { n: 1 } }, { data: { n: 2 } }] };
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      await assert.rejects(store.ingestRequests([request], new Date(0)), (error: unknown) => {
+        assert.ok(error instanceof LadingError);
+        assert.equal(error.code, 'STORE_BUSY');
+        assert.equal(error.transient, true);
+        assert.match(error.message, /^sqlite: ingestRequests/);
+        return true;
+      });
+      holder.exec('ROLLBACK');
+      assert.deepEqual(await store.ingestRequests([request], new Date(0)), [{ accepted: 2, duplicates: 0, replayed: false }]);
+      assert.equal((await store.inboxStats('busy-thread')).pending, 2);
     } finally {
       holder.close();
       await store.close();

@@ -1,0 +1,46 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+export interface ConnectionOptions {
+  /**
+   * `FULL` (default): each commit is fsynced, so an answered ingest survives power loss, as
+   * DESIGN.md promises. `NORMAL`: commits survive a process crash but the last ones may be lost
+   * on power loss or an OS crash; faster on slow disks.
+   */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+  /** How long a write waits for another connection's lock before failing with STORE_BUSY. Default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** Opens a connection to the store's file (creating the file and its folder when missing) with the store's settings. */
+export function openConnection(path: string, options: ConnectionOptions): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+    // busy_timeout first: switching a new file to WAL can meet another process's lock.
+    const busyMs = options.busyTimeoutMs;
+    db.pragma(`busy_timeout = ${busyMs !== undefined && Number.isFinite(busyMs) ? Math.max(0, Math.trunc(busyMs)) : 5000}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma(options.synchronous === 'NORMAL' ? 'synchronous = NORMAL' : 'synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    return db;
+  } catch (error) {
+    db?.close();
+    throw error;
+  }
+}
+
+/** A connection's prepared statements, each prepared on first use (after migrations created the tables). */
+export function statementCache(db: Database.Database): (sql: string) => Database.Statement {
+  const statements = new Map<string, Database.Statement>();
+  return (sql) => {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+}

@@ -1,0 +1,68 @@
+import type Database from 'better-sqlite3';
+import { statementCache } from './connection.js';
+import type { InboxInput, IngestOutcome, IngestRequest } from '../types.js';
+
+/** 6 bound parameters a row: 3,072 per statement, well under SQLite's limit of 32,766. */
+const maxInsertRows = 512;
+
+/** The INSERT of 2^k rows, at index k. */
+const insertInboxRecords: readonly string[] = Array.from({ length: Math.log2(maxInsertRows) + 1 }, (_, k) =>
+  `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES ${Array.from({ length: 2 ** k }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}
+  ON CONFLICT (pipeline, idempotency_key) DO NOTHING`);
+
+/**
+ * The inbox's writes on one connection: the store's own, and the ingest writer thread's
+ * (ingest-thread.ts), which must write exactly as the store does.
+ */
+export class InboxWrites {
+  readonly #stmt: (sql: string) => Database.Statement;
+
+  constructor(private readonly db: Database.Database) {
+    this.#stmt = statementCache(db);
+  }
+
+  /**
+   * Inserts inbox records inside the caller's transaction; a record whose key is already stored
+   * counts as a duplicate. Many rows per INSERT: statement runs, not rows, dominate an ingest's
+   * CPU. A run of `n` rows is cut into power-of-two slices of at most `maxInsertRows`, so at most
+   * a dozen statement shapes are ever prepared. ON CONFLICT works row by row, so a key repeated
+   * inside one slice is a duplicate too.
+   */
+  insert(pipeline: string, records: readonly InboxInput[], receivedAt: string): { accepted: number; duplicates: number } {
+    let accepted = 0;
+    for (let start = 0; start < records.length;) {
+      let rows = maxInsertRows;
+      while (rows > records.length - start) rows >>= 1;
+      const params: unknown[] = [];
+      for (let i = start; i < start + rows; i++) {
+        const record = records[i]!;
+        const data = record.json ?? JSON.stringify(record.data);
+        params.push(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt, record.priority ?? null);
+      }
+      accepted += this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run(params).changes;
+      start += rows;
+    }
+    return { accepted, duplicates: records.length - accepted };
+  }
+
+  /** API requests in one transaction (one fsync); a re-sent request key gets its first answer and stores nothing. */
+  requests(requests: readonly IngestRequest[], receivedAt: string): IngestOutcome[] {
+    const answered = this.#stmt('SELECT accepted, duplicates, extra FROM ingest_requests WHERE pipeline = ? AND request_key = ?');
+    const remember = this.#stmt(
+      'INSERT INTO ingest_requests (pipeline, request_key, accepted, duplicates, extra, received_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    return this.db.transaction(() => requests.map((request): IngestOutcome => {
+      if (request.requestKey !== undefined) {
+        const first = answered.get(request.pipeline, request.requestKey) as { accepted: number; duplicates: number; extra: string | null } | undefined;
+        if (first !== undefined) {
+          return { accepted: first.accepted, duplicates: first.duplicates, replayed: true, ...(first.extra === null ? {} : { extra: JSON.parse(first.extra) as unknown }) };
+        }
+      }
+      const counts = this.insert(request.pipeline, request.records, receivedAt);
+      if (request.requestKey !== undefined) {
+        remember.run(request.pipeline, request.requestKey, counts.accepted, counts.duplicates, request.extra === undefined ? null : JSON.stringify(request.extra), receivedAt);
+      }
+      return { ...counts, replayed: false, ...(request.extra === undefined ? {} : { extra: request.extra }) };
+    })).immediate();
+  }
+}

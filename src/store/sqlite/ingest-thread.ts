@@ -1,0 +1,59 @@
+import { Worker } from 'node:worker_threads';
+import { ThreadCalls, workerEntry } from '../../core/threads.js';
+import type { IngestOutcome, IngestRequest } from '../types.js';
+import type { ConnectionOptions } from './connection.js';
+
+export interface IngestThreadSetup {
+  readonly path: string;
+  readonly options: ConnectionOptions;
+}
+
+export interface IngestCall {
+  readonly requests: readonly IngestRequest[];
+  readonly receivedAt: string;
+}
+
+export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly error: { readonly message: string; readonly code?: string } };
+
+/**
+ * API ingest requests committed on a thread of its own (ingest-worker.ts, with its own
+ * connection to the same file). better-sqlite3 is synchronous: on the event loop, a group's
+ * inserts and its commit's fsync stop the server from reading the next requests, which is most
+ * of a single-record POST's wait and a third of a bulk POST's CPU. A thread that stopped is
+ * replaced on the next call.
+ */
+const none: Record<string, unknown> = {};
+
+export class IngestThread {
+  #calls: ThreadCalls<IngestCall, IngestAnswer> | undefined;
+
+  constructor(private readonly setup: IngestThreadSetup) {
+    this.#calls = this.#start();
+  }
+
+  /** The outcomes, or the writer's error with its SQLite code, for the store to classify. */
+  async requests(requests: readonly IngestRequest[], receivedAt: string): Promise<IngestOutcome[]> {
+    if (this.#calls === undefined || !this.#calls.alive) this.#calls = this.#start();
+    // Only the stored text crosses: a record's parsed data would be cloned for nothing (one
+    // empty object stands for all of them; a message clones a shared object once).
+    const lean = requests.map((request) => ({
+      ...request,
+      records: request.records.map(({ data, json, key, priority }) => ({
+        data: none, json: json ?? JSON.stringify(data), ...(key === undefined ? {} : { key }), ...(priority === undefined ? {} : { priority }),
+      })),
+    }));
+    const answer = await this.#calls.call({ requests: lean, receivedAt });
+    if ('error' in answer) throw Object.assign(new Error(answer.error.message), answer.error.code === undefined ? {} : { code: answer.error.code });
+    return answer.outcomes;
+  }
+
+  async close(): Promise<void> {
+    await this.#calls?.close();
+    this.#calls = undefined;
+  }
+
+  #start(): ThreadCalls<IngestCall, IngestAnswer> {
+    const worker = new Worker(workerEntry(new URL('./ingest-worker.js', import.meta.url)), { workerData: this.setup });
+    return new ThreadCalls(worker, 'the ingest writer thread', (message) => new Error(message));
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * The ingest writer thread of ingest-thread.ts: its own connection to the store's file, on which
+ * it commits API ingest requests exactly as the store would (InboxWrites), so the commit's fsync
+ * blocks this thread and not the server's event loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openConnection } from './connection.js';
+import { InboxWrites } from './inbox-writes.js';
+import type { IngestAnswer, IngestCall, IngestThreadSetup } from './ingest-thread.js';
+import type { Called } from '../../core/threads.js';
+
+const setup = workerData as IngestThreadSetup;
+const writes = new InboxWrites(openConnection(setup.path, setup.options));
+
+parentPort!.on('message', ({ id, requests, receivedAt }: Called<IngestCall>) => {
+  let answer: Called<IngestAnswer>;
+  try {
+    answer = { id, outcomes: writes.requests(requests, receivedAt) };
+  } catch (error) {
+    // The store classifies it on the main thread: only the message and SQLite's code cross.
+    const { message, code } = error as { message?: unknown; code?: unknown };
+    answer = { id, error: { message: String(message ?? error), ...(typeof code === 'string' ? { code } : {}) } };
+  }
+  parentPort!.postMessage(answer);
+});
