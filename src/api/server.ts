@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Catalog } from '../config/catalog.js';
@@ -86,7 +86,7 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
     // Typed as fastify's base logger so the instance keeps the default FastifyInstance type route modules take.
     loggerInstance: observer.logger as FastifyBaseLogger,
     // One access line per request instead of fastify's two, written below without field redaction.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // No child logger per request: binding the request id re-runs the redaction on every request;
     // the few lines a request writes name their reqId themselves.
     childLoggerFactory: (logger) => logger,
