@@ -101,8 +101,9 @@ const iso = (date: Date): string => date.toISOString();
  * What `lading serve` commits on the ingest thread: groups of 256 records or more. A small group's
  * insert is cheap, and committing it on the event loop batches the next requests for free (they
  * queue in the socket buffers meanwhile); the thread hop and the wake-ups it adds cost
- * single-record POSTs more than the commit they move (bench: 2,900 vs 3,600 req/s). A large
- * group's inserts are CPU the thread takes off the loop (bulk NDJSON: 58k vs 45k records/s).
+ * single-record POSTs more than the commit they move (3,600 → 2,900 req/s when every group went
+ * to the thread). A large group's inserts are CPU the thread takes off the loop (bulk NDJSON:
+ * 49.5k → 58.2k records/s, medians of 3 alternating runs; docs/benchmarks.md).
  */
 export const ingestThreadDefaults = { minRecords: 256 } as const;
 const recordsIn = (requests: readonly IngestRequest[]): number => requests.reduce((sum, request) => sum + request.records.length, 0);
