@@ -8,9 +8,9 @@ export interface ConnectionOptions {
    * DESIGN.md promises. `NORMAL`: commits survive a process crash but the last ones may be lost
    * on power loss or an OS crash; faster on slow disks.
    */
-  readonly synchronous?: 'FULL' | 'NORMAL';
+  readonly synchronous?: 'FULL' | 'NORMAL' | undefined;
   /** How long a write waits for another connection's lock before failing with STORE_BUSY. Default 5000. */
-  readonly busyTimeoutMs?: number;
+  readonly busyTimeoutMs?: number | undefined;
 }
 
 /** Opens a connection to the store's file (creating the file and its folder when missing) with the store's settings. */

@@ -62,7 +62,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   }
   // After migrating: the thread's connection finds the tables in place.
   if (options.ingestThread !== undefined && path !== ':memory:' && !path.startsWith('file:')) {
-    store.commitIngestOn(options.ingestThread.minRecords, new IngestThread({ path, options: { ...(options.synchronous ? { synchronous: options.synchronous } : {}), ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }) } }));
+    store.commitIngestOn(options.ingestThread.minRecords, new IngestThread({ path, options: { synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs } }));
   }
   return store;
 }
@@ -107,6 +107,7 @@ const iso = (date: Date): string => date.toISOString();
  */
 export const ingestThreadDefaults = { minRecords: 256 } as const;
 const recordsIn = (requests: readonly IngestRequest[]): number => requests.reduce((sum, request) => sum + request.records.length, 0);
+
 /** A parameter bound twice: SQLite's `? IS NULL OR col = ?` takes it once per placeholder. */
 const twice = <T>(value: T): [T, T] => [value, value];
 
