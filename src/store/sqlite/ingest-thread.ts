@@ -13,6 +13,9 @@ export interface IngestCall {
   readonly receivedAt: string;
 }
 
+/** Every record's parsed data, in a message to the thread, which stores the text. */
+const none: Record<string, unknown> = {};
+
 export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly error: { readonly message: string; readonly code?: string } };
 
 /**
@@ -22,8 +25,6 @@ export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly e
  * of a single-record POST's wait and a third of a bulk POST's CPU. A thread that stopped is
  * replaced on the next call.
  */
-const none: Record<string, unknown> = {};
-
 export class IngestThread {
   #calls: ThreadCalls<IngestCall, IngestAnswer> | undefined;
 
