@@ -21,9 +21,9 @@ export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly e
 /**
  * API ingest requests committed on a thread of its own (ingest-worker.ts, with its own
  * connection to the same file). better-sqlite3 is synchronous: on the event loop, a group's
- * inserts and its commit's fsync stop the server from reading the next requests, which is most
- * of a single-record POST's wait and a third of a bulk POST's CPU. A thread that stopped is
- * replaced on the next call.
+ * inserts and its commit's fsync stop the server from reading the next requests: a third of a
+ * bulk POST's CPU. The store sends only large groups here (ingestThreadDefaults says why). A
+ * thread that stopped is replaced on the next call.
  */
 export class IngestThread {
   #calls: ThreadCalls<IngestCall, IngestAnswer> | undefined;
