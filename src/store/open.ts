@@ -1,6 +1,7 @@
 import { openSqliteStore } from './sqlite/store.js';
-export { ingestThreadDefaults } from './sqlite/store.js';
 import type { Store } from './types.js';
+
+export { ingestThreadDefaults } from './sqlite/store.js';
 
 export interface OpenStoreOptions {
   /** false: open without migrating, so the caller can call migrate() and see what it applied. Default true. */

@@ -241,6 +241,20 @@ describe('SqliteStore on a shared file', () => {
     }
   });
 
+  test('a claim that finds no work does not wait for another connection\'s write lock', async () => {
+    const store = await openSqliteStore(path, { busyTimeoutMs: 20 });
+    const holder = new Database(path);
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      // An idle worker polls all the time: behind an ingest commit it used to fail (or stall the event loop) here.
+      assert.equal(await store.claimChunk('idle-worker', 1000, new Date(0)), null);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+      await store.close();
+    }
+  });
+
   test('a database migrated by a newer lading is refused with STORE_SCHEMA_NEWER', async () => {
     const { dir: newerDir, path: newer } = await tempDbPath();
     try {

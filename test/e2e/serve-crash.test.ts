@@ -31,8 +31,10 @@ async function ingestUntilKilled(dir: string, db: string): Promise<void> {
   let sent = 0;
   const client = async (c: number) => {
     for (let n = 0; ; n++) {
-      // Every third request is an NDJSON batch of up to 40 records, the others one JSON record.
-      const ids = Array.from({ length: n % 3 === 2 ? 1 + ((n * 7 + c) % 40) : 1 }, (_, k) => `c${c}-${n}-${k}`);
+      // Every third request is an NDJSON batch of up to 40 records, every ninth one of 300 (a
+      // group that large commits on the ingest thread), the others one JSON record.
+      const size = n % 9 === 8 ? 300 : n % 3 === 2 ? 1 + ((n * 7 + c) % 40) : 1;
+      const ids = Array.from({ length: size }, (_, k) => `c${c}-${n}-${k}`);
       const ndjson = ids.length > 1;
       const body = ndjson ? `${ids.map((id) => JSON.stringify({ id, client: c })).join('\n')}\n` : JSON.stringify({ id: ids[0], client: c });
       sent++;
