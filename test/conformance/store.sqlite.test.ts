@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { LadingError } from '../../src/errors/lading-error.js';
 import { openSqliteStore, SqliteStore } from '../../src/store/sqlite/store.js';
 import type { Batch } from '../../src/store/types.js';
+import { rejects } from '../support/errors.js';
 import { describeStore } from './store.suite.js';
 
 async function tempDbPath(): Promise<{ path: string; dir: string }> {
@@ -199,58 +200,53 @@ describe('SqliteStore on a shared file', () => {
     }
   });
 
-  test('a write blocked by another connection\'s lock fails as the transient STORE_BUSY', async () => {
-    const store = await openSqliteStore(path, { busyTimeoutMs: 20 });
+  /** Runs `body` while another connection holds the file's write lock, then lets it go. */
+  async function whileLocked(body: () => Promise<void>): Promise<void> {
     const holder = new Database(path);
     try {
       holder.exec('BEGIN IMMEDIATE');
-      await assert.rejects(store.ingest('busy', [{ data: { n: 1 } }], new Date(0)), (error: unknown) => {
-        assert.ok(error instanceof LadingError);
-        assert.equal(error.code, 'STORE_BUSY');
-        assert.equal(error.transient, true);
-        assert.match(error.message, /^sqlite: ingest/);
-        return true;
-      });
+      await body();
+    } finally {
       holder.exec('ROLLBACK');
+      holder.close();
+    }
+  }
+
+  /** A transient STORE_BUSY named after the store operation that met the lock. */
+  async function rejectsBusy(promise: Promise<unknown>, operation: string): Promise<void> {
+    const error = await rejects(promise, 'STORE_BUSY');
+    assert.equal(error.transient, true);
+    assert.ok(error.message.startsWith(`sqlite: ${operation}:`), error.message);
+  }
+
+  test('a write blocked by another connection\'s lock fails as the transient STORE_BUSY', async () => {
+    const store = await openSqliteStore(path, { busyTimeoutMs: 20 });
+    try {
+      await whileLocked(() => rejectsBusy(store.ingest('busy', [{ data: { n: 1 } }], new Date(0)), 'ingest'));
       assert.deepEqual(await store.ingest('busy', [{ data: { n: 1 } }], new Date(0)), { accepted: 1, duplicates: 0 });
     } finally {
-      holder.close();
       await store.close();
     }
   });
 
   test('the ingest thread\'s lock wait fails as the transient STORE_BUSY, classified as the store\'s own', async () => {
     const store = await openSqliteStore(path, { busyTimeoutMs: 20, ingestThread: { minRecords: 2 } });
-    const holder = new Database(path);
     const request = { pipeline: 'busy-thread', records: [{ data: { n: 1 } }, { data: { n: 2 } }] };
     try {
-      holder.exec('BEGIN IMMEDIATE');
-      await assert.rejects(store.ingestRequests([request], new Date(0)), (error: unknown) => {
-        assert.ok(error instanceof LadingError);
-        assert.equal(error.code, 'STORE_BUSY');
-        assert.equal(error.transient, true);
-        assert.match(error.message, /^sqlite: ingestRequests/);
-        return true;
-      });
-      holder.exec('ROLLBACK');
+      await whileLocked(() => rejectsBusy(store.ingestRequests([request], new Date(0)), 'ingestRequests'));
       assert.deepEqual(await store.ingestRequests([request], new Date(0)), [{ accepted: 2, duplicates: 0, replayed: false }]);
       assert.equal((await store.inboxStats('busy-thread')).pending, 2);
     } finally {
-      holder.close();
       await store.close();
     }
   });
 
   test('a claim that finds no work does not wait for another connection\'s write lock', async () => {
     const store = await openSqliteStore(path, { busyTimeoutMs: 20 });
-    const holder = new Database(path);
     try {
-      holder.exec('BEGIN IMMEDIATE');
       // An idle worker polls all the time: behind an ingest commit it used to fail (or stall the event loop) here.
-      assert.equal(await store.claimChunk('idle-worker', 1000, new Date(0)), null);
+      await whileLocked(async () => assert.equal(await store.claimChunk('idle-worker', 1000, new Date(0)), null));
     } finally {
-      holder.exec('ROLLBACK');
-      holder.close();
       await store.close();
     }
   });
