@@ -74,7 +74,7 @@ describe('lading serve API', () => {
     if (init.json !== undefined) headers.set('content-type', 'application/json');
     return fetch(`${url}${path}`, { ...init, headers, ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}) });
   };
-  const ingest = (pipeline: string, body: string, contentType = 'application/json', extra: Record<string, string> = {}, key = keys.ingest) =>
+  const ingest = (pipeline: string, body: string | Uint8Array, contentType = 'application/json', extra: Record<string, string> = {}, key = keys.ingest) =>
     call(`/v1/pipelines/${pipeline}/records`, { method: 'POST', key, body, headers: { 'content-type': contentType, ...extra } });
   const waitFinished = async (jobId: string, key = keys.alice): Promise<RunReport> => {
     const events = await readEvents(await call(`/v1/jobs/${jobId}/events`, { key }));
@@ -174,6 +174,26 @@ describe('lading serve API', () => {
       const nd = (await ndjson.json()) as { accepted: number; rejected: { index: number; reasons: { code: string }[] }[] };
       assert.equal(nd.accepted, 2);
       assert.deepEqual(nd.rejected.map((r) => [r.index, r.reasons[0]!.code]), [[1, 'SOURCE_MALFORMED_JSON'], [2, 'SOURCE_NOT_A_RECORD']]);
+    });
+
+    test('NDJSON lines are read from the bytes: CRLF and blank lines, non-ASCII text kept as sent, a line that is not UTF-8 rejected', async () => {
+      const lines = [
+        Buffer.from('{"id":"u1","email":"zoe@example.com","city":"Kraków 東京"}\r\n'),
+        Buffer.from('   \r\n\n'),
+        Buffer.concat([Buffer.from('{"id":"u2","email":"u2@example.com","note":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]),
+        Buffer.from('\t{"id":"u3","email":"u3@example.com","note":"plain"}  \n'),
+        Buffer.from('{"id":"u4","email":"u4@example.com","note":"\u00e9 escaped"}'),
+      ];
+      const reply = await ingest('leads', Buffer.concat(lines), 'application/x-ndjson');
+      assert.equal(reply.status, 202);
+      const body = (await reply.json()) as { accepted: number; rejected: { index: number; reasons: { code: string; message: string }[] }[] };
+      assert.equal(body.accepted, 3);
+      assert.deepEqual(body.rejected.map((r) => [r.index, r.reasons[0]!.code, r.reasons[0]!.message]), [[1, 'SOURCE_BAD_ENCODING', 'record 1 is not valid UTF-8']]);
+      const stored = new Map((await store.readPending('leads', 0, 100_000)).map((r) => [r.data.id, r.data]));
+      assert.deepEqual(stored.get('u1'), { id: 'u1', email: 'zoe@example.com', city: 'Kraków 東京' });
+      assert.deepEqual(stored.get('u3'), { id: 'u3', email: 'u3@example.com', note: 'plain' });
+      assert.deepEqual(stored.get('u4'), { id: 'u4', email: 'u4@example.com', note: 'é escaped' });
+      assert.equal(stored.has('u2'), false);
     });
 
     test('a 202 is durable: another connection to the database finds the records', async () => {
