@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { defineSink, type BuildContext } from '../core/component.js';
+import { defineSink } from '../core/component.js';
 import type { Chunk, Item } from '../core/item.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, LadingError } from '../errors/lading-error.js';
@@ -45,7 +45,7 @@ export const handlerSink = defineSink({
   type: 'handler',
   summary: 'Your own code per record or per chunk: an import into a system lading has no sink for, a call with custom logic.',
   schema: handlerSinkConfig,
-  create: (config, ctx) => new HandlerSink(resolve(ctx.baseDir, config.module), ctx),
+  create: (config, ctx) => new HandlerSink(resolve(ctx.baseDir, config.module)),
 });
 
 class HandlerSink implements RecordSink {
@@ -53,7 +53,7 @@ class HandlerSink implements RecordSink {
   readonly ordering = 'parallel';
   private handler: Handler | undefined;
 
-  constructor(private readonly path: string, private readonly build: BuildContext) {}
+  constructor(private readonly path: string) {}
 
   async healthcheck(): Promise<void> {
     await this.load();
