@@ -10,8 +10,9 @@ import { redact } from '../errors/classify.js';
  * `password=…`).
  */
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-export const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+import type { LogLevel } from './levels.js';
+
+export { logLevels, type LogLevel } from './levels.js';
 
 const secretKeys = ['password', 'passphrase', 'token', 'secret', 'api_key', 'apiKey', 'private_key', 'secret_access_key', 'authorization', 'routing_key', 'webhook_url'];
 

@@ -3,11 +3,19 @@ import { z } from 'zod';
 import { defineSource, type BuildContext } from '../core/component.js';
 import type { Item } from '../core/item.js';
 import { ConfigError, ladingError } from '../errors/lading-error.js';
-import { readCsv, type CsvDialect } from './file/csv.js';
-import { readJson } from './file/json.js';
+import { lazy } from '../core/lazy.js';
+import type { CsvDialect } from './file/csv.js';
 import { readNdjson, readNdjsonBatches } from './file/ndjson.js';
 import { openInput, statInput, type ByteCounter, type InputTarget, type ReaderOptions } from './file/open.js';
 import type { Cursor, Source, SourceInfo, SourceProgress } from './types.js';
+
+// csv-parse and stream-json load when a run first reads CSV or JSON: NDJSON runs and other commands start without them.
+const csvReader = lazy(() => import('./file/csv.js'));
+const jsonReader = lazy(() => import('./file/json.js'));
+
+async function* loaded<M>(module: () => Promise<M>, read: (m: M) => AsyncIterable<Item>): AsyncGenerator<Item> {
+  yield* read(await module());
+}
 
 const oneChar = (what: string) =>
   z.string().length(1, `${what} must be exactly one character`)
@@ -118,8 +126,8 @@ class FileSource implements Source {
     return this.parse(after?.seq ?? 0, signal, (bytes, options) => {
       switch (this.format) {
         case 'ndjson': return readNdjson(bytes, options);
-        case 'csv': return readCsv(bytes, { ...options, dialect: this.dialect });
-        case 'json': return readJson(bytes, options);
+        case 'csv': return loaded(csvReader, (m) => m.readCsv(bytes, { ...options, dialect: this.dialect }));
+        case 'json': return loaded(jsonReader, (m) => m.readJson(bytes, options));
       }
     });
   }

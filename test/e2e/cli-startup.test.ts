@@ -1,7 +1,8 @@
 /**
  * Heavy dependencies load on first use (src/core/lazy.ts): a command that never touches SFTP,
- * FTP, PGP, PostgreSQL, mail or a cloud bucket must not load their libraries. A module resolve
- * hook in the lading process writes down every module it resolves.
+ * FTP, PGP, PostgreSQL, mail or a cloud bucket must not load their libraries, nor one that
+ * serves nothing and reads no CSV or JSON the HTTP server, the logger, metrics or those parsers.
+ * A module resolve hook in the lading process writes down every module it resolves.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ladingBin } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
-const lazyPackages = /\/node_modules\/(pg|ssh2|basic-ftp|nodemailer|openpgp|@aws-sdk\/[^/]+|@google-cloud\/storage)\//;
+const lazyPackages = /\/node_modules\/(pg|ssh2|basic-ftp|nodemailer|openpgp|@aws-sdk\/[^/]+|@google-cloud\/storage|fastify|pino|prom-client|csv-parse|stream-json)\//;
 
 /** The packages of `lazyPackages` that `lading <args>` loaded. */
 function loaded(args: readonly string[], cwd: string): string[] {
@@ -39,7 +40,7 @@ register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)}, { data: 
   return [...new Set(modules.flatMap((m) => lazyPackages.exec(m)?.[1] ?? []))];
 }
 
-test('--version and a local-folder run load no SFTP, FTP, PGP, PostgreSQL, mail or cloud library', () => {
+test('--version and a local-folder run of NDJSON load no SFTP, FTP, PGP, PostgreSQL, mail, cloud, HTTP server, logger, metrics, CSV or JSON library', () => {
   const dir = tempDir();
   cpSync(fileURLToPath(new URL('../../examples/partner-csv-gzip', import.meta.url)), dir, { recursive: true });
   assert.deepEqual(loaded(['--version'], dir), []);

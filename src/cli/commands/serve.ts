@@ -3,7 +3,7 @@ import { loadCatalog } from '../../config/catalog.js';
 import { secretValues } from '../../config/load.js';
 import { byteSize, duration } from '../../config/units.js';
 import { systemClock } from '../../core/clock.js';
-import { createLogger, logLevels, type LogLevel } from '../../observe/log.js';
+import { logLevels, type LogLevel } from '../../observe/levels.js';
 import { observer } from '../../observe/observer.js';
 import { ingestThreadDefaults, openStore } from '../../store/open.js';
 import { Housekeeper } from '../../reports/housekeeping.js';
@@ -51,8 +51,8 @@ export function serveCommand(): Command {
     .addOption(new Option('--lease <duration>', 'chunk and scheduler lease: how long a claim holds without a heartbeat').default(30_000, '30s').argParser(parseLease))
     .addHelpText('after', '\nPrints "listening on <url>" on stdout once ready; logs JSON lines (requests, runs, batches, worker events; secrets redacted) on stderr.\nSIGINT/SIGTERM: stops accepting, lets requests finish, stops running jobs at their next chunk boundary (continue them with `lading run --resume <id>`), closes the store.')
     .action(async function (this: Command, configs: string[], opts: { host: string; port: number; bodyLimit: number; jobs: number; scheduler: boolean; worker: boolean; lease: number; logLevel: LogLevel; metricsAccess: 'open' | 'key'; artifactUrlTtl: number }) {
-      // Fastify and prom-client load only here: every other command would pay for them at start.
-      const [{ buildServer }, { Metrics }] = await Promise.all([import('../../api/server.js'), import('../../observe/metrics.js')]);
+      // Fastify, pino and prom-client load only here: every other command would pay for them at start.
+      const [{ buildServer }, { Metrics }, { createLogger }] = await Promise.all([import('../../api/server.js'), import('../../observe/metrics.js'), import('../../observe/log.js')]);
       const catalog = await loadCatalog(configs);
       const secrets = catalog.list().flatMap((p) => secretValues(p.config));
       const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));

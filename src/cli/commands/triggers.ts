@@ -3,8 +3,7 @@ import { loadPipeline, secretValues } from '../../config/load.js';
 import { duration } from '../../config/units.js';
 import { systemClock } from '../../core/clock.js';
 import { cliActor, flushAction, recordAudit } from '../../observe/audit.js';
-import { createLogger, logLevels, type LogLevel } from '../../observe/log.js';
-import { Metrics } from '../../observe/metrics.js';
+import { logLevels, type LogLevel } from '../../observe/levels.js';
 import { observer } from '../../observe/observer.js';
 import { triggersStatus, type TriggersStatus } from '../../triggers/next.js';
 import { Housekeeper } from '../../reports/housekeeping.js';
@@ -93,6 +92,8 @@ export function triggersCommand(): Command {
     .action(async function (this: Command, files: string[], opts: { once?: boolean; tick: number; lease: number; logLevel: LogLevel }) {
       const pipelines = await Promise.all(files.map((f) => loadPipeline(f)));
       const secrets = pipelines.flatMap((p) => secretValues(p.config));
+      // pino and prom-client load only here: every other command would pay for them at start.
+      const [{ createLogger }, { Metrics }] = await Promise.all([import('../../observe/log.js'), import('../../observe/metrics.js')]);
       // Metrics have no endpoint here: the observer is for the log.
       const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));
       const controller = new AbortController();
