@@ -49,7 +49,8 @@ test('lading serve on port 0 prints its URL, answers with a key from lading keys
 
     // Two more reach the count trigger: the embedded scheduler cuts and delivers them without being asked.
     assert.equal((await ingest('[{"id":2},{"id":3}]')).status, 202);
-    const second = await waitFor(() => readdirSync(join(dir, 'out')).filter((f) => f !== `${flushed.batch.id}.ndjson`).at(0));
+    // Only a delivered name: the local destination writes <name>.tmp in the folder first, then renames it.
+    const second = await waitFor(() => readdirSync(join(dir, 'out')).filter((f) => f.endsWith('.ndjson') && f !== `${flushed.batch.id}.ndjson`).at(0));
     assert.equal(readFileSync(join(dir, 'out', second), 'utf8'), '{"id":2}\n{"id":3}\n');
 
     const described = await (await fetch(`${url}/v1/pipelines/leads`, { headers: { authorization: headers.authorization } })).json() as { next_trigger: string; queue: { pending: number } };
