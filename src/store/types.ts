@@ -406,6 +406,11 @@ export interface ApiKeyRecord {
 export interface ApiStore {
   /** Stores several requests' records in ONE transaction (group commit); durable when it resolves. One outcome per request, in order. */
   ingestRequests(requests: readonly IngestRequest[], at: Date): Promise<IngestOutcome[]>;
+  /**
+   * How many ingestRequests calls may be in flight at once: calls made while others are pending
+   * are still applied in call order (a re-sent request key sees the first answer). 1 when absent.
+   */
+  readonly ingestDepth?: number;
   createApiKey(key: ApiKeyRecord & { readonly hash: string }): Promise<void>;
   /** The key with its hash, revoked or not; null when no key has that id. */
   getApiKey(id: string): Promise<(ApiKeyRecord & { readonly hash: string }) | null>;

@@ -241,6 +241,22 @@ describe('SqliteStore on a shared file', () => {
     }
   });
 
+  test('a small group sent while the ingest thread holds a large one is committed after it, not before', async () => {
+    const store = await openSqliteStore(path, { ingestThread: { minRecords: 2 } });
+    try {
+      assert.equal(store.ingestDepth, 2, 'the API may hand over the next group before the first is answered');
+      const large = { pipeline: 'order', requestKey: 'k', records: [{ data: { n: 1 } }, { data: { n: 2 } }] };
+      const small = { pipeline: 'order', requestKey: 'k', records: [{ data: { n: 3 } }] };
+      // Committed here at once, the small group would store its record and the large one would be the replay.
+      const [first, second] = await Promise.all([store.ingestRequests([large], new Date(0)), store.ingestRequests([small], new Date(0))]);
+      assert.deepEqual(first, [{ accepted: 2, duplicates: 0, replayed: false }]);
+      assert.deepEqual(second, [{ accepted: 2, duplicates: 0, replayed: true }]);
+      assert.equal((await store.inboxStats('order')).pending, 2);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a claim that finds no work does not wait for another connection\'s write lock', async () => {
     const store = await openSqliteStore(path, { busyTimeoutMs: 20 });
     try {

@@ -119,6 +119,8 @@ export class SqliteStore implements Store {
   readonly #stmt: (sql: string) => Database.Statement;
   readonly #inbox: InboxWrites;
   #ingestThread: { readonly minRecords: number; readonly thread: IngestThread } | undefined;
+  /** ingestRequests calls on the ingest thread not yet answered. */
+  #onThread = 0;
 
   /** Wraps an open connection; prefer openSqliteStore, which sets the pragmas and migrates. */
   constructor(db: Database.Database, path: string, now?: () => Date) {
@@ -855,13 +857,28 @@ export class SqliteStore implements Store {
 
   // ── API: group-committed ingest requests, keys ───────────────────────────────────────────────
 
+  /**
+   * With the ingest thread, a group may go to it while the previous one is still being committed
+   * there: the event loop prepares the next group meanwhile instead of waiting (ingestDepth).
+   */
+  get ingestDepth(): number {
+    return this.#ingestThread === undefined ? 1 : 2;
+  }
+
   async ingestRequests(requests: readonly IngestRequest[], at: Date): Promise<IngestOutcome[]> {
     const offload = this.#ingestThread;
-    if (offload === undefined || recordsIn(requests) < offload.minRecords) return this.#call('ingestRequests', () => this.#inbox.requests(requests, iso(at)));
+    // While the thread holds a group, every group goes there after it: the thread commits them in
+    // the order they were sent, where a small group committed here at once would overtake it.
+    if (offload === undefined || (this.#onThread === 0 && recordsIn(requests) < offload.minRecords)) {
+      return this.#call('ingestRequests', () => this.#inbox.requests(requests, iso(at)));
+    }
+    this.#onThread++;
     try {
       return await offload.thread.requests(requests, iso(at));
     } catch (error) {
       throw classify(error, { ioCode: 'STORE_FAILED', doing: 'sqlite: ingestRequests' });
+    } finally {
+      this.#onThread--;
     }
   }
 

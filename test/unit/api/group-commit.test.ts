@@ -8,8 +8,9 @@ import type { IngestRequest, Store } from '../../../src/store/types.js';
 import { tempDir } from '../../support/tmp.js';
 
 /** A real SQLite store whose ingestRequests calls (the commits) are recorded, and can be held open. */
-async function recordedStore(): Promise<{ store: Store; groups: number[][]; hold: () => () => void }> {
+async function recordedStore(depth = 1): Promise<{ store: Store; groups: number[][]; hold: () => () => void }> {
   const store = await openSqliteStore(join(tempDir(), 'lading.db'));
+  Object.defineProperty(store, 'ingestDepth', { value: depth });
   const groups: number[][] = [];
   let gate: Promise<void> | undefined;
   const ingestRequests = store.ingestRequests.bind(store);
@@ -65,5 +66,41 @@ test('with a window, the first request waits that long for others', async () => 
   const second = commits.submit(one(2));
   await Promise.all([first, second]);
   assert.deepEqual(groups, [[1, 2]]);
+  await store.close();
+});
+
+test('a store that keeps the order of calls in flight gets the next group while the first is still committing, up to its depth', async () => {
+  const { store, groups, hold } = await recordedStore(2);
+  const commits = new GroupCommit(store, systemClock);
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  const release = hold();
+  const answered: number[] = [];
+  const submit = (n: number) => commits.submit(one(n)).then(() => void answered.push(n));
+  const all = [submit(1)];
+  await turn();
+  all.push(submit(2));
+  await turn();
+  assert.deepEqual(groups, [[1], [2]], 'two groups in flight');
+  all.push(submit(3), submit(4));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(groups, [[1], [2]], 'no third while two are open');
+  assert.deepEqual(answered, []);
+  release();
+  await Promise.all(all);
+  assert.deepEqual(groups, [[1], [2], [3, 4]]);
+  assert.deepEqual(answered, [1, 2, 3, 4]);
+  assert.equal((await store.inboxStats('p')).pending, 4);
+  await store.close();
+});
+
+test('drain commits what waits and returns once every request is answered', async () => {
+  const { store, groups, hold } = await recordedStore(2);
+  const commits = new GroupCommit(store, systemClock, 60_000);
+  const release = hold();
+  const waiting = [1, 2].map((n) => commits.submit(one(n)));
+  setTimeout(release, 10);
+  await commits.drain();
+  assert.deepEqual(groups, [[1, 2]]);
+  assert.deepEqual((await Promise.all(waiting)).map((o) => o.accepted), [1, 1]);
   await store.close();
 });
