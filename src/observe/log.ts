@@ -1,5 +1,6 @@
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
 import { redact } from '../errors/classify.js';
+import type { LogLevel } from './levels.js';
 
 /**
  * The one logger of long-running commands (`lading serve`, `lading triggers`): JSON lines, one
@@ -9,8 +10,6 @@ import { redact } from '../errors/classify.js';
  * pipelines' configs, plus patterns of credentials: API keys, bearer tokens, URL passwords,
  * `password=…`).
  */
-
-import type { LogLevel } from './levels.js';
 
 export { logLevels, type LogLevel } from './levels.js';
 
