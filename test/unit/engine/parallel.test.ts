@@ -6,13 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { parsePipeline } from '../../../src/config/load.js';
 import { fixedClock } from '../../../src/core/clock.js';
+import { registry } from '../../../src/core/registry.js';
 import { sequentialIds } from '../../../src/core/ids.js';
+import type { BuildContext } from '../../../src/core/component.js';
+import { parallelPlan, preparedBatches, type ParallelPlan } from '../../../src/engine/parallel.js';
 import { runPipeline } from '../../../src/engine/run.js';
+import { LadingError } from '../../../src/errors/lading-error.js';
+import { fileSource } from '../../../src/sources/file.js';
 import { MAX_LINE_BYTES } from '../../../src/sources/file/ndjson.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import { tempDir } from '../../support/tmp.js';
@@ -146,4 +152,49 @@ test('gzip-compressed NDJSON is prepared by workers from its decompressed lines,
   assert.equal(serial.summary.processed, 40_001);
   assert.deepEqual(threaded.errors, serial.errors);
   assert.equal(threaded.csv, serial.csv);
+});
+
+test('a worker that fails on a block (a bug, not a bad record) stops the read with its error, stack included', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'input.ndjson'), Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: i })).join('\n'));
+  const source = fileSource.create(fileSource.schema.parse({ type: 'file', path: 'input.ndjson' }), { baseDir: dir, pipeline: 'crash' } as unknown as BuildContext);
+  const signal = new AbortController().signal;
+  await source.open(signal);
+  const { config } = parsePipeline({ ...pipeline(1), validate: undefined, map: [{ name: 'id' }] }, { env: {} });
+  const plan: ParallelPlan = {
+    threads: 1,
+    setup: {
+      file: '', stages: { validate: config.validate, map: config.map },
+      format: { module: new URL('../../support/formats/broken.mjs', import.meta.url).href, name: 'broken', config: {} },
+      encoder: { pipeline: 'crash', runId: 'run_1', batchId: 'run_1', createdAt: new Date(0), columns: ['id'] },
+    },
+  };
+  const read = async () => {
+    for await (const items of preparedBatches(source, plan, signal)) assert.fail(`no items should come from a failed block (got ${items.length})`);
+  };
+  await assert.rejects(read, (error: unknown) => {
+    assert.ok(error instanceof LadingError);
+    assert.equal(error.code, 'UNCLASSIFIED');
+    assert.match(error.message, /the encoder broke on its third record/);
+    assert.match(error.stack ?? '', /broken\.mjs/, 'the worker\'s stack comes along');
+    return true;
+  });
+});
+
+test('parse_threads auto: workers for an input of 4 MiB or more on a machine with 2 CPUs or more, none below', async () => {
+  const dir = tempDir();
+  const line = `${JSON.stringify({ id: 1, email: 'a@example.com', name: 'x'.repeat(200) })}\n`;
+  writeFileSync(join(dir, 'small.ndjson'), line.repeat(100));
+  writeFileSync(join(dir, 'large.ndjson'), line.repeat(Math.ceil((4 * 1024 * 1024) / line.length)));
+  const planFor = async (file: string, threads: number | 'auto') => {
+    const config = parsePipeline({ ...pipeline(0), source: { type: 'file', path: file }, execution: { ...pipeline(0).execution, parse_threads: threads } }, { env: {} }).config;
+    const source = fileSource.create(fileSource.schema.parse(config.source), { baseDir: dir, pipeline: 'auto' } as unknown as BuildContext);
+    await source.open(new AbortController().signal);
+    return parallelPlan({ config, source, formats: registry.formats, fromStart: true, encoder: { pipeline: 'auto', runId: 'r', batchId: 'r', createdAt: new Date(0), columns: ['lead_id'] } });
+  };
+  const cpus = availableParallelism();
+  assert.equal(await planFor('small.ndjson', 'auto'), undefined, 'under 4 MiB the workers would cost more than they save');
+  assert.equal((await planFor('large.ndjson', 'auto'))?.threads, cpus > 1 ? Math.min(4, cpus) : undefined);
+  assert.equal((await planFor('small.ndjson', 2))?.threads, 2, 'a number is taken as asked, whatever the size');
+  assert.equal(await planFor('large.ndjson', 0), undefined);
 });
