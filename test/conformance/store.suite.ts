@@ -969,6 +969,20 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal((await store.inboxStats('partner-b')).pending, 2);
       });
 
+      test('ingestRequests counts each request\'s duplicates on its own: a key seen earlier in the call, in the same request or already stored', async () => {
+        await store.ingest('partner-c', [{ data: { n: 0 }, key: 'old' }], at(0));
+        const outcomes = await store.ingestRequests([
+          { pipeline: 'partner-c', records: [{ data: { n: 1 }, key: 'k1' }, { data: { n: 2 } }] },
+          { pipeline: 'partner-c', records: [{ data: { n: 3 }, key: 'k1' }, { data: { n: 4 }, key: 'k4' }, { data: { n: 5 }, key: 'k4' }] },
+          { pipeline: 'partner-d', records: [{ data: { n: 6 }, key: 'k1' }] },
+          { pipeline: 'partner-c', records: [{ data: { n: 7 }, key: 'old' }, { data: { n: 8 } }], requestKey: 'req-c' },
+        ], at(1));
+        assert.deepEqual(outcomes.map((o) => [o.accepted, o.duplicates]), [[2, 0], [1, 2], [1, 0], [1, 1]]);
+        assert.equal((await store.inboxStats('partner-c')).pending, 1 + 2 + 1 + 1);
+        assert.deepEqual(await store.ingestRequests([{ pipeline: 'partner-c', records: [{ data: { n: 9 } }], requestKey: 'req-c' }], at(2)),
+          [{ accepted: 1, duplicates: 1, replayed: true }]);
+      });
+
       test('API keys are stored with their hash, listed without it, and revoked once', async () => {
         const key = { id: 'k1', owner: 'alice', scopes: ['jobs:read', 'ingest:*'], createdAt: at(0), revokedAt: null };
         await store.createApiKey({ ...key, hash: 'ab'.repeat(32) });
