@@ -6,6 +6,7 @@ import { ladingError, type LadingError } from '../errors/lading-error.js';
 import type { ChunkContext, RecordSink } from '../sinks/types.js';
 import type { Attempt, ItemErrorRecord, RunControl, Store } from '../store/types.js';
 import { judgeChunk } from './breaker.js';
+import { readAhead } from './read-ahead.js';
 import type { Processed } from './process.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { Counts } from './report.js';
@@ -96,7 +97,7 @@ export class Executor {
     heartbeat.unref();
     let index = this.nextCommit;
     try {
-      for await (const items of chunks) {
+      for await (const items of readAhead(chunks)) {
         await this.awaitTurn();
         if (this.stop) break;
         while (inflight.size >= concurrency) await Promise.race(inflight);

@@ -80,6 +80,8 @@ export function classify(error: unknown, ctx: ClassifyContext): LadingError {
     if (errno.startsWith('SQLITE_BUSY') || errno.startsWith('SQLITE_LOCKED')) return ladingError('STORE_BUSY', `${ctx.doing}: database is locked`, info);
     if (errno.startsWith('SQLITE_')) return ladingError('STORE_FAILED', `${ctx.doing}: ${detail}`, info);
     if (transientErrno.has(errno)) return ladingError('NETWORK_FAILED', `${ctx.doing}: ${errno}`, info);
+    // The store's own files (the SQLite file's WAL, fdatasynced by lading): the store failing, not a destination.
+    if (ctx.ioCode === 'STORE_FAILED') return ladingError('STORE_FAILED', `${ctx.doing}: ${detail}`, info);
     if (errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS') {
       return ladingError(ctx.ioCode === 'SOURCE_READ_FAILED' ? 'SOURCE_NOT_FOUND' : 'DEST_PERMISSION_DENIED', `${ctx.doing}: permission denied (${errno})`, info);
     }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -92,6 +92,27 @@ describe('SqliteStore on a shared file', () => {
       await wrapped.commitChunk('run_sync', { index: 0, lastSeq: 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(1), durable: false });
       assert.equal(db.pragma('synchronous', { simple: true }), 2);
       assert.equal((await wrapped.getRun('run_sync'))?.processed, 1);
+    } finally {
+      await wrapped.close();
+    }
+  });
+
+  test('a durable chunk commit syncs the WAL file itself, fails as STORE_FAILED when it cannot, and leaves the connection at FULL', async () => {
+    const store = await openSqliteStore(path);
+    await store.close();
+    const db = new Database(path);
+    db.pragma('synchronous = FULL');
+    const wrapped = new SqliteStore(db, path);
+    const commit = (index: number) => wrapped.commitChunk('run_wal', { index, lastSeq: index + 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(index) });
+    try {
+      await wrapped.createRun({ id: 'run_wal', pipeline: 'p', mode: 'full', batchId: null, source: 's', config: null, createdAt: new Date(0) });
+      // The WAL file gone from its folder (SQLite goes on writing to the handle it holds): the
+      // commit is written, but lading cannot open the WAL to fdatasync it, and says so.
+      await unlink(`${path}-wal`);
+      const error = await rejects(commit(0), 'STORE_FAILED');
+      assert.match(error.message, /fdatasync .*lading\.db-wal/);
+      assert.equal(db.pragma('synchronous', { simple: true }), 2);
+      assert.equal((await wrapped.getRun('run_wal'))?.processed, 1);
     } finally {
       await wrapped.close();
     }
