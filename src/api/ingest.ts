@@ -23,17 +23,26 @@ interface Rejected {
 }
 
 /**
- * A parsed body: values in order (with their text when the body was NDJSON), or why a line is
- * not a value: not UTF-8, or not JSON (NDJSON keeps going past a bad line).
+ * A body's values (with their text when the body was NDJSON), or why a line is not a value: not
+ * UTF-8, or not JSON (NDJSON keeps going past a bad line).
  */
 type Entry = { readonly value: unknown; readonly json?: string } | { readonly malformed: string } | { readonly badEncoding: true };
 
-function entriesOf(body: unknown, ndjson: boolean): Entry[] {
-  if (!ndjson) return (Array.isArray(body) ? body : [body]).map((value) => ({ value }));
+/**
+ * Hands each entry of a body to `each` in order, as soon as it is parsed: a record validated at
+ * once is garbage before the next is parsed, where a list of all 1,000 parsed records of a bulk
+ * request outlived several young-generation collections (GC 18.7% → 11.4% of the event loop,
+ * NDJSON requests/s +13%; docs/benchmarks.md).
+ */
+function eachEntry(body: unknown, ndjson: boolean, each: (entry: Entry, index: number) => void): void {
+  if (!ndjson) {
+    (Array.isArray(body) ? body : [body]).forEach((value, index) => each({ value }, index));
+    return;
+  }
   const bytes = body as Buffer;
   // Checked per line only when the body as a whole is not UTF-8: one pass over the bytes otherwise.
   const utf8 = isUtf8(bytes);
-  const entries: Entry[] = [];
+  let index = 0;
   for (let at = 0; ;) {
     const lf = bytes.indexOf(0x0a, at);
     const end = lf === -1 ? bytes.length : lf;
@@ -44,16 +53,18 @@ function entriesOf(body: unknown, ndjson: boolean): Entry[] {
     if (line.length > 0) {
       if (!utf8 && !isUtf8(bytes.subarray(at, end))) {
         // As the file reader: invalid bytes fail their record rather than turn into U+FFFD unseen.
-        entries.push({ badEncoding: true });
+        each({ badEncoding: true }, index++);
       } else {
+        let entry: Entry;
         try {
-          entries.push({ value: JSON.parse(line) as unknown, json: line });
+          entry = { value: JSON.parse(line) as unknown, json: line };
         } catch (error) {
-          entries.push({ malformed: (error as Error).message });
+          entry = { malformed: (error as Error).message };
         }
+        each(entry, index++);
       }
     }
-    if (lf === -1) return entries;
+    if (lf === -1) return;
     at = lf + 1;
   }
 }
@@ -121,7 +132,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     const validate = validatorOf(pipeline);
     const records: InboxInput[] = [];
     const rejected: Rejected[] = [];
-    entriesOf(request.body, ndjson).forEach((entry, index) => {
+    eachEntry(request.body, ndjson, (entry, index) => {
       if ('badEncoding' in entry) {
         rejected.push({ index, reasons: [{ field: null, code: 'SOURCE_BAD_ENCODING', message: `record ${index} is not valid UTF-8` }] });
         return;
@@ -140,7 +151,9 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         return;
       }
       const key = keyOf(entry.value, source.key_field);
-      records.push({ data: entry.value, ...(entry.json === undefined ? {} : { json: entry.json }), ...(key === undefined ? {} : { key }) });
+      // Only the text of an NDJSON line is kept until the commit: the store writes that.
+      const keyed = key === undefined ? {} : { key };
+      records.push(entry.json === undefined ? { data: entry.value, ...keyed } : { json: entry.json, ...keyed });
     });
     if (records.length === 0) {
       return sendError(reply, 'API_RECORDS_REJECTED', rejected.length === 0 ? 'the request holds no records' : `none of the ${rejected.length} records was accepted`, { rejected });

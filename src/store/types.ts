@@ -307,15 +307,25 @@ export interface NotifyStore {
   listNotifications(filter?: { readonly pipeline?: string; readonly limit?: number }): Promise<NotificationRecord[]>;
 }
 
-export interface InboxInput {
-  readonly data: Record<string, unknown>;
-  /** `data` as the JSON text it was parsed from, when there is one: stored as is, so a large ingest is not serialised a second time. */
-  readonly json?: string;
+/**
+ * A record for the inbox: its data, or the JSON text it was parsed from (stored as is, so a large
+ * ingest is not serialised a second time — and the API need not keep every parsed record alive
+ * until its commit; see inboxText).
+ */
+export type InboxInput = InboxInputOptions & (
+  | { readonly data: Record<string, unknown>; readonly json?: string }
+  | { readonly data?: undefined; readonly json: string }
+);
+
+interface InboxInputOptions {
   /** Deduplicates re-sends: a second record with the same key is not stored again. */
   readonly key?: string;
   /** Higher is more urgent; a `priority_count` trigger counts pending records at or above its min_priority. */
   readonly priority?: number;
 }
+
+/** The text a store keeps for an inbox record. */
+export const inboxText = (record: InboxInput): string => record.json ?? JSON.stringify(record.data);
 
 export interface InboxRecord {
   readonly id: number;

@@ -10,6 +10,7 @@ import { loadMigrations, runMigrations, type Migration, type MigrationDriver, ty
 import type {
   ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
+import { inboxText } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
 
@@ -1044,7 +1045,7 @@ async function insertSlice(db: Queryable, requests: readonly IngestRequest[], fi
   const pipeline = requests[first]!.pipeline;
   const records = requests.slice(first, end).flatMap((request) => request.records);
   if (records.length === 0) return;
-  const data = records.map((r) => r.json ?? JSON.stringify(r.data));
+  const data = records.map(inboxText);
   const { rows: inserted } = await db.query<{ idempotency_key: string }>(
     `WITH inserted AS (
        INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority)

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { statementCache } from './connection.js';
-import type { InboxInput, IngestOutcome, IngestRequest } from '../types.js';
+import { inboxText, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
 
 /** 6 bound parameters a row: 3,072 per statement, well under SQLite's limit of 32,766. */
 const maxInsertRows = 512;
@@ -36,7 +36,7 @@ export class InboxWrites {
       const params: unknown[] = [];
       for (let i = start; i < start + rows; i++) {
         const record = records[i]!;
-        const data = record.json ?? JSON.stringify(record.data);
+        const data = inboxText(record);
         params.push(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt, record.priority ?? null);
       }
       accepted += this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run(params).changes;

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ThreadCalls, workerEntry } from '../../core/threads.js';
-import type { IngestOutcome, IngestRequest } from '../types.js';
+import { inboxText, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
 import type { ConnectionOptions } from './connection.js';
 
 export interface IngestThreadSetup {
@@ -12,9 +12,6 @@ export interface IngestCall {
   readonly requests: readonly IngestRequest[];
   readonly receivedAt: string;
 }
-
-/** Every record's parsed data, in a message to the thread, which stores the text. */
-const none: Record<string, unknown> = {};
 
 export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly error: { readonly message: string; readonly code?: string } };
 
@@ -35,12 +32,11 @@ export class IngestThread {
   /** The outcomes, or the writer's error with its SQLite code, for the store to classify. */
   async requests(requests: readonly IngestRequest[], receivedAt: string): Promise<IngestOutcome[]> {
     if (this.#calls === undefined || !this.#calls.alive) this.#calls = this.#start();
-    // Only the stored text crosses: a record's parsed data would be cloned for nothing (one
-    // empty object stands for all of them; a message clones a shared object once).
+    // Only the stored text crosses: a record's parsed data would be cloned for nothing.
     const lean = requests.map((request) => ({
       ...request,
-      records: request.records.map(({ data, json, key, priority }) => ({
-        data: none, json: json ?? JSON.stringify(data), ...(key === undefined ? {} : { key }), ...(priority === undefined ? {} : { priority }),
+      records: request.records.map((record): InboxInput => ({
+        json: inboxText(record), ...(record.key === undefined ? {} : { key: record.key }), ...(record.priority === undefined ? {} : { priority: record.priority }),
       })),
     }));
     const answer = await this.#calls.call({ requests: lean, receivedAt });

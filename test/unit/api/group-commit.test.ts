@@ -15,7 +15,7 @@ async function recordedStore(depth = 1): Promise<{ store: Store; groups: number[
   let gate: Promise<void> | undefined;
   const ingestRequests = store.ingestRequests.bind(store);
   store.ingestRequests = async (requests: readonly IngestRequest[], at: Date) => {
-    groups.push(requests.map((r) => r.records[0]!.data.n as number));
+    groups.push(requests.map((r) => r.records[0]!.data!.n as number));
     await gate;
     return ingestRequests(requests, at);
   };
