@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 
 export interface ConnectionOptions {
@@ -43,4 +44,47 @@ export function statementCache(db: Database.Database): (sql: string) => Database
     }
     return statement;
   };
+}
+
+/**
+ * What synchronous=FULL does inside a WAL commit — fdatasync the write-ahead log — done by lading
+ * on libuv's pool instead, after a commit written at synchronous=NORMAL: the thread that
+ * committed goes on working (reading the next chunk, inserting the next ingest group) while the
+ * disk flushes, and answers only once `sync()` resolved. Every commit written before a sync
+ * started is on disk when it resolves. Undefined for an in-memory database, which has no log.
+ */
+export class WalSync {
+  readonly #path: string;
+  #handle: Promise<FileHandle> | undefined;
+
+  private constructor(databasePath: string) {
+    this.#path = `${resolve(databasePath)}-wal`;
+  }
+
+  static for(databasePath: string): WalSync | undefined {
+    return databasePath === ':memory:' || databasePath === '' || databasePath.startsWith('file:') ? undefined : new WalSync(databasePath);
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  /** fdatasync of the log file, opened once. Rejects with the system error (the caller classifies it). */
+  async sync(): Promise<void> {
+    const handle = (this.#handle ??= open(this.#path, 'r'));
+    try {
+      await (await handle).datasync();
+    } catch (error) {
+      // Opened again next time: a handle that failed once is not trusted.
+      if (this.#handle === handle) this.#handle = undefined;
+      void handle.then((h) => h.close()).catch(() => {});
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.then((h) => h.close(), () => {});
+  }
 }

@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FileArtifact, RunReport } from '../../core/report.js';
 import { classify } from '../../errors/classify.js';
@@ -12,7 +10,7 @@ import type {
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
-import { openConnection, statementCache, type ConnectionOptions } from './connection.js';
+import { openConnection, statementCache, WalSync, type ConnectionOptions } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
 import { IngestThread } from './ingest-thread.js';
 
@@ -124,14 +122,13 @@ export class SqliteStore implements Store {
   /** ingestRequests calls on the ingest thread not yet answered. */
   #onThread = 0;
   /** The store file's write-ahead log, which durable checkpoint commits fdatasync themselves; undefined in memory. */
-  readonly #walPath: string | undefined;
-  #wal: Promise<FileHandle> | undefined;
+  readonly #wal: WalSync | undefined;
 
   /** Wraps an open connection; prefer openSqliteStore, which sets the pragmas and migrates. */
   constructor(db: Database.Database, path: string, now?: () => Date) {
     this.#db = db;
     this.description = path;
-    this.#walPath = path === ':memory:' || path.startsWith('file:') || path === '' ? undefined : `${resolve(path)}-wal`;
+    this.#wal = WalSync.for(path);
     this.#now = now;
     this.#stmt = statementCache(db);
     this.#inbox = new InboxWrites(db);
@@ -157,9 +154,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.#ingestThread?.thread.close();
     this.#ingestThread = undefined;
-    const wal = this.#wal;
-    this.#wal = undefined;
-    await wal?.then((handle) => handle.close(), () => {});
+    await this.#wal?.close();
     await this.#call('close', () => {
       if (this.#db.open) this.#db.close();
     });
@@ -310,25 +305,16 @@ export class SqliteStore implements Store {
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
     const write = () => this.#db.transaction(() => this.#commitChunk(runId, commit)).immediate();
     if (commit.durable === false) return this.#call('commitChunk', () => this.#relaxed(write));
-    if (this.#walPath === undefined || this.#level() < 2) return this.#call('commitChunk', write);
-    // What synchronous=FULL does inside the commit — fdatasync the WAL — done on libuv's pool
-    // instead, so the event loop reads and parses the executor's next chunk meanwhile (the fsync
-    // was 10% of a no-op handler's run; docs/benchmarks.md). The caller still hears only once
-    // the commit is on disk.
+    const wal = this.#wal;
+    if (wal === undefined || this.#level() < 2) return this.#call('commitChunk', write);
+    // The fsync on libuv's pool (WalSync), so the event loop reads and parses the executor's next
+    // chunk meanwhile (it was 10% of a no-op handler's run; docs/benchmarks.md). The caller
+    // still hears only once the commit is on disk.
     await this.#call('commitChunk', () => this.#relaxed(write));
-    await this.#syncWal();
-  }
-
-  /** fdatasync of the WAL file (opened once): every commit written before it is then on disk. */
-  async #syncWal(): Promise<void> {
-    const wal = (this.#wal ??= open(this.#walPath!, 'r'));
     try {
-      await (await wal).datasync();
+      await wal.sync();
     } catch (error) {
-      // Opened again next time: a handle that failed once is not trusted.
-      if (this.#wal === wal) this.#wal = undefined;
-      void wal.then((handle) => handle.close()).catch(() => {});
-      throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: commitChunk: fdatasync ${this.#walPath}` });
+      throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: commitChunk: fdatasync ${wal.path}` });
     }
   }
 
