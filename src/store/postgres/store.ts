@@ -135,7 +135,6 @@ interface ChunkTimelineRow {
   chunk_index: number; last_seq: number; processed: number; succeeded: number; failed: number; warnings: number; committed_at: Date; duration_ms: number | null;
 }
 type DeadLetterRow = Rows['itemError'] & { run_id: string; pipeline: string; status: string };
-interface ChunkRow { processed: number; succeeded: number; failed: number; warnings: number }
 interface InboxRow { id: number; data: Record<string, unknown>; received_at: Date }
 
 const batchColumns = 'id, pipeline, records, bytes, cut_at, reason, status';
@@ -301,9 +300,10 @@ export class PostgresStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
+    if (commit.durable !== false) return this.#call('commitChunk', () => commitChunk(this.#pool, runId, commit));
     await this.#transaction('commitChunk', async (client) => {
       // The same promise as SQLite's synchronous=NORMAL: the commit does not wait for its WAL flush.
-      if (commit.durable === false) await client.query('SET LOCAL synchronous_commit = off');
+      await client.query('SET LOCAL synchronous_commit = off');
       await commitChunk(client, runId, commit);
     });
   }
@@ -1107,57 +1107,67 @@ function deadLetterWhere(filter: DeadLetterFilter, p: (value: unknown) => string
 }
 
 /** commitChunk's writes, inside the caller's transaction (a fenced commit checks its lease first). */
-async function commitChunk(client: pg.PoolClient, runId: string, commit: ChunkCommit): Promise<void> {
-  // The run's row lock serializes commits of one run, so a re-commit sees the chunk it replaces.
-  const run = await client.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [runId]);
-  if (run.rowCount === 0) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: commitChunk: no run ${runId}`);
-  const old = (await client.query<ChunkRow>(
-    'SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = $1 AND chunk_index = $2', [runId, commit.index],
-  )).rows[0];
-  // A re-commit of the same chunk replaces it: counters move by the difference, errors are replaced.
-  // The checkpoint moves only forward (chunks commit out of order under concurrency).
-  await client.query(
-    `UPDATE runs SET
-       processed = processed + $2, succeeded = succeeded + $3, failed = failed + $4, warnings = warnings + $5,
-       last_chunk_index   = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $7 ELSE last_chunk_index END,
-       last_processed     = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN processed + $2 ELSE last_processed END,
-       last_checkpoint_at = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $8::timestamptz ELSE last_checkpoint_at END,
-       last_position      = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $9::text ELSE last_position END,
-       last_seq           = CASE WHEN last_seq IS NULL OR $6 >= last_seq THEN $6 ELSE last_seq END
-     WHERE id = $1`,
-    [
-      runId, commit.processed - (old?.processed ?? 0), commit.succeeded - (old?.succeeded ?? 0), commit.failed - (old?.failed ?? 0),
-      commit.warnings - (old?.warnings ?? 0), commit.lastSeq, commit.index, commit.at, commit.lastPosition ?? null,
-    ],
-  );
-  await client.query(
-    `INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (run_id, chunk_index) DO UPDATE SET
-       last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
-       failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
-       duration_ms = excluded.duration_ms`,
-    [runId, commit.index, commit.lastSeq, commit.processed, commit.succeeded, commit.failed, commit.warnings, commit.at, commit.durationMs ?? null],
-  );
-  if (old !== undefined) await client.query('DELETE FROM item_errors WHERE run_id = $1 AND commit_chunk = $2', [runId, commit.index]);
-  if (commit.errors.length === 0) return;
-  // All of the chunk's errors in one statement: a JSON array read as rows, in the order given.
+/**
+ * A chunk's commit as one statement, so one round trip: while it travels, the event loop reads
+ * the executor's next chunk (engine/read-ahead.ts); six statements, each waiting for the loop in
+ * turn, left it idle a quarter of a no-op handler's run (docs/benchmarks.md). Atomic on its own,
+ * or part of the caller's transaction. The run's row lock serializes commits of one run. A
+ * re-commit of the same chunk replaces it: counters move by the difference, errors are replaced
+ * (the DELETE sees the rows from before the statement, not the ones it inserts). The checkpoint
+ * moves only forward (chunks commit out of order under concurrency).
+ */
+async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): Promise<void> {
   const errors = commit.errors.map((e) => ({
     item_id: e.itemId, seq: e.seq, chunk_index: e.chunkIndex, code: e.code, error_type: e.errorType, category: e.category,
     severity: e.severity, field: e.field, location: e.location, message: e.message, attempts: e.attempts,
     payload: e.payload ?? null, history: e.history ?? null, status: e.severity === 'block' && e.detail !== true ? 'dead' : null,
   }));
-  await client.query(
-    `INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
-     SELECT $1, $2, e.item_id, e.seq, e.chunk_index, e.code, e.error_type, e.category, e.severity, e.field, e.location, e.message, e.attempts,
-            e.payload, e.history, e.status
-     FROM ROWS FROM (json_to_recordset($3::json) AS (
-       item_id text, seq bigint, chunk_index integer, code text, error_type text, category text, severity text, field text,
-       location text, message text, attempts integer, payload json, history jsonb, status text)) WITH ORDINALITY
-       AS e (item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status, ord)
-     ORDER BY e.ord`,
-    [runId, commit.index, JSON.stringify(errors)],
+  const { rows } = await db.query<{ found: number }>(
+    `WITH run AS (
+       SELECT id FROM runs WHERE id = $1 FOR UPDATE
+     ), old AS (
+       SELECT c.processed, c.succeeded, c.failed, c.warnings FROM run_chunks c JOIN run ON c.run_id = run.id WHERE c.chunk_index = $2
+     ), delta AS (
+       SELECT $3::bigint - COALESCE((SELECT processed FROM old), 0) AS processed, $4::bigint - COALESCE((SELECT succeeded FROM old), 0) AS succeeded,
+              $5::bigint - COALESCE((SELECT failed FROM old), 0) AS failed, $6::bigint - COALESCE((SELECT warnings FROM old), 0) AS warnings
+     ), moved AS (
+       UPDATE runs SET
+         processed = runs.processed + delta.processed, succeeded = runs.succeeded + delta.succeeded,
+         failed = runs.failed + delta.failed, warnings = runs.warnings + delta.warnings,
+         last_chunk_index   = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN $2 ELSE last_chunk_index END,
+         last_processed     = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN runs.processed + delta.processed ELSE last_processed END,
+         last_checkpoint_at = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN $8::timestamptz ELSE last_checkpoint_at END,
+         last_position      = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN $9::text ELSE last_position END,
+         last_seq           = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN $7 ELSE last_seq END
+       FROM run, delta WHERE runs.id = run.id
+       RETURNING runs.id
+     ), chunk AS (
+       INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)
+       SELECT id, $2, $7, $3, $4, $5, $6, $8, $10 FROM moved
+       ON CONFLICT (run_id, chunk_index) DO UPDATE SET
+         last_seq = excluded.last_seq, processed = excluded.processed, succeeded = excluded.succeeded,
+         failed = excluded.failed, warnings = excluded.warnings, committed_at = excluded.committed_at,
+         duration_ms = excluded.duration_ms
+     ), dropped AS (
+       DELETE FROM item_errors WHERE run_id = $1 AND commit_chunk = $2 AND EXISTS (SELECT 1 FROM old)
+     ), failures AS (
+       -- All of the chunk's errors: a JSON array read as rows, in the order given.
+       INSERT INTO item_errors (run_id, commit_chunk, item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status)
+       SELECT moved.id, $2, e.item_id, e.seq, e.chunk_index, e.code, e.error_type, e.category, e.severity, e.field, e.location, e.message, e.attempts,
+              e.payload, e.history, e.status
+       FROM moved, ROWS FROM (json_to_recordset($11::json) AS (
+         item_id text, seq bigint, chunk_index integer, code text, error_type text, category text, severity text, field text,
+         location text, message text, attempts integer, payload json, history jsonb, status text)) WITH ORDINALITY
+         AS e (item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status, ord)
+       ORDER BY e.ord
+     )
+     SELECT count(*)::int AS found FROM moved`,
+    [
+      runId, commit.index, commit.processed, commit.succeeded, commit.failed, commit.warnings, commit.lastSeq, commit.at,
+      commit.lastPosition ?? null, commit.durationMs ?? null, errors.length === 0 ? null : JSON.stringify(errors),
+    ],
   );
+  if (rows[0]?.found !== 1) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: commitChunk: no run ${runId}`);
 }
 
 async function finishRun(db: Queryable, runId: string, report: RunReport): Promise<void> {
