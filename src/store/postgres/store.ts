@@ -300,12 +300,7 @@ export class PostgresStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    if (commit.durable !== false) return this.#call('commitChunk', () => commitChunk(this.#pool, runId, commit));
-    await this.#transaction('commitChunk', async (client) => {
-      // The same promise as SQLite's synchronous=NORMAL: the commit does not wait for its WAL flush.
-      await client.query('SET LOCAL synchronous_commit = off');
-      await commitChunk(client, runId, commit);
-    });
+    await this.#call('commitChunk', () => commitChunk(this.#pool, runId, commit));
   }
 
   async finishRun(runId: string, report: RunReport): Promise<void> {
@@ -1117,6 +1112,10 @@ function deadLetterWhere(filter: DeadLetterFilter, p: (value: unknown) => string
  * moves only forward (chunks commit out of order under concurrency).
  */
 async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): Promise<void> {
+  // durable: false is the same promise as SQLite's synchronous=NORMAL: the commit does not wait
+  // for its WAL flush. Set for the statement's own transaction (set_config's is_local), which
+  // reads it when it commits, after the statement.
+  const relaxed = commit.durable === false ? ", relaxed AS (SELECT set_config('synchronous_commit', 'off', true))" : '';
   const errors = commit.errors.map((e) => ({
     item_id: e.itemId, seq: e.seq, chunk_index: e.chunkIndex, code: e.code, error_type: e.errorType, category: e.category,
     severity: e.severity, field: e.field, location: e.location, message: e.message, attempts: e.attempts,
@@ -1160,8 +1159,8 @@ async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): P
          location text, message text, attempts integer, payload json, history jsonb, status text)) WITH ORDINALITY
          AS e (item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, payload, history, status, ord)
        ORDER BY e.ord
-     )
-     SELECT count(*)::int AS found FROM moved`,
+     )${relaxed}
+     SELECT count(*)::int AS found FROM moved${relaxed === '' ? '' : ', relaxed'}`,
     [
       runId, commit.index, commit.processed, commit.succeeded, commit.failed, commit.warnings, commit.lastSeq, commit.at,
       commit.lastPosition ?? null, commit.durationMs ?? null, errors.length === 0 ? null : JSON.stringify(errors),
