@@ -196,6 +196,20 @@ describe('lading serve API', () => {
       assert.equal(stored.has('u2'), false);
     });
 
+    test('NDJSON bodies follow the file reader\'s line rules: a byte order mark opening the body is dropped, a line of no-break spaces is a bad record, not a blank line', async () => {
+      const body = '\ufeff{"id":"b1","email":"b1@example.com"}\n\u00a0\u00a0\n{"id":"b2","email":"b2@example.com"}\n\ufeff{"id":"b3","email":"b3@example.com"}\n';
+      const reply = await ingest('leads', Buffer.from(body), 'application/x-ndjson');
+      assert.equal(reply.status, 202);
+      const answer = (await reply.json()) as { accepted: number; rejected: { index: number; reasons: { code: string }[] }[] };
+      assert.equal(answer.accepted, 2);
+      // As `lading run` reads the same bytes from a file: line 2 and line 4 fail, nothing is skipped unseen.
+      assert.deepEqual(answer.rejected.map((r) => [r.index, r.reasons[0]!.code]), [[1, 'SOURCE_MALFORMED_JSON'], [3, 'SOURCE_MALFORMED_JSON']]);
+      const stored = new Map((await store.readPending('leads', 0, 100_000)).map((r) => [r.data.id, r.data]));
+      assert.deepEqual(stored.get('b1'), { id: 'b1', email: 'b1@example.com' });
+      assert.ok(stored.has('b2'));
+      assert.equal(stored.has('b3'), false);
+    });
+
     test('a 202 is durable: another connection to the database finds the records', async () => {
       const reply = await ingest('leads', JSON.stringify({ id: 'durable-1', email: 'd@example.com' }));
       assert.equal(reply.status, 202);

@@ -46,10 +46,8 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
 
   /** The item for one line of text (without its `\n`), or undefined for blank or skipped lines. */
   const fromText = (raw: string, lineNo: number): Item | undefined => {
-    let text = raw;
-    if (text.charCodeAt(text.length - 1) === CR) text = text.slice(0, -1);
-    if (lineNo === 1 && text.charCodeAt(0) === BOM) text = text.slice(1);
-    if (text.length === 0 || (isJsonSpace(text.charCodeAt(0)) && isBlank(text))) return undefined;
+    const text = ndjsonLineText(raw, lineNo === 1);
+    if (text === undefined) return undefined;
     seq += 1;
     if (seq <= after) return undefined;
     let value: unknown;
@@ -151,6 +149,20 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
       tooLong = true;
     }
   }
+}
+
+/**
+ * What of an NDJSON line (without its `\n`) is parsed: the line without a trailing `\r`, and
+ * without a byte order mark on the input's first line; undefined when the line is blank (spaces,
+ * tabs and `\r` only). Files and `lading serve`'s NDJSON bodies read lines by this one rule, so a
+ * line of other white space (no-break spaces, say) is a malformed record in both, never skipped.
+ */
+export function ndjsonLineText(raw: string, first: boolean): string | undefined {
+  let text = raw;
+  if (text.charCodeAt(text.length - 1) === CR) text = text.slice(0, -1);
+  if (first && text.charCodeAt(0) === BOM) text = text.slice(1);
+  if (text.length === 0 || (isJsonSpace(text.charCodeAt(0)) && isBlank(text))) return undefined;
+  return text;
 }
 
 const isJsonSpace = (code: number): boolean => code === 32 || code === 9 || code === CR;
