@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { LadingError } from '../../src/errors/lading-error.js';
+import { IngestThread } from '../../src/store/sqlite/ingest-thread.js';
 import { openSqliteStore, SqliteStore } from '../../src/store/sqlite/store.js';
 import type { Batch } from '../../src/store/types.js';
 import { rejects } from '../support/errors.js';
@@ -259,6 +260,30 @@ describe('SqliteStore on a shared file', () => {
       assert.equal((await store.inboxStats('busy-thread')).pending, 2);
     } finally {
       await store.close();
+    }
+  });
+
+  test('an ingest thread that stopped is replaced by the next call', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'lading-thread-'));
+    const blocker = join(root, 'data');
+    await writeFile(blocker, 'a file where the database folder should be');
+    const threadPath = join(blocker, 'lading.db');
+    const thread = new IngestThread({ path: threadPath, options: {} });
+    const request = { pipeline: 'again', records: [{ data: { n: 1 } }] };
+    try {
+      // The thread cannot open its database and stops; the call fails with the thread's reason.
+      await assert.rejects(thread.requests([request], new Date(0).toISOString()), (error: Error) => /^EEXIST: file already exists, mkdir/.test(error.message));
+      await rm(blocker);
+      const store = await openSqliteStore(threadPath); // the folder and the tables, as lading serve has them
+      try {
+        assert.deepEqual(await thread.requests([request], new Date(0).toISOString()), [{ accepted: 1, duplicates: 0, replayed: false }]);
+        assert.equal((await store.inboxStats('again')).pending, 1);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await thread.close();
+      await rm(root, { recursive: true, force: true });
     }
   });
 
