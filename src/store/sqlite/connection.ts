@@ -48,10 +48,10 @@ export function statementCache(db: Database.Database): (sql: string) => Database
 
 /**
  * What synchronous=FULL does inside a WAL commit — fdatasync the write-ahead log — done by lading
- * on libuv's pool instead, after a commit written at synchronous=NORMAL: the thread that
- * committed goes on working (reading the next chunk, inserting the next ingest group) while the
- * disk flushes, and answers only once `sync()` resolved. Every commit written before a sync
- * started is on disk when it resolves. Undefined for an in-memory database, which has no log.
+ * on libuv's pool instead, after a commit written at synchronous=NORMAL: the event loop goes on
+ * (reading the executor's next chunk) while the disk flushes, and the committer hears only once
+ * `sync()` resolved. Every commit written before a sync started is on disk when it resolves.
+ * Checkpoint commits use it; ingest groups do not (slower there: docs/benchmarks.md, machine D).
  */
 export class WalSync {
   readonly #path: string;
@@ -61,6 +61,7 @@ export class WalSync {
     this.#path = `${resolve(databasePath)}-wal`;
   }
 
+  /** Undefined for an in-memory database, which has no log. */
   static for(databasePath: string): WalSync | undefined {
     return databasePath === ':memory:' || databasePath === '' || databasePath.startsWith('file:') ? undefined : new WalSync(databasePath);
   }
