@@ -373,8 +373,10 @@ if (want('executor')) {
   const lading = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
   const bullmq = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
   const single = await bullmq(Math.floor(records / 10), 1);
-  // pg-boss runs ~240 one-lead jobs/s here: --quick gives it a fortieth of the usual count.
-  const pgOneLeadJobs = Math.floor(records / (values.quick ? 400 : 10));
+  // pg-boss runs ~250 one-lead jobs/s on these machines: a hundredth of the leads (10,000 jobs at
+  // 1M, ~40 s a run) measures its rate as well as BullMQ's tenth does, where a tenth took ~6 min
+  // a run; --quick gives it 250.
+  const pgOneLeadJobs = Math.floor(records / (values.quick ? 400 : 100));
   const grouped = await bullmq(Math.floor(records / 1000), 1000);
   // pg-boss in a scratch database of its own, its schema created once before the timed runs; each run uses a queue of its own.
   const scratch = await scratchDatabase();
