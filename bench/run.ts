@@ -10,8 +10,9 @@
 //   (same mapping and output, local folder) that delivers them as one batch.
 // executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk — next to
 //   BullMQ on a loopback Redis and pg-boss on the same PostgreSQL (a scratch database), each doing
-//   the same work as N/10 jobs of one lead and as N/1000 jobs of 1,000 leads (jobs added while
-//   50 jobs at a time are worked; the peer checks every job completed).
+//   the same work as jobs of one lead (BullMQ N/10 of them, pg-boss, some 40 times slower, N/100)
+//   and as N/1000 jobs of 1,000 leads (jobs added while 50 jobs at a time are worked; the peer
+//   checks every job completed).
 // ingest: `lading serve` (built CLI, SQLite in the bench data folder, a key from `lading keys
 //   create`) under autocannon (50 connections, loopback): --ingest-requests single-lead POSTs,
 //   and a hundredth as many NDJSON POSTs of 1,000 leads — next to two Fastify routes with nothing
