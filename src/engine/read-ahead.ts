@@ -6,13 +6,16 @@
  * instead of coming before it. Without the delay the next chunk was parsed first and the event
  * loop sat idle through every fsync (10% of a no-op handler's run; docs/benchmarks.md).
  *
- * At most one chunk is held ahead. A consumer that stops early closes the source once the pull
- * in progress ends; that is not awaited, since a read of standard input can wait forever.
+ * At most one chunk is held ahead. A consumer that stops early closes the source at once when
+ * the next pull has not begun, else once it ends: not awaited, since a read of standard input
+ * can wait for data that never comes (engine/run.ts aborts the reading when the executor ends).
  */
 export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
+  let closing = false;
   const pull = (): Promise<IteratorResult<T>> => {
-    const next = new Promise<void>((resolve) => setImmediate(resolve)).then(() => iterator.next());
+    // A consumer that stopped before the macrotask came reads nothing more.
+    const next = new Promise<void>((resolve) => setImmediate(resolve)).then((): Promise<IteratorResult<T>> | IteratorResult<T> => (closing ? { done: true, value: undefined } : iterator.next()));
     // A pull whose chunk is never asked for may fail unobserved (the run stopped meanwhile).
     next.catch(() => {});
     return next;
@@ -33,6 +36,9 @@ export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T>
     done = true;
     throw error;
   } finally {
-    if (!done) void next.then(() => iterator.return?.(), () => {}).catch(() => {});
+    if (!done) {
+      closing = true;
+      void next.then(() => iterator.return?.(), () => {}).catch(() => {});
+    }
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { parse } from 'csv-parse/sync';
 import type { RunReport } from '../../src/core/report.js';
 import { generateLeads } from '../../src/demo/leads.js';
 import { demoPipelineYaml } from '../../src/demo/pipeline.js';
-import { lading, lastJsonLine } from '../support/cli.js';
+import { lading, ladingBin, lastJsonLine } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -138,4 +139,41 @@ test('validate names every problem; ingest then an inbox run delivers the batch 
   const empty = lastJsonLine<RunReport>(second.stdout);
   assert.deepEqual([empty.status, empty.summary.processed, empty.artifacts.files.length], ['completed', 0, 0]);
   assert.deepEqual(readdirSync(join(dir, 'out')), [`partner_${report.batch_id}.csv`]);
+});
+
+test('a run reading standard input that stops early ends at once, though its input stays open', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'stdin.yaml'), 'name: from-stdin\nsource: { type: file, path: "-", format: ndjson }\n'
+    + 'output: { type: file, format: csv, destination: { type: local, path: out } }\nexecution: { chunk_size: 10, failure_threshold: 0.5 }\n');
+  const child = spawn(process.execPath, [ladingBin, 'run', 'stdin.yaml', '--json', '--data-dir', join(dir, '.lading')], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.resume();
+  // 25 records that fail, and no end of input: the first chunk's failures stop the run while a
+  // later chunk still waits for lines 26 to 30, which never come; standard input stays open.
+  child.stdin.write(Array.from({ length: 25 }, (_, i) => `{broken ${i}`).join('\n') + '\n');
+  let guard: NodeJS.Timeout | undefined;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const waited = new Promise<'waiting'>((resolve) => (guard = setTimeout(() => resolve('waiting'), 30_000)));
+  try {
+    const code = await Promise.race([exited, waited]);
+    assert.notEqual(code, 'waiting', 'the run stopped but went on waiting for standard input');
+    const report = lastJsonLine<RunReport>(stdout);
+    assert.equal(report.status, 'failed');
+    assert.match(JSON.stringify(report), /RUN_FAILURE_THRESHOLD/);
+  } finally {
+    clearTimeout(guard);
+    child.stdin.destroy();
+    child.kill();
+  }
+});
+
+test('a reader that goes away ends the command quietly, without an EPIPE stack trace', async () => {
+  const child = spawn(process.execPath, [ladingBin, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // as `lading --help | head -0` does: nobody reads what comes
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  assert.doesNotMatch(stderr, /EPIPE|Error/);
 });

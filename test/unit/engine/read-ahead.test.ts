@@ -45,10 +45,22 @@ test('the next chunk is read after the microtasks queued when one is handed out,
   await chunks.return(undefined);
 });
 
-test('a consumer that stops early closes the source once the read in progress ends', async () => {
+test('a consumer that stops before the next read begins closes the source without reading on', async () => {
   const { log, source } = recorded([1, 2, 3, 4]);
   for await (const value of readAhead(source)) if (value === 2) break;
   await nextMacrotask();
+  await nextMacrotask();
+  assert.deepEqual(log, ['read 1', 'read 2', 'closed']);
+});
+
+test('a consumer that stops while the next read is under way closes the source once it ends', async () => {
+  const { log, source } = recorded([1, 2, 3, 4]);
+  for await (const value of readAhead(source)) {
+    if (value !== 2) continue;
+    await nextMacrotask();
+    await nextMacrotask();
+    break;
+  }
   await nextMacrotask();
   assert.deepEqual(log, ['read 1', 'read 2', 'read 3', 'closed']);
 });
@@ -66,8 +78,12 @@ test('a failing source fails the consumer with its error, and one that fails ahe
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
   try {
-    for await (const value of readAhead(stopped.source)) if (value === 1) break;
-    await nextMacrotask();
+    for await (const value of readAhead(stopped.source)) {
+      // The next read begins (and fails) before the consumer stops.
+      await nextMacrotask();
+      await nextMacrotask();
+      if (value === 1) break;
+    }
     await nextMacrotask();
   } finally {
     process.off('unhandledRejection', onUnhandled);
