@@ -17,6 +17,8 @@ export interface Item<T = Row> {
   readonly position?: string;
   /** Validated, mapped and encoded ahead, in a worker thread (engine/parallel.ts): the executor does not process it again. */
   readonly prepared?: Prepared;
+  /** The JSON text `data` was parsed from, when the reader was asked to keep it (ReaderOptions.keepText). */
+  readonly text?: string;
 }
 
 /**

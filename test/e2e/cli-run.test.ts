@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import type { RunReport } from '../../src/core/report.js';
 import { generateLeads } from '../../src/demo/leads.js';
@@ -176,4 +177,25 @@ test('a reader that goes away ends the command quietly, without an EPIPE stack t
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 0);
   assert.doesNotMatch(stderr, /EPIPE|Error/);
+});
+
+test('lading ingest stores each NDJSON record as the text it was read from, without serialising it again', async () => {
+  const dir = tempDir();
+  const data = ['--data-dir', join(dir, '.lading')];
+  writeFileSync(join(dir, 'inbox.yaml'), 'name: texts\nsource: { type: inbox }\noutput: { type: file, format: csv, destination: { type: local, path: out } }\n');
+  const lines = ['{"id":1,"note":"caf\\u00e9", "n":1.50}', '  {"id":2,"note":"plain"}\t'];
+  writeFileSync(join(dir, 'in.ndjson'), lines.join('\r\n') + '\r\n');
+  const ingested = await lading(['ingest', 'texts', 'in.ndjson', '--key-field', 'id', ...data], { cwd: dir });
+  assert.equal(ingested.code, 0, ingested.stderr);
+  const db = new Database(join(dir, '.lading', 'lading.db'), { readonly: true });
+  try {
+    const rows = db.prepare('SELECT data, bytes, idempotency_key AS key FROM inbox_records ORDER BY id').all() as { data: string; bytes: number; key: string }[];
+    // As read, ends trimmed: the escape and the number's spelling kept, the key taken from the parsed record.
+    assert.deepEqual(rows, [
+      { data: '{"id":1,"note":"caf\\u00e9", "n":1.50}', bytes: 37, key: '1' },
+      { data: '{"id":2,"note":"plain"}', bytes: 23, key: '2' },
+    ]);
+  } finally {
+    db.close();
+  }
 });

@@ -3,10 +3,15 @@ import { fileSource } from '../../sources/file.js';
 import { systemClock } from '../../core/clock.js';
 import { randomIds } from '../../core/ids.js';
 import type { InboxInput } from '../../store/types.js';
-import { describeItem } from '../../core/item.js';
+import { describeItem, type Item } from '../../core/item.js';
+import { readNdjsonBatches } from '../../sources/file/ndjson.js';
 import { parsePositiveInt, withStore } from '../context.js';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
+
+async function* oneByOne(items: AsyncIterable<Item>): AsyncGenerator<readonly Item[]> {
+  for await (const item of items) yield [item];
+}
 
 export function ingestCommand(): Command {
   return new Command('ingest')
@@ -36,7 +41,12 @@ export function ingestCommand(): Command {
           pending = [];
         };
         try {
-          for await (const item of source.read(null, signal)) {
+          // NDJSON in runs of items that keep their line's text: stored as read (as `lading serve`
+          // stores it), where serialising each record again took 15% of an ingest.
+          const batches = source.readNdjsonWith
+            ? source.readNdjsonWith((bytes, options) => readNdjsonBatches(bytes, { ...options, keepText: true }), signal)
+            : oneByOne(source.read(null, signal));
+          for await (const batch of batches) for (const item of batch) {
             if (item.error) {
               rejected++;
               process.stderr.write(`rejected ${describeItem(item)}: ${item.error.code}: ${item.error.message}\n`);
@@ -45,7 +55,7 @@ export function ingestCommand(): Command {
             const key = opts.keyField === undefined ? undefined : item.data[opts.keyField];
             const priority = opts.priorityField === undefined ? undefined : Number(item.data[opts.priorityField]);
             pending.push({
-              data: item.data,
+              ...(item.text === undefined ? { data: item.data } : { json: item.text.trim() }),
               ...(key === undefined || key === null ? {} : { key: String(key) }),
               ...(priority !== undefined && Number.isInteger(priority) ? { priority } : {}),
             });

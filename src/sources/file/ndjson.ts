@@ -36,7 +36,7 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
  * so, since a promise and a generator step per item cost as much as all of its mapping.
  */
 export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
-  const { file, after, signal } = options;
+  const { file, after, signal, keepText } = options;
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let line = (options.block?.firstLine ?? 1) - 1; // physical lines seen so far
   let seq = 0;
@@ -59,7 +59,7 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return failedLineItem('SOURCE_NOT_A_RECORD', file, lineNo, seq, `not a record: found ${jsonKind(value)}, expected a JSON object`);
     }
-    return lineItem(file, lineNo, seq, value as Row);
+    return lineItem(file, lineNo, seq, value as Row, keepText ? text : undefined);
   };
 
   /** The same for a line still in bytes: only this line fails when its bytes are not UTF-8. */

@@ -210,11 +210,16 @@ export interface ReaderOptions {
    * already longer than the limit (its bytes so far were dropped, as the reader itself drops them).
    */
   readonly block?: { readonly firstLine: number; readonly insideOverlongLine: boolean };
+  /**
+   * NDJSON: give each item the text of its line as `text` too, for a caller that stores records
+   * as text (`lading ingest`), which would otherwise serialise every record it was just parsed from.
+   */
+  readonly keepText?: boolean;
 }
 
-/** A record read from `file` at physical line `line` (1-based). */
-export function lineItem(file: string, line: number, seq: number, data: Row): Item {
-  return { id: `${file}:${line}`, seq, data, origin: { file, line } };
+/** A record read from `file` at physical line `line` (1-based), with its text when there is one to keep. */
+export function lineItem(file: string, line: number, seq: number, data: Row, text?: string): Item {
+  return text === undefined ? { id: `${file}:${line}`, seq, data, origin: { file, line } } : { id: `${file}:${line}`, seq, data, origin: { file, line }, text };
 }
 
 /**
