@@ -8,7 +8,7 @@
  *
  * At most one chunk is held ahead. A consumer that stops early closes the source at once when
  * the next pull has not begun, else once it ends: not awaited, since a read of standard input
- * can wait for data that never comes (engine/run.ts aborts the reading when the executor ends).
+ * can wait for data that never comes (the run's source.close() calls that read off).
  */
 export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
@@ -32,10 +32,8 @@ export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T>
       next = pull();
       yield result.value;
     }
-  } catch (error) {
-    done = true;
-    throw error;
   } finally {
+    // After a failed read the source has ended by itself: only a pull that succeeded is closed.
     if (!done) {
       closing = true;
       void next.then(() => iterator.return?.(), () => {}).catch(() => {});

@@ -269,14 +269,10 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
         config, source, formats: registry.formats, fromStart: from === null && sampled === undefined,
         encoder: { pipeline: runCtx.pipeline, runId, batchId: runCtx.batchId, createdAt, ...(columns ? { columns } : {}) },
       });
-      // Reading ends with the executor: a chunk read ahead (engine/read-ahead.ts) may still wait
-      // on standard input when the run stops early, and must not keep the process waiting for it.
-      const reading = new AbortController();
-      const read = AbortSignal.any([signal, reading.signal]);
-      const chunks = sampled ? chunked(only(source.read(from, read), sampled), size)
-        : parallel ? rechunked(preparedBatches(source, parallel, read), size)
-        : source.readBatches ? rechunked(source.readBatches(from, read), size) : chunked(source.read(from, read), size);
-      const result = await executor.run(chunks).finally(() => reading.abort());
+      const chunks = sampled ? chunked(only(source.read(from, signal), sampled), size)
+        : parallel ? rechunked(preparedBatches(source, parallel, signal), size)
+        : source.readBatches ? rechunked(source.readBatches(from, signal), size) : chunked(source.read(from, signal), size);
+      const result = await executor.run(chunks);
       counts = result.counts;
       checkpoint = result.checkpoint ?? checkpoint;
       stop = result.stop;

@@ -82,14 +82,19 @@ describe('SqliteStore on a shared file', () => {
     }
   });
 
-  test('a chunk commit that need not be durable leaves the connection at synchronous=FULL for the next writes', async () => {
-    const store = await openSqliteStore(path);
-    await store.close();
+  /** A store on its own connection at synchronous=FULL (read back by the tests), holding the run `runId`. */
+  async function storeAtFull(runId: string): Promise<{ db: Database.Database; wrapped: SqliteStore }> {
+    await (await openSqliteStore(path)).close();
     const db = new Database(path);
     db.pragma('synchronous = FULL');
     const wrapped = new SqliteStore(db, path);
+    await wrapped.createRun({ id: runId, pipeline: 'p', mode: 'full', batchId: null, source: 's', config: null, createdAt: new Date(0) });
+    return { db, wrapped };
+  }
+
+  test('a chunk commit that need not be durable leaves the connection at synchronous=FULL for the next writes', async () => {
+    const { db, wrapped } = await storeAtFull('run_sync');
     try {
-      await wrapped.createRun({ id: 'run_sync', pipeline: 'p', mode: 'full', batchId: null, source: 's', config: null, createdAt: new Date(0) });
       await wrapped.commitChunk('run_sync', { index: 0, lastSeq: 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(1), durable: false });
       assert.equal(db.pragma('synchronous', { simple: true }), 2);
       assert.equal((await wrapped.getRun('run_sync'))?.processed, 1);
@@ -99,14 +104,9 @@ describe('SqliteStore on a shared file', () => {
   });
 
   test('a durable chunk commit syncs the WAL file itself, fails as STORE_FAILED when it cannot, and leaves the connection at FULL', async () => {
-    const store = await openSqliteStore(path);
-    await store.close();
-    const db = new Database(path);
-    db.pragma('synchronous = FULL');
-    const wrapped = new SqliteStore(db, path);
+    const { db, wrapped } = await storeAtFull('run_wal');
     const commit = (index: number) => wrapped.commitChunk('run_wal', { index, lastSeq: index + 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(index) });
     try {
-      await wrapped.createRun({ id: 'run_wal', pipeline: 'p', mode: 'full', batchId: null, source: 's', config: null, createdAt: new Date(0) });
       // The WAL file gone from its folder (SQLite goes on writing to the handle it holds): the
       // commit is written, but lading cannot open the WAL to fdatasync it, and says so.
       await unlink(`${path}-wal`);

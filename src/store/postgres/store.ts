@@ -1101,15 +1101,15 @@ function deadLetterWhere(filter: DeadLetterFilter, p: (value: unknown) => string
   return clauses.join(' AND ');
 }
 
-/** commitChunk's writes, inside the caller's transaction (a fenced commit checks its lease first). */
 /**
  * A chunk's commit as one statement, so one round trip: while it travels, the event loop reads
  * the executor's next chunk (engine/read-ahead.ts); six statements, each waiting for the loop in
  * turn, left it idle a quarter of a no-op handler's run (docs/benchmarks.md). Atomic on its own,
- * or part of the caller's transaction. The run's row lock serializes commits of one run. A
- * re-commit of the same chunk replaces it: counters move by the difference, errors are replaced
- * (the DELETE sees the rows from before the statement, not the ones it inserts). The checkpoint
- * moves only forward (chunks commit out of order under concurrency).
+ * or inside the caller's transaction (a fenced commit holds its lease first, so no two commits
+ * of one chunk meet). A re-commit of the same chunk replaces it: counters move by the difference
+ * (the UPDATE adds it to the run's row as it stands once locked), errors are replaced (the
+ * DELETE sees the rows from before the statement, not the ones it inserts). The checkpoint moves
+ * only forward (chunks commit out of order under concurrency).
  */
 async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): Promise<void> {
   // durable: false is the same promise as SQLite's synchronous=NORMAL: the commit does not wait
@@ -1122,10 +1122,8 @@ async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): P
     payload: e.payload ?? null, history: e.history ?? null, status: e.severity === 'block' && e.detail !== true ? 'dead' : null,
   }));
   const { rows } = await db.query<{ found: number }>(
-    `WITH run AS (
-       SELECT id FROM runs WHERE id = $1 FOR UPDATE
-     ), old AS (
-       SELECT c.processed, c.succeeded, c.failed, c.warnings FROM run_chunks c JOIN run ON c.run_id = run.id WHERE c.chunk_index = $2
+    `WITH old AS (
+       SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = $1 AND chunk_index = $2
      ), delta AS (
        SELECT $3::bigint - COALESCE((SELECT processed FROM old), 0) AS processed, $4::bigint - COALESCE((SELECT succeeded FROM old), 0) AS succeeded,
               $5::bigint - COALESCE((SELECT failed FROM old), 0) AS failed, $6::bigint - COALESCE((SELECT warnings FROM old), 0) AS warnings
@@ -1138,7 +1136,7 @@ async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): P
          last_checkpoint_at = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN $8::timestamptz ELSE last_checkpoint_at END,
          last_position      = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN $9::text ELSE last_position END,
          last_seq           = CASE WHEN last_seq IS NULL OR $7 >= last_seq THEN $7 ELSE last_seq END
-       FROM run, delta WHERE runs.id = run.id
+       FROM delta WHERE runs.id = $1
        RETURNING runs.id
      ), chunk AS (
        INSERT INTO run_chunks (run_id, chunk_index, last_seq, processed, succeeded, failed, warnings, committed_at, duration_ms)

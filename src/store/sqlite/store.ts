@@ -304,13 +304,18 @@ export class SqliteStore implements Store {
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
     const write = () => this.#db.transaction(() => this.#commitChunk(runId, commit)).immediate();
-    if (commit.durable === false) return this.#call('commitChunk', () => this.#relaxed(write));
-    const wal = this.#wal;
-    if (wal === undefined || this.#level() < 2) return this.#call('commitChunk', write);
-    // The fsync on libuv's pool (WalSync), so the event loop reads and parses the executor's next
-    // chunk meanwhile (it was 10% of a no-op handler's run; docs/benchmarks.md). The caller
-    // still hears only once the commit is on disk.
-    await this.#call('commitChunk', () => this.#relaxed(write));
+    // A durable commit at FULL on a file is written at NORMAL and its fsync done on libuv's pool
+    // (WalSync), so the event loop reads and parses the executor's next chunk meanwhile (it was
+    // 10% of a no-op handler's run; docs/benchmarks.md). The caller still hears only once the
+    // commit is on disk.
+    const wal = await this.#call('commitChunk', () => {
+      const level = this.#level();
+      const syncing = commit.durable === false || level < 2 ? undefined : this.#wal;
+      if (commit.durable === false || syncing !== undefined) this.#relaxed(write, level);
+      else write();
+      return syncing;
+    });
+    if (wal === undefined) return;
     try {
       await wal.sync();
     } catch (error) {
@@ -328,8 +333,7 @@ export class SqliteStore implements Store {
    * commit, which carries this one with it), then restores the connection's level. Safe between
    * the two pragmas: the calls are synchronous, so no other write of this connection interleaves.
    */
-  #relaxed<T>(write: () => T): T {
-    const level = this.#level();
+  #relaxed<T>(write: () => T, level = this.#level()): T {
     if (level <= 1) return write();
     this.#db.pragma('synchronous = NORMAL');
     try {
