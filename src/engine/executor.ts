@@ -171,6 +171,7 @@ export class Executor {
     let retries = 0;
     for (let attempt = 1; pending.length > 0; attempt++) {
       const errors = await this.writeOnce(pending, index, attempt);
+      if (errors.size === 0) break;
       const again: Item[] = [];
       let retryAfter = 0;
       const at = deps.clock.now().toISOString();
@@ -212,7 +213,7 @@ export class Executor {
       if (!e.transient && items.length > 1) return this.bisect(items, index, attempt);
       return new Map(items.map((item) => [item.id, e]));
     }
-    if (deps.sink.ordering === 'ordered') return new Map(failures);
+    if (deps.sink.ordering === 'ordered' || failures.size === 0) return new Map(failures);
     const result = new Map(failures);
     const groups = new Map<LadingError, Item[]>();
     for (const item of items) {
@@ -257,15 +258,20 @@ export class Executor {
     const { deps } = this;
     const at = deps.clock.now();
     const errors: ItemErrorRecord[] = [];
-    for (const item of chunk.items) {
-      const failure = chunk.failures.get(item.id);
-      const location = item.origin?.file && item.origin.line ? `${item.origin.file}:${item.origin.line}` : null;
-      const base = { itemId: item.id, seq: item.seq, chunkIndex: index, location };
-      if (failure) {
-        errors.push(record(base, failure.error, 'block', failure.attempts, { payload: item.data, history: failure.history }));
-        for (const more of failure.more ?? []) errors.push(record(base, more, 'block', 1, { detail: true }));
+    // Most chunks have neither: no walk over their items then.
+    if (chunk.failures.size > 0 || chunk.warnings.size > 0) {
+      for (const item of chunk.items) {
+        const failure = chunk.failures.get(item.id);
+        const warnings = chunk.warnings.get(item.id);
+        if (!failure && !warnings) continue;
+        const location = item.origin?.file && item.origin.line ? `${item.origin.file}:${item.origin.line}` : null;
+        const base = { itemId: item.id, seq: item.seq, chunkIndex: index, location };
+        if (failure) {
+          errors.push(record(base, failure.error, 'block', failure.attempts, { payload: item.data, history: failure.history }));
+          for (const more of failure.more ?? []) errors.push(record(base, more, 'block', 1, { detail: true }));
+        }
+        for (const warning of warnings ?? []) errors.push(record(base, warning, 'warn', 1, {}));
       }
-      for (const warning of chunk.warnings.get(item.id) ?? []) errors.push(record(base, warning, 'warn', 1, {}));
     }
     const warned = chunk.warnings.size;
     const durationMs = Date.now() - chunk.startedAt;

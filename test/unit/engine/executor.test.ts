@@ -79,6 +79,27 @@ test('permanent failures become dead letters at once, with the payload; exhauste
   await close();
 });
 
+test('processChunk gets its chunk\'s context: run, index, attempt, the digest key of its items, and error builders that work detached', async () => {
+  const { run, close } = await setup('chunk');
+  const { idempotencyKey } = await import('../../../src/core/idempotency.js');
+  const seen: { ids: string[]; runId: string; chunkIndex: number; attempt: number; key: string }[] = [];
+  hooks.__ladingChunkHook = (items, ctx) => {
+    const { runId, chunkIndex, attempt, idempotencyKey: key, permanentError } = ctx as unknown as { runId: string; chunkIndex: number; attempt: number; idempotencyKey: string; permanentError(m: string): Error };
+    seen.push({ ids: items.map((i) => i.id), runId, chunkIndex, attempt, key });
+    if (chunkIndex === 1) return { failures: { [items[0]!.id]: permanentError('no such sku') } };
+    return undefined;
+  };
+  const { report } = await run({ chunk_size: 2 }, 3);
+  await close();
+  assert.deepEqual(seen.map(({ ids, chunkIndex, attempt }) => [ids, chunkIndex, attempt]), [[['inline:1', 'inline:2'], 0, 1], [['inline:3'], 1, 1]]);
+  assert.deepEqual(seen.map((s) => s.runId), [report.job_id, report.job_id]);
+  // The key of several items is the digest of their ids, of one item the item's own key.
+  assert.equal(seen[0]!.key, idempotencyKey(report.job_id, [{ id: 'inline:1' }, { id: 'inline:2' }]));
+  assert.match(seen[0]!.key, /^run_0001:2:[0-9a-f]{32}$/);
+  assert.equal(seen[1]!.key, 'run_0001:inline:3');
+  assert.equal(report.summary.failed, 1);
+});
+
 test('a handler that never answers is abandoned at execution.timeout and counted as a timeout', async () => {
   const { run, store, close } = await setup();
   hooks.__ladingHook = (item) => (item.id === 'inline:2' ? new Promise(() => {}) : undefined);
