@@ -44,6 +44,11 @@ class InboxSource implements Source {
   }
 
   async *read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item> {
+    for await (const page of this.readBatches(after, signal)) yield* page;
+  }
+
+  /** A page of the store at a time: a generator step and a promise per record cost a 1M-record batch ~0.5 s. */
+  async *readBatches(after: Cursor | null, signal: AbortSignal): AsyncIterable<readonly Item[]> {
     const batch = this.batch;
     if (!batch && !this.ctx.dryRun) return;
     let lastId = 0;
@@ -54,12 +59,14 @@ class InboxSource implements Source {
         ? await this.ctx.store.readBatch(batch.id, lastId, this.config.page_size)
         : await this.ctx.store.readPending(this.ctx.pipeline, lastId, this.config.page_size);
       if (page.length === 0) return;
+      const items: Item[] = [];
       for (const record of page) {
         seq++;
-        this.read_ = seq;
         if (after !== null && seq <= after.seq) continue;
-        yield { id: `inbox:${record.id}`, seq, data: record.data };
+        items.push({ id: `inbox:${record.id}`, seq, data: record.data });
       }
+      this.read_ = seq;
+      if (items.length > 0) yield items;
       lastId = page.at(-1)!.id;
     }
   }
