@@ -53,16 +53,20 @@ class CallContext implements HandlerContext {
   readonly attempt: number;
   readonly permanentError = permanentError;
   readonly transientError = transientError;
+  readonly #chunk: ChunkContext;
+  readonly #items: readonly Item[];
   #key: string | undefined;
 
-  constructor(private readonly ctx: ChunkContext, private readonly items: readonly Item[], readonly signal: AbortSignal) {
-    this.runId = ctx.runId;
-    this.chunkIndex = ctx.chunkIndex;
-    this.attempt = ctx.attempt;
+  constructor(chunk: ChunkContext, items: readonly Item[], readonly signal: AbortSignal) {
+    this.runId = chunk.runId;
+    this.chunkIndex = chunk.chunkIndex;
+    this.attempt = chunk.attempt;
+    this.#chunk = chunk;
+    this.#items = items;
   }
 
   get idempotencyKey(): string {
-    return (this.#key ??= this.ctx.idempotencyKey(this.items));
+    return (this.#key ??= this.#chunk.idempotencyKey(this.#items));
   }
 }
 

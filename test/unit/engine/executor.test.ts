@@ -86,6 +86,8 @@ test('processChunk gets its chunk\'s context: run, index, attempt, the digest ke
   hooks.__ladingChunkHook = (items, ctx) => {
     const { runId, chunkIndex, attempt, idempotencyKey: key, permanentError } = ctx as unknown as { runId: string; chunkIndex: number; attempt: number; idempotencyKey: string; permanentError(m: string): Error };
     seen.push({ ids: items.map((i) => i.id), runId, chunkIndex, attempt, key });
+    // A copy holds the plain fields and nothing of lading's own (the key is made when read: docs/execution.md).
+    assert.deepEqual(Object.keys({ ...(ctx as object) }).sort(), ['attempt', 'chunkIndex', 'permanentError', 'runId', 'signal', 'transientError']);
     if (chunkIndex === 1) return { failures: { [items[0]!.id]: permanentError('no such sku') } };
     return undefined;
   };
