@@ -58,8 +58,7 @@ function eachEntry(body: unknown, ndjson: boolean, each: (entry: Entry, index: n
       } else {
         let entry: Entry;
         try {
-          // Parsed, the line's ends can only be JSON's white space: stored without it.
-          entry = { value: JSON.parse(line) as unknown, json: line.trim() };
+          entry = { value: JSON.parse(line) as unknown, json: line };
         } catch (error) {
           entry = { malformed: (error as Error).message };
         }

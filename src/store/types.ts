@@ -324,8 +324,11 @@ interface InboxInputOptions {
   readonly priority?: number;
 }
 
-/** The text a store keeps for an inbox record. */
-export const inboxText = (record: InboxInput): string => record.json ?? JSON.stringify(record.data);
+/**
+ * The text a store keeps for an inbox record. A line that parsed can end only in JSON's white
+ * space, which is not kept (`trim` of text without it returns it as is).
+ */
+export const inboxText = (record: InboxInput): string => record.json?.trim() ?? JSON.stringify(record.data);
 
 export interface InboxRecord {
   readonly id: number;

@@ -55,7 +55,7 @@ export function ingestCommand(): Command {
             const key = opts.keyField === undefined ? undefined : item.data[opts.keyField];
             const priority = opts.priorityField === undefined ? undefined : Number(item.data[opts.priorityField]);
             pending.push({
-              ...(item.text === undefined ? { data: item.data } : { json: item.text.trim() }),
+              ...(item.text === undefined ? { data: item.data } : { json: item.text }),
               ...(key === undefined || key === null ? {} : { key: String(key) }),
               ...(priority !== undefined && Number.isInteger(priority) ? { priority } : {}),
             });

@@ -219,7 +219,9 @@ export interface ReaderOptions {
 
 /** A record read from `file` at physical line `line` (1-based), with its text when there is one to keep. */
 export function lineItem(file: string, line: number, seq: number, data: Row, text?: string): Item {
-  return text === undefined ? { id: `${file}:${line}`, seq, data, origin: { file, line } } : { id: `${file}:${line}`, seq, data, origin: { file, line }, text };
+  const id = `${file}:${line}`;
+  const origin = { file, line };
+  return text === undefined ? { id, seq, data, origin } : { id, seq, data, origin, text };
 }
 
 /**

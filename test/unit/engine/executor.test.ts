@@ -7,12 +7,13 @@ import { fixedClock } from '../../../src/core/clock.js';
 import type { Item } from '../../../src/core/item.js';
 import { sequentialIds } from '../../../src/core/ids.js';
 import { runPipeline, type RunEvent, type RunOptions } from '../../../src/engine/run.js';
+import type { HandlerContext } from '../../../src/sinks/handler.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import type { Store } from '../../../src/store/types.js';
 import { tempDir } from '../../support/tmp.js';
 
 type Hook = (item: Item, ctx: { attempt: number; idempotencyKey: string; signal: AbortSignal }) => unknown;
-type ChunkHook = (items: readonly Item[], ctx: { attempt: number }) => unknown;
+type ChunkHook = (items: readonly Item[], ctx: HandlerContext) => unknown;
 const hooks = globalThis as unknown as { __ladingHook?: Hook; __ladingChunkHook?: ChunkHook };
 
 /** A handler module whose behaviour each test sets through a global hook. */
@@ -84,10 +85,10 @@ test('processChunk gets its chunk\'s context: run, index, attempt, the digest ke
   const { idempotencyKey } = await import('../../../src/core/idempotency.js');
   const seen: { ids: string[]; runId: string; chunkIndex: number; attempt: number; key: string }[] = [];
   hooks.__ladingChunkHook = (items, ctx) => {
-    const { runId, chunkIndex, attempt, idempotencyKey: key, permanentError } = ctx as unknown as { runId: string; chunkIndex: number; attempt: number; idempotencyKey: string; permanentError(m: string): Error };
+    const { runId, chunkIndex, attempt, idempotencyKey: key, permanentError } = ctx;
     seen.push({ ids: items.map((i) => i.id), runId, chunkIndex, attempt, key });
     // A copy holds the plain fields and nothing of lading's own (the key is made when read: docs/execution.md).
-    assert.deepEqual(Object.keys({ ...(ctx as object) }).sort(), ['attempt', 'chunkIndex', 'permanentError', 'runId', 'signal', 'transientError']);
+    assert.deepEqual(Object.keys({ ...ctx }).sort(), ['attempt', 'chunkIndex', 'permanentError', 'runId', 'signal', 'transientError']);
     if (chunkIndex === 1) return { failures: { [items[0]!.id]: permanentError('no such sku') } };
     return undefined;
   };
