@@ -24,10 +24,11 @@ interface Rejected {
 }
 
 /**
- * A body's values (with their text when the body was NDJSON), or why a line is not a value: not
- * UTF-8, or not JSON (NDJSON keeps going past a bad line).
+ * A body's values (with their UTF-8 bytes when the body was NDJSON: a view of the body, which the
+ * store writes as it came), or why a line is not a value: not UTF-8, or not JSON (NDJSON keeps
+ * going past a bad line).
  */
-type Entry = { readonly value: unknown; readonly json?: string } | { readonly malformed: string } | { readonly badEncoding: true };
+type Entry = { readonly value: unknown; readonly json?: Uint8Array } | { readonly malformed: string } | { readonly badEncoding: true };
 
 /**
  * Hands each entry of a body to `each` in order, as soon as it is parsed: a record validated at
@@ -58,7 +59,9 @@ function eachEntry(body: unknown, ndjson: boolean, each: (entry: Entry, index: n
       } else {
         let entry: Entry;
         try {
-          entry = { value: JSON.parse(line) as unknown, json: line };
+          // The line's own bytes, past a first line's byte order mark (ndjsonLineText drops it too).
+          const from = at === 0 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : at;
+          entry = { value: JSON.parse(line) as unknown, json: bytes.subarray(from, end) };
         } catch (error) {
           entry = { malformed: (error as Error).message };
         }
@@ -152,7 +155,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         return;
       }
       const key = keyOf(entry.value, source.key_field);
-      // Only the text of an NDJSON line is kept until the commit: the store writes that.
+      // Only the bytes of an NDJSON line are kept until the commit: the store writes those.
       const keyed = key === undefined ? {} : { key };
       records.push(entry.json === undefined ? { data: entry.value, ...keyed } : { json: entry.json, ...keyed });
     });

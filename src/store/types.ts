@@ -310,11 +310,13 @@ export interface NotifyStore {
 /**
  * A record for the inbox: its data, or the JSON text it was parsed from (stored as is, so a large
  * ingest is not serialised a second time — and the API need not keep every parsed record alive
- * until its commit; see inboxText).
+ * until its commit; see inboxJson). The text may be a string or its UTF-8 bytes: a bulk POST's
+ * records are views of the request body, which reach the SQLite store's writer thread as one
+ * copied buffer instead of a thousand cloned strings.
  */
 export type InboxInput = InboxInputOptions & (
-  | { readonly data: Record<string, unknown>; readonly json?: string }
-  | { readonly data?: undefined; readonly json: string }
+  | { readonly data: Record<string, unknown>; readonly json?: string | Uint8Array }
+  | { readonly data?: undefined; readonly json: string | Uint8Array }
 );
 
 interface InboxInputOptions {
@@ -325,10 +327,28 @@ interface InboxInputOptions {
 }
 
 /**
- * The text a store keeps for an inbox record. A line that parsed can end only in JSON's white
- * space, which is not kept (`trim` of text without it returns it as is).
+ * The JSON a store keeps for an inbox record, as text or as UTF-8 bytes (SQLite stores either as
+ * TEXT). A line that parsed can begin and end only in JSON's white space, which is not kept
+ * (`trim` of text without it returns it as is).
  */
-export const inboxText = (record: InboxInput): string => record.json?.trim() ?? JSON.stringify(record.data);
+export function inboxJson(record: InboxInput): string | Uint8Array {
+  const json = record.json;
+  if (json === undefined) return JSON.stringify(record.data);
+  if (typeof json === 'string') return json.trim();
+  let start = 0;
+  let end = json.length;
+  while (start < end && isJsonSpaceByte(json[start]!)) start++;
+  while (end > start && isJsonSpaceByte(json[end - 1]!)) end--;
+  return start === 0 && end === json.length ? json : json.subarray(start, end);
+}
+
+/** inboxJson as text. */
+export function inboxText(record: InboxInput): string {
+  const json = inboxJson(record);
+  return typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
+}
+
+const isJsonSpaceByte = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
 
 export interface InboxRecord {
   readonly id: number;

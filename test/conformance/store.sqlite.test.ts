@@ -287,6 +287,32 @@ describe('SqliteStore on a shared file', () => {
     }
   });
 
+  test('the ingest thread stores what the store itself would: JSON as text or bytes, keys, priorities, several requests a group', async () => {
+    const store = await openSqliteStore(path, { ingestThread: { minRecords: 1 } });
+    const body = Buffer.from('{"id":"v1","note":"Zoë ✓"}\n  {"id":"v2"}\t\n');
+    try {
+      const outcomes = await store.ingestRequests([
+        { pipeline: 'thread-a', requestKey: 'req', extra: [{ index: 9 }], records: [
+          { json: body.subarray(0, body.indexOf(0x0a)), key: 'k1', priority: 5 },
+          { json: body.subarray(body.indexOf(0x0a) + 1, body.length - 1) },
+          { json: ' {"id":"s1"} ', key: 'k1' },
+          { data: { id: 'd1' }, priority: 1 },
+        ] },
+        { pipeline: 'thread-b', records: [{ data: { id: 'other' }, key: 'k1' }] },
+      ], new Date(0));
+      assert.deepEqual(outcomes, [{ accepted: 3, duplicates: 1, replayed: false, extra: [{ index: 9 }] }, { accepted: 1, duplicates: 0, replayed: false }]);
+      const stats = await store.inboxStats('thread-a');
+      assert.deepEqual(stats.priorities, [{ priority: 5, count: 1 }, { priority: 1, count: 1 }]);
+      assert.equal(stats.bytes, Buffer.byteLength('{"id":"v1","note":"Zoë ✓"}{"id":"v2"}{"id":"d1"}'));
+      await store.cutBatch('thread-a', { id: 'batch_thread', at: new Date(1), reason: 'manual' });
+      assert.deepEqual((await store.readBatch('batch_thread', 0, 10)).map((r) => r.data), [{ id: 'v1', note: 'Zoë ✓' }, { id: 'v2' }, { id: 'd1' }]);
+      assert.deepEqual(await store.ingestRequests([{ pipeline: 'thread-a', requestKey: 'req', records: [{ data: { id: 'x' } }] }], new Date(2)),
+        [{ accepted: 3, duplicates: 1, replayed: true, extra: [{ index: 9 }] }]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a small group sent while the ingest thread holds a large one is committed after it, not before', async () => {
     const store = await openSqliteStore(path, { ingestThread: { minRecords: 2 } });
     try {

@@ -983,6 +983,24 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
           [{ accepted: 1, duplicates: 1, replayed: true }]);
       });
 
+      test('ingestRequests stores a record\'s JSON given as text or as UTF-8 bytes as it came, without the white space around it', async () => {
+        const body = Buffer.from('\t{"id":"b1","note":"Zoë ✓","n":1.50} \r\n{"id":"b2"}');
+        const records = [
+          { json: ' {"id":"t1","note":"caf\\u00e9"}\r' },
+          { json: body.subarray(0, body.indexOf(0x0a)), key: 'b1' },
+          { json: body.subarray(body.indexOf(0x0a) + 1) },
+          { data: { id: 'd1' } },
+        ];
+        assert.deepEqual(await store.ingestRequests([{ pipeline: 'texts', records }], at(0)), [{ accepted: 4, duplicates: 0, replayed: false }]);
+        const stored = ['{"id":"t1","note":"caf\\u00e9"}', '{"id":"b1","note":"Zoë ✓","n":1.50}', '{"id":"b2"}', '{"id":"d1"}'];
+        assert.equal((await store.inboxStats('texts')).bytes, stored.reduce((sum, text) => sum + Buffer.byteLength(text), 0));
+        await store.cutBatch('texts', { id: 'batch_texts', at: at(1), reason: 'manual' });
+        assert.deepEqual((await store.readBatch('batch_texts', 0, 10)).map((r) => r.data), stored.map((text) => JSON.parse(text) as unknown));
+        // The key given with bytes deduplicates as any other.
+        assert.deepEqual(await store.ingestRequests([{ pipeline: 'texts', records: [{ json: Buffer.from('{"id":"again"}'), key: 'b1' }] }], at(2)),
+          [{ accepted: 0, duplicates: 1, replayed: false }]);
+      });
+
       test('API keys are stored with their hash, listed without it, and revoked once', async () => {
         const key = { id: 'k1', owner: 'alice', scopes: ['jobs:read', 'ingest:*'], createdAt: at(0), revokedAt: null };
         await store.createApiKey({ ...key, hash: 'ab'.repeat(32) });

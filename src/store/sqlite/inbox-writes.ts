@@ -1,14 +1,17 @@
 import type Database from 'better-sqlite3';
 import { statementCache } from './connection.js';
-import { inboxText, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
+import { inboxJson, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
 
 /** 6 bound parameters a row: 3,072 per statement, well under SQLite's limit of 32,766. */
 const maxInsertRows = 512;
 
-/** The INSERT of 2^k rows, at index k. */
+/**
+ * The INSERT of 2^k rows, at index k. A record's JSON is bound as text or as UTF-8 bytes (a bulk
+ * POST's, see InboxInput), which the CAST stores as the same TEXT without a string in between.
+ */
 const insertInboxRecords: readonly string[] = Array.from({ length: Math.log2(maxInsertRows) + 1 }, (_, k) =>
-  `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES ${Array.from({ length: 2 ** k }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}
-  ON CONFLICT (pipeline, idempotency_key) DO NOTHING`);
+  `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES ${Array.from({ length: 2 ** k }, () => '(?, CAST(? AS TEXT), ?, ?, ?, ?)').join(', ')}
+  ON CONFLICT (pipeline, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`);
 
 /**
  * The inbox's writes on one connection: the store's own, and the ingest writer thread's
@@ -36,8 +39,8 @@ export class InboxWrites {
       const params: unknown[] = [];
       for (let i = start; i < start + rows; i++) {
         const record = records[i]!;
-        const data = inboxText(record);
-        params.push(pipeline, data, Buffer.byteLength(data), record.key ?? null, receivedAt, record.priority ?? null);
+        const data = inboxJson(record);
+        params.push(pipeline, data, typeof data === 'string' ? Buffer.byteLength(data) : data.length, record.key ?? null, receivedAt, record.priority ?? null);
       }
       accepted += this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run(params).changes;
       start += rows;

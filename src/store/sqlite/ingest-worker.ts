@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openConnection } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
-import type { IngestAnswer, IngestCall, IngestThreadSetup } from './ingest-thread.js';
+import { unpack, type IngestAnswer, type IngestCall, type IngestThreadSetup } from './ingest-thread.js';
 import type { Called } from '../../core/threads.js';
 
 const setup = workerData as IngestThreadSetup;
@@ -15,7 +15,7 @@ const writes = new InboxWrites(openConnection(setup.path, setup.options));
 parentPort!.on('message', ({ id, requests, receivedAt }: Called<IngestCall>) => {
   let answer: Called<IngestAnswer>;
   try {
-    answer = { id, outcomes: writes.requests(requests, receivedAt) };
+    answer = { id, outcomes: writes.requests(requests.map(unpack), receivedAt) };
   } catch (error) {
     // The store classifies it on the main thread: only the message and SQLite's code cross.
     const { message, code } = error as { message?: unknown; code?: unknown };

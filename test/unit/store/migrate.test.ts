@@ -49,6 +49,28 @@ describe('migration runner', () => {
     db.prepare('INSERT INTO things (label) VALUES (?)').run('x');
   });
 
+  test('SQLite 0013 keeps an inbox\'s records, ids and id counter while taking keyless records out of the key\'s unique index', async () => {
+    const all = await loadMigrations(sqliteMigrationsDir());
+    await runMigrations(sqliteMigrationDriver(db), all.filter((m) => m.version < 13), options);
+    const insert = db.prepare('INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES (?, ?, ?, ?, ?, ?)');
+    insert.run('p', '{"n":1}', 7, 'k1', '2024-03-01T09:00:00.000Z', 3);
+    insert.run('p', '{"n":2}', 7, null, '2024-03-01T09:00:01.000Z', null);
+    insert.run('p', '{"n":3}', 7, null, '2024-03-01T09:00:02.000Z', null);
+    db.prepare('DELETE FROM inbox_records WHERE id = 3').run();
+    const before = db.prepare('SELECT * FROM inbox_records ORDER BY id').all();
+
+    assert.deepEqual((await runMigrations(sqliteMigrationDriver(db), all, options)).applied.map((m) => m.version), [13]);
+    assert.deepEqual(db.prepare('SELECT * FROM inbox_records ORDER BY id').all(), before);
+    // The deleted record's id is not handed out again.
+    assert.equal(insert.run('p', '{"n":4}', 7, null, '2024-03-01T09:00:03.000Z', null).lastInsertRowid, 4);
+    assert.throws(() => insert.run('p', '{"n":5}', 7, 'k1', '2024-03-01T09:00:04.000Z', null), /UNIQUE constraint failed/);
+    insert.run('q', '{"n":5}', 7, 'k1', '2024-03-01T09:00:04.000Z', null);
+    const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox_records' ORDER BY name").all() as { name: string; sql: string | null }[];
+    assert.deepEqual(indexes.map((i) => i.name), ['inbox_by_batch', 'inbox_by_key', 'inbox_by_pipeline_key', 'inbox_by_received']);
+    assert.match(indexes.find((i) => i.name === 'inbox_by_pipeline_key')!.sql!, /WHERE idempotency_key IS NOT NULL/);
+    assert.deepEqual(db.prepare('PRAGMA foreign_key_check').all(), []);
+  });
+
   test('is idempotent: a rerun applies nothing; a new file is applied alone', async () => {
     await writeFile(join(migrations, '0001_init.sql'), 'CREATE TABLE things (id INTEGER PRIMARY KEY);');
     await runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options);
