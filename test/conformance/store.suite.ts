@@ -129,6 +129,18 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual(await store.ingest('partner-a', [{ data: { n: 1 }, key: 'k1' }], at(3)), { accepted: 0, duplicates: 1 });
       });
 
+      test('each record read back carries its own commit\'s arrival time, as a Date of its own', async () => {
+        await store.ingest('arrivals', [{ data: { n: 1 } }, { data: { n: 2 } }], at(0));
+        await store.ingest('arrivals', [{ data: { n: 3 } }], at(7));
+        await store.ingest('arrivals', [{ data: { n: 4 } }], at(0));
+        const pending = await store.readPending('arrivals', 0, 10);
+        await store.cutBatch('arrivals', { id: 'batch_arrivals', at: at(8), reason: 'manual' });
+        for (const records of [pending, await store.readBatch('batch_arrivals', 0, 10)]) {
+          assert.deepEqual(records.map((r) => [r.data.n, r.receivedAt.toISOString()]), [[1, at(0).toISOString()], [2, at(0).toISOString()], [3, at(7).toISOString()], [4, at(0).toISOString()]]);
+          assert.notEqual(records[0]!.receivedAt, records[1]!.receivedAt, 'not one Date shared by records');
+        }
+      });
+
       test('ingest of nothing is a no-op', async () => {
         assert.deepEqual(await store.ingest('partner-a', [], at(0)), { accepted: 0, duplicates: 0 });
         assert.deepEqual(await store.inboxStats('partner-a'), { pending: 0, bytes: 0, oldest: null, priorities: [] });

@@ -106,6 +106,26 @@ const iso = (date: Date): string => date.toISOString();
  * 49.5k → 58.2k records/s, medians of 3 alternating runs; docs/benchmarks.md).
  */
 export const ingestThreadDefaults = { minRecords: 256 } as const;
+interface InboxRow {
+  readonly id: number;
+  readonly data: string;
+  readonly received_at: string;
+}
+
+/**
+ * Inbox rows as records. The records of one ingest commit share their received_at text, which is
+ * parsed once for all of them: a Date made from the text cost 0.36–0.44 s per million records on
+ * machine F, one made from its number 0.06–0.11 s. Each record still gets a Date of its own.
+ */
+function toInboxRecords(rows: readonly InboxRow[]): InboxRecord[] {
+  let text: string | undefined;
+  let ms = 0;
+  return rows.map((row) => {
+    if (row.received_at !== text) ms = Date.parse((text = row.received_at));
+    return { id: row.id, data: JSON.parse(row.data) as Record<string, unknown>, receivedAt: new Date(ms) };
+  });
+}
+
 const recordsIn = (requests: readonly IngestRequest[]): number => requests.reduce((sum, request) => sum + request.records.length, 0);
 
 /** A parameter bound twice: SQLite's `? IS NULL OR col = ?` takes it once per placeholder. */
@@ -221,8 +241,8 @@ export class SqliteStore implements Store {
     return this.#call('readPending', () => {
       const rows = this.#stmt(
         'SELECT id, data, received_at FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? ORDER BY id LIMIT ?',
-      ).all(pipeline, afterId, limit) as { id: number; data: string; received_at: string }[];
-      return rows.map((r) => ({ id: r.id, data: JSON.parse(r.data) as Record<string, unknown>, receivedAt: new Date(r.received_at) }));
+      ).all(pipeline, afterId, limit) as InboxRow[];
+      return toInboxRecords(rows);
     });
   }
 
@@ -233,8 +253,8 @@ export class SqliteStore implements Store {
         `SELECT id, data, received_at FROM inbox_records
          WHERE pipeline = (SELECT pipeline FROM batches WHERE id = ?) AND batch_id = ? AND id > ?
          ORDER BY id LIMIT ?`,
-      ).all(batchId, batchId, afterId, limit) as { id: number; data: string; received_at: string }[];
-      return rows.map((row) => ({ id: row.id, data: JSON.parse(row.data) as Record<string, unknown>, receivedAt: new Date(row.received_at) }));
+      ).all(batchId, batchId, afterId, limit) as InboxRow[];
+      return toInboxRecords(rows);
     });
   }
 
