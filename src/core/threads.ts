@@ -13,8 +13,8 @@ const fromSource = import.meta.url.endsWith('.ts');
 export type Called<T> = T & { readonly id: number };
 
 /**
- * One worker thread answering calls, each answer carrying its call's id (a thread may answer
- * out of order: the ingest writer answers a group once its fsync resolved). When the thread fails or exits, every call it held fails with that reason, and so
+ * One worker thread answering calls in the order they were posted, each answer carrying its
+ * call's id. When the thread fails or exits, every call it held fails with that reason, and so
  * does every later call: `alive` says whether a new thread is needed. The thread holds the
  * process open only while a call is waiting.
  */
