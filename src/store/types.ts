@@ -1,4 +1,5 @@
 import type { FileArtifact, RunMode, RunReport, RunStatus } from '../core/report.js';
+import { isJsonSpaceByte } from '../core/utf8.js';
 import type { MigrationResult } from './migrate.js';
 
 export interface RunSpec {
@@ -347,8 +348,6 @@ export function inboxText(record: InboxInput): string {
   const json = inboxJson(record);
   return typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
 }
-
-const isJsonSpaceByte = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
 
 export interface InboxRecord {
   readonly id: number;

@@ -15,6 +15,7 @@
 import { parse, type CsvError } from 'csv-parse';
 import type { Item, Row } from '../../core/item.js';
 import { ladingError } from '../../errors/lading-error.js';
+import { isUtf8BomPrefix, utf8BomLength } from '../../core/utf8.js';
 import { completeUtf8Length, failedLineItem, invalidUtf8Offsets, lineItem, type ReaderOptions } from './open.js';
 
 export interface CsvDialect {
@@ -198,11 +199,11 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       if (head !== undefined) {
         // Strip a UTF-8 byte order mark; it may arrive split over tiny chunks.
         const joined: Uint8Array = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-        if (joined.length < 3 && isBomPrefix(joined)) {
+        if (joined.length < 3 && isUtf8BomPrefix(joined)) {
           head = joined;
           continue;
         }
-        data = joined.length >= 3 && joined[0] === 0xef && joined[1] === 0xbb && joined[2] === 0xbf ? joined.subarray(3) : joined;
+        data = joined.subarray(utf8BomLength(joined));
         head = undefined;
       }
       if (data.length === 0) continue;
@@ -286,9 +287,6 @@ function csvProblem(error: CsvError | undefined): string {
       return error.message;
   }
 }
-
-const isBomPrefix = (bytes: Uint8Array): boolean =>
-  (bytes.length < 1 || bytes[0] === 0xef) && (bytes.length < 2 || bytes[1] === 0xbb);
 
 /**
  * The input bytes from the earliest offset still asked about, to turn byte offsets into physical

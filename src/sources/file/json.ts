@@ -7,6 +7,7 @@ import { Readable, pipeline } from 'node:stream';
 import StreamArray from 'stream-json/streamers/StreamArray.js';
 import type { Item, Row } from '../../core/item.js';
 import { LadingError, ladingError } from '../../errors/lading-error.js';
+import { isJsonSpaceByte, isUtf8BomPrefix, utf8BomLength } from '../../core/utf8.js';
 import { completeUtf8Length, invalidUtf8Offsets, jsonKind, type ReaderOptions } from './open.js';
 
 /** Bytes handed to the parser at a time: the granularity of "at or before line N" in errors. */
@@ -79,11 +80,11 @@ async function* pieces(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions,
     signal.throwIfAborted();
     let data: Uint8Array = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     if (first) {
-      if (data.length < 3 && isBomPrefix(data)) {
+      if (data.length < 3 && isUtf8BomPrefix(data)) {
         pending = data;
         continue;
       }
-      if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) data = data.subarray(3);
+      data = data.subarray(utf8BomLength(data));
       first = false;
     }
     const complete = completeUtf8Length(data);
@@ -92,7 +93,7 @@ async function* pieces(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions,
     const invalid = invalidUtf8Offsets(body, 1)[0];
     if (invalid !== undefined) throw badEncoding(file, fed.line + countLf(body, 0, invalid));
     if (!started) {
-      const at = body.findIndex((byte) => !isJsonSpace(byte));
+      const at = body.findIndex((byte) => !isJsonSpaceByte(byte));
       if (at !== -1) {
         started = true;
         if (body[at] !== 0x5b) {
@@ -133,7 +134,3 @@ function countLf(bytes: Uint8Array, from: number, to: number): number {
   return count;
 }
 
-const isJsonSpace = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
-
-const isBomPrefix = (bytes: Uint8Array): boolean =>
-  (bytes.length < 1 || bytes[0] === 0xef) && (bytes.length < 2 || bytes[1] === 0xbb);

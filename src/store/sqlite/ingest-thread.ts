@@ -68,6 +68,7 @@ export class IngestThread {
 /** Only the stored JSON crosses: a record's parsed data would be cloned for nothing. */
 function pack(request: IngestRequest): PackedRequest {
   const texts = request.records.map(inboxJson);
+  // A buffer of its own, never a slice of Buffer's shared pool: it is transferred, which detaches it.
   const json = Buffer.allocUnsafeSlow(texts.reduce((sum, text) => sum + (typeof text === 'string' ? Buffer.byteLength(text) : text.length), 0));
   const ends = new Int32Array(texts.length);
   let at = 0;

@@ -106,6 +106,7 @@ const iso = (date: Date): string => date.toISOString();
  * 49.5k → 58.2k records/s, medians of 3 alternating runs; docs/benchmarks.md).
  */
 export const ingestThreadDefaults = { minRecords: 256 } as const;
+
 interface InboxRow {
   readonly id: number;
   readonly data: string;
