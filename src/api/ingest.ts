@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
+import secureJsonParse from 'secure-json-parse';
 import type { LoadedPipeline } from '../config/load.js';
 import { utf8BomLength } from '../core/utf8.js';
 import { codes } from '../errors/codes.js';
@@ -25,11 +26,37 @@ interface Rejected {
 }
 
 /**
- * A body's values (with their UTF-8 bytes when the body was NDJSON: a view of the body, which the
- * store writes as it came), or why a line is not a value: not UTF-8, or not JSON (NDJSON keeps
+ * A body's values (with their UTF-8 bytes when each came on its own, as an NDJSON line or as the
+ * whole JSON body: a view of the body, which the store writes as it came), or why a line is not a value: not UTF-8, or not JSON (NDJSON keeps
  * going past a bad line).
  */
 type Entry = { readonly value: unknown; readonly json?: Uint8Array } | { readonly malformed: string } | { readonly badEncoding: true };
+
+/** An application/json body: what it parsed to, and its bytes after any byte order mark. */
+interface JsonBody {
+  readonly value: unknown;
+  readonly bytes: Uint8Array;
+}
+
+/** As fastify's own JSON parser: `__proto__` and `constructor.prototype` keys refuse the body. */
+const jsonParseOptions = { protoAction: 'error', constructorAction: 'error' } as const;
+
+/**
+ * Reads an application/json body as fastify's own parser does (secure-json-parse), keeping its
+ * bytes, so that a body holding one record is stored as it was sent instead of as the
+ * JSON.stringify of what it parsed to. A body that is not UTF-8 is refused rather than stored
+ * with U+FFFD in place of its bad bytes.
+ */
+function parseJsonBody(body: Buffer): JsonBody {
+  if (body.length === 0) throw ladingError('API_BAD_REQUEST', 'the body is empty: send a JSON object, an array of them, or NDJSON');
+  if (!isUtf8(body)) throw ladingError('API_BAD_REQUEST', 'the body is not valid UTF-8');
+  const bytes = body.subarray(utf8BomLength(body));
+  try {
+    return { value: secureJsonParse(bytes.toString('utf8'), null, jsonParseOptions) as unknown, bytes };
+  } catch (error) {
+    throw ladingError('API_BAD_REQUEST', `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
 
 /**
  * Hands each entry of a body to `each` in order, as soon as it is parsed: a record validated at
@@ -39,7 +66,9 @@ type Entry = { readonly value: unknown; readonly json?: Uint8Array } | { readonl
  */
 function eachEntry(body: unknown, ndjson: boolean, each: (entry: Entry, index: number) => void): void {
   if (!ndjson) {
-    (Array.isArray(body) ? body : [body]).forEach((value, index) => each({ value }, index));
+    const { value, bytes } = body as JsonBody;
+    if (Array.isArray(value)) value.forEach((item: unknown, index) => each({ value: item }, index));
+    else each({ value, json: bytes }, 0);
     return;
   }
   const bytes = body as Buffer;
@@ -88,6 +117,17 @@ function keyOf(record: Record<string, unknown>, field: string | undefined): stri
 export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   // NDJSON arrives as bytes and is split here, so a malformed line rejects that record only.
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // This scope's JSON bodies only: the other routes keep fastify's parser.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    let parsed: JsonBody;
+    try {
+      parsed = parseJsonBody(body as Buffer);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
+    done(null, parsed);
+  });
   const validators = new Map<string, Validator>();
   const validatorOf = (pipeline: LoadedPipeline): Validator => {
     let validator = validators.get(pipeline.config.name);
@@ -156,7 +196,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         return;
       }
       const key = keyOf(entry.value, source.key_field);
-      // Only the bytes of an NDJSON line are kept until the commit: the store writes those.
+      // Only the bytes of a record sent as NDJSON or as a whole JSON body are kept until the commit: the store writes those.
       const keyed = key === undefined ? {} : { key };
       records.push(entry.json === undefined ? { data: entry.value, ...keyed } : { json: entry.json, ...keyed });
     });

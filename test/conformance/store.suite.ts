@@ -995,6 +995,27 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
           [{ accepted: 1, duplicates: 1, replayed: true }]);
       });
 
+      test('ingestRequests stores records in the order of the call: requests without keys between keyed ones, replays and other pipelines', async () => {
+        await store.ingestRequests([{ pipeline: 'order-a', records: [{ data: { n: 0 } }], requestKey: 'req-0' }], at(0));
+        const outcomes = await store.ingestRequests([
+          { pipeline: 'order-a', records: [{ data: { n: 1 } }] },
+          { pipeline: 'order-a', records: [{ data: { n: 2 } }, { data: { n: 3 } }] },
+          { pipeline: 'order-b', records: [{ data: { n: 4 } }] },
+          { pipeline: 'order-a', records: [{ data: { n: 5 }, key: 'k5' }] },
+          { pipeline: 'order-a', records: [{ data: { n: 6 } }] },
+          { pipeline: 'order-a', records: [{ data: { n: 99 } }], requestKey: 'req-0' },
+          { pipeline: 'order-a', records: [{ data: { n: 7 } }], requestKey: 'req-7' },
+          { pipeline: 'order-a', records: [{ json: '{"n":8}' }] },
+          { pipeline: 'order-a', records: [{ data: { n: 9 }, key: 'k5' }, { data: { n: 10 } }] },
+        ], at(1));
+        assert.deepEqual(outcomes.map((o) => [o.accepted, o.duplicates, o.replayed]),
+          [[1, 0, false], [2, 0, false], [1, 0, false], [1, 0, false], [1, 0, false], [1, 0, true], [1, 0, false], [1, 0, false], [1, 1, false]]);
+        const a = await store.readPending('order-a', 0, 100);
+        assert.deepEqual(a.map((r) => r.data.n), [0, 1, 2, 3, 5, 6, 7, 8, 10]);
+        const [b] = await store.readPending('order-b', 0, 100);
+        assert.ok(a[3]!.id < b!.id && b!.id < a[4]!.id, 'order-b\'s record was stored between order-a\'s n=3 and n=5');
+      });
+
       test('ingestRequests stores a record\'s JSON given as text or as UTF-8 bytes as it came, without the white space around it', async () => {
         const body = Buffer.from('\t{"id":"b1","note":"Zoë ✓","n":1.50} \r\n{"id":"b2"}');
         const records = [

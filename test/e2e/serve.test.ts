@@ -4,6 +4,7 @@
  * jobs observable without sleeping.
  */
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -208,6 +209,38 @@ describe('lading serve API', () => {
       assert.deepEqual(stored.get('b1'), { id: 'b1', email: 'b1@example.com' });
       assert.ok(stored.has('b2'));
       assert.equal(stored.has('b3'), false);
+    });
+
+    test('a JSON body is read as fastify reads it: a byte order mark is dropped; empty, non-UTF-8, malformed and prototype-poisoning bodies are refused with what is wrong', async () => {
+      // Sent with white space around it, a byte order mark and a non-ASCII character; an array's records each on their own.
+      const one = await ingest('leads', Buffer.from('\ufeff \n{"id": "j1", "email": "j1@example.com", "city": "Kraków"}\r\n'));
+      assert.deepEqual(await one.json(), { accepted: 1, duplicates: 0, rejected: [] });
+      const many = await ingest('leads', Buffer.from('[{"id":"j2","email":"j2@example.com"},{"id":"j3","email":"j3@example.com","n":1.50}]'));
+      assert.deepEqual(await many.json(), { accepted: 2, duplicates: 0, rejected: [] });
+      const stored = new Map((await store.readPending('leads', 0, 100_000)).map((r) => [r.data.id, r.data]));
+      assert.deepEqual(stored.get('j1'), { id: 'j1', email: 'j1@example.com', city: 'Kraków' });
+      assert.deepEqual(stored.get('j3'), { id: 'j3', email: 'j3@example.com', n: 1.5 });
+      // A body that is one record is stored as it was sent, as an NDJSON line is.
+      const raw = new Database(dbPath, { readonly: true });
+      try {
+        assert.equal(raw.prepare("SELECT data FROM inbox_records WHERE data LIKE '%\"j1\"%'").pluck().get(), '{"id": "j1", "email": "j1@example.com", "city": "Kraków"}');
+      } finally {
+        raw.close();
+      }
+
+      const refused = async (body: Uint8Array | string) => {
+        const reply = await ingest('leads', body);
+        const { error } = (await reply.json()) as { error: { code: string; message: string } };
+        return [reply.status, error.code, error.message];
+      };
+      assert.deepEqual(await refused(''), [400, 'API_BAD_REQUEST', 'the body is empty: send a JSON object, an array of them, or NDJSON']);
+      assert.deepEqual(await refused(Buffer.from([0x7b, 0x22, 0x69, 0x64, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d])), [400, 'API_BAD_REQUEST', 'the body is not valid UTF-8']);
+      const [status, code, message] = await refused('{"id":');
+      assert.deepEqual([status, code], [400, 'API_BAD_REQUEST']);
+      assert.match(String(message), /^the body is not valid JSON: /);
+      assert.deepEqual(await refused('{"id":"p1","email":"p@example.com","__proto__":{"admin":true}}'),
+        [400, 'API_BAD_REQUEST', 'the body is not valid JSON: Object contains forbidden prototype property']);
+      assert.equal(stored.has('p1'), false);
     });
 
     test('a 202 is durable: another connection to the database finds the records', async () => {

@@ -48,24 +48,50 @@ export class InboxWrites {
     return { accepted, duplicates: records.length - accepted };
   }
 
-  /** API requests in one transaction (one fsync); a re-sent request key gets its first answer and stores nothing. */
+  /**
+   * API requests in one transaction (one fsync); a re-sent request key gets its first answer and
+   * stores nothing. Neighbouring requests without a request key whose records have no key either
+   * cannot meet a duplicate: their records share INSERT statements (a group of single-record POSTs
+   * is then a few statements, not one per request), still in the order they came.
+   */
   requests(requests: readonly IngestRequest[], receivedAt: string): IngestOutcome[] {
     const answered = this.#stmt('SELECT accepted, duplicates, extra FROM ingest_requests WHERE pipeline = ? AND request_key = ?');
     const remember = this.#stmt(
       'INSERT INTO ingest_requests (pipeline, request_key, accepted, duplicates, extra, received_at) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    return this.db.transaction(() => requests.map((request): IngestOutcome => {
-      if (request.requestKey !== undefined) {
-        const first = answered.get(request.pipeline, request.requestKey) as { accepted: number; duplicates: number; extra: string | null } | undefined;
-        if (first !== undefined) {
-          return { accepted: first.accepted, duplicates: first.duplicates, replayed: true, ...(first.extra === null ? {} : { extra: JSON.parse(first.extra) as unknown }) };
+    return this.db.transaction(() => {
+      const outcomes: IngestOutcome[] = [];
+      let pooled: { pipeline: string; records: InboxInput[] } | undefined;
+      const insertPooled = () => {
+        if (pooled !== undefined) this.insert(pooled.pipeline, pooled.records, receivedAt);
+        pooled = undefined;
+      };
+      for (const request of requests) {
+        if (request.requestKey === undefined && request.records.every((record) => record.key === undefined)) {
+          if (pooled?.pipeline !== request.pipeline) {
+            insertPooled();
+            pooled = { pipeline: request.pipeline, records: [] };
+          }
+          for (const record of request.records) pooled.records.push(record);
+          outcomes.push({ accepted: request.records.length, duplicates: 0, replayed: false, ...(request.extra === undefined ? {} : { extra: request.extra }) });
+          continue;
         }
+        insertPooled();
+        if (request.requestKey !== undefined) {
+          const first = answered.get(request.pipeline, request.requestKey) as { accepted: number; duplicates: number; extra: string | null } | undefined;
+          if (first !== undefined) {
+            outcomes.push({ accepted: first.accepted, duplicates: first.duplicates, replayed: true, ...(first.extra === null ? {} : { extra: JSON.parse(first.extra) as unknown }) });
+            continue;
+          }
+        }
+        const counts = this.insert(request.pipeline, request.records, receivedAt);
+        if (request.requestKey !== undefined) {
+          remember.run(request.pipeline, request.requestKey, counts.accepted, counts.duplicates, request.extra === undefined ? null : JSON.stringify(request.extra), receivedAt);
+        }
+        outcomes.push({ ...counts, replayed: false, ...(request.extra === undefined ? {} : { extra: request.extra }) });
       }
-      const counts = this.insert(request.pipeline, request.records, receivedAt);
-      if (request.requestKey !== undefined) {
-        remember.run(request.pipeline, request.requestKey, counts.accepted, counts.duplicates, request.extra === undefined ? null : JSON.stringify(request.extra), receivedAt);
-      }
-      return { ...counts, replayed: false, ...(request.extra === undefined ? {} : { extra: request.extra }) };
-    })).immediate();
+      insertPooled();
+      return outcomes;
+    }).immediate();
   }
 }
