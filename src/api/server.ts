@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
 import { classifyRequestError } from '../errors/classify.js';
 import { codes } from '../errors/codes.js';
-import { plainLogger, redactText, silentLogger } from '../observe/log.js';
+import { accessLog, redactText, silentLogger } from '../observe/log.js';
 import { Metrics } from '../observe/metrics.js';
 import { observer as observerOf, type Observer } from '../observe/observer.js';
 import type { Store } from '../store/types.js';
@@ -94,14 +94,14 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   });
   app.decorateRequest('principal', null);
   // The access line carries no headers and the path without its query; a key pasted into a path is masked.
-  const access = plainLogger(observer.logger);
+  const access = accessLog(observer.logger);
   app.addHook('onResponse', (request, reply, done) => {
     const query = request.url.indexOf('?');
     const path = query === -1 ? request.url : request.url.slice(0, query);
-    access.info({
-      reqId: request.id, req: { method: request.method, url: path.includes('lading_') ? redactText(path, []) : path }, res: { statusCode: reply.statusCode },
-      responseTime: reply.elapsedTime, ...(request.principal === null ? {} : { key: request.principal.keyId }),
-    }, 'request completed');
+    access({
+      reqId: request.id, method: request.method, path: path.includes('lading_') ? redactText(path, []) : path, statusCode: reply.statusCode,
+      responseTimeMs: reply.elapsedTime, keyId: request.principal?.keyId,
+    });
     done();
   });
   app.removeContentTypeParser('text/plain');

@@ -80,14 +80,40 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   }, opts.destination ?? pino.destination(2));
 }
 
+/** What the HTTP access line says about a request. */
+export interface AccessEntry {
+  readonly reqId: string;
+  readonly method: string;
+  /** Without the query string, any API key in it masked (the caller's business). */
+  readonly path: string;
+  readonly statusCode: number;
+  readonly responseTimeMs: number;
+  /** The id of the API key the request carried. */
+  readonly keyId?: string | undefined;
+}
+
 /**
- * A logger for lines whose fields are fixed and hold no secret — the HTTP access line: the same
- * stream and level as `logger`, without its redaction paths, hooks and scrubbing, which cost a
- * single-record ingest a fifth of its CPU. Whatever it logs must be safe as it is.
+ * The HTTP access line (`request completed`, info) as `logger` would write it — the same stream,
+ * level, time format, base and fields — from a template rather than pino's generic serializer:
+ * its fields are fixed and hold no secret, so redaction and scrubbing have nothing to do, and the
+ * template writes a line in about a quarter of the time (`npx tsx bench/access-line.ts`, which
+ * checks both write the same JSON).
  */
-export function plainLogger(logger: Logger): Logger {
+export function accessLog(logger: Logger): (entry: AccessEntry) => void {
   const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
-  return pino({ level: logger.level, base: { service: 'lading' }, timestamp: pino.stdTimeFunctions.isoTime }, stream);
+  const level = pino.levels.values.info!;
+  // Requests answered together share a millisecond: its ISO text is made once.
+  let ms = 0;
+  let time = '';
+  return (entry) => {
+    if (!logger.isLevelEnabled('info')) return;
+    const now = Date.now();
+    if (now !== ms) time = new Date((ms = now)).toISOString();
+    const key = entry.keyId === undefined ? '' : `"key":${JSON.stringify(entry.keyId)},`;
+    stream.write(`{"level":${level},"time":"${time}","service":"lading","reqId":${JSON.stringify(entry.reqId)},`
+      + `"req":{"method":${JSON.stringify(entry.method)},"url":${JSON.stringify(entry.path)}},"res":{"statusCode":${entry.statusCode}},`
+      + `"responseTime":${JSON.stringify(entry.responseTimeMs)},${key}"msg":"request completed"}\n`);
+  };
 }
 
 /** A logger that writes nothing: the default of embedded servers and tests. */
