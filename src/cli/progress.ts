@@ -1,4 +1,5 @@
 import type { RunEvent } from '../engine/run.js';
+import { grouped } from '../core/numbers.js';
 
 export interface ProgressSink {
   (event: RunEvent): void;
@@ -18,7 +19,7 @@ export function jsonProgress(out: NodeJS.WritableStream): ProgressSink {
   return sink;
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmt = (n: number) => grouped(Math.round(n));
 
 function eta(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '--';

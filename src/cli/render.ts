@@ -3,8 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { RunReport } from '../core/report.js';
 import type { DryRunReport } from '../engine/dry-run.js';
 import type { RunRecord } from '../store/types.js';
-
-const fmt = (n: number) => n.toLocaleString('en-US');
+import { grouped } from '../core/numbers.js';
 
 export function humanBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -34,7 +33,7 @@ export function renderReport(report: RunReport, cwd: string = process.cwd()): st
   const s = report.summary;
   const lines = [
     `${mark[report.status]} ${report.pipeline}  ${report.job_id}  ${report.status}`,
-    `  ${fmt(s.processed)} items: ${fmt(s.succeeded)} succeeded, ${fmt(s.failed)} failed${s.warnings ? `, ${fmt(s.warnings)} with warnings` : ''}  in ${s.duration_seconds}s (${fmt(Math.round(s.items_per_second))} items/s)`,
+    `  ${grouped(s.processed)} items: ${grouped(s.succeeded)} succeeded, ${grouped(s.failed)} failed${s.warnings ? `, ${grouped(s.warnings)} with warnings` : ''}  in ${s.duration_seconds}s (${grouped(Math.round(s.items_per_second))} items/s)`,
   ];
   if (report.failure) lines.push(`  failure: ${report.failure.code}: ${report.failure.message}`);
   if (report.backlog_sent) lines.push(`  backlog: ${report.backlog_sent} staged file(s) of earlier runs delivered`);
@@ -43,15 +42,15 @@ export function renderReport(report: RunReport, cwd: string = process.cwd()): st
     lines.push(`  ⚠ ${h.name}: ${what} — ${h.code}: ${h.message}`);
   }
   const categories = Object.entries(report.error_categories);
-  if (categories.length > 0) lines.push(`  errors: ${categories.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+  if (categories.length > 0) lines.push(`  errors: ${categories.map(([k, v]) => `${k} ${grouped(v)}`).join(', ')}`);
   const warnings = Object.entries(report.warning_categories);
-  if (warnings.length > 0) lines.push(`  warnings: ${warnings.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+  if (warnings.length > 0) lines.push(`  warnings: ${warnings.map(([k, v]) => `${k} ${grouped(v)}`).join(', ')}`);
   if (report.artifacts.files.length > 0) {
     lines.push('  files:');
-    for (const f of report.artifacts.files) lines.push(`    ${shownUri(f.uri, cwd)}  ${humanBytes(f.bytes)}  ${fmt(f.records)} records  sha256 ${f.sha256.slice(0, 16)}…`);
+    for (const f of report.artifacts.files) lines.push(`    ${shownUri(f.uri, cwd)}  ${humanBytes(f.bytes)}  ${grouped(f.records)} records  sha256 ${f.sha256.slice(0, 16)}…`);
   }
   if (report.errors.length > 0) {
-    lines.push(`  first errors${report.errors_truncated > 0 ? ` (${fmt(report.errors_truncated)} more: lading runs show ${report.job_id} --errors)` : ''}:`);
+    lines.push(`  first errors${report.errors_truncated > 0 ? ` (${grouped(report.errors_truncated)} more: lading runs show ${report.job_id} --errors)` : ''}:`);
     for (const e of report.errors.slice(0, 10)) lines.push(`    ${e.code}: ${e.message}`);
   }
   return lines.join('\n');
@@ -62,7 +61,7 @@ export function renderDryRun(report: DryRunReport): string {
   const s = report.summary;
   const lines = [
     `${report.status === 'passed' ? '✔' : '✖'} ${report.pipeline}  dry run of ${report.source}: nothing was delivered or stored`,
-    `  ${fmt(s.total_items)} items: ${fmt(s.passed)} would pass, ${fmt(s.warnings)} with warnings, ${fmt(s.blocked)} blocked`,
+    `  ${grouped(s.total_items)} items: ${grouped(s.passed)} would pass, ${grouped(s.warnings)} with warnings, ${grouped(s.blocked)} blocked`,
   ];
   if (report.blocked.length > 0) {
     lines.push(`  blocked${report.blocked_truncated > 0 ? ` (first ${report.blocked.length}; --json for the list)` : ''}:`);
@@ -76,7 +75,7 @@ export type RunStatusLabel = (run: RunRecord) => string;
 
 export function renderRunList(runs: readonly RunRecord[], status: RunStatusLabel = (r) => r.status): string {
   if (runs.length === 0) return 'no runs yet';
-  const rows = runs.map((r) => [r.id, r.pipeline, status(r), r.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'), fmt(r.processed), fmt(r.failed)]);
+  const rows = runs.map((r) => [r.id, r.pipeline, status(r), r.createdAt.toISOString().replace(/\.\d+Z$/, 'Z'), grouped(r.processed), grouped(r.failed)]);
   const head = ['RUN', 'PIPELINE', 'STATUS', 'STARTED', 'ITEMS', 'FAILED'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');

@@ -1,4 +1,5 @@
 import type { LadingError } from '../errors/lading-error.js';
+import { grouped } from './numbers.js';
 
 export type Row = Record<string, unknown>;
 
@@ -57,6 +58,6 @@ export const itemRef = (item: Pick<Item, 'id' | 'origin'>): { readonly id: strin
 /** How an item is named in messages: `leads.csv line 4,012` or `item inbox:17`. */
 export function describeItem(item: Pick<Item, 'id' | 'origin'>): string {
   const line = item.origin?.line;
-  if (item.origin?.file !== undefined && line !== undefined) return `${item.origin.file} line ${line.toLocaleString('en-US')}`;
+  if (item.origin?.file !== undefined && line !== undefined) return `${item.origin.file} line ${grouped(line)}`;
   return `item ${item.id}`;
 }

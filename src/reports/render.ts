@@ -1,11 +1,11 @@
 // The daily report as plain text (terminal, mail alternative) and as an HTML mail body: the same
 // sections in the same order, so the two never tell different stories.
 import type { DailyReport } from './daily.js';
+import { grouped } from '../core/numbers.js';
 
 interface Section { readonly title: string; readonly head: readonly string[]; readonly rows: readonly (readonly (string | number)[])[]; readonly empty: string }
 
 const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
-const fmt = (n: number): string => n.toLocaleString('en-US');
 
 function sections(r: DailyReport): Section[] {
   const t = r.totals;
@@ -13,9 +13,9 @@ function sections(r: DailyReport): Section[] {
   return [
     {
       title: 'Totals', head: ['runs', 'succeeded', 'failed', 'success rate', 'items processed', 'items delivered', 'items failed', 'files', 'bytes'],
-      rows: [[t.runs, t.runs_succeeded, t.runs_failed, pct(t.success_rate), fmt(t.items_processed), fmt(t.items_succeeded), fmt(t.items_failed), t.files, fmt(t.bytes)]], empty: '',
+      rows: [[t.runs, t.runs_succeeded, t.runs_failed, pct(t.success_rate), grouped(t.items_processed), grouped(t.items_succeeded), grouped(t.items_failed), t.files, grouped(t.bytes)]], empty: '',
     },
-    { title: 'Destinations', head: ['destination', 'batches', 'files', 'records', 'bytes'], rows: r.destinations.map((d) => [d.destination, d.batches, d.files, fmt(d.records), fmt(d.bytes)]), empty: 'no files delivered' },
+    { title: 'Destinations', head: ['destination', 'batches', 'files', 'records', 'bytes'], rows: r.destinations.map((d) => [d.destination, d.batches, d.files, grouped(d.records), grouped(d.bytes)]), empty: 'no files delivered' },
     {
       title: 'Reconciliation', head: ['pipeline', 'accepted', 'batched', 'delivered', 'failed', 'differences'],
       rows: r.reconciliation.map((x) => [x.pipeline, x.accepted, x.batched, x.delivered, x.failed, x.differences.length === 0 ? 'none' : x.differences.map((d) => `${d.records} ${d.detail}`).join('; ')]),
@@ -26,7 +26,7 @@ function sections(r: DailyReport): Section[] {
     { title: 'Suspensions and alerts', head: ['at', 'pipeline', 'what', 'detail'], rows: [...r.issues.alerts.map((a) => [a.at, a.pipeline, a.kind, a.message]), ...r.issues.notifications.map((n) => [n.at, n.pipeline, `${n.event} ${n.rule ?? ''}`.trim(), `${n.channel}: ${n.status}`])], empty: 'none' },
     {
       title: 'Performance', head: ['average batch', 'average run', 'peak hour', 'items in peak hour'],
-      rows: [[p.average_batch_seconds === null ? 'n/a' : `${p.average_batch_seconds}s`, p.average_run_seconds === null ? 'n/a' : `${p.average_run_seconds}s`, p.peak_hour?.hour ?? 'n/a', p.peak_hour ? fmt(p.peak_hour.items) : 'n/a']],
+      rows: [[p.average_batch_seconds === null ? 'n/a' : `${p.average_batch_seconds}s`, p.average_run_seconds === null ? 'n/a' : `${p.average_run_seconds}s`, p.peak_hour?.hour ?? 'n/a', p.peak_hour ? grouped(p.peak_hour.items) : 'n/a']],
       empty: '',
     },
   ];

@@ -7,6 +7,7 @@ import { generateLeads } from '../../demo/leads.js';
 import { demoPipelineYaml } from '../../demo/pipeline.js';
 import { parsePositiveInt } from '../context.js';
 import { runInForeground } from './run.js';
+import { grouped } from '../../core/numbers.js';
 
 async function writeLeads(path: string, count: number): Promise<void> {
   const out = createWriteStream(path);
@@ -28,7 +29,7 @@ export function demoCommand(): Command {
       const dir = resolve(opts.dir);
       await mkdir(dir, { recursive: true });
       const log = (line: string) => { if (!opts.json) process.stdout.write(`${line}\n`); };
-      log(`generating ${opts.records.toLocaleString('en-US')} synthetic leads → ${relative(process.cwd(), join(dir, 'leads.ndjson'))}`);
+      log(`generating ${grouped(opts.records)} synthetic leads → ${relative(process.cwd(), join(dir, 'leads.ndjson'))}`);
       await writeLeads(join(dir, 'leads.ndjson'), opts.records);
       const pipeline = join(dir, 'pipeline.yaml');
       await writeFile(pipeline, demoPipelineYaml);

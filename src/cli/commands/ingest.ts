@@ -6,8 +6,7 @@ import type { InboxInput } from '../../store/types.js';
 import { describeItem, type Item } from '../../core/item.js';
 import { readNdjsonBatches } from '../../sources/file/ndjson.js';
 import { parsePositiveInt, withStore } from '../context.js';
-
-const fmt = (n: number) => n.toLocaleString('en-US');
+import { grouped } from '../../core/numbers.js';
 
 async function* oneByOne(items: AsyncIterable<Item>): AsyncGenerator<readonly Item[]> {
   for await (const item of items) yield [item];
@@ -68,7 +67,7 @@ export function ingestCommand(): Command {
         return { accepted, duplicates, rejected, pending: (await store.inboxStats(pipeline)).pending };
       });
       if (opts.json) process.stdout.write(`${JSON.stringify({ pipeline, ...result })}\n`);
-      else process.stdout.write(`ingested ${fmt(result.accepted)} records into the inbox of ${pipeline}${result.duplicates ? ` (${fmt(result.duplicates)} duplicates skipped)` : ''}${result.rejected ? `, ${fmt(result.rejected)} rejected` : ''}; ${fmt(result.pending)} pending\n`);
+      else process.stdout.write(`ingested ${grouped(result.accepted)} records into the inbox of ${pipeline}${result.duplicates ? ` (${grouped(result.duplicates)} duplicates skipped)` : ''}${result.rejected ? `, ${grouped(result.rejected)} rejected` : ''}; ${grouped(result.pending)} pending\n`);
       process.exitCode = result.rejected === 0 ? 0 : result.accepted + result.duplicates > 0 ? 3 : 1;
     });
 }

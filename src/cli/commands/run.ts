@@ -9,6 +9,7 @@ import type { Store } from '../../store/types.js';
 import { exitCodes, parseInteger, parsePositiveInt, withStore } from '../context.js';
 import { jsonProgress, ttyProgress, type ProgressSink } from '../progress.js';
 import { renderDryRun, renderReport } from '../render.js';
+import { grouped } from '../../core/numbers.js';
 
 export interface ForegroundRun {
   readonly report: RunReport;
@@ -78,7 +79,7 @@ async function offerResume(store: Store, pipeline: string): Promise<void> {
   const [latest] = await store.listRuns({ pipeline, limit: 1 });
   if (latest && (isInterrupted(latest, now) || latest.status === 'cancelled' || latest.status === 'timed_out')) {
     const state = latest.status === 'running' ? 'was interrupted' : `was ${latest.status.replace('_', ' ')}`;
-    process.stderr.write(`note: run ${latest.id} of ${pipeline} ${state} after ${latest.processed.toLocaleString('en-US')} items; continue it with: lading run --resume ${latest.id}\n`);
+    process.stderr.write(`note: run ${latest.id} of ${pipeline} ${state} after ${grouped(latest.processed)} items; continue it with: lading run --resume ${latest.id}\n`);
   }
 }
 

@@ -11,8 +11,7 @@ import { flush, Scheduler, type Delivery, type SchedulerEvent } from '../../trig
 import { exitCodes, parsePositiveInt, withStore } from '../context.js';
 import { parseLease } from './worker.js';
 import { renderReport } from '../render.js';
-
-const fmt = (n: number) => n.toLocaleString('en-US');
+import { grouped } from '../../core/numbers.js';
 
 const deliveryJson = (d: Delivery) => ({
   batch_id: d.batch.id, records: d.batch.records, flush_reason: d.batch.reason, run_id: d.report.job_id, status: d.report.status, files: d.report.artifacts.files,
@@ -38,14 +37,14 @@ export function flushCommand(): Command {
       }
       process.stdout.write(opts.json
         ? `${JSON.stringify(deliveryJson(delivery))}\n`
-        : `batch ${delivery.batch.id}: ${fmt(delivery.batch.records)} records, reason ${delivery.batch.reason}\n${renderReport(delivery.report)}\n`);
+        : `batch ${delivery.batch.id}: ${grouped(delivery.batch.records)} records, reason ${delivery.batch.reason}\n${renderReport(delivery.report)}\n`);
       process.exitCode = exitCodes[delivery.report.status];
     });
 }
 
 function renderStatus(status: TriggersStatus): string {
-  const lines = [`${status.pipeline}: ${fmt(status.pending.pending)} pending (${fmt(status.pending.bytes)} bytes${status.pending.oldest ? `, oldest ${status.pending.oldest.toISOString()}` : ''})`];
-  if (status.rule) lines.push(`rule ${status.rule.index + 1} active (${status.rule.between.join('–')} ${status.rule.timezone}): ${status.rule.hold ? 'hold — only a manual flush cuts' : `cut at ${fmt(status.rule.min_pending ?? 0)} pending`}`);
+  const lines = [`${status.pipeline}: ${grouped(status.pending.pending)} pending (${grouped(status.pending.bytes)} bytes${status.pending.oldest ? `, oldest ${status.pending.oldest.toISOString()}` : ''})`];
+  if (status.rule) lines.push(`rule ${status.rule.index + 1} active (${status.rule.between.join('–')} ${status.rule.timezone}): ${status.rule.hold ? 'hold — only a manual flush cuts' : `cut at ${grouped(status.rule.min_pending ?? 0)} pending`}`);
   lines.push(`armed: ${status.armed ? 'yes' : 'no'}; next time-based trigger: ${status.next_trigger ?? 'none'}`);
   for (const t of status.triggers) {
     const trigger = t.trigger;
@@ -53,7 +52,7 @@ function renderStatus(status: TriggersStatus): string {
       lines.push(`  schedule "${trigger.cron}" ${trigger.timezone} (missed: ${trigger.missed}, dst: ${trigger.dst.nonexistent}/${trigger.dst.ambiguous})`);
       for (const next of t.next ?? []) lines.push(`    ${next.local}   ${next.at}`);
     } else {
-      lines.push(`  ${trigger.type}: ${fmt(t.progress!.value)} / ${fmt(t.progress!.threshold)}${t.fires_at ? ` (due ${t.fires_at})` : ''}`);
+      lines.push(`  ${trigger.type}: ${grouped(t.progress!.value)} / ${grouped(t.progress!.threshold)}${t.fires_at ? ` (due ${t.fires_at})` : ''}`);
     }
   }
   lines.push('  manual: always (`lading flush`)');

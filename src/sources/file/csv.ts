@@ -17,6 +17,7 @@ import type { Item, Row } from '../../core/item.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { isUtf8BomPrefix, utf8BomLength } from '../../core/utf8.js';
 import { completeUtf8Length, failedLineItem, invalidUtf8Offsets, lineItem, type ReaderOptions } from './open.js';
+import { grouped } from '../../core/numbers.js';
 
 export interface CsvDialect {
   readonly delimiter: string;
@@ -112,7 +113,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       prevEnd = entry.end;
       if (header === undefined) {
         if (utf8.anyIn(start, entry.end)) {
-          throw ladingError('SOURCE_BAD_ENCODING', `${file} line ${line.toLocaleString('en-US')}: the header row is not valid UTF-8`, { location: `${file}:${line}` });
+          throw ladingError('SOURCE_BAD_ENCODING', `${file} line ${grouped(line)}: the header row is not valid UTF-8`, { location: `${file}:${line}` });
         }
         header = columnNames(entry.fields, file, line);
         continue;
@@ -142,7 +143,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
     const first = window.firstContent(run.start);
     if (header === undefined) {
       const problem = csvProblem(run.rows[0]?.error);
-      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${first.line.toLocaleString('en-US')}: the header row is malformed (${problem})`, { location: `${file}:${first.line}` });
+      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${grouped(first.line)}: the header row is malformed (${problem})`, { location: `${file}:${first.line}` });
     }
     const starts: { offset: number; row: BadRow }[] = [];
     const gap = run.rows.length > 1 ? window.slice(first.offset, end) : undefined;
@@ -162,7 +163,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
       let span = '';
       if (i === starts.length - 1) {
         const last = window.lastContentLine(offset, end);
-        if (last > line) span = `; lines ${line.toLocaleString('en-US')} to ${last.toLocaleString('en-US')} were read as this one row`;
+        if (last > line) span = `; lines ${grouped(line)} to ${grouped(last)} were read as this one row`;
       }
       yield failedLineItem('SOURCE_MALFORMED_CSV', file, line, seq, `malformed CSV row (${csvProblem(row.error)})${span}`);
     }
@@ -216,7 +217,7 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvRea
         const line = window.firstContent(prevEnd).line;
         throw ladingError(
           'SOURCE_MALFORMED_CSV',
-          `${file} line ${line.toLocaleString('en-US')}: a row runs on for more than ${MAX_RECORD_BYTES / (1024 * 1024)} MiB, probably an unclosed quote; reading stopped`,
+          `${file} line ${grouped(line)}: a row runs on for more than ${MAX_RECORD_BYTES / (1024 * 1024)} MiB, probably an unclosed quote; reading stopped`,
           { location: `${file}:${line}` },
         );
       }
@@ -252,7 +253,7 @@ function columnNames(fields: string[], file: string, line: number): string[] {
   const seen = new Set<string>();
   for (const name of fields) {
     if (seen.has(name)) {
-      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${line.toLocaleString('en-US')}: the header names column "${name}" twice`, { location: `${file}:${line}` });
+      throw ladingError('SOURCE_MALFORMED_CSV', `${file} line ${grouped(line)}: the header names column "${name}" twice`, { location: `${file}:${line}` });
     }
     seen.add(name);
   }

@@ -9,6 +9,7 @@ import type { Item, Row } from '../../core/item.js';
 import { LadingError, ladingError } from '../../errors/lading-error.js';
 import { isJsonSpaceByte, isUtf8BomPrefix, utf8BomLength } from '../../core/utf8.js';
 import { completeUtf8Length, invalidUtf8Offsets, jsonKind, type ReaderOptions } from './open.js';
+import { grouped } from '../../core/numbers.js';
 
 /** Bytes handed to the parser at a time: the granularity of "at or before line N" in errors. */
 const PIECE_BYTES = 16 * 1024;
@@ -42,7 +43,7 @@ export async function* readJson(bytes: AsyncIterable<Uint8Array>, options: Reade
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         const error = ladingError(
           'SOURCE_NOT_A_RECORD',
-          `${file} element ${index.toLocaleString('en-US')}: not a record: found ${jsonKind(value)}, expected a JSON object`,
+          `${file} element ${grouped(index)}: not a record: found ${jsonKind(value)}, expected a JSON object`,
           { itemId: id, location: `${file}#${index}` },
         );
         yield { id, seq: index, data: {}, origin: { file }, error };
@@ -54,10 +55,10 @@ export async function* readJson(bytes: AsyncIterable<Uint8Array>, options: Reade
     signal.throwIfAborted();
     if (error instanceof LadingError) throw error;
     const detail = error instanceof Error ? error.message : String(error);
-    const line = fed.line.toLocaleString('en-US');
+    const line = grouped(fed.line);
     throw ladingError(
       'SOURCE_MALFORMED_JSON',
-      `${file}: invalid JSON after element ${index.toLocaleString('en-US')}, at or before line ${line} (${detail}); ` +
+      `${file}: invalid JSON after element ${grouped(index)}, at or before line ${line} (${detail}); ` +
         'a JSON file is read as one document, so reading stopped (NDJSON reports bad records line by line and reads on)',
       { location: `${file}:${fed.line}`, cause: error },
     );
@@ -100,7 +101,7 @@ async function* pieces(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions,
           const line = fed.line + countLf(body, 0, at);
           throw ladingError(
             'SOURCE_MALFORMED_JSON',
-            `${file} line ${line.toLocaleString('en-US')}: expected a JSON array of objects ([{…}, …]) at the top level, found "${String.fromCharCode(body[at]!)}"`,
+            `${file} line ${grouped(line)}: expected a JSON array of objects ([{…}, …]) at the top level, found "${String.fromCharCode(body[at]!)}"`,
             { location: `${file}:${line}` },
           );
         }
@@ -123,7 +124,7 @@ async function* pieces(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions,
 function badEncoding(file: string, line: number): LadingError {
   return ladingError(
     'SOURCE_BAD_ENCODING',
-    `${file} line ${line.toLocaleString('en-US')}: invalid UTF-8 bytes; reading stopped (a JSON file is one document)`,
+    `${file} line ${grouped(line)}: invalid UTF-8 bytes; reading stopped (a JSON file is one document)`,
     { location: `${file}:${line}` },
   );
 }
