@@ -27,8 +27,8 @@ interface Rejected {
 
 /**
  * A body's values (with their UTF-8 bytes when each came on its own, as an NDJSON line or as the
- * whole JSON body: a view of the body, which the store writes as it came), or why a line is not a value: not UTF-8, or not JSON (NDJSON keeps
- * going past a bad line).
+ * whole JSON body: a view of the body, which the store writes as it came), or why a line is not a
+ * value: not UTF-8, or not JSON (NDJSON keeps going past a bad line).
  */
 type Entry = { readonly value: unknown; readonly json?: Uint8Array } | { readonly malformed: string } | { readonly badEncoding: true };
 
@@ -196,7 +196,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         return;
       }
       const key = keyOf(entry.value, source.key_field);
-      // Only the bytes of a record sent as NDJSON or as a whole JSON body are kept until the commit: the store writes those.
+      // A record that came as bytes of its own keeps only those until the commit: the store writes them.
       const keyed = key === undefined ? {} : { key };
       records.push(entry.json === undefined ? { data: entry.value, ...keyed } : { json: entry.json, ...keyed });
     });
