@@ -215,7 +215,7 @@ describe('lading serve API', () => {
       // Sent with white space around it, a byte order mark and a non-ASCII character; an array's records each on their own.
       const one = await ingest('leads', Buffer.from('\ufeff \n{"id": "j1", "email": "j1@example.com", "city": "Kraków"}\r\n'));
       assert.deepEqual(await one.json(), { accepted: 1, duplicates: 0, rejected: [] });
-      const many = await ingest('leads', Buffer.from('[{"id":"j2","email":"j2@example.com"},{"id":"j3","email":"j3@example.com","n":1.50}]'));
+      const many = await ingest('leads', Buffer.from('[{"id":"j2","email":"j2@example.com"},{"id":"j3","email":"j3@example.com","n":1.50}]'), 'application/json; charset=utf-8');
       assert.deepEqual(await many.json(), { accepted: 2, duplicates: 0, rejected: [] });
       const stored = new Map((await store.readPending('leads', 0, 100_000)).map((r) => [r.data.id, r.data]));
       assert.deepEqual(stored.get('j1'), { id: 'j1', email: 'j1@example.com', city: 'Kraków' });
