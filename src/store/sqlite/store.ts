@@ -107,11 +107,11 @@ const iso = (date: Date): string => date.toISOString();
  */
 export const ingestThreadDefaults = { minRecords: 256 } as const;
 
-interface InboxRow {
-  readonly id: number;
-  readonly data: string;
-  readonly received_at: string;
-}
+/**
+ * `SELECT id, data, received_at` read as arrays (better-sqlite3's raw mode): an object per row
+ * cost a million-record batch 0.3–0.5 s more to read (1.3–1.5 s against 0.9–1.2 s on machine G).
+ */
+type InboxRow = readonly [id: number, data: string, receivedAt: string];
 
 /**
  * Inbox rows as records. The records of one ingest commit share their received_at text, which is
@@ -121,9 +121,9 @@ interface InboxRow {
 function toInboxRecords(rows: readonly InboxRow[]): InboxRecord[] {
   let text: string | undefined;
   let ms = 0;
-  return rows.map((row) => {
-    if (row.received_at !== text) ms = Date.parse((text = row.received_at));
-    return { id: row.id, data: JSON.parse(row.data) as Record<string, unknown>, receivedAt: new Date(ms) };
+  return rows.map(([id, data, receivedAt]) => {
+    if (receivedAt !== text) ms = Date.parse((text = receivedAt));
+    return { id, data: JSON.parse(data) as Record<string, unknown>, receivedAt: new Date(ms) };
   });
 }
 
@@ -242,7 +242,7 @@ export class SqliteStore implements Store {
     return this.#call('readPending', () => {
       const rows = this.#stmt(
         'SELECT id, data, received_at FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? ORDER BY id LIMIT ?',
-      ).all(pipeline, afterId, limit) as InboxRow[];
+      ).raw(true).all(pipeline, afterId, limit) as InboxRow[];
       return toInboxRecords(rows);
     });
   }
@@ -254,7 +254,7 @@ export class SqliteStore implements Store {
         `SELECT id, data, received_at FROM inbox_records
          WHERE pipeline = (SELECT pipeline FROM batches WHERE id = ?) AND batch_id = ? AND id > ?
          ORDER BY id LIMIT ?`,
-      ).all(batchId, batchId, afterId, limit) as InboxRow[];
+      ).raw(true).all(batchId, batchId, afterId, limit) as InboxRow[];
       return toInboxRecords(rows);
     });
   }
