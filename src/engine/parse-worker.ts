@@ -1,14 +1,14 @@
 /**
- * A worker thread of engine/parallel.ts: blocks of NDJSON lines in, each record's file bytes or
- * failures out. It runs the main thread's own reader, processor and format encoder, so only the
+ * A worker thread of engine/parallel.ts: blocks of NDJSON lines or of stored records in, each
+ * record's file bytes or failures out. It runs the main thread's own reader, processor and format encoder, so only the
  * place of the work changes. Imports stay few: every worker pays for them at start.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
-import { itemRef } from '../core/item.js';
+import { itemRef, type Item, type Row } from '../core/item.js';
 import { LadingError } from '../errors/lading-error.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
-import { errorJson, type BlockCrash, type BlockJob, type BlockPrepared, type Exception, type WorkerSetup } from './parallel.js';
+import { errorJson, type BlockCrash, type BlockJob, type BlockPrepared, type Exception, type RecordsOfBlock, type WorkerSetup } from './parallel.js';
 import { buildProcessor } from './process.js';
 
 const setup = workerData as WorkerSetup;
@@ -19,6 +19,8 @@ const never = new AbortController().signal;
 
 /** Input slices about this large: the reader hands over a few hundred records at a time, which die young (cheap to collect). */
 const SLICE_BYTES = 64 * 1024;
+/** The same for a block of stored records. */
+const SLICE_RECORDS = 256;
 
 /**
  * The block in slices that end on a line feed, so no line is split: whether a line is too long
@@ -33,6 +35,18 @@ async function* slices(bytes: Uint8Array): AsyncGenerator<Buffer> {
     const end = lf === -1 ? all.byteLength : lf + 1;
     yield all.subarray(at, end);
     at = end;
+  }
+}
+
+/** A block of stored records as items, as the inbox source makes them on the main thread, a slice at a time. */
+function* recordItems(bytes: Uint8Array, { ids, ends }: RecordsOfBlock): Generator<Item[]> {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let from = 0; from < ids.length; from += SLICE_RECORDS) {
+    const items: Item[] = [];
+    for (let i = from; i < Math.min(ids.length, from + SLICE_RECORDS); i++) {
+      items.push({ id: ids[i]!, seq: i + 1, data: JSON.parse(text.toString('utf8', i === 0 ? 0 : ends[i - 1]!, ends[i]!)) as Row });
+    }
+    yield items;
   }
 }
 
@@ -80,7 +94,8 @@ async function prepare(job: BlockJob): Promise<BlockPrepared> {
   const options = { file: setup.file, after: 0, signal: never, block: { firstLine: job.firstLine, insideOverlongLine: job.insideOverlongLine } };
   const out = new Output(job.bytes.byteLength);
   const exceptions: Exception[] = [];
-  for await (const items of readNdjsonBatches(slices(job.bytes), options)) {
+  const batches = job.records === undefined ? readNdjsonBatches(slices(job.bytes), options) : recordItems(job.bytes, job.records);
+  for await (const items of batches) {
     const { ok, failures, warnings } = processor(items);
     let passed = 0;
     for (const item of items) {
@@ -102,7 +117,8 @@ async function prepare(job: BlockJob): Promise<BlockPrepared> {
           index: out.count, ...(failed === undefined ? {} : { failures: failed, input: JSON.stringify(item.data) }), ...(warned === undefined ? {} : { warnings: warned }),
         });
       }
-      out.add(item.origin!.line!, encoded);
+      // A stored record's place is its index in the block: one entry each, so the count so far.
+      out.add(item.origin?.line ?? out.count, encoded);
     }
   }
   // Exact copies, in buffers of their own (not Buffer's shared pool): they are moved to the main thread.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineSource, type BuildContext } from '../core/component.js';
 import type { Item } from '../core/item.js';
 import type { Batch } from '../store/types.js';
-import type { Cursor, Source, SourceInfo } from './types.js';
+import type { Cursor, JsonPage, Source, SourceInfo } from './types.js';
 
 export const inboxSourceConfig = z.object({
   type: z.literal('inbox'),
@@ -30,8 +30,11 @@ class InboxSource implements Source {
   readonly description = 'inbox';
   private batch: Batch | null = null;
   private read_ = 0;
+  readonly readJsonPages: Source['readJsonPages'];
 
-  constructor(private readonly config: z.output<typeof inboxSourceConfig>, private readonly ctx: BuildContext) {}
+  constructor(private readonly config: z.output<typeof inboxSourceConfig>, private readonly ctx: BuildContext) {
+    this.readJsonPages = ctx.store.readBatchJson === undefined ? undefined : (signal) => this.jsonPages(signal);
+  }
 
   async open(): Promise<SourceInfo> {
     const { store, pipeline, clock, ids } = this.ctx;
@@ -68,6 +71,21 @@ class InboxSource implements Source {
       this.read_ = seq;
       if (items.length > 0) yield items;
       lastId = page.at(-1)!.id;
+    }
+  }
+
+  /** The batch's records as text, as readBatches reads them (a dry run has no batch and goes through read()). */
+  private async *jsonPages(signal: AbortSignal): AsyncIterable<JsonPage> {
+    const batch = this.batch;
+    if (!batch) return;
+    let lastId = 0;
+    for (;;) {
+      signal.throwIfAborted();
+      const page = await this.ctx.store.readBatchJson!(batch.id, lastId, this.config.page_size);
+      if (page.ids.length === 0) return;
+      this.read_ += page.ids.length;
+      yield { ids: page.ids.map((id) => `inbox:${id}`), json: page.json };
+      lastId = page.ids.at(-1)!;
     }
   }
 

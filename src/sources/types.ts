@@ -38,10 +38,22 @@ export interface Source {
    * would use, so the engine can split the lines into blocks and parse them in worker threads.
    */
   readNdjsonWith?<T>(reader: (bytes: AsyncIterable<Buffer>, options: ReaderOptions) => AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T>;
+  /**
+   * Sources of stored JSON records (the inbox, when its store can read them as text): read()'s
+   * items from the start as their ids and JSON text, a page at a time, so the engine can parse
+   * them in worker threads.
+   */
+  readJsonPages?(signal: AbortSignal): AsyncIterable<JsonPage>;
   /** How far reading has come, for progress bars and ETA; undefined when unknown. */
   progress?(): SourceProgress | undefined;
   /** Checks the input can be read (file exists) without consuming it; `lading validate` calls it. */
   healthcheck?(signal: AbortSignal): Promise<void>;
   /** Called once the run's outcome is known; an inbox source marks its batch delivered. */
   close(outcome: 'completed' | 'aborted'): Promise<void>;
+}
+
+/** Items by id and JSON text: item `ids[i]`'s record is `json[i]` parsed. */
+export interface JsonPage {
+  readonly ids: readonly string[];
+  readonly json: readonly string[];
 }

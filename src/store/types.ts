@@ -349,6 +349,12 @@ export function inboxText(record: InboxInput): string {
   return typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
 }
 
+/** A page of readBatchJson: record `ids[i]` holds the JSON text `json[i]`, in id order. */
+export interface InboxJsonPage {
+  readonly ids: readonly number[];
+  readonly json: readonly string[];
+}
+
 export interface InboxRecord {
   readonly id: number;
   readonly data: Record<string, unknown>;
@@ -399,6 +405,12 @@ export interface InboxStore {
   openBatch(pipeline: string): Promise<Batch | null>;
   /** Members of a batch with id > afterId, in id order. */
   readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]>;
+  /**
+   * readBatch without the parse: each record's id and JSON text, for a run's parse workers
+   * (engine/parallel.ts), which parse it off the event loop. A store without it is read with
+   * readBatch.
+   */
+  readBatchJson?(batchId: string, afterId: number, limit: number): Promise<InboxJsonPage>;
   completeBatch(batchId: string, runId: string, at: Date): Promise<void>;
   inboxStats(pipeline: string): Promise<InboxStats>;
   // ── schedule triggers ──

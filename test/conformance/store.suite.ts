@@ -113,6 +113,23 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual(await store.readBatch('no-such-batch', 0, 3), []);
       });
 
+      test('readBatchJson, where a store has it, pages as readBatch does and gives each record\'s JSON as stored', async (t) => {
+        if (store.readBatchJson === undefined) {
+          t.skip('this store reads batches with readBatch only');
+          return;
+        }
+        const sent = '{"n": 1,\n  "note": "stored as sent"}';
+        await store.ingest('partner-j', [{ json: sent }, ...Array.from({ length: 6 }, (_, n) => ({ data: { n: n + 2 } }))], at(0));
+        await store.cutBatch('partner-j', { id: 'bj', at: at(1), reason: 'manual' });
+        const records = await store.readBatch('bj', 0, 100);
+        const first = await store.readBatchJson('bj', 0, 4);
+        const rest = await store.readBatchJson('bj', first.ids.at(-1)!, 4);
+        assert.deepEqual([...first.ids, ...rest.ids], records.map((r) => r.id));
+        assert.deepEqual([...first.json, ...rest.json].map((text) => JSON.parse(text) as unknown), records.map((r) => r.data));
+        assert.equal(first.json[0], sent);
+        assert.deepEqual(await store.readBatchJson('bj', records.at(-1)!.id, 4), { ids: [], json: [] });
+      });
+
       test('a re-sent record with the same idempotency key counts as a duplicate and is stored once', async () => {
         const first = await store.ingest('partner-a', [
           { data: { n: 1 }, key: 'k1' }, { data: { n: 2 }, key: 'k2' }, { data: { n: 3 } }, { data: { n: 1, again: true }, key: 'k1' },

@@ -6,7 +6,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { leaseLost } from '../lease-lost.js';
 import { ledgerDdl, loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
+  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxJsonPage, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
@@ -248,15 +248,23 @@ export class SqliteStore implements Store {
   }
 
   async readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]> {
-    return this.#call('readBatch', () => {
-      // Naming the pipeline lets the (pipeline, batch_id, id) index serve the keyset read.
-      const rows = this.#stmt(
-        `SELECT id, data, received_at FROM inbox_records
-         WHERE pipeline = (SELECT pipeline FROM batches WHERE id = ?) AND batch_id = ? AND id > ?
-         ORDER BY id LIMIT ?`,
-      ).raw(true).all(batchId, batchId, afterId, limit) as InboxRow[];
-      return toInboxRecords(rows);
+    return this.#call('readBatch', () => toInboxRecords(this.#batchRows(batchId, afterId, limit)));
+  }
+
+  async readBatchJson(batchId: string, afterId: number, limit: number): Promise<InboxJsonPage> {
+    return this.#call('readBatchJson', () => {
+      const rows = this.#batchRows(batchId, afterId, limit);
+      return { ids: rows.map((row) => row[0]), json: rows.map((row) => row[1]) };
     });
+  }
+
+  #batchRows(batchId: string, afterId: number, limit: number): InboxRow[] {
+    // Naming the pipeline lets the (pipeline, batch_id, id) index serve the keyset read.
+    return this.#stmt(
+      `SELECT id, data, received_at FROM inbox_records
+       WHERE pipeline = (SELECT pipeline FROM batches WHERE id = ?) AND batch_id = ? AND id > ?
+       ORDER BY id LIMIT ?`,
+    ).raw(true).all(batchId, batchId, afterId, limit) as InboxRow[];
   }
 
   async completeBatch(batchId: string, runId: string, at: Date): Promise<void> {

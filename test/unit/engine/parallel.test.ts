@@ -198,3 +198,68 @@ test('parse_threads auto: workers for an input of 4 MiB or more on a machine wit
   assert.equal((await planFor('small.ndjson', 2))?.threads, 2, 'a number is taken as asked, whatever the size');
   assert.equal(await planFor('large.ndjson', 0), undefined);
 });
+
+/** An inbox batch of 12,000 stored records with the troubles a record can still carry once stored, delivered by `threads` workers. */
+async function runInbox(threads: number) {
+  const dir = tempDir();
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  try {
+    const records = Array.from({ length: 12_000 }, (_, n) => {
+      const i = n + 1;
+      const record: Record<string, unknown> = { id: i, email: ` User${i}@Example.com `, state: 'ny', name: ` Zoë ${i} ` };
+      if (i % 499 === 0) record.email = `user${i}-at-example.com`; // validation failure
+      if (i % 401 === 0) record.state = 'California'; // warning, still delivered
+      if (i % 503 === 0) record.name = { first: 'x' }; // map failure: trim of an object
+      if (i % 607 === 0) record.name = `smile ${i} \u{1F600}`; // format failure: not in ISO-8859-1
+      // A JSON body is stored as it was sent: its text may hold line feeds between its tokens.
+      return i % 97 === 0 ? { json: JSON.stringify(record, null, 2) } : { data: record };
+    });
+    await store.ingest('threads', records, new Date('2026-01-02T00:00:00Z'));
+    const loaded = { ...parsePipeline({ ...pipeline(threads), source: { type: 'inbox', page_size: 700 } }, { env: {} }), baseDir: dir, origin: '<test>' };
+    const report = await runPipeline(loaded, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), signal: new AbortController().signal,
+    });
+    const errors = await store.listItemErrors(report.job_id, { limit: 100_000 });
+    const csv = gunzipSync(readFileSync(join(dir, 'out', 'threads.csv.gz'))).toString('latin1');
+    return { status: report.status, summary: report.summary, reported: report.errors, errors, csv, batch: await store.openBatch('threads') };
+  } finally {
+    await store.close();
+  }
+}
+
+test('an inbox batch prepared by worker threads gives the same file and the same failures, named inbox:<id>, as on the main thread', async () => {
+  const [serial, threaded] = [await runInbox(0), await runInbox(3)];
+  assert.equal(serial.status, 'completed_with_errors');
+  assert.equal(serial.summary.processed, 12_000);
+  const codes = new Set(serial.errors.map((e) => e.code));
+  for (const code of ['VALIDATE_FORMAT', 'VALIDATE_PATTERN', 'MAP_TRANSFORM_FAILED', 'FORMAT_INVALID_CHARACTER']) assert.ok(codes.has(code), `the batch produces ${code}`);
+  assert.ok(serial.errors.every((e) => /^inbox:\d+$/.test(e.itemId ?? "")), 'items are named by their inbox ids');
+  assert.deepEqual(threaded.summary, serial.summary);
+  assert.deepEqual(threaded.reported, serial.reported);
+  assert.deepEqual(threaded.errors, serial.errors, 'every failure and warning: id, seq, chunk, code, message, payload');
+  assert.equal(threaded.csv, serial.csv);
+  assert.match(serial.csv, /^lead_id,email,state,name\n1,user1@example.com,NY,Zoë 1\n/);
+  assert.ok(serial.csv.includes('\n97,user97@example.com,NY,Zoë 97\n'), 'a record stored with line feeds in its JSON is one record');
+  assert.equal(threaded.batch, null, 'the batch was delivered');
+});
+
+test('parse_threads auto on an inbox: workers for a batch of 10,000 records or more, none below', async () => {
+  const dir = tempDir();
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  const ids = sequentialIds();
+  try {
+    const planFor = async (pipelineName: string, records: number) => {
+      await store.ingest(pipelineName, Array.from({ length: records }, (_, i) => ({ data: { id: i, email: 'a@example.com' } })), new Date(0));
+      const config = parsePipeline({ ...pipeline(0), name: pipelineName, source: { type: 'inbox' }, execution: { ...pipeline(0).execution, parse_threads: 'auto' } }, { env: {} }).config;
+      const ctx = { baseDir: dir, pipeline: pipelineName, store, clock: fixedClock('2026-01-02T03:04:05Z'), ids } as unknown as BuildContext;
+      const source = registry.sources.find((s) => s.type === 'inbox')!.create(config.source, ctx);
+      await source.open(new AbortController().signal);
+      return parallelPlan({ config, source, formats: registry.formats, fromStart: true, encoder: { pipeline: pipelineName, runId: 'r', batchId: 'r', createdAt: new Date(0), columns: ['lead_id'] } });
+    };
+    const cpus = availableParallelism();
+    assert.equal(await planFor('few', 100), undefined);
+    assert.equal((await planFor('many', 10_000))?.threads, cpus > 1 ? Math.min(4, cpus) : undefined);
+  } finally {
+    await store.close();
+  }
+});
