@@ -1,9 +1,9 @@
 /**
  * Parallel preparation of NDJSON input, and of stored JSON records (the inbox), for file outputs.
  * The main thread only cuts the input's bytes into blocks of whole lines, or gathers pages of
- * records into blocks; worker threads (engine/parse-worker.ts) run the same NDJSON
- * reader, validate → map processor and output format encoder on each block, and hand back the
- * file bytes of each record, or its failures. The main thread then does what must stay in order:
+ * records into blocks; worker threads (engine/parse-worker.ts) run the same NDJSON reader (or
+ * JSON.parse of each stored record), validate → map processor and output format encoder on each
+ * block, and hand back the file bytes of each record, or its failures. The main thread then does what must stay in order:
  * items to the executor, chunk commits, the file and its codecs (gzip on the thread pool).
  *
  * Why: JSON.parse, validate and map are most of a delivery's main-thread time, and the second
@@ -58,11 +58,11 @@ export interface WorkerSetup {
 
 export interface BlockJob {
   readonly id: number;
-  /** Whole lines (a last block may end without a line feed), or the JSON of whole records; the worker owns the buffer. */
+  /** Whole lines (a last block may end without a line feed), or whole records' JSON; the worker owns the buffer. */
   readonly bytes: Uint8Array;
   readonly firstLine: number;
   readonly insideOverlongLine: boolean;
-  /** A block of stored records instead of lines: record i is item `ids[i]`, its JSON in `bytes` up to `ends[i]` (JSON text may hold line feeds). */
+  /** A block of stored records instead of lines: record i is item `ids[i]`, its JSON in `bytes` up to `ends[i]`. */
   readonly records?: RecordsOfBlock;
 }
 
@@ -113,8 +113,8 @@ export interface ParallelPlan {
 
 /**
  * Whether this run's records can be prepared in worker threads, and with what: an NDJSON source
- * or one of stored JSON records, read from its start (no sample, no resume), a map (so the output's columns are known before
- * the first record), a format that declares `thread` (its records encode independently of each
+ * or one of stored JSON records, read from its start (no sample, no resume), a map (so the
+ * output's columns are known before the first record), a format that declares `thread` (its records encode independently of each
  * other; csv and ndjson do), no partitions, and input worth the workers' start-up.
  */
 export function parallelPlan(args: {
@@ -263,8 +263,8 @@ async function* blocks(bytes: AsyncIterable<Buffer>): AsyncGenerator<Omit<BlockJ
 }
 
 /**
- * Pages of stored records gathered into blocks of about RECORD_BLOCK_BYTES: the JSON of each record end
- * to end, and where each ends (a record's JSON may hold line feeds, so no line is cut here).
+ * Pages of stored records gathered into blocks of about RECORD_BLOCK_BYTES: the JSON of each
+ * record end to end, and where each ends (a record's JSON may hold line feeds: no lines here).
  */
 async function* recordBlocks(pages: AsyncIterable<JsonPage>): AsyncGenerator<Omit<BlockJob, 'id'>> {
   let ids: string[] = [];
