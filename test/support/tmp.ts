@@ -6,6 +6,8 @@ import { after } from 'node:test';
 /** A fresh temp folder, removed when the test file ends. */
 export function tempDir(prefix = 'lading-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retried: a process the test started may still be writing inside while it exits (Chromium's
+  // profile: ENOTEMPTY failed the dashboard suite once after all its tests passed).
+  after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
   return dir;
 }
