@@ -30,10 +30,11 @@ class InboxSource implements Source {
   readonly description = 'inbox';
   private batch: Batch | null = null;
   private read_ = 0;
-  readonly readJsonPages: Source['readJsonPages'];
+  constructor(private readonly config: z.output<typeof inboxSourceConfig>, private readonly ctx: BuildContext) {}
 
-  constructor(private readonly config: z.output<typeof inboxSourceConfig>, private readonly ctx: BuildContext) {
-    this.readJsonPages = ctx.store.readBatchJson === undefined ? undefined : (signal) => this.jsonPages(signal);
+  /** Only when the store reads batches as text; asked at run time (`lading validate` builds sources without a store). */
+  get readJsonPages(): Source['readJsonPages'] {
+    return this.ctx.store.readBatchJson === undefined ? undefined : (signal) => this.jsonPages(signal);
   }
 
   async open(): Promise<SourceInfo> {
