@@ -3,8 +3,9 @@
  * The main thread only cuts the input's bytes into blocks of whole lines, or gathers pages of
  * records into blocks; worker threads (engine/parse-worker.ts) run the same NDJSON reader (or
  * JSON.parse of each stored record), validate → map processor and output format encoder on each
- * block, and hand back the file bytes of each record, or its failures. The main thread then does what must stay in order:
- * items to the executor, chunk commits, the file and its codecs (gzip on the thread pool).
+ * block, and hand back the file bytes of each record, or its failures. The main thread then does
+ * what must stay in order: items to the executor, chunk commits, the file and its codecs (gzip on
+ * the thread pool).
  *
  * Why: JSON.parse, validate and map are most of a delivery's main-thread time, and the second
  * core idled. Moving parsed objects between threads costs as much as parsing them (structured
@@ -114,8 +115,9 @@ export interface ParallelPlan {
 /**
  * Whether this run's records can be prepared in worker threads, and with what: an NDJSON source
  * or one of stored JSON records, read from its start (no sample, no resume), a map (so the
- * output's columns are known before the first record), a format that declares `thread` (its records encode independently of each
- * other; csv and ndjson do), no partitions, and input worth the workers' start-up.
+ * output's columns are known before the first record), a format that declares `thread` (its
+ * records encode independently of each other; csv and ndjson do), no partitions, and input worth
+ * the workers' start-up.
  */
 export function parallelPlan(args: {
   readonly config: PipelineConfig;

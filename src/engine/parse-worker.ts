@@ -1,7 +1,8 @@
 /**
  * A worker thread of engine/parallel.ts: blocks of NDJSON lines or of stored records in, each
  * record's file bytes or failures out. It runs the main thread's own reader, processor and format
- * encoder, so only the place of the work changes. Imports stay few: every worker pays for them at start.
+ * encoder, so only the place of the work changes. Imports stay few: every worker pays for them at
+ * start.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';

@@ -30,6 +30,7 @@ class InboxSource implements Source {
   readonly description = 'inbox';
   private batch: Batch | null = null;
   private read_ = 0;
+
   constructor(private readonly config: z.output<typeof inboxSourceConfig>, private readonly ctx: BuildContext) {}
 
   /** Only when the store reads batches as text; asked at run time (`lading validate` builds sources without a store). */
