@@ -33,11 +33,6 @@ class InboxSource implements Source {
 
   constructor(private readonly config: z.output<typeof inboxSourceConfig>, private readonly ctx: BuildContext) {}
 
-  /** Only when the store reads batches as text; asked at run time (`lading validate` builds sources without a store). */
-  get readJsonPages(): Source['readJsonPages'] {
-    return this.ctx.store.readBatchJson === undefined ? undefined : (signal) => this.jsonPages(signal);
-  }
-
   async open(): Promise<SourceInfo> {
     const { store, pipeline, clock, ids } = this.ctx;
     if (this.ctx.dryRun) return { total: (await store.inboxStats(pipeline)).pending };
@@ -77,13 +72,13 @@ class InboxSource implements Source {
   }
 
   /** The batch's records as text, as readBatches reads them (a dry run has no batch and goes through read()). */
-  private async *jsonPages(signal: AbortSignal): AsyncIterable<JsonPage> {
+  async *readJsonPages(signal: AbortSignal): AsyncIterable<JsonPage> {
     const batch = this.batch;
     if (!batch) return;
     let lastId = 0;
     for (;;) {
       signal.throwIfAborted();
-      const page = await this.ctx.store.readBatchJson!(batch.id, lastId, this.config.page_size);
+      const page = await this.ctx.store.readBatchJson(batch.id, lastId, this.config.page_size);
       if (page.ids.length === 0) return;
       this.read_ += page.ids.length;
       yield { ids: page.ids.map((id) => `inbox:${id}`), json: page.json };

@@ -406,11 +406,10 @@ export interface InboxStore {
   /** Members of a batch with id > afterId, in id order. */
   readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]>;
   /**
-   * readBatch without the parse: each record's id and JSON text, for a run's parse workers
-   * (engine/parallel.ts), which parse it off the event loop. A store without it is read with
-   * readBatch.
+   * readBatch without the parse: each record's id and JSON text as stored, for a run's parse
+   * workers (engine/parallel.ts), which parse it off the event loop.
    */
-  readBatchJson?(batchId: string, afterId: number, limit: number): Promise<InboxJsonPage>;
+  readBatchJson(batchId: string, afterId: number, limit: number): Promise<InboxJsonPage>;
   completeBatch(batchId: string, runId: string, at: Date): Promise<void>;
   inboxStats(pipeline: string): Promise<InboxStats>;
   // ── schedule triggers ──

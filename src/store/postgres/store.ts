@@ -8,7 +8,7 @@ import { loadPg } from '../../sql/postgres.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
+  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxJsonPage, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { inboxText } from '../types.js';
 import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
@@ -137,6 +137,14 @@ interface ChunkTimelineRow {
 type DeadLetterRow = Rows['itemError'] & { run_id: string; pipeline: string; status: string };
 interface InboxRow { id: number; data: Record<string, unknown>; received_at: Date }
 
+/**
+ * A page of a batch's records after an id. Naming the pipeline lets the (pipeline, batch_id, id)
+ * index serve the keyset read.
+ */
+const batchPage = (columns: string) => `SELECT id, ${columns} FROM inbox_records
+  WHERE pipeline = (SELECT pipeline FROM batches WHERE id = $1) AND batch_id = $1 AND id > $2
+  ORDER BY id LIMIT $3`;
+
 const batchColumns = 'id, pipeline, records, bytes, cut_at, reason, status';
 const itemErrorColumns = 'item_id, seq, chunk_index, code, error_type, category, severity, field, location, message, attempts, status';
 
@@ -237,13 +245,14 @@ export class PostgresStore implements Store {
   }
 
   async readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]> {
-    // Naming the pipeline lets the (pipeline, batch_id, id) index serve the keyset read.
-    const { rows } = await this.#query<InboxRow>('readBatch',
-      `SELECT id, data, received_at FROM inbox_records
-       WHERE pipeline = (SELECT pipeline FROM batches WHERE id = $1) AND batch_id = $1 AND id > $2
-       ORDER BY id LIMIT $3`,
-      [batchId, afterId, limit]);
+    const { rows } = await this.#query<InboxRow>('readBatch', batchPage('data, received_at'), [batchId, afterId, limit]);
     return rows.map(toInboxRecord);
+  }
+
+  async readBatchJson(batchId: string, afterId: number, limit: number): Promise<InboxJsonPage> {
+    // A json column keeps its text as ingested: cast to text, it skips node-postgres's JSON.parse.
+    const { rows } = await this.#query<{ id: number; data: string }>('readBatchJson', batchPage('data::text AS data'), [batchId, afterId, limit]);
+    return { ids: rows.map((row) => row.id), json: rows.map((row) => row.data) };
   }
 
   async completeBatch(batchId: string, runId: string, at: Date): Promise<void> {

@@ -248,23 +248,23 @@ export class SqliteStore implements Store {
   }
 
   async readBatch(batchId: string, afterId: number, limit: number): Promise<InboxRecord[]> {
-    return this.#call('readBatch', () => toInboxRecords(this.#batchRows(batchId, afterId, limit)));
+    return this.#call('readBatch', () => toInboxRecords(this.#batchRows('data, received_at', batchId, afterId, limit) as InboxRow[]));
   }
 
   async readBatchJson(batchId: string, afterId: number, limit: number): Promise<InboxJsonPage> {
     return this.#call('readBatchJson', () => {
-      const rows = this.#batchRows(batchId, afterId, limit);
+      const rows = this.#batchRows('data', batchId, afterId, limit) as [number, string][];
       return { ids: rows.map((row) => row[0]), json: rows.map((row) => row[1]) };
     });
   }
 
-  #batchRows(batchId: string, afterId: number, limit: number): InboxRow[] {
+  #batchRows(columns: string, batchId: string, afterId: number, limit: number): unknown[] {
     // Naming the pipeline lets the (pipeline, batch_id, id) index serve the keyset read.
     return this.#stmt(
-      `SELECT id, data, received_at FROM inbox_records
+      `SELECT id, ${columns} FROM inbox_records
        WHERE pipeline = (SELECT pipeline FROM batches WHERE id = ?) AND batch_id = ? AND id > ?
        ORDER BY id LIMIT ?`,
-    ).raw(true).all(batchId, batchId, afterId, limit) as InboxRow[];
+    ).raw(true).all(batchId, batchId, afterId, limit);
   }
 
   async completeBatch(batchId: string, runId: string, at: Date): Promise<void> {

@@ -20,7 +20,10 @@ import { runPipeline } from '../../../src/engine/run.js';
 import { LadingError } from '../../../src/errors/lading-error.js';
 import { fileSource } from '../../../src/sources/file.js';
 import { MAX_LINE_BYTES } from '../../../src/sources/file/ndjson.js';
+import { openPostgresStore } from '../../../src/store/postgres/store.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import type { Store } from '../../../src/store/types.js';
+import { postgresSkip, scratchDatabase } from '../../support/postgres.js';
 import { tempDir } from '../../support/tmp.js';
 
 const pipeline = (threads: number) => ({
@@ -199,10 +202,13 @@ test('parse_threads auto: workers for an input of 4 MiB or more on a machine wit
   assert.equal(await planFor('large.ndjson', 0), undefined);
 });
 
-/** An inbox batch of 12,000 stored records with the troubles a record can still carry once stored, delivered by `threads` workers. */
-async function runInbox(threads: number) {
+/**
+ * An inbox batch of 12,000 stored records with the troubles a record can still carry once stored,
+ * delivered by `threads` workers from a new store (SQLite in the run's folder by default).
+ */
+async function runInbox(threads: number, open: (dir: string) => Promise<Store> = (dir) => openSqliteStore(join(dir, 'lading.db'))) {
   const dir = tempDir();
-  const store = await openSqliteStore(join(dir, 'lading.db'));
+  const store = await open(dir);
   try {
     const records = Array.from({ length: 12_000 }, (_, n) => {
       const i = n + 1;
@@ -241,6 +247,21 @@ test('an inbox batch prepared by worker threads gives the same file and the same
   assert.match(serial.csv, /^lead_id,email,state,name\n1,user1@example.com,NY,Zoë 1\n/);
   assert.ok(serial.csv.includes('\n97,user97@example.com,NY,Zoë 97\n'), 'a record stored with line feeds in its JSON is one record');
   assert.equal(threaded.batch, null, 'the batch was delivered');
+});
+
+test('on the PostgreSQL store an inbox batch prepared by worker threads gives what SQLite gives on the main thread', { skip: postgresSkip }, async () => {
+  const scratch = await scratchDatabase();
+  try {
+    const [serial, threaded] = [await runInbox(0), await runInbox(3, () => openPostgresStore(scratch.url))];
+    assert.equal(threaded.summary.processed, 12_000);
+    assert.deepEqual(threaded.summary, serial.summary);
+    assert.deepEqual(threaded.reported, serial.reported);
+    assert.deepEqual(threaded.errors, serial.errors, 'every failure and warning: id, seq, chunk, code, message, payload');
+    assert.equal(threaded.csv, serial.csv);
+    assert.equal(threaded.batch, null, 'the batch was delivered');
+  } finally {
+    await scratch.drop();
+  }
 });
 
 test('parse_threads auto on an inbox: workers for a batch of 10,000 records or more, none below', async () => {
