@@ -8,7 +8,8 @@
 //   Every delivered file is read back and must match the bytes and sha256 in lading's report.
 // inbox: the same leads through `lading ingest` into the inbox, then one run of an inbox pipeline
 //   (same mapping and output, local folder) that delivers them as one batch.
-// executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk — next to
+// executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk, on the
+//   main thread and in handler threads (output.threads: auto, concurrency 4) — next to
 //   BullMQ on a loopback Redis and pg-boss on the same PostgreSQL (a scratch database), each doing
 //   the same work as jobs of one lead (BullMQ N/10 of them, pg-boss, some 40 times slower, N/100)
 //   and as N/1000 jobs of 1,000 leads (jobs added while 50 jobs at a time are worked; the peer
@@ -370,8 +371,13 @@ if (want('executor')) {
   if (!process.env.LADING_TEST_POSTGRES_URL) throw new Error('the executor case needs a PostgreSQL for pg-boss: run it through npm run bench, which finds or starts one');
   ensureBullmq();
   ensurePgBoss();
-  writeFileSync(join(dir, 'executor.yaml'), `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))} }\nexecution: { chunk_size: 1000 }\n`);
+  const executorYaml = (output: string, execution: string) =>
+    `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))}${output} }\nexecution: { chunk_size: 1000${execution} }\n`;
+  writeFileSync(join(dir, 'executor.yaml'), executorYaml('', ''));
   const lading = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
+  // The same handler in lading's worker threads (output.threads), with chunks enough in flight to keep them busy.
+  writeFileSync(join(dir, 'executor-threads.yaml'), executorYaml(', threads: auto', ', concurrency: 4'));
+  const ladingThreads = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor-threads.yaml', '--quiet', ...data]));
   const bullmq = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
   const single = await bullmq(Math.floor(records / 10), 1);
   // pg-boss runs ~250 one-lead jobs/s on these machines: a hundredth of the leads (10,000 jobs at
@@ -401,13 +407,16 @@ if (want('executor')) {
   // BullMQ is set against lading on its embedded SQLite store, pg-boss against lading on the same PostgreSQL.
   for (const [store, ours, peer, one, thousand] of [['SQLite', lading, 'BullMQ 6', single, grouped], ['PostgreSQL', ladingPg, 'pg-boss 10', pgSingle, pgGrouped]] as const) {
     console.log(`| lading (${store} store): no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(ours).toFixed(2)} s | ${fmt(rate(records, ours))} | — | ${rssOf(ours).toFixed(0)} MB |`);
+    const threaded = store === 'SQLite' ? ladingThreads : undefined;
+    if (threaded) console.log(`| lading (SQLite store): the same, handler in threads (\`threads: auto\`, concurrency 4) | ${fmt(records)} | ${wallOf(threaded).toFixed(2)} s | ${fmt(rate(records, threaded))} | — | ${rssOf(threaded).toFixed(0)} MB |`);
     const oneLead = peer === 'pg-boss 10' ? pgOneLeadJobs : Math.floor(records / 10);
     const rows: [string, Measured[], number][] = [
       [`${peer}: ${fmt(oneLead)} jobs × 1 lead`, one, oneLead],
       [`${peer}: ${fmt(records / 1000)} jobs × 1,000 leads`, thousand, Math.floor(records / 1000) * 1000],
     ];
     for (const [label, rs, items] of rows) {
-      console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${(rate(records, ours) / rate(items, rs)).toFixed(1)}× | ${rssOf(rs).toFixed(0)} MB |`);
+      const ratio = (mine: Measured[]) => `${(rate(records, mine) / rate(items, rs)).toFixed(1)}×`;
+      console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${ratio(ours)}${threaded ? ` (in threads: ${ratio(threaded)})` : ''} | ${rssOf(rs).toFixed(0)} MB |`);
     }
   }
 }

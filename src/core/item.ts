@@ -20,6 +20,11 @@ export interface Item<T = Row> {
   readonly prepared?: Prepared;
   /** The JSON text `data` was parsed from, when the reader was asked to keep it (ReaderOptions.keepText). */
   readonly text?: string;
+  /**
+   * The record's NDJSON line as read, not parsed yet (ReaderOptions.unparsed; `data` is empty): a
+   * handler running in worker threads parses, validates and maps it there.
+   */
+  readonly unparsed?: Uint8Array;
 }
 
 /**

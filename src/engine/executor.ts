@@ -11,6 +11,7 @@ import type { Processed } from './process.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { Counts } from './report.js';
 import { retryDelay } from '../core/retry.js';
+import { parseUnparsed } from '../sources/file/ndjson.js';
 
 /** A failure that stays: its last error, how many tries it took, and every try. */
 interface Failure {
@@ -19,6 +20,12 @@ interface Failure {
   readonly history: readonly Attempt[];
   /** Further validation failures of the same item (every broken field is reported). */
   readonly more?: readonly LadingError[];
+}
+
+/** What a chunk's writes found besides the sink's own failures: unparsed items that were invalid, and their warnings. */
+interface Found {
+  readonly invalid: Map<string, LadingError[]>;
+  readonly warnings: Map<string, LadingError[]>;
 }
 
 interface SettledChunk {
@@ -101,6 +108,8 @@ export class Executor {
         await this.awaitTurn();
         if (this.stop) break;
         while (inflight.size >= concurrency) await Promise.race(inflight);
+        // A cancel while waiting for a free slot: no chunk is handed to the sink after it.
+        if (deps.signal.aborted) this.stop ??= ladingError('RUN_CANCELLED', 'the run was cancelled');
         if (this.stop) break;
         const task = this.process(index++, items).catch((error: unknown) => {
           this.stop ??= deps.signal.aborted ? ladingError('RUN_CANCELLED', 'the run was cancelled') : classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: 'running a chunk' });
@@ -153,16 +162,20 @@ export class Executor {
   private async process(index: number, items: Item[]): Promise<void> {
     const startedAt = Date.now();
     const { ok, failures: invalid, warnings } = this.deps.process(items);
+    const found: Found = { invalid, warnings };
+    const invalidBefore = invalid.size;
+    const delivered = await this.deliver(ok, index, found);
     const failures = new Map<string, Failure>();
     for (const [id, [first, ...more]] of invalid) failures.set(id, { error: first!, attempts: 1, history: [], more });
-    const delivered = await this.deliver(ok, index);
     for (const [id, failure] of delivered.failures) failures.set(id, failure);
-    this.settled.set(index, { items, failures, warnings, sent: ok.length, failedAtSink: delivered.failures.size, retries: delivered.retries, startedAt });
+    // Unparsed items the sink's threads found invalid were never sent: the breaker does not judge them.
+    const sent = ok.length - (invalid.size - invalidBefore);
+    this.settled.set(index, { items, failures, warnings, sent, failedAtSink: delivered.failures.size, retries: delivered.retries, startedAt });
     await this.enqueueCommits();
   }
 
   /** Sends items to the sink; transient failures are retried on the schedule, permanent ones stay. */
-  private async deliver(items: Item[], index: number): Promise<{ failures: Map<string, Failure>; retries: number }> {
+  private async deliver(items: Item[], index: number, found: Found): Promise<{ failures: Map<string, Failure>; retries: number }> {
     const { deps } = this;
     const policy = deps.execution.retry;
     const failures = new Map<string, Failure>();
@@ -170,7 +183,7 @@ export class Executor {
     let pending = items;
     let retries = 0;
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const errors = await this.writeOnce(pending, index, attempt);
+      const errors = await this.writeOnce(pending, index, attempt, found);
       if (errors.size === 0) break;
       const again: Item[] = [];
       let retryAfter = 0;
@@ -196,21 +209,24 @@ export class Executor {
   }
 
   /** One write of `items`; a permanent failure shared by several items is bisected to find the bad ones. */
-  private async writeOnce(items: Item[], index: number, attempt: number): Promise<Map<string, LadingError>> {
+  private async writeOnce(items: Item[], index: number, attempt: number, found: Found): Promise<Map<string, LadingError>> {
     const { deps } = this;
     if (items.length === 0) return new Map();
     const ctx: ChunkContext = {
-      signal: deps.signal, runId: deps.runId, chunkIndex: index, attempt, gate: deps.gate, timeoutMs: deps.execution.timeout,
+      signal: deps.signal, runId: deps.runId, lineage: deps.lineage, chunkIndex: index, attempt, gate: deps.gate, timeoutMs: deps.execution.timeout,
       idempotencyKey: (group) => deps.idempotencyKey(deps.lineage, group),
     };
     let failures: ReadonlyMap<string, LadingError>;
     try {
-      failures = (await deps.sink.write({ runId: deps.runId, index, items }, ctx)).failures;
+      const written = await deps.sink.write({ runId: deps.runId, index, items }, ctx);
+      failures = written.failures;
+      for (const [id, errors] of written.invalid ?? []) found.invalid.set(id, [...errors]);
+      for (const [id, warnings] of written.warnings ?? []) found.warnings.set(id, [...warnings]);
     } catch (error) {
       const e = classify(error, { ioCode: 'UNCLASSIFIED', doing: `writing chunk ${index}` });
       // An ordered sink (a file being rendered) cannot take a chunk again: the run stops.
       if (deps.sink.ordering === 'ordered' || deps.signal.aborted) throw e;
-      if (!e.transient && items.length > 1) return this.bisect(items, index, attempt);
+      if (!e.transient && items.length > 1) return this.bisect(items, index, attempt, found);
       return new Map(items.map((item) => [item.id, e]));
     }
     if (deps.sink.ordering === 'ordered' || failures.size === 0) return new Map(failures);
@@ -222,7 +238,7 @@ export class Executor {
     }
     for (const group of groups.values()) {
       if (group.length < 2) continue;
-      const isolated = await this.bisect(group, index, attempt);
+      const isolated = await this.bisect(group, index, attempt, found);
       for (const item of group) {
         const e = isolated.get(item.id);
         if (e) result.set(item.id, e);
@@ -232,11 +248,11 @@ export class Executor {
     return result;
   }
 
-  private async bisect(items: Item[], index: number, attempt: number): Promise<Map<string, LadingError>> {
+  private async bisect(items: Item[], index: number, attempt: number, found: Found): Promise<Map<string, LadingError>> {
     const middle = Math.ceil(items.length / 2);
     const result = new Map<string, LadingError>();
     for (const half of [items.slice(0, middle), items.slice(middle)]) {
-      for (const [id, e] of await this.writeOnce(half, index, attempt)) result.set(id, e);
+      for (const [id, e] of await this.writeOnce(half, index, attempt, found)) result.set(id, e);
     }
     return result;
   }
@@ -267,7 +283,7 @@ export class Executor {
         const location = item.origin?.file && item.origin.line ? `${item.origin.file}:${item.origin.line}` : null;
         const base = { itemId: item.id, seq: item.seq, chunkIndex: index, location };
         if (failure) {
-          errors.push(record(base, failure.error, 'block', failure.attempts, { payload: item.data, history: failure.history }));
+          errors.push(record(base, failure.error, 'block', failure.attempts, { payload: item.unparsed ? parseUnparsed(item).data : item.data, history: failure.history }));
           for (const more of failure.more ?? []) errors.push(record(base, more, 'block', 1, { detail: true }));
         }
         for (const warning of warnings ?? []) errors.push(record(base, warning, 'warn', 1, {}));

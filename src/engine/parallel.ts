@@ -23,8 +23,8 @@ import type { Item, Row } from '../core/item.js';
 import { ThreadCalls, workerEntry } from '../core/threads.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EncoderContext } from '../formats/types.js';
-import { ladingError, type LadingError } from '../errors/lading-error.js';
-import type { ErrorCode } from '../errors/codes.js';
+import { ladingError } from '../errors/lading-error.js';
+import { fromErrorJson as revive, type ErrorJson } from '../errors/error-json.js';
 import { MAX_LINE_BYTES } from '../sources/file/ndjson.js';
 import type { ReaderOptions } from '../sources/file/open.js';
 import type { JsonPage, Source } from '../sources/types.js';
@@ -70,14 +70,6 @@ export interface BlockJob {
 export interface RecordsOfBlock {
   readonly ids: readonly string[];
   readonly ends: Uint32Array;
-}
-
-export interface ErrorJson {
-  readonly code: ErrorCode;
-  readonly message: string;
-  readonly itemId?: string;
-  readonly field?: string;
-  readonly location?: string;
 }
 
 /** A record that did not simply pass: its failures (with its input record as JSON) and warnings. */
@@ -328,22 +320,6 @@ function itemsOf(result: BlockResult, from: string | readonly string[], seqBefor
     items[i] = origin === undefined ? { id, seq, data, prepared } : { id, seq, data, origin, prepared };
   }
   return items;
-}
-
-export function errorJson(error: LadingError): ErrorJson {
-  return {
-    code: error.code, message: error.message,
-    ...(error.itemId === undefined ? {} : { itemId: error.itemId }),
-    ...(error.field === undefined ? {} : { field: error.field }),
-    ...(error.location === undefined ? {} : { location: error.location }),
-  };
-}
-
-function revive(json: ErrorJson & { readonly stack?: string }): LadingError {
-  const { code, message, stack, ...info } = json;
-  const error = ladingError(code, message, info);
-  if (stack !== undefined) error.stack = stack;
-  return error;
 }
 
 /** Worker threads taking blocks in turn; a crashed or failed worker fails the blocks it held. */

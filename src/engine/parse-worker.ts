@@ -9,7 +9,8 @@ import type { FormatDef } from '../core/component.js';
 import { itemRef, type Item, type Row } from '../core/item.js';
 import { LadingError } from '../errors/lading-error.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
-import { errorJson, type BlockCrash, type BlockJob, type BlockPrepared, type Exception, type RecordsOfBlock, type WorkerSetup } from './parallel.js';
+import { errorJson } from '../errors/error-json.js';
+import { type BlockCrash, type BlockJob, type BlockPrepared, type Exception, type RecordsOfBlock, type WorkerSetup } from './parallel.js';
 import { buildProcessor } from './process.js';
 
 const setup = workerData as WorkerSetup;

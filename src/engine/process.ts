@@ -16,7 +16,7 @@ export interface Processed {
 /**
  * validate → map for one chunk; an item failing either step is a failure, never dropped. Items a
  * worker thread prepared (engine/parallel.ts) went through these steps there and pass with
- * their outcome.
+ * their outcome; unparsed items pass as they are, for the sink's threads to take through them.
  */
 export function buildProcessor(config: Pick<PipelineConfig, 'validate' | 'map'>): (items: readonly Item[]) => Processed {
   const validate = config.validate ? buildValidator(config.validate) : undefined;
@@ -26,6 +26,10 @@ export function buildProcessor(config: Pick<PipelineConfig, 'validate' | 'map'>)
     const failures = new Map<string, LadingError[]>();
     const warnings = new Map<string, LadingError[]>();
     for (const item of items) {
+      if (item.unparsed) {
+        ok.push(item); // parsed, validated and mapped by the sink's threads, which report what fails
+        continue;
+      }
       const { prepared } = item;
       if (prepared) {
         if (prepared.warnings) warnings.set(item.id, [...prepared.warnings]);

@@ -16,6 +16,7 @@ import { ladingError, type LadingError } from '../errors/lading-error.js';
 import { notify, raiseAlert } from '../notify/dispatch.js';
 import { checkSla } from '../reports/sla.js';
 import type { RecordSink, SinkEvent } from '../sinks/types.js';
+import { readNdjsonBatches } from '../sources/file/ndjson.js';
 import type { Cursor, Source, SourceProgress } from '../sources/types.js';
 import type { RunRecord, Store } from '../store/types.js';
 import { mapColumns } from '../transform/map.js';
@@ -221,7 +222,7 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
 
   const runCtx = {
     runId, pipeline: config.name, batchId: batchId ?? runId, createdAt, signal, mode,
-    ...(columns ? { columns } : {}),
+    ...(columns ? { columns } : {}), stages: { validate: config.validate, map: config.map },
     emit: (event: SinkEvent) => emit({ ...event, run_id: runId }),
   };
   let counts: Counts = start.counts;
@@ -269,8 +270,11 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
         config, source, formats: registry.formats, fromStart: from === null && sampled === undefined,
         encoder: { pipeline: runCtx.pipeline, runId, batchId: runCtx.batchId, createdAt, ...(columns ? { columns } : {}) },
       });
+      // A sink that parses records in its own threads is given NDJSON lines as they are.
+      const unparsed = sink.takesUnparsed && from === null && sampled === undefined ? source.readNdjsonWith : undefined;
       const chunks = sampled ? chunked(only(source.read(from, signal), sampled), size)
         : parallel ? rechunked(preparedBatches(source, parallel, signal), size)
+        : unparsed ? rechunked(unparsed((bytes, options) => readNdjsonBatches(bytes, { ...options, unparsed: true }), signal), size)
         : source.readBatches ? rechunked(source.readBatches(from, signal), size) : chunked(source.read(from, signal), size);
       const result = await executor.run(chunks);
       counts = result.counts;

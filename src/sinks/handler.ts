@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -5,11 +6,14 @@ import { defineSink } from '../core/component.js';
 import type { Chunk, Item } from '../core/item.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, LadingError } from '../errors/lading-error.js';
-import type { ChunkContext, RecordSink, SinkSummary } from './types.js';
+import { ThreadedHandlerSink } from './handler-threads.js';
+import type { ChunkContext, RecordSink, SinkSummary, WriteResult } from './types.js';
 
 export const handlerSinkConfig = z.object({
   type: z.literal('handler'),
   module: z.string().min(1).describe('JavaScript module (relative to the pipeline file) exporting process(item, ctx) and/or processChunk(items, ctx); TypeScript works when lading runs under tsx.'),
+  threads: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default(0)
+    .describe('Worker threads that parse, validate and map the records of an NDJSON file and call the handler there, each thread with its own instance of the module (module-level state, connections and counters are per thread). 0: everything on the main thread. auto: one per CPU, at most 4, none on one CPU. Resumed and sample runs, other sources and TypeScript modules run on the main thread.'),
 }).strict().meta({ id: 'sink.handler' });
 
 /** What a handler function receives besides the record(s). */
@@ -74,8 +78,83 @@ export const handlerSink = defineSink({
   type: 'handler',
   summary: 'Your own code per record or per chunk: an import into a system lading has no sink for, a call with custom logic.',
   schema: handlerSinkConfig,
-  create: (config, ctx) => new HandlerSink(resolve(ctx.baseDir, config.module)),
+  create: (config, ctx) => {
+    const path = resolve(ctx.baseDir, config.module);
+    // Node runs no TypeScript in worker threads (tsx's hooks stay on the main thread).
+    const threads = /\.[mc]?ts$/.test(path) ? 0 : config.threads === 'auto' ? autoThreads() : config.threads;
+    return threads === 0 ? new HandlerSink(path) : new ThreadedHandlerSink(path, threads, new HandlerSink(path));
+  },
 });
+
+/** auto: a thread per CPU, at most 4, and none on a machine with one CPU. */
+const autoThreads = (): number => {
+  const cpus = availableParallelism();
+  return cpus > 1 ? Math.min(4, cpus) : 0;
+};
+
+/** The handler module's functions; fails with SINK_HANDLER_MISSING naming output.module. */
+export async function loadHandler(path: string): Promise<Handler> {
+  let mod: Handler & { default?: Handler };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Handler & { default?: Handler };
+  } catch (error) {
+    throw ladingError('SINK_HANDLER_MISSING', `output.module: cannot load ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const handler = mod.process || mod.processChunk ? mod : mod.default;
+  if (!handler || (typeof handler.process !== 'function' && typeof handler.processChunk !== 'function')) {
+    throw ladingError('SINK_HANDLER_MISSING', `output.module: ${path} exports neither process(item, ctx) nor processChunk(items, ctx)`);
+  }
+  return handler;
+}
+
+/**
+ * One write through the handler: the whole chunk to processChunk, or each item to process, each
+ * call under the run's timeout. Failures are classified here, on whichever thread calls.
+ */
+export async function writeThrough(handler: Handler, items: readonly Item[], ctx: ChunkContext): Promise<Map<string, LadingError>> {
+  const failures = new Map<string, LadingError>();
+  if (handler.processChunk) {
+    const result = await call(ctx, items, (hctx) => handler.processChunk!(items, hctx));
+    if (result instanceof LadingError) {
+      for (const item of items) failures.set(item.id, result);
+    } else {
+      for (const [id, error] of Object.entries((result as { failures?: Record<string, unknown> } | undefined)?.failures ?? {})) {
+        failures.set(id, failure(error, id));
+      }
+    }
+    return failures;
+  }
+  for (const item of items) {
+    const result = await call(ctx, [item], (hctx) => handler.process!(item, hctx));
+    if (result instanceof LadingError) failures.set(item.id, result);
+  }
+  return failures;
+}
+
+/** Calls the handler under the run's timeout; a call that outlives it is abandoned (its promise is left to settle alone). */
+async function call(ctx: ChunkContext, items: readonly Item[], fn: (hctx: HandlerContext) => unknown): Promise<unknown> {
+  const controller = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, controller.signal]);
+  const hctx = new CallContext(ctx, items, signal);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = ctx.timeoutMs === undefined ? undefined : new Promise<LadingError>((done) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      done(ladingError('SINK_HANDLER_TIMEOUT', `the handler took longer than ${ctx.timeoutMs} ms${items.length === 1 ? ` on item ${items[0]!.id}` : ''}`));
+    }, ctx.timeoutMs);
+  });
+  try {
+    const settled = Promise.resolve().then(() => fn(hctx)).catch((error: unknown) => failure(error, items.length === 1 ? items[0]!.id : undefined));
+    return await (timeout ? Promise.race([settled, timeout]) : settled);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function failure(error: unknown, itemId: string | undefined): LadingError {
+  if (typeof error === 'string') return ladingError('SINK_HANDLER_REJECTED', error, itemId === undefined ? {} : { itemId });
+  return classify(error, { ioCode: 'UNCLASSIFIED', doing: 'handler', ...(itemId === undefined ? {} : { itemId }) });
+}
 
 class HandlerSink implements RecordSink {
   readonly type = 'handler';
@@ -85,75 +164,18 @@ class HandlerSink implements RecordSink {
   constructor(private readonly path: string) {}
 
   async healthcheck(): Promise<void> {
-    await this.load();
+    await this.open();
   }
 
   async open(): Promise<void> {
-    await this.load();
+    this.handler ??= await loadHandler(this.path);
   }
 
-  async write(chunk: Chunk, ctx: ChunkContext): Promise<{ failures: ReadonlyMap<string, LadingError> }> {
-    const handler = this.handler!;
-    const failures = new Map<string, LadingError>();
-    if (handler.processChunk) {
-      const result = await this.call(ctx, chunk.items, (hctx) => handler.processChunk!(chunk.items, hctx));
-      if (result instanceof LadingError) {
-        for (const item of chunk.items) failures.set(item.id, result);
-      } else {
-        for (const [id, error] of Object.entries((result as { failures?: Record<string, unknown> } | undefined)?.failures ?? {})) {
-          failures.set(id, this.failure(error, id));
-        }
-      }
-      return { failures };
-    }
-    for (const item of chunk.items) {
-      const result = await this.call(ctx, [item], (hctx) => handler.process!(item, hctx));
-      if (result instanceof LadingError) failures.set(item.id, result);
-    }
-    return { failures };
+  async write(chunk: Chunk, ctx: ChunkContext): Promise<WriteResult> {
+    return { failures: await writeThrough(this.handler!, chunk.items, ctx) };
   }
 
   async close(): Promise<SinkSummary> {
     return { files: [], destination: `handler:${this.path}` };
-  }
-
-  private async load(): Promise<void> {
-    if (this.handler) return;
-    let mod: Handler & { default?: Handler };
-    try {
-      mod = (await import(pathToFileURL(this.path).href)) as Handler & { default?: Handler };
-    } catch (error) {
-      throw ladingError('SINK_HANDLER_MISSING', `output.module: cannot load ${this.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    const handler = mod.process || mod.processChunk ? mod : mod.default;
-    if (!handler || (typeof handler.process !== 'function' && typeof handler.processChunk !== 'function')) {
-      throw ladingError('SINK_HANDLER_MISSING', `output.module: ${this.path} exports neither process(item, ctx) nor processChunk(items, ctx)`);
-    }
-    this.handler = handler;
-  }
-
-  /** Calls the handler under the run's timeout; a call that outlives it is abandoned (its promise is left to settle alone). */
-  private async call(ctx: ChunkContext, items: readonly Item[], fn: (hctx: HandlerContext) => unknown): Promise<unknown> {
-    const controller = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, controller.signal]);
-    const hctx = new CallContext(ctx, items, signal);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = ctx.timeoutMs === undefined ? undefined : new Promise<LadingError>((done) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        done(ladingError('SINK_HANDLER_TIMEOUT', `the handler took longer than ${ctx.timeoutMs} ms${items.length === 1 ? ` on item ${items[0]!.id}` : ''}`));
-      }, ctx.timeoutMs);
-    });
-    try {
-      const call = Promise.resolve().then(() => fn(hctx)).catch((error: unknown) => this.failure(error, items.length === 1 ? items[0]!.id : undefined));
-      return await (timeout ? Promise.race([call, timeout]) : call);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private failure(error: unknown, itemId: string | undefined): LadingError {
-    if (typeof error === 'string') return ladingError('SINK_HANDLER_REJECTED', error, itemId === undefined ? {} : { itemId });
-    return classify(error, { ioCode: 'UNCLASSIFIED', doing: 'handler', ...(itemId === undefined ? {} : { itemId }) });
   }
 }

@@ -3,6 +3,7 @@ import type { FileArtifact, HeldDelivery } from '../core/report.js';
 
 export type { HeldDelivery };
 import type { LadingError } from '../errors/lading-error.js';
+import type { PipelineConfig } from '../config/pipeline.js';
 
 export interface RunContext {
   readonly runId: string;
@@ -15,6 +16,8 @@ export interface RunContext {
   readonly mode: 'full' | 'sample' | 'dry_run';
   /** Output field names in order, when the pipeline declares a map. */
   readonly columns?: readonly string[];
+  /** The pipeline's validate and map, for a sink that takes unparsed records through them in its own threads. */
+  readonly stages?: Pick<PipelineConfig, 'validate' | 'map'>;
   /** Sinks announce what they do (a file rendered, a file delivered) for progress and logs. */
   emit(event: SinkEvent): void;
 }
@@ -42,6 +45,8 @@ export interface RequestGate {
 export interface ChunkContext {
   readonly signal: AbortSignal;
   readonly runId: string;
+  /** The first run of this run's retry chain: `idempotencyKey` is core/idempotency.ts's over it, for a sink that makes keys in another thread. */
+  readonly lineage: string;
   readonly chunkIndex: number;
   /** 1 for the first try of these items, 2 for the first retry… */
   readonly attempt: number;
@@ -54,6 +59,19 @@ export interface ChunkContext {
    * carries the key it had the first time.
    */
   idempotencyKey(items: readonly Item[]): string;
+}
+
+export interface WriteResult {
+  /** Items the sink tried and failed, by id. */
+  readonly failures: ReadonlyMap<string, LadingError>;
+  /**
+   * Items that never reached the sink's target: unparsed items (Item.unparsed) that the sink's
+   * threads found malformed or that failed validate or map there, with every failure, as the
+   * executor itself reports them.
+   */
+  readonly invalid?: ReadonlyMap<string, readonly LadingError[]>;
+  /** Validation warnings of unparsed items, by id. */
+  readonly warnings?: ReadonlyMap<string, readonly LadingError[]>;
 }
 
 export interface SinkSummary {
@@ -74,9 +92,14 @@ export interface RecordSink {
   readonly ordering: 'ordered' | 'parallel';
   /** The sink delivers files to a destination: its deliveries can be suspended by failures that need an operator. */
   readonly deliversFiles?: boolean;
+  /**
+   * The sink parses, validates and maps NDJSON records itself, in worker threads: a run that
+   * reads an NDJSON file from its start gives it unparsed items (Item.unparsed).
+   */
+  readonly takesUnparsed?: boolean;
   open(ctx: RunContext): Promise<void>;
-  /** Items absent from `failures` were accepted. Idempotency key: `${runId}:${item.id}`. */
-  write(chunk: Chunk, ctx: ChunkContext): Promise<{ readonly failures: ReadonlyMap<string, LadingError> }>;
+  /** Items absent from `failures` and `invalid` were accepted. Idempotency key: `${runId}:${item.id}`. */
+  write(chunk: Chunk, ctx: ChunkContext): Promise<WriteResult>;
   /** `completed` finishes and delivers; `aborted` discards everything not yet delivered. */
   close(ctx: RunContext, outcome: 'completed' | 'aborted'): Promise<SinkSummary>;
   /** Probes the target (destination writable, server reachable) without writing records. */

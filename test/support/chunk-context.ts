@@ -5,9 +5,9 @@ import type { ChunkContext } from '../../src/sinks/types.js';
 export function chunkContext(overrides: Partial<ChunkContext> = {}): ChunkContext {
   const runId = overrides.runId ?? 'run_0001';
   return {
-    signal: new AbortController().signal, runId, chunkIndex: 0, attempt: 1, timeoutMs: undefined,
+    signal: new AbortController().signal, runId, lineage: runId, chunkIndex: 0, attempt: 1, timeoutMs: undefined,
     gate: { acquire: async () => {}, pauseFor: () => {} },
-    idempotencyKey: (items) => idempotencyKey(runId, items),
+    idempotencyKey: (items) => idempotencyKey(overrides.lineage ?? runId, items),
     ...overrides,
   };
 }

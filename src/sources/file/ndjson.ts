@@ -36,7 +36,7 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: Rea
  * so, since a promise and a generator step per item cost as much as all of its mapping.
  */
 export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
-  const { file, after, signal, keepText } = options;
+  const { file, after, signal, keepText, unparsed } = options;
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let line = (options.block?.firstLine ?? 1) - 1; // physical lines seen so far
   let seq = 0;
@@ -50,20 +50,16 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
     if (text === undefined) return undefined;
     seq += 1;
     if (seq <= after) return undefined;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      return failedLineItem('SOURCE_MALFORMED_JSON', file, lineNo, seq, `invalid JSON (${jsonProblem(error)})`);
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return failedLineItem('SOURCE_NOT_A_RECORD', file, lineNo, seq, `not a record: found ${jsonKind(value)}, expected a JSON object`);
-    }
-    return lineItem(file, lineNo, seq, value as Row, keepText ? text : undefined);
+    return recordOfLine(text, file, lineNo, seq, keepText);
   };
 
   /** The same for a line still in bytes: only this line fails when its bytes are not UTF-8. */
   const fromBytes = (lineBytes: Uint8Array, lineNo: number): Item | undefined => {
+    if (unparsed) {
+      if (isBlankLine(lineBytes, lineNo === 1)) return undefined;
+      seq += 1;
+      return seq <= after ? undefined : { id: `${file}:${lineNo}`, seq, data: unread, origin: { file, line: lineNo }, unparsed: lineBytes };
+    }
     let text: string;
     try {
       text = decoder.decode(lineBytes);
@@ -116,7 +112,7 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
       // its own, so the many all-ASCII lines stay one-byte strings, which JSON.parse reads
       // faster than slices of one chunk-sized text that a single non-ASCII character makes
       // two-byte. Otherwise line by line with the strict decoder, so only the bad lines fail.
-      const utf8 = isUtf8(chunk.subarray(start, lastLf));
+      const utf8 = !unparsed && isUtf8(chunk.subarray(start, lastLf));
       const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       let pos = start;
       while (pos <= lastLf) {
@@ -168,6 +164,61 @@ export function ndjsonLineText(raw: string, first: boolean): string | undefined 
 const isJsonSpace = (code: number): boolean => code === 32 || code === 9 || code === CR;
 
 const isBlank = (text: string): boolean => /^[ \t\r]*$/.test(text);
+
+/** The item of a line's text that ndjsonLineText kept: its record, or the failure that names the line. */
+function recordOfLine(text: string, file: string, lineNo: number, seq: number, keepText?: boolean): Item {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return failedLineItem('SOURCE_MALFORMED_JSON', file, lineNo, seq, `invalid JSON (${jsonProblem(error)})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return failedLineItem('SOURCE_NOT_A_RECORD', file, lineNo, seq, `not a record: found ${jsonKind(value)}, expected a JSON object`);
+  }
+  return lineItem(file, lineNo, seq, value as Row, keepText ? text : undefined);
+}
+
+/**
+ * ndjsonLineText's blank test on a line's bytes, before any decoding: the same answer for every
+ * line, since a blank line is all ASCII and a byte order mark is EF BB BF.
+ */
+function isBlankLine(bytes: Uint8Array, first: boolean): boolean {
+  let end = bytes.length;
+  if (end > 0 && bytes[end - 1] === CR) end--;
+  let at = first && end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (at < end && isJsonSpace(bytes[at]!)) at++;
+  return at === end;
+}
+
+/**
+ * The item the reader would have made of a line read with `unparsed`, made where it is needed (a
+ * dead letter's payload).
+ */
+export function parseUnparsed(item: Item): Item {
+  const { file = '', line = 0 } = item.origin ?? {};
+  const bytes = item.unparsed!;
+  return parseLine(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength, false, file, line, item.seq);
+}
+
+/**
+ * The same for a line at `start`–`end` of `bytes` (a handler's thread). `utf8`: the bytes are
+ * known to be UTF-8 (one check of many lines, as the reader makes), so they need no strict decoder.
+ */
+export function parseLine(bytes: Buffer, start: number, end: number, utf8: boolean, file: string, line: number, seq: number): Item {
+  let text: string;
+  try {
+    text = utf8 ? bytes.toString('utf8', start, end) : strict.decode(bytes.subarray(start, end));
+  } catch {
+    return failedLineItem('SOURCE_BAD_ENCODING', file, line, seq, 'invalid UTF-8 bytes');
+  }
+  return recordOfLine(ndjsonLineText(text, line === 1)!, file, line, seq);
+}
+
+const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** What an unparsed item's `data` is until then. */
+const unread: Row = Object.freeze({}) as Row;
 
 /**
  * JSON.parse's complaint without the copy of the input V8 appends (`…, "{"a":x}" is not valid

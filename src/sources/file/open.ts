@@ -215,6 +215,12 @@ export interface ReaderOptions {
    * as text (`lading ingest`), which would otherwise serialise every record it was just parsed from.
    */
   readonly keepText?: boolean;
+  /**
+   * NDJSON: items carry their line's bytes as `unparsed` instead of a parsed record (blank lines
+   * are still skipped, overlong lines still fail here), for a sink that parses them in its own
+   * threads (sinks/handler-threads.ts).
+   */
+  readonly unparsed?: boolean;
 }
 
 /** A record read from `file` at physical line `line` (1-based), with its text when there is one to keep. */

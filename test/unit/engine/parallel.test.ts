@@ -24,18 +24,13 @@ import { openPostgresStore } from '../../../src/store/postgres/store.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import type { Store } from '../../../src/store/types.js';
 import { postgresSkip, scratchDatabase } from '../../support/postgres.js';
+import { leadStages } from '../../support/lead-stages.js';
 import { tempDir } from '../../support/tmp.js';
 
 const pipeline = (threads: number) => ({
   name: 'threads',
   source: { type: 'file', path: 'input.ndjson' },
-  validate: { required: ['email'], rules: { email: { format: 'email' }, state: { pattern: '^[A-Za-z]{2}$', severity: 'warn' } } },
-  map: [
-    { name: 'lead_id', source: 'id' },
-    { name: 'email', transform: ['trim', 'lowercase'] },
-    { name: 'state', transform: 'uppercase' },
-    { name: 'name', transform: 'trim' },
-  ],
+  ...leadStages,
   output: {
     type: 'file', format: { type: 'csv', encoding: 'iso-8859-1', unencodable: 'block' }, compression: 'gzip',
     naming: '{pipeline}.{ext}', destination: { type: 'local', path: 'out' },

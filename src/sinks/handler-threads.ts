@@ -1,0 +1,146 @@
+/**
+ * The handler sink with `threads`: each write's records cross to a worker thread as the bytes of
+ * their NDJSON lines, and the thread parses, validates and maps them and calls its own instance of
+ * the handler module (sinks/handler-worker.ts). The event loop then only cuts lines, keeps
+ * checkpoints and commits: parsing was 60% of a no-op handler's run, and the second core idled.
+ *
+ * A write is one call on one thread, so a chunk reaches processChunk whole and its idempotency key
+ * is the one the main thread would give it. Items that are not unparsed (resumed and sample runs,
+ * other sources) go to the handler on the main thread.
+ */
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import type { Chunk, Item } from '../core/item.js';
+import { ThreadCalls, workerEntry } from '../core/threads.js';
+import { errorJson, fromErrorJson, type ErrorJson } from '../errors/error-json.js';
+import { ladingError, type LadingError } from '../errors/lading-error.js';
+import type { ChunkContext, RecordSink, RunContext, SinkSummary, WriteResult } from './types.js';
+
+/** What a handler thread is started with. */
+export interface HandlerThreadSetup {
+  readonly module: string;
+  readonly stages: NonNullable<RunContext['stages']>;
+  /** Where the main thread says a call's signal was aborted (the call's `key`). */
+  readonly aborts: MessagePort;
+}
+
+/** One write: record i is line `lines[i]` of `file`, its bytes in `bytes` up to `ends[i]`. */
+export interface HandlerCall {
+  readonly key: number;
+  readonly file: string;
+  readonly bytes: Uint8Array;
+  readonly ends: Uint32Array;
+  readonly lines: Float64Array;
+  readonly seqs: Float64Array;
+  readonly context: Pick<ChunkContext, 'runId' | 'lineage' | 'chunkIndex' | 'attempt' | 'timeoutMs'>;
+}
+
+export type ErrorsById = readonly (readonly [string, readonly ErrorJson[]])[];
+
+export type HandlerAnswer =
+  | { readonly failures: readonly (readonly [string, ErrorJson])[]; readonly invalid: ErrorsById; readonly warnings: ErrorsById }
+  | { readonly crash: ErrorJson & { readonly stack?: string } };
+
+interface HandlerThread {
+  readonly calls: ThreadCalls<HandlerCall, HandlerAnswer>;
+  readonly aborts: MessagePort;
+}
+
+export class ThreadedHandlerSink implements RecordSink {
+  readonly type = 'handler';
+  readonly ordering = 'parallel';
+  readonly takesUnparsed = true;
+  #threads: HandlerThread[] = [];
+  #stages: RunContext['stages'];
+  #turn = 0;
+  #key = 0;
+
+  /** `main` is the same handler on the main thread, for items that come parsed. */
+  constructor(private readonly path: string, private readonly size: number, private readonly main: RecordSink) {}
+
+  healthcheck(signal: AbortSignal): Promise<void> {
+    return this.main.healthcheck!(signal);
+  }
+
+  async open(ctx: RunContext): Promise<void> {
+    // The module is loaded here too: a module that cannot load fails the run before it starts.
+    await this.main.open(ctx);
+    this.#stages = ctx.stages;
+  }
+
+  async write(chunk: Chunk, ctx: ChunkContext): Promise<WriteResult> {
+    const { items } = chunk;
+    if (items[0]?.unparsed === undefined) return this.main.write(chunk, ctx);
+    const thread = this.#thread();
+    const key = this.#key++;
+    const abort = () => thread.aborts.postMessage(key);
+    ctx.signal.addEventListener('abort', abort, { once: true });
+    try {
+      const call = callOf(items, key, ctx);
+      if (ctx.signal.aborted) abort(); // the listener never fires for a signal aborted already
+      const answer = await thread.calls.call(call, [call.bytes.buffer, call.ends.buffer, call.lines.buffer, call.seqs.buffer] as ArrayBuffer[]);
+      if ('crash' in answer) throw fromErrorJson(answer.crash);
+      return {
+        failures: new Map(answer.failures.map(([id, error]) => [id, fromErrorJson(error)])),
+        invalid: errorsById(answer.invalid),
+        warnings: errorsById(answer.warnings),
+      };
+    } finally {
+      ctx.signal.removeEventListener('abort', abort);
+    }
+  }
+
+  async close(ctx: RunContext, outcome: 'completed' | 'aborted'): Promise<SinkSummary> {
+    const threads = this.#threads;
+    this.#threads = [];
+    await Promise.all(threads.map(async ({ calls, aborts }) => {
+      aborts.close();
+      await calls.close();
+    }));
+    return this.main.close(ctx, outcome);
+  }
+
+  /** Threads start with the first unparsed write, and writes go round them. */
+  #thread(): HandlerThread {
+    if (this.#threads.length === 0) {
+      if (this.#stages === undefined) throw ladingError('UNCLASSIFIED', 'the handler threads were given unparsed items without the pipeline\'s validate and map');
+      const entry = workerEntry(new URL('./handler-worker.js', import.meta.url));
+      for (let i = 0; i < this.size; i++) {
+        const { port1, port2 } = new MessageChannel();
+        port1.unref();
+        const setup: HandlerThreadSetup = { module: this.path, stages: this.#stages, aborts: port2 };
+        const worker = new Worker(entry, { workerData: setup, transferList: [port2] });
+        this.#threads.push({ calls: new ThreadCalls(worker, 'a handler thread', (message) => ladingError('UNCLASSIFIED', message)), aborts: port1 });
+      }
+    }
+    return this.#threads[this.#turn++ % this.#threads.length]!;
+  }
+}
+
+/** The write's lines end to end, in buffers of their own: they are moved to the thread. */
+function callOf(items: readonly Item[], key: number, ctx: ChunkContext): HandlerCall {
+  let size = 0;
+  for (const item of items) size += item.unparsed!.byteLength;
+  const bytes = new Uint8Array(size);
+  const ends = new Uint32Array(items.length);
+  const lines = new Float64Array(items.length);
+  const seqs = new Float64Array(items.length);
+  let at = 0;
+  items.forEach((item, i) => {
+    bytes.set(item.unparsed!, at);
+    at += item.unparsed!.byteLength;
+    ends[i] = at;
+    lines[i] = item.origin!.line!;
+    seqs[i] = item.seq;
+  });
+  const { runId, lineage, chunkIndex, attempt, timeoutMs } = ctx;
+  return { key, file: items[0]!.origin!.file!, bytes, ends, lines, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs } };
+}
+
+function errorsById(pairs: ErrorsById): Map<string, LadingError[]> {
+  return new Map(pairs.map(([id, errors]) => [id, errors.map(fromErrorJson)]));
+}
+
+/** The thread's side of errorsById. */
+export function errorsJson(errors: ReadonlyMap<string, readonly LadingError[]>): ErrorsById {
+  return [...errors].map(([id, list]) => [id, list.map(errorJson)] as const);
+}

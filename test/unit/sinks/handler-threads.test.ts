@@ -1,0 +1,153 @@
+// The handler sink with `threads`: records parsed, validated and mapped in worker threads and
+// handed to the handler there must give the run, its failures, its dead letters and the handler's
+// own calls exactly as on the main thread.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parsePipeline } from '../../../src/config/load.js';
+import { fixedClock } from '../../../src/core/clock.js';
+import { sequentialIds } from '../../../src/core/ids.js';
+import { runPipeline } from '../../../src/engine/run.js';
+import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import { leadStages } from '../../support/lead-stages.js';
+import { tempDir } from '../../support/tmp.js';
+
+/**
+ * A handler that writes down every call (chunk, attempt, key, what it was given) and refuses some
+ * records for good and others once: `chunk` takes chunks, `item` takes records one by one.
+ */
+const handlers = {
+  chunk: `import { appendFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
+export function processChunk(items, ctx) {
+  appendFileSync(process.env.LADING_TEST_HANDLER_LOG, JSON.stringify({ thread: threadId, chunk: ctx.chunkIndex, attempt: ctx.attempt, key: ctx.idempotencyKey, items: items.map((i) => [i.id, i.seq, i.origin, i.data]) }) + '\\n');
+  const failures = {};
+  for (const item of items) {
+    if (item.data.lead_id % 53 === 0) failures[item.id] = ctx.permanentError('refused ' + item.data.lead_id);
+    else if (item.data.lead_id % 71 === 0 && ctx.attempt === 1) failures[item.id] = ctx.transientError('busy', 5);
+  }
+  return { failures };
+}
+`,
+  item: `import { appendFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
+export function process(item, ctx) {
+  appendFileSync(globalThis.process.env.LADING_TEST_HANDLER_LOG, JSON.stringify({ thread: threadId, chunk: ctx.chunkIndex, attempt: ctx.attempt, key: ctx.idempotencyKey, items: [[item.id, item.seq, item.origin, item.data]] }) + '\\n');
+  if (item.data.lead_id % 53 === 0) throw ctx.permanentError('refused ' + item.data.lead_id);
+  if (item.data.lead_id % 71 === 0 && ctx.attempt === 1) throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+}
+`,
+};
+
+/** 3,000 lines with every kind of trouble a line can carry, and blank ones. */
+function troubledInput(): Buffer {
+  const parts: Buffer[] = [Buffer.from('\ufeff')];
+  for (let i = 1; i <= 3_000; i++) {
+    const record: Record<string, unknown> = { id: i, email: ` User${i}@Example.com `, state: 'ny', name: ` Zoë ${i} ` };
+    if (i % 199 === 0) record.email = `user${i}-at-example.com`; // validation failure
+    if (i % 101 === 0) record.state = 'California'; // warning, still handled
+    if (i % 203 === 0) record.name = { first: 'x' }; // map failure: trim of an object
+    let line = Buffer.from(JSON.stringify(record));
+    if (i % 397 === 0) line = Buffer.from(`{"id": ${i}, "email": }`);
+    if (i % 401 === 0) line = Buffer.from('[1, 2]');
+    if (i % 409 === 0) line = Buffer.concat([Buffer.from(`{"id": ${i}, "name": "`), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    if (i % 97 === 0) line = Buffer.concat([line, Buffer.from('\r')]);
+    parts.push(line, Buffer.from('\n'));
+    if (i % 89 === 0) parts.push(Buffer.from(i % 2 === 0 ? '\n' : ' \t\r\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+async function run(kind: 'chunk' | 'item', threads: number, opts: { readonly cancelAfterChunks?: number } = {}) {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'input.ndjson'), troubledInput());
+  writeFileSync(join(dir, 'handler.mjs'), handlers[kind]);
+  const log = join(dir, 'calls.ndjson');
+  writeFileSync(log, '');
+  process.env.LADING_TEST_HANDLER_LOG = log;
+  const pipeline = {
+    name: 'threads',
+    source: { type: 'file', path: 'input.ndjson' },
+    ...leadStages,
+    output: { type: 'handler', module: 'handler.mjs', threads },
+    execution: { chunk_size: 100, concurrency: 3, success_threshold: 0.5, retry: { attempts: 3, base_delay: 0 } },
+  };
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  try {
+    const controller = new AbortController();
+    let chunks = 0;
+    const report = await runPipeline({ ...parsePipeline(pipeline, { env: {} }), baseDir: dir, origin: '<test>' }, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'progress' && ++chunks === opts.cancelAfterChunks) controller.abort();
+      },
+    });
+    const logged = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { thread: number; chunk: number; attempt: number; key: string; items: unknown[] });
+    const threadIds = new Set(logged.map((call) => call.thread));
+    const calls = logged.map(({ thread: _, ...call }) => call);
+    // Threads answer in their own order: compare the calls by chunk, attempt and first item.
+    calls.sort((a, b) => a.chunk - b.chunk || a.attempt - b.attempt || JSON.stringify(a.items[0]).localeCompare(JSON.stringify(b.items[0])));
+    return {
+      status: report.status, summary: report.summary, reported: report.errors, calls, threadIds,
+      errors: await store.listItemErrors(report.job_id, { limit: 100_000 }),
+      deadLetters: (await store.listDeadLetters({ runId: report.job_id })).map((d) => [d.itemId, d.code, d.attempts, d.payload]),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+for (const kind of ['chunk', 'item'] as const) {
+  test(`a ${kind} handler in threads is given the same records, keys and attempts as on the main thread, and the run ends the same`, async () => {
+    const [main, threaded] = [await run(kind, 0), await run(kind, 2)];
+    assert.equal(main.status, 'completed_with_errors');
+    const codes = new Set(main.errors.map((e) => e.code));
+    for (const code of ['VALIDATE_FORMAT', 'VALIDATE_PATTERN', 'MAP_TRANSFORM_FAILED', 'SOURCE_MALFORMED_JSON', 'SOURCE_NOT_A_RECORD', 'SOURCE_BAD_ENCODING', 'SINK_HANDLER_REJECTED']) {
+      assert.ok(codes.has(code), `the run produces ${code}`);
+    }
+    assert.ok(main.summary.retries > 0, 'some records were tried again');
+    assert.ok(main.calls.some((c) => c.attempt === 2), 'the handler saw second attempts');
+    assert.deepEqual([...main.threadIds], [0], 'threads: 0 calls the handler on the main thread');
+    assert.equal(threaded.threadIds.size, 2, 'threads: 2 calls it in two threads');
+    assert.ok(!threaded.threadIds.has(0), 'and never on the main thread');
+    assert.deepEqual(threaded.summary, main.summary);
+    assert.deepEqual(threaded.reported, main.reported);
+    assert.deepEqual(threaded.errors, main.errors, 'every failure and warning: id, seq, chunk, code, line, message, payload');
+    assert.deepEqual(threaded.deadLetters, main.deadLetters, 'dead letters keep the input record');
+    assert.deepEqual(threaded.calls, main.calls, 'the handler was called with the same records, chunks, attempts and idempotency keys');
+  });
+}
+
+test('a cancelled run stops its handler threads: a call waiting on its signal sees the abort', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'input.ndjson'), Array.from({ length: 500 }, (_, i) => JSON.stringify({ id: i + 1 })).join('\n'));
+  const log = join(dir, 'aborts.txt');
+  writeFileSync(log, '');
+  process.env.LADING_TEST_HANDLER_LOG = log;
+  // The first chunk passes; every later call waits until its signal is aborted, then says so.
+  writeFileSync(join(dir, 'handler.mjs'), `import { appendFileSync } from 'node:fs';
+export async function processChunk(items, ctx) {
+  if (ctx.chunkIndex === 0) return;
+  await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+  appendFileSync(process.env.LADING_TEST_HANDLER_LOG, 'aborted ' + ctx.chunkIndex + '\\n');
+  throw ctx.transientError('stopped');
+}
+`);
+  const pipeline = { name: 'cancel', source: { type: 'file', path: 'input.ndjson' }, output: { type: 'handler', module: 'handler.mjs', threads: 2 }, execution: { chunk_size: 50, concurrency: 2 } };
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  try {
+    const controller = new AbortController();
+    const report = await runPipeline({ ...parsePipeline(pipeline, { env: {} }), baseDir: dir, origin: '<test>' }, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'progress') setTimeout(() => controller.abort(), 50);
+      },
+    });
+    assert.equal(report.status, 'cancelled');
+    assert.equal(report.summary.succeeded, 50, 'the first chunk went through, no other');
+    assert.match(readFileSync(log, 'utf8'), /^aborted \d+\n/, 'a call in a thread saw its signal aborted');
+  } finally {
+    await store.close();
+  }
+});
