@@ -6,7 +6,7 @@ import { registry as builtIns, type Registry } from '../core/registry.js';
 import { codes } from '../errors/codes.js';
 import type { Item } from '../core/item.js';
 import type { Store } from '../store/types.js';
-import { buildProcessor } from './process.js';
+import { buildProcessor } from '../transform/process.js';
 
 export interface DryRunIssue {
   readonly item_id: string;

@@ -7,7 +7,7 @@ import type { ChunkContext, RecordSink } from '../sinks/types.js';
 import type { Attempt, ItemErrorRecord, RunControl, Store } from '../store/types.js';
 import { judgeChunk } from './breaker.js';
 import { readAhead } from './read-ahead.js';
-import type { Processed } from './process.js';
+import type { Processed } from '../transform/process.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { Counts } from './report.js';
 import { retryDelay } from '../core/retry.js';

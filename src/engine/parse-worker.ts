@@ -11,7 +11,7 @@ import { LadingError } from '../errors/lading-error.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
 import { errorJson } from '../errors/error-json.js';
 import { type BlockCrash, type BlockJob, type BlockPrepared, type Exception, type RecordsOfBlock, type WorkerSetup } from './parallel.js';
-import { buildProcessor } from './process.js';
+import { buildProcessor } from '../transform/process.js';
 
 const setup = workerData as WorkerSetup;
 const def = (await import(setup.format.module) as Record<string, FormatDef>)[setup.format.name]!;

@@ -23,7 +23,7 @@ import { mapColumns } from '../transform/map.js';
 import { nextChunkSize } from './adaptive.js';
 import { parallelPlan, preparedBatches } from './parallel.js';
 import { Executor } from './executor.js';
-import { buildProcessor } from './process.js';
+import { buildProcessor } from '../transform/process.js';
 import { TokenBucket } from './rate-limit.js';
 import { buildReport, judge, type Counts, type ReportInput } from './report.js';
 import { sampleSeqs } from './sample.js';

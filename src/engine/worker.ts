@@ -17,7 +17,7 @@ import type { RecordSink, RunContext } from '../sinks/types.js';
 import type { ChunkLease, RunRecord, Store } from '../store/types.js';
 import { mapColumns } from '../transform/map.js';
 import { Executor } from './executor.js';
-import { buildProcessor, type Processed } from './process.js';
+import { buildProcessor, type Processed } from '../transform/process.js';
 import { itemOf } from './queue.js';
 import { TokenBucket } from './rate-limit.js';
 import { judge } from './report.js';

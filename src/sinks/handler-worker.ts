@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { idempotencyKey } from '../core/idempotency.js';
 import type { Item } from '../core/item.js';
-import { buildProcessor } from '../engine/process.js';
+import { buildProcessor } from '../transform/process.js';
 import { errorJson } from '../errors/error-json.js';
 import { LadingError } from '../errors/lading-error.js';
 import { parseLine } from '../sources/file/ndjson.js';

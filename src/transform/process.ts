@@ -2,8 +2,8 @@ import { itemRef, type Item, type Row } from '../core/item.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import { classify } from '../errors/classify.js';
 import type { LadingError } from '../errors/lading-error.js';
-import { buildMapper } from '../transform/map.js';
-import { buildValidator } from '../transform/validate.js';
+import { buildMapper } from './map.js';
+import { buildValidator } from './validate.js';
 
 export interface Processed {
   /** Items that passed validation, with mapped data, in input order. */
