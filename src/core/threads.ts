@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -8,6 +9,12 @@ export function workerEntry(url: URL): URL {
   return fromSource ? new URL(url.href.replace(/\/src\/(?!.*\/src\/)/, '/dist/').replace(/\.ts$/, '.js')) : url;
 }
 const fromSource = import.meta.url.endsWith('.ts');
+
+/** What `auto` means for a pool of worker threads: one per CPU, at most 4, and none on one CPU. */
+export function autoThreads(): number {
+  const cpus = availableParallelism();
+  return cpus > 1 ? Math.min(4, cpus) : 0;
+}
 
 /** A call's message, and the answer a worker posts back: both carry the call's id. */
 export type Called<T> = T & { readonly id: number };

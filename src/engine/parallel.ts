@@ -15,12 +15,11 @@
  * (test/unit/engine/parallel.test.ts runs both ways and compares). Only pipelines whose records
  * cross no thread boundary qualify (see `parallelPlan`); everything else reads on the main thread.
  */
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
 import { pick } from '../config/one-of.js';
 import type { Item, Row } from '../core/item.js';
-import { ThreadCalls, workerEntry } from '../core/threads.js';
+import { autoThreads, ThreadCalls, workerEntry } from '../core/threads.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EncoderContext } from '../formats/types.js';
 import { ladingError } from '../errors/lading-error.js';
@@ -121,8 +120,7 @@ export function parallelPlan(args: {
 }): ParallelPlan | undefined {
   const { config, source } = args;
   const wanted = config.execution.parse_threads;
-  const cpus = availableParallelism();
-  const threads = wanted === 'auto' ? (cpus > 1 ? Math.min(4, cpus) : 0) : wanted;
+  const threads = wanted === 'auto' ? autoThreads() : wanted;
   const output = config.output as { readonly type: string; readonly format?: unknown; readonly partition?: unknown };
   if (threads === 0 || !args.fromStart || (source.readNdjsonWith === undefined && source.readJsonPages === undefined) || config.map === undefined) return undefined;
   if (output.type !== 'file' || output.partition !== undefined) return undefined;

@@ -9,7 +9,7 @@ import type { FormatDef } from '../core/component.js';
 import { itemRef, type Item, type Row } from '../core/item.js';
 import { LadingError } from '../errors/lading-error.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
-import { errorJson } from '../errors/error-json.js';
+import { crashJson, errorJson } from '../errors/error-json.js';
 import { type BlockCrash, type BlockJob, type BlockPrepared, type Exception, type RecordsOfBlock, type WorkerSetup } from './parallel.js';
 import { buildProcessor } from '../transform/process.js';
 
@@ -130,10 +130,6 @@ async function prepare(job: BlockJob): Promise<BlockPrepared> {
 parentPort!.on('message', (job: BlockJob) => {
   prepare(job).then(
     (result) => parentPort!.postMessage(result, [result.lines.buffer, result.encoded.buffer, result.ends.buffer] as ArrayBuffer[]),
-    (error: unknown) => {
-      const e = error instanceof LadingError ? error : undefined;
-      const message = error instanceof Error ? error.message : String(error);
-      parentPort!.postMessage({ id: job.id, crash: { ...(e ? errorJson(e) : { code: 'UNCLASSIFIED', message }), ...(error instanceof Error && error.stack ? { stack: error.stack } : {}) } } satisfies BlockCrash);
-    },
+    (error: unknown) => parentPort!.postMessage({ id: job.id, crash: crashJson(error) } satisfies BlockCrash),
   );
 });

@@ -1,5 +1,5 @@
 import type { ErrorCode } from './codes.js';
-import { ladingError, type LadingError } from './lading-error.js';
+import { ladingError, LadingError } from './lading-error.js';
 
 /**
  * A LadingError as a worker thread posts it: what the main thread needs to make the same error
@@ -30,4 +30,10 @@ export function fromErrorJson(json: ErrorJson & { readonly stack?: string }): La
   const error = ladingError(code, message, info);
   if (stack !== undefined) error.stack = stack;
   return error;
+}
+
+/** What a thread posts when a call failed for a reason other than a record (a bug): the error and its stack. */
+export function crashJson(error: unknown): ErrorJson & { readonly stack?: string } {
+  const json = error instanceof LadingError ? errorJson(error) : { code: 'UNCLASSIFIED' as const, message: error instanceof Error ? error.message : String(error) };
+  return error instanceof Error && error.stack ? { ...json, stack: error.stack } : json;
 }

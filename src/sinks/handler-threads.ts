@@ -99,20 +99,25 @@ export class ThreadedHandlerSink implements RecordSink {
     return this.main.close(ctx, outcome);
   }
 
-  /** Threads start with the first unparsed write, and writes go round them. */
+  /**
+   * Threads start with the first unparsed write, and writes go round them. A thread that died (a
+   * handler that exited it, say) failed the calls it held, and is replaced for the next one.
+   */
   #thread(): HandlerThread {
-    if (this.#threads.length === 0) {
-      if (this.#stages === undefined) throw ladingError('UNCLASSIFIED', 'the handler threads were given unparsed items without the pipeline\'s validate and map');
-      const entry = workerEntry(new URL('./handler-worker.js', import.meta.url));
-      for (let i = 0; i < this.size; i++) {
-        const { port1, port2 } = new MessageChannel();
-        port1.unref();
-        const setup: HandlerThreadSetup = { module: this.path, stages: this.#stages, aborts: port2 };
-        const worker = new Worker(entry, { workerData: setup, transferList: [port2] });
-        this.#threads.push({ calls: new ThreadCalls(worker, 'a handler thread', (message) => ladingError('UNCLASSIFIED', message)), aborts: port1 });
-      }
-    }
-    return this.#threads[this.#turn++ % this.#threads.length]!;
+    const at = this.#turn++ % this.size;
+    const thread = this.#threads[at];
+    if (thread?.calls.alive) return thread;
+    thread?.aborts.close();
+    return (this.#threads[at] = this.#start());
+  }
+
+  #start(): HandlerThread {
+    if (this.#stages === undefined) throw ladingError('UNCLASSIFIED', 'the handler threads were given unparsed items without the pipeline\'s validate and map');
+    const { port1, port2 } = new MessageChannel();
+    port1.unref();
+    const setup: HandlerThreadSetup = { module: this.path, stages: this.#stages, aborts: port2 };
+    const worker = new Worker(workerEntry(new URL('./handler-worker.js', import.meta.url)), { workerData: setup, transferList: [port2] });
+    return { calls: new ThreadCalls(worker, 'a handler thread', (message) => ladingError('UNCLASSIFIED', message)), aborts: port1 };
   }
 }
 

@@ -8,8 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { idempotencyKey } from '../core/idempotency.js';
 import type { Item } from '../core/item.js';
 import { buildProcessor } from '../transform/process.js';
-import { errorJson } from '../errors/error-json.js';
-import { LadingError } from '../errors/lading-error.js';
+import { crashJson, errorJson } from '../errors/error-json.js';
+import type { LadingError } from '../errors/lading-error.js';
 import { parseLine } from '../sources/file/ndjson.js';
 import { loadHandler, writeThrough } from './handler.js';
 import { errorsJson, type HandlerAnswer, type HandlerCall, type HandlerThreadSetup } from './handler-threads.js';
@@ -53,10 +53,6 @@ async function handle(call: HandlerCall): Promise<HandlerAnswer> {
 parentPort!.on('message', (call: HandlerCall & { readonly id: number }) => {
   handle(call).then(
     (answer) => parentPort!.postMessage({ id: call.id, ...answer }),
-    (error: unknown) => {
-      const e = error instanceof LadingError ? error : undefined;
-      const message = error instanceof Error ? error.message : String(error);
-      parentPort!.postMessage({ id: call.id, crash: { ...(e ? errorJson(e) : { code: 'UNCLASSIFIED', message }), ...(error instanceof Error && error.stack ? { stack: error.stack } : {}) } });
-    },
+    (error: unknown) => parentPort!.postMessage({ id: call.id, crash: crashJson(error) }),
   );
 });

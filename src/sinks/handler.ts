@@ -1,8 +1,8 @@
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { defineSink } from '../core/component.js';
+import { autoThreads } from '../core/threads.js';
 import type { Chunk, Item } from '../core/item.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, LadingError } from '../errors/lading-error.js';
@@ -13,7 +13,7 @@ export const handlerSinkConfig = z.object({
   type: z.literal('handler'),
   module: z.string().min(1).describe('JavaScript module (relative to the pipeline file) exporting process(item, ctx) and/or processChunk(items, ctx); TypeScript works when lading runs under tsx.'),
   threads: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default(0)
-    .describe('Worker threads that parse, validate and map the records of an NDJSON file and call the handler there, each thread with its own instance of the module (module-level state, connections and counters are per thread). 0: everything on the main thread. auto: one per CPU, at most 4, none on one CPU. Resumed and sample runs, other sources and TypeScript modules run on the main thread.'),
+    .describe('Worker threads that parse, validate and map the records of an NDJSON file and call the handler there, each thread with its own instance of the module (module-level state, connections and counters are per thread). 0: everything on the main thread. auto: one per CPU, at most 4, none on one CPU. The threads take the chunks in flight, so set execution.concurrency above the thread count (with 1, one thread works at a time). Resumed and sample runs, other sources and TypeScript modules run on the main thread.'),
 }).strict().meta({ id: 'sink.handler' });
 
 /** What a handler function receives besides the record(s). */
@@ -85,12 +85,6 @@ export const handlerSink = defineSink({
     return threads === 0 ? new HandlerSink(path) : new ThreadedHandlerSink(path, threads, new HandlerSink(path));
   },
 });
-
-/** auto: a thread per CPU, at most 4, and none on a machine with one CPU. */
-const autoThreads = (): number => {
-  const cpus = availableParallelism();
-  return cpus > 1 ? Math.min(4, cpus) : 0;
-};
 
 /** The handler module's functions; fails with SINK_HANDLER_MISSING naming output.module. */
 export async function loadHandler(path: string): Promise<Handler> {

@@ -151,3 +151,29 @@ export async function processChunk(items, ctx) {
     await store.close();
   }
 });
+
+test('a handler thread that exits fails the calls it held, which are tried again on a new thread', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'input.ndjson'), Array.from({ length: 300 }, (_, i) => JSON.stringify({ id: i + 1 })).join('\n'));
+  // Chunk 1's first try ends its thread; every other call passes.
+  writeFileSync(join(dir, 'handler.mjs'), `export function processChunk(items, ctx) {
+  if (ctx.chunkIndex === 1 && ctx.attempt === 1) process.exit(3);
+}
+`);
+  const pipeline = {
+    name: 'exits', source: { type: 'file', path: 'input.ndjson' }, output: { type: 'handler', module: 'handler.mjs', threads: 2 },
+    execution: { chunk_size: 50, concurrency: 3, retry: { attempts: 3, base_delay: 0 } },
+  };
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  try {
+    const report = await runPipeline({ ...parsePipeline(pipeline, { env: {} }), baseDir: dir, origin: '<test>' }, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), signal: new AbortController().signal,
+    });
+    assert.equal(report.status, 'completed');
+    assert.equal(report.summary.succeeded, 300);
+    // Calls the thread held or was sent before its exit was noticed fail with it: whole chunks of 50.
+    assert.ok(report.summary.retries >= 50 && report.summary.retries % 50 === 0, `whole chunks were tried again (${report.summary.retries} records)`);
+  } finally {
+    await store.close();
+  }
+});
