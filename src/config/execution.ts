@@ -14,7 +14,7 @@ export const executionConfig = z.object({
   concurrency: z.number().int().min(1).max(1000).default(1)
     .describe('Chunks in flight at once (file outputs always write one chunk at a time, in order).'),
   rate_limit: z.object({
-    per_second: z.number().positive().describe('Requests per second across the whole run.'),
+    per_second: z.number().positive().describe('Requests per second across the whole run: HTTP requests of the http sink, calls of the handler sink (a chunk, or a record for process handlers).'),
     burst: z.number().int().positive().optional().describe('Requests that may go out at once after a quiet spell; default per_second.'),
   }).strict().optional().describe('Token bucket shared by every chunk; a 429 or 503 with Retry-After pauses it.'),
   retry: retryConfig.prefault({}).describe('Retries of transient failures (timeouts, connection errors, 408, 429, 5xx, locks).'),

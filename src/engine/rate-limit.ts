@@ -17,6 +17,10 @@ export class TokenBucket implements RequestGate {
     this.last = clock.now().getTime();
   }
 
+  get limited(): boolean {
+    return this.perSecond !== undefined;
+  }
+
   acquire(signal: AbortSignal): Promise<void> {
     const turn = this.queue.then(() => this.take(signal));
     this.queue = turn.catch(() => {});

@@ -19,9 +19,16 @@ import type { ChunkContext, RecordSink, RunContext, SinkSummary, WriteResult } f
 export interface HandlerThreadSetup {
   readonly module: string;
   readonly stages: NonNullable<RunContext['stages']>;
-  /** Where the main thread says a call's signal was aborted (the call's `key`). */
-  readonly aborts: MessagePort;
+  /** Where a call's signal is said to be aborted, and where its calls under a rate limit ask for and get their tokens. */
+  readonly control: MessagePort;
 }
+
+/** On the control port: to the thread, an abort or a token granted or refused; from it, a token asked for. */
+export type ControlMessage =
+  | { readonly abort: number }
+  | { readonly granted: number }
+  | { readonly refused: number }
+  | { readonly acquire: number };
 
 /** One write: record i is line `lines[i]` of `file`, its bytes in `bytes` up to `ends[i]`. */
 export interface HandlerCall {
@@ -32,6 +39,8 @@ export interface HandlerCall {
   readonly lines: Float64Array;
   readonly seqs: Float64Array;
   readonly context: Pick<ChunkContext, 'runId' | 'lineage' | 'chunkIndex' | 'attempt' | 'timeoutMs'>;
+  /** The run has a rate limit: each handler call asks the main thread for a token (ControlMessage). */
+  readonly limited: boolean;
 }
 
 export type ErrorsById = readonly (readonly [string, readonly ErrorJson[]])[];
@@ -42,7 +51,7 @@ export type HandlerAnswer =
 
 interface HandlerThread {
   readonly calls: ThreadCalls<HandlerCall, HandlerAnswer>;
-  readonly aborts: MessagePort;
+  readonly control: MessagePort;
 }
 
 export class ThreadedHandlerSink implements RecordSink {
@@ -53,6 +62,8 @@ export class ThreadedHandlerSink implements RecordSink {
   #stages: RunContext['stages'];
   #turn = 0;
   #key = 0;
+  /** Calls in a thread, by key: their context, for the tokens they ask for. */
+  readonly #running = new Map<number, ChunkContext>();
 
   /** `main` is the same handler on the main thread, for items that come parsed. */
   constructor(private readonly path: string, private readonly size: number, private readonly main: RecordSink) {}
@@ -72,8 +83,9 @@ export class ThreadedHandlerSink implements RecordSink {
     if (items[0]?.unparsed === undefined) return this.main.write(chunk, ctx);
     const thread = this.#thread();
     const key = this.#key++;
-    const abort = () => thread.aborts.postMessage(key);
+    const abort = () => thread.control.postMessage({ abort: key } satisfies ControlMessage);
     ctx.signal.addEventListener('abort', abort, { once: true });
+    this.#running.set(key, ctx);
     try {
       const call = callOf(items, key, ctx);
       if (ctx.signal.aborted) abort(); // the listener never fires for a signal aborted already
@@ -85,6 +97,7 @@ export class ThreadedHandlerSink implements RecordSink {
         warnings: errorsById(answer.warnings),
       };
     } finally {
+      this.#running.delete(key);
       ctx.signal.removeEventListener('abort', abort);
     }
   }
@@ -92,8 +105,8 @@ export class ThreadedHandlerSink implements RecordSink {
   async close(ctx: RunContext, outcome: 'completed' | 'aborted'): Promise<SinkSummary> {
     const threads = this.#threads;
     this.#threads = [];
-    await Promise.all(threads.map(async ({ calls, aborts }) => {
-      aborts.close();
+    await Promise.all(threads.map(async ({ calls, control }) => {
+      control.close();
       await calls.close();
     }));
     return this.main.close(ctx, outcome);
@@ -107,17 +120,26 @@ export class ThreadedHandlerSink implements RecordSink {
     const at = this.#turn++ % this.size;
     const thread = this.#threads[at];
     if (thread?.calls.alive) return thread;
-    thread?.aborts.close();
+    thread?.control.close();
     return (this.#threads[at] = this.#start());
   }
 
   #start(): HandlerThread {
     if (this.#stages === undefined) throw ladingError('UNCLASSIFIED', 'the handler threads were given unparsed items without the pipeline\'s validate and map');
     const { port1, port2 } = new MessageChannel();
+    port1.on('message', (message: ControlMessage) => {
+      if (!('acquire' in message)) return;
+      const ctx = this.#running.get(message.acquire);
+      if (ctx === undefined) return; // the call ended: nobody waits for the token
+      ctx.gate.acquire(ctx.signal).then(
+        () => port1.postMessage({ granted: message.acquire } satisfies ControlMessage),
+        () => port1.postMessage({ refused: message.acquire } satisfies ControlMessage),
+      );
+    });
     port1.unref();
-    const setup: HandlerThreadSetup = { module: this.path, stages: this.#stages, aborts: port2 };
+    const setup: HandlerThreadSetup = { module: this.path, stages: this.#stages, control: port2 };
     const worker = new Worker(workerEntry(new URL('./handler-worker.js', import.meta.url)), { workerData: setup, transferList: [port2] });
-    return { calls: new ThreadCalls(worker, 'a handler thread', (message) => ladingError('UNCLASSIFIED', message)), aborts: port1 };
+    return { calls: new ThreadCalls(worker, 'a handler thread', (message) => ladingError('UNCLASSIFIED', message)), control: port1 };
   }
 }
 
@@ -138,7 +160,7 @@ function callOf(items: readonly Item[], key: number, ctx: ChunkContext): Handler
     seqs[i] = item.seq;
   });
   const { runId, lineage, chunkIndex, attempt, timeoutMs } = ctx;
-  return { key, file: items[0]!.origin!.file!, bytes, ends, lines, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs } };
+  return { key, file: items[0]!.origin!.file!, bytes, ends, lines, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited: ctx.gate.limited };
 }
 
 function errorsById(pairs: ErrorsById): Map<string, LadingError[]> {

@@ -12,21 +12,41 @@ import { crashJson, errorJson } from '../errors/error-json.js';
 import type { LadingError } from '../errors/lading-error.js';
 import { parseLine } from '../sources/file/ndjson.js';
 import { loadHandler, writeThrough } from './handler.js';
-import { errorsJson, type HandlerAnswer, type HandlerCall, type HandlerThreadSetup } from './handler-threads.js';
+import { errorsJson, type ControlMessage, type HandlerAnswer, type HandlerCall, type HandlerThreadSetup } from './handler-threads.js';
 import type { ChunkContext } from './types.js';
 
 const setup = workerData as HandlerThreadSetup;
 const handler = await loadHandler(setup.module);
 const processor = buildProcessor(setup.stages);
-const noLimit: ChunkContext['gate'] = { acquire: async () => {}, pauseFor: () => {} };
+const noLimit: ChunkContext['gate'] = { limited: false, acquire: async () => {}, pauseFor: () => {} };
 const running = new Map<number, AbortController>();
 /** Aborts that came before their call: the two travel on different ports, in no set order. */
 const early = new Set<number>();
+/** A call's token asked of the main thread, by the call's key (its handler calls come one after another). */
+const tokens = new Map<number, { readonly resolve: () => void; readonly reject: (reason: unknown) => void }>();
 
-setup.aborts.on('message', (key: number) => {
-  const controller = running.get(key);
-  if (controller) controller.abort();
-  else early.add(key);
+setup.control.on('message', (message: ControlMessage) => {
+  if ('abort' in message) {
+    const controller = running.get(message.abort);
+    if (controller) controller.abort();
+    else early.add(message.abort);
+  } else if ('granted' in message || 'refused' in message) {
+    const key = 'granted' in message ? message.granted : message.refused;
+    const waiting = tokens.get(key);
+    tokens.delete(key);
+    if ('granted' in message) waiting?.resolve();
+    else waiting?.reject(running.get(key)?.signal.reason ?? new Error('the run was cancelled'));
+  }
+});
+
+/** The run's rate limit, kept by the main thread: each handler call of this one asks it for a token. */
+const limitedGate = (key: number): ChunkContext['gate'] => ({
+  limited: true,
+  acquire: () => new Promise<void>((resolve, reject) => {
+    tokens.set(key, { resolve, reject });
+    setup.control.postMessage({ acquire: key } satisfies ControlMessage);
+  }),
+  pauseFor: () => {},
 });
 
 async function handle(call: HandlerCall): Promise<HandlerAnswer> {
@@ -42,7 +62,8 @@ async function handle(call: HandlerCall): Promise<HandlerAnswer> {
   running.set(call.key, controller);
   try {
     const { lineage } = call.context;
-    const ctx: ChunkContext = { ...call.context, signal: controller.signal, gate: noLimit, idempotencyKey: (group) => idempotencyKey(lineage, group) };
+    const gate = call.limited ? limitedGate(call.key) : noLimit;
+    const ctx: ChunkContext = { ...call.context, signal: controller.signal, gate, idempotencyKey: (group) => idempotencyKey(lineage, group) };
     const failures = ok.length === 0 ? new Map<string, LadingError>() : await writeThrough(handler, ok, ctx);
     return { failures: [...failures].map(([id, error]) => [id, errorJson(error)] as const), invalid: errorsJson(invalid), warnings: errorsJson(warnings) };
   } finally {

@@ -103,7 +103,8 @@ export async function loadHandler(path: string): Promise<Handler> {
 
 /**
  * One write through the handler: the whole chunk to processChunk, or each item to process, each
- * call under the run's timeout. Failures are classified here, on whichever thread calls.
+ * call under the run's rate limit (a token per call) and timeout. Failures are classified here,
+ * on whichever thread calls.
  */
 export async function writeThrough(handler: Handler, items: readonly Item[], ctx: ChunkContext): Promise<Map<string, LadingError>> {
   const failures = new Map<string, LadingError>();
@@ -127,6 +128,7 @@ export async function writeThrough(handler: Handler, items: readonly Item[], ctx
 
 /** Calls the handler under the run's timeout; a call that outlives it is abandoned (its promise is left to settle alone). */
 async function call(ctx: ChunkContext, items: readonly Item[], fn: (hctx: HandlerContext) => unknown): Promise<unknown> {
+  await ctx.gate.acquire(ctx.signal);
   const controller = new AbortController();
   const signal = AbortSignal.any([ctx.signal, controller.signal]);
   const hctx = new CallContext(ctx, items, signal);

@@ -36,6 +36,8 @@ export type SinkEvent =
  * and the pauses; a sink asks before each request and reports a partner's "slow down".
  */
 export interface RequestGate {
+  /** A rate is set (execution.rate_limit): every request takes a token. */
+  readonly limited: boolean;
   /** Resolves when a request may go out (rate limit token taken, no pause in force). */
   acquire(signal: AbortSignal): Promise<void>;
   /** The partner asked everyone to wait (429/503 with Retry-After): no request goes out for `ms`. */

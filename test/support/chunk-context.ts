@@ -6,8 +6,16 @@ export function chunkContext(overrides: Partial<ChunkContext> = {}): ChunkContex
   const runId = overrides.runId ?? 'run_0001';
   return {
     signal: new AbortController().signal, runId, lineage: runId, chunkIndex: 0, attempt: 1, timeoutMs: undefined,
-    gate: { acquire: async () => {}, pauseFor: () => {} },
+    gate: { limited: false, acquire: async () => {}, pauseFor: () => {} },
     idempotencyKey: (items) => idempotencyKey(overrides.lineage ?? runId, items),
     ...overrides,
   };
+}
+
+/** A ChunkContext whose gate records what the sink asked of it; `limited` as a run with execution.rate_limit. */
+export function recordingContext(overrides: Partial<ChunkContext> = {}, limited = false) {
+  const pauses: number[] = [];
+  let acquired = 0;
+  const ctx = chunkContext({ gate: { limited, acquire: async () => void acquired++, pauseFor: (ms) => void pauses.push(ms) }, ...overrides });
+  return { ctx, pauses, get acquired() { return acquired; } };
 }

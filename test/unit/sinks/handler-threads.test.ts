@@ -9,7 +9,12 @@ import { parsePipeline } from '../../../src/config/load.js';
 import { fixedClock } from '../../../src/core/clock.js';
 import { sequentialIds } from '../../../src/core/ids.js';
 import { runPipeline } from '../../../src/engine/run.js';
+import type { BuildContext } from '../../../src/core/component.js';
+import type { Item } from '../../../src/core/item.js';
+import { handlerSink } from '../../../src/sinks/handler.js';
+import type { RunContext } from '../../../src/sinks/types.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
+import { recordingContext } from '../../support/chunk-context.js';
 import { leadStages } from '../../support/lead-stages.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -176,4 +181,30 @@ test('a handler thread that exits fails the calls it held, which are tried again
   } finally {
     await store.close();
   }
+});
+
+test('under a rate limit every handler call takes a token, in a thread as on the main thread', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'chunk.mjs'), 'export function processChunk() {}\n');
+  writeFileSync(join(dir, 'item.mjs'), 'export function process() {}\n');
+  const runCtx = { runId: 'run_1', pipeline: 'p', batchId: 'run_1', createdAt: new Date(), signal: new AbortController().signal, mode: 'full', stages: {}, emit: () => {} } satisfies RunContext;
+  const lines: Item[] = [1, 2, 3, 4, 5].map((n) => ({ id: `in.ndjson:${n}`, seq: n, data: {}, origin: { file: 'in.ndjson', line: n }, unparsed: Buffer.from(`{"n":${n}}`) }));
+  const parsed: Item[] = lines.map(({ unparsed: _, ...item }, i) => ({ ...item, data: { n: i + 1 } }));
+  const acquired = async (module: string, threads: number, items: Item[], limited: boolean) => {
+    const sink = handlerSink.create(handlerSink.schema.parse({ type: 'handler', module, threads }), { baseDir: dir } as BuildContext);
+    await sink.open(runCtx);
+    try {
+      const recording = recordingContext({}, limited);
+      const { failures } = await sink.write({ runId: 'run_1', index: 0, items }, recording.ctx);
+      assert.equal(failures.size, 0);
+      return recording.acquired;
+    } finally {
+      await sink.close(runCtx, 'completed');
+    }
+  };
+  assert.equal(await acquired('chunk.mjs', 0, parsed, true), 1, 'a chunk call: one token');
+  assert.equal(await acquired('item.mjs', 0, parsed, true), 5, 'a call per item: a token each');
+  assert.equal(await acquired('chunk.mjs', 2, lines, true), 1, 'in a thread, a chunk call: one token from the main thread');
+  assert.equal(await acquired('item.mjs', 2, lines, true), 5, 'in a thread, a call per item: a token each from the main thread');
+  assert.equal(await acquired('item.mjs', 2, lines, false), 0, 'without a rate limit a thread asks for nothing');
 });

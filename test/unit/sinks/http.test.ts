@@ -8,7 +8,7 @@ import { parseRetryAfter } from '../../../src/errors/classify.js';
 import type { LadingError } from '../../../src/errors/lading-error.js';
 import { httpSink, httpSinkConfig } from '../../../src/sinks/http.js';
 import type { ChunkContext, RunContext } from '../../../src/sinks/types.js';
-import { chunkContext } from '../../support/chunk-context.js';
+import { chunkContext, recordingContext } from '../../support/chunk-context.js';
 import { sequence, startRecordingServer, type Answer, type RecordingServer, type Script } from '../../support/servers/http.js';
 
 const now = '2026-01-02T03:04:05Z';
@@ -31,14 +31,6 @@ async function openSink(output: Record<string, unknown>) {
 }
 
 const items = (rows: readonly Record<string, unknown>[]): Item[] => rows.map((data, i) => ({ id: `r:${i + 1}`, seq: i + 1, data }));
-
-/** A ChunkContext whose gate records what the sink asked of it. */
-function recordingContext(overrides: Partial<ChunkContext> = {}) {
-  const pauses: number[] = [];
-  let acquired = 0;
-  const ctx = chunkContext({ gate: { acquire: async () => void acquired++, pauseFor: (ms) => void pauses.push(ms) }, ...overrides });
-  return { ctx, pauses, get acquired() { return acquired; } };
-}
 
 async function writeOne(output: Record<string, unknown>, answer: Answer, overrides: Partial<ChunkContext> = {}) {
   const s = await server(() => answer);
