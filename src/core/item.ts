@@ -21,8 +21,9 @@ export interface Item<T = Row> {
   /** The JSON text `data` was parsed from, when the reader was asked to keep it (ReaderOptions.keepText). */
   readonly text?: string;
   /**
-   * The record's NDJSON line as read, not parsed yet (ReaderOptions.unparsed; `data` is empty): a
-   * handler running in worker threads parses, validates and maps it there.
+   * The record's NDJSON line as read (ReaderOptions.unparsed), or its JSON as stored (an inbox
+   * batch; no origin then), not parsed yet and `data` empty: a handler running in worker threads
+   * parses, validates and maps it there.
    */
   readonly unparsed?: Uint8Array;
 }

@@ -17,7 +17,7 @@ import { notify, raiseAlert } from '../notify/dispatch.js';
 import { checkSla } from '../reports/sla.js';
 import type { RecordSink, SinkEvent } from '../sinks/types.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
-import type { Cursor, Source, SourceProgress } from '../sources/types.js';
+import type { Cursor, JsonPage, Source, SourceProgress } from '../sources/types.js';
 import type { RunRecord, Store } from '../store/types.js';
 import { mapColumns } from '../transform/map.js';
 import { nextChunkSize } from './adaptive.js';
@@ -85,6 +85,18 @@ async function* chunked(items: AsyncIterable<Item>, size: () => number): AsyncIt
 }
 
 /** chunked for a source's runs of items (readBatches). */
+/** The source's items unparsed (Item.unparsed), when it can give them so: an NDJSON file's lines, an inbox batch's stored JSON. */
+function unparsedBatches(source: Source, signal: AbortSignal): AsyncIterable<readonly Item[]> | undefined {
+  if (source.readNdjsonWith) return source.readNdjsonWith((bytes, options) => readNdjsonBatches(bytes, { ...options, unparsed: true }), signal);
+  if (source.readJsonPages) return storedUnparsed(source.readJsonPages(signal));
+  return undefined;
+}
+
+async function* storedUnparsed(pages: AsyncIterable<JsonPage>): AsyncIterable<Item[]> {
+  let seq = 0;
+  for await (const page of pages) yield page.ids.map((id, i) => ({ id, seq: ++seq, data: {}, unparsed: Buffer.from(page.json[i]!) }));
+}
+
 async function* rechunked(batches: AsyncIterable<readonly Item[]>, size: () => number): AsyncIterable<Item[]> {
   let chunk: Item[] = [];
   for await (const batch of batches) {
@@ -270,11 +282,11 @@ export async function runPipeline(loaded: LoadedPipeline, opts: RunOptions): Pro
         config, source, formats: registry.formats, fromStart: from === null && sampled === undefined,
         encoder: { pipeline: runCtx.pipeline, runId, batchId: runCtx.batchId, createdAt, ...(columns ? { columns } : {}) },
       });
-      // A sink that parses records in its own threads is given NDJSON lines as they are.
-      const unparsed = sink.takesUnparsed && from === null && sampled === undefined ? source.readNdjsonWith : undefined;
+      // A sink that parses records in its own threads is given NDJSON lines, or stored JSON, as they are.
+      const unparsed = sink.takesUnparsed && from === null && sampled === undefined ? unparsedBatches(source, signal) : undefined;
       const chunks = sampled ? chunked(only(source.read(from, signal), sampled), size)
         : parallel ? rechunked(preparedBatches(source, parallel, signal), size)
-        : unparsed ? rechunked(unparsed((bytes, options) => readNdjsonBatches(bytes, { ...options, unparsed: true }), signal), size)
+        : unparsed ? rechunked(unparsed, size)
         : source.readBatches ? rechunked(source.readBatches(from, signal), size) : chunked(source.read(from, signal), size);
       const result = await executor.run(chunks);
       counts = result.counts;

@@ -1,6 +1,6 @@
 /**
  * The handler sink with `threads`: each write's records cross to a worker thread as the bytes of
- * their NDJSON lines, and the thread parses, validates and maps them and calls its own instance of
+ * their NDJSON lines (or of their JSON as the inbox stored it), and the thread parses, validates and maps them and calls its own instance of
  * the handler module (sinks/handler-worker.ts). The event loop then only cuts lines, keeps
  * checkpoints and commits: parsing was 60% of a no-op handler's run, and the second core idled.
  *
@@ -30,13 +30,16 @@ export type ControlMessage =
   | { readonly refused: number }
   | { readonly acquire: number };
 
-/** One write: record i is line `lines[i]` of `file`, its bytes in `bytes` up to `ends[i]`. */
+/**
+ * One write: record i's bytes are in `bytes` up to `ends[i]`; it is line `lines[i]` of `file`, or,
+ * for stored records, item `ids[i]`.
+ */
 export interface HandlerCall {
   readonly key: number;
-  readonly file: string;
+  readonly lines?: { readonly file: string; readonly numbers: Float64Array };
+  readonly ids?: readonly string[];
   readonly bytes: Uint8Array;
   readonly ends: Uint32Array;
-  readonly lines: Float64Array;
   readonly seqs: Float64Array;
   readonly context: Pick<ChunkContext, 'runId' | 'lineage' | 'chunkIndex' | 'attempt' | 'timeoutMs'>;
   /** The run has a rate limit: each handler call asks the main thread for a token (ControlMessage). */
@@ -89,7 +92,8 @@ export class ThreadedHandlerSink implements RecordSink {
     try {
       const call = callOf(items, key, ctx);
       if (ctx.signal.aborted) abort(); // the listener never fires for a signal aborted already
-      const answer = await thread.calls.call(call, [call.bytes.buffer, call.ends.buffer, call.lines.buffer, call.seqs.buffer] as ArrayBuffer[]);
+      const moved = [call.bytes.buffer, call.ends.buffer, call.seqs.buffer, ...(call.lines ? [call.lines.numbers.buffer] : [])] as ArrayBuffer[];
+      const answer = await thread.calls.call(call, moved);
       if ('crash' in answer) throw fromErrorJson(answer.crash);
       return {
         failures: new Map(answer.failures.map(([id, error]) => [id, fromErrorJson(error)])),
@@ -149,18 +153,20 @@ function callOf(items: readonly Item[], key: number, ctx: ChunkContext): Handler
   for (const item of items) size += item.unparsed!.byteLength;
   const bytes = new Uint8Array(size);
   const ends = new Uint32Array(items.length);
-  const lines = new Float64Array(items.length);
   const seqs = new Float64Array(items.length);
+  const file = items[0]!.origin?.file;
+  const numbers = file === undefined ? undefined : new Float64Array(items.length);
   let at = 0;
   items.forEach((item, i) => {
     bytes.set(item.unparsed!, at);
     at += item.unparsed!.byteLength;
     ends[i] = at;
-    lines[i] = item.origin!.line!;
     seqs[i] = item.seq;
+    if (numbers) numbers[i] = item.origin!.line!;
   });
   const { runId, lineage, chunkIndex, attempt, timeoutMs } = ctx;
-  return { key, file: items[0]!.origin!.file!, bytes, ends, lines, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited: ctx.gate.limited };
+  const named = file === undefined || numbers === undefined ? { ids: items.map((item) => item.id) } : { lines: { file, numbers } };
+  return { key, ...named, bytes, ends, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited: ctx.gate.limited };
 }
 
 function errorsById(pairs: ErrorsById): Map<string, LadingError[]> {

@@ -1,12 +1,13 @@
 /**
- * A handler thread of sinks/handler-threads.ts: a write's NDJSON lines in, the records parsed by
- * the file reader's own rule, taken through the pipeline's validate and map, and handed to this
- * thread's instance of the handler module, as the main thread would; their failures out.
+ * A handler thread of sinks/handler-threads.ts: a write's NDJSON lines (or stored JSON) in, the
+ * records parsed by the file reader's own rule, taken through the pipeline's validate and map,
+ * and handed to this thread's instance of the handler module, as the main thread would; their
+ * failures out.
  */
 import { isUtf8 } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { idempotencyKey } from '../core/idempotency.js';
-import type { Item } from '../core/item.js';
+import type { Item, Row } from '../core/item.js';
 import { buildProcessor } from '../transform/process.js';
 import { crashJson, errorJson } from '../errors/error-json.js';
 import type { LadingError } from '../errors/lading-error.js';
@@ -50,12 +51,17 @@ const limitedGate = (key: number): ChunkContext['gate'] => ({
 });
 
 async function handle(call: HandlerCall): Promise<HandlerAnswer> {
-  const { file, ends, lines, seqs } = call;
+  const { ends, seqs, lines, ids } = call;
   const bytes = Buffer.from(call.bytes.buffer, call.bytes.byteOffset, call.bytes.byteLength);
   // One check of the whole write, as the reader checks a read's lines: UTF-8 lines need no strict decoder.
-  const utf8 = isUtf8(bytes);
-  const items: Item[] = new Array(lines.length);
-  for (let i = 0; i < lines.length; i++) items[i] = parseLine(bytes, i === 0 ? 0 : ends[i - 1]!, ends[i]!, utf8, file, lines[i]!, seqs[i]!);
+  const utf8 = lines !== undefined && isUtf8(bytes);
+  const items: Item[] = new Array(seqs.length);
+  for (let i = 0; i < seqs.length; i++) {
+    const start = i === 0 ? 0 : ends[i - 1]!;
+    items[i] = lines !== undefined
+      ? parseLine(bytes, start, ends[i]!, utf8, lines.file, lines.numbers[i]!, seqs[i]!)
+      : { id: ids![i]!, seq: seqs[i]!, data: JSON.parse(bytes.toString('utf8', start, ends[i]!)) as Row };
+  }
   const { ok, failures: invalid, warnings } = processor(items);
   const controller = new AbortController();
   if (early.delete(call.key)) controller.abort();

@@ -13,7 +13,7 @@ export const handlerSinkConfig = z.object({
   type: z.literal('handler'),
   module: z.string().min(1).describe('JavaScript module (relative to the pipeline file) exporting process(item, ctx) and/or processChunk(items, ctx); TypeScript works when lading runs under tsx.'),
   threads: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default(0)
-    .describe('Worker threads that parse, validate and map the records of an NDJSON file and call the handler there, each thread with its own instance of the module (module-level state, connections and counters are per thread). 0: everything on the main thread. auto: one per CPU, at most 4, none on one CPU. The threads take the chunks in flight, so set execution.concurrency above the thread count (with 1, one thread works at a time). Resumed and sample runs, other sources and TypeScript modules run on the main thread.'),
+    .describe('Worker threads that parse, validate and map the records of an NDJSON file or an inbox batch and call the handler there, each thread with its own instance of the module (module-level state, connections and counters are per thread). 0: everything on the main thread. auto: one per CPU, at most 4, none on one CPU. The threads take the chunks in flight, so set execution.concurrency above the thread count (with 1, one thread works at a time). Resumed and sample runs, other sources and TypeScript modules run on the main thread.'),
 }).strict().meta({ id: 'sink.handler' });
 
 /** What a handler function receives besides the record(s). */

@@ -192,13 +192,14 @@ function isBlankLine(bytes: Uint8Array, first: boolean): boolean {
 }
 
 /**
- * The item the reader would have made of a line read with `unparsed`, made where it is needed (a
- * dead letter's payload).
+ * The record of an unparsed item, made where it is needed (a dead letter's payload): an NDJSON
+ * line (it has an origin) as the reader would have read it, or a stored record's JSON.
  */
 export function parseUnparsed(item: Item): Item {
-  const { file = '', line = 0 } = item.origin ?? {};
-  const bytes = item.unparsed!;
-  return parseLine(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength, false, file, line, item.seq);
+  const bytes = Buffer.from(item.unparsed!.buffer, item.unparsed!.byteOffset, item.unparsed!.byteLength);
+  if (item.origin === undefined) return { id: item.id, seq: item.seq, data: JSON.parse(bytes.toString('utf8')) as Row };
+  const { file = '', line = 0 } = item.origin;
+  return parseLine(bytes, 0, bytes.byteLength, false, file, line, item.seq);
 }
 
 /**

@@ -13,6 +13,7 @@ import type { BuildContext } from '../../../src/core/component.js';
 import type { Item } from '../../../src/core/item.js';
 import { handlerSink } from '../../../src/sinks/handler.js';
 import type { RunContext } from '../../../src/sinks/types.js';
+import type { InboxInput } from '../../../src/store/types.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import { recordingContext } from '../../support/chunk-context.js';
 import { leadStages } from '../../support/lead-stages.js';
@@ -64,7 +65,19 @@ function troubledInput(): Buffer {
   return Buffer.concat(parts);
 }
 
-async function run(kind: 'chunk' | 'item', threads: number, opts: { readonly cancelAfterChunks?: number } = {}) {
+/** The same troubles as far as a record can carry them once stored, some records stored as sent, line feeds and all. */
+function troubledRecords(): InboxInput[] {
+  return Array.from({ length: 1_500 }, (_, n) => {
+    const i = n + 1;
+    const record: Record<string, unknown> = { id: i, email: ` User${i}@Example.com `, state: 'ny', name: ` Zoë ${i} ` };
+    if (i % 199 === 0) record.email = `user${i}-at-example.com`;
+    if (i % 101 === 0) record.state = 'California';
+    if (i % 203 === 0) record.name = { first: 'x' };
+    return i % 97 === 0 ? { json: JSON.stringify(record, null, 2) } : { data: record };
+  });
+}
+
+async function run(kind: 'chunk' | 'item', threads: number, from: 'file' | 'inbox' = 'file') {
   const dir = tempDir();
   writeFileSync(join(dir, 'input.ndjson'), troubledInput());
   writeFileSync(join(dir, 'handler.mjs'), handlers[kind]);
@@ -73,20 +86,16 @@ async function run(kind: 'chunk' | 'item', threads: number, opts: { readonly can
   process.env.LADING_TEST_HANDLER_LOG = log;
   const pipeline = {
     name: 'threads',
-    source: { type: 'file', path: 'input.ndjson' },
+    source: from === 'file' ? { type: 'file', path: 'input.ndjson' } : { type: 'inbox', page_size: 70 },
     ...leadStages,
     output: { type: 'handler', module: 'handler.mjs', threads },
     execution: { chunk_size: 100, concurrency: 3, success_threshold: 0.5, retry: { attempts: 3, base_delay: 0 } },
   };
   const store = await openSqliteStore(join(dir, 'lading.db'));
   try {
-    const controller = new AbortController();
-    let chunks = 0;
+    if (from === 'inbox') await store.ingest('threads', troubledRecords(), new Date('2026-01-02T00:00:00Z'));
     const report = await runPipeline({ ...parsePipeline(pipeline, { env: {} }), baseDir: dir, origin: '<test>' }, {
-      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), signal: controller.signal,
-      onEvent: (event) => {
-        if (event.type === 'progress' && ++chunks === opts.cancelAfterChunks) controller.abort();
-      },
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T03:04:05Z'), ids: sequentialIds(), signal: new AbortController().signal,
     });
     const logged = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { thread: number; chunk: number; attempt: number; key: string; items: unknown[] });
     const threadIds = new Set(logged.map((call) => call.thread));
@@ -123,6 +132,21 @@ for (const kind of ['chunk', 'item'] as const) {
     assert.deepEqual(threaded.calls, main.calls, 'the handler was called with the same records, chunks, attempts and idempotency keys');
   });
 }
+
+test('an inbox batch reaches a handler in threads as its stored JSON, and the run ends as on the main thread', async () => {
+  const [main, threaded] = [await run('chunk', 0, 'inbox'), await run('chunk', 2, 'inbox')];
+  assert.equal(main.status, 'completed_with_errors');
+  assert.equal(main.summary.processed, 1_500);
+  const codes = new Set(main.errors.map((e) => e.code));
+  for (const code of ['VALIDATE_FORMAT', 'VALIDATE_PATTERN', 'MAP_TRANSFORM_FAILED', 'SINK_HANDLER_REJECTED']) assert.ok(codes.has(code), `the run produces ${code}`);
+  assert.deepEqual([...main.threadIds], [0]);
+  assert.equal(threaded.threadIds.size, 2, 'the handler ran in two threads');
+  assert.deepEqual(threaded.summary, main.summary);
+  assert.deepEqual(threaded.reported, main.reported);
+  assert.deepEqual(threaded.errors, main.errors, 'every failure and warning, named inbox:<id>, with its payload');
+  assert.deepEqual(threaded.deadLetters, main.deadLetters);
+  assert.deepEqual(threaded.calls, main.calls, 'the same records, chunks, attempts and keys');
+});
 
 test('a cancelled run stops its handler threads: a call waiting on its signal sees the abort', async () => {
   const dir = tempDir();
