@@ -1,8 +1,9 @@
 /**
  * The handler sink with `threads`: each write's records cross to a worker thread as the bytes of
- * their NDJSON lines (or of their JSON as the inbox stored it), and the thread parses, validates and maps them and calls its own instance of
- * the handler module (sinks/handler-worker.ts). The event loop then only cuts lines, keeps
- * checkpoints and commits: parsing was 60% of a no-op handler's run, and the second core idled.
+ * their NDJSON lines (or of their JSON as the inbox stored it), and the thread parses, validates
+ * and maps them and calls its own instance of the handler module (sinks/handler-worker.ts). The
+ * event loop then only cuts lines, keeps checkpoints and commits: parsing was 60% of a no-op
+ * handler's run, and the second core idled.
  *
  * A write is one call on one thread, so a chunk reaches processChunk whole and its idempotency key
  * is the one the main thread would give it. Items that are not unparsed (resumed and sample runs,
