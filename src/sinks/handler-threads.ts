@@ -49,8 +49,18 @@ export interface HandlerCall {
 
 export type ErrorsById = readonly (readonly [string, readonly ErrorJson[]])[];
 
+/**
+ * The handler's failures: each distinct error once, and which error each failed item has. Items
+ * that shared one error object (a processChunk call that threw) must share it on the main thread
+ * too: the executor bisects such a group to find the bad items.
+ */
+export interface SharedFailures {
+  readonly errors: readonly ErrorJson[];
+  readonly byId: readonly (readonly [string, number])[];
+}
+
 export type HandlerAnswer =
-  | { readonly failures: readonly (readonly [string, ErrorJson])[]; readonly invalid: ErrorsById; readonly warnings: ErrorsById }
+  | { readonly failures: SharedFailures; readonly invalid: ErrorsById; readonly warnings: ErrorsById }
   | { readonly crash: ErrorJson & { readonly stack?: string } };
 
 interface HandlerThread {
@@ -97,7 +107,7 @@ export class ThreadedHandlerSink implements RecordSink {
       const answer = await thread.calls.call(call, moved);
       if ('crash' in answer) throw fromErrorJson(answer.crash);
       return {
-        failures: new Map(answer.failures.map(([id, error]) => [id, fromErrorJson(error)])),
+        failures: failuresOf(answer.failures),
         invalid: errorsById(answer.invalid),
         warnings: errorsById(answer.warnings),
       };
@@ -168,6 +178,21 @@ function callOf(items: readonly Item[], key: number, ctx: ChunkContext): Handler
   const { runId, lineage, chunkIndex, attempt, timeoutMs } = ctx;
   const named = file === undefined || numbers === undefined ? { ids: items.map((item) => item.id) } : { lines: { file, numbers } };
   return { key, ...named, bytes, ends, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited: ctx.gate.limited };
+}
+
+function failuresOf({ errors, byId }: SharedFailures): Map<string, LadingError> {
+  const revived = errors.map(fromErrorJson);
+  return new Map(byId.map(([id, at]) => [id, revived[at]!]));
+}
+
+/** The thread's side of failuresOf. */
+export function sharedFailures(failures: ReadonlyMap<string, LadingError>): SharedFailures {
+  const index = new Map<LadingError, number>();
+  const byId = [...failures].map(([id, error]) => {
+    if (!index.has(error)) index.set(error, index.size);
+    return [id, index.get(error)!] as const;
+  });
+  return { errors: [...index.keys()].map(errorJson), byId };
 }
 
 function errorsById(pairs: ErrorsById): Map<string, LadingError[]> {

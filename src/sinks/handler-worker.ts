@@ -9,11 +9,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { idempotencyKey } from '../core/idempotency.js';
 import type { Item, Row } from '../core/item.js';
 import { buildProcessor } from '../transform/process.js';
-import { crashJson, errorJson } from '../errors/error-json.js';
+import { crashJson } from '../errors/error-json.js';
 import type { LadingError } from '../errors/lading-error.js';
 import { parseLine } from '../sources/file/ndjson.js';
 import { loadHandler, writeThrough } from './handler.js';
-import { errorsJson, type ControlMessage, type HandlerAnswer, type HandlerCall, type HandlerThreadSetup } from './handler-threads.js';
+import { errorsJson, sharedFailures, type ControlMessage, type HandlerAnswer, type HandlerCall, type HandlerThreadSetup } from './handler-threads.js';
 import type { ChunkContext } from './types.js';
 
 const setup = workerData as HandlerThreadSetup;
@@ -71,7 +71,7 @@ async function handle(call: HandlerCall): Promise<HandlerAnswer> {
     const gate = call.limited ? limitedGate(call.key) : noLimit;
     const ctx: ChunkContext = { ...call.context, signal: controller.signal, gate, idempotencyKey: (group) => idempotencyKey(lineage, group) };
     const failures = ok.length === 0 ? new Map<string, LadingError>() : await writeThrough(handler, ok, ctx);
-    return { failures: [...failures].map(([id, error]) => [id, errorJson(error)] as const), invalid: errorsJson(invalid), warnings: errorsJson(warnings) };
+    return { failures: sharedFailures(failures), invalid: errorsJson(invalid), warnings: errorsJson(warnings) };
   } finally {
     running.delete(call.key);
   }

@@ -36,6 +36,15 @@ export function processChunk(items, ctx) {
   return { failures };
 }
 `,
+  // Throws for the whole chunk when it holds a refused record: the executor bisects to find it.
+  throwing: `import { appendFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
+export function processChunk(items, ctx) {
+  appendFileSync(process.env.LADING_TEST_HANDLER_LOG, JSON.stringify({ thread: threadId, chunk: ctx.chunkIndex, attempt: ctx.attempt, key: ctx.idempotencyKey, items: items.map((i) => [i.id, i.seq, i.origin, i.data]) }) + '\\n');
+  const bad = items.find((item) => item.data.lead_id % 53 === 0);
+  if (bad) throw ctx.permanentError('refused ' + bad.data.lead_id);
+}
+`,
   item: `import { appendFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 export function process(item, ctx) {
@@ -77,7 +86,7 @@ function troubledRecords(): InboxInput[] {
   });
 }
 
-async function run(kind: 'chunk' | 'item', threads: number, from: 'file' | 'inbox' = 'file') {
+async function run(kind: keyof typeof handlers, threads: number, from: 'file' | 'inbox' = 'file') {
   const dir = tempDir();
   writeFileSync(join(dir, 'input.ndjson'), troubledInput());
   writeFileSync(join(dir, 'handler.mjs'), handlers[kind]);
@@ -103,7 +112,7 @@ async function run(kind: 'chunk' | 'item', threads: number, from: 'file' | 'inbo
     // Threads answer in their own order: compare the calls by chunk, attempt and first item.
     calls.sort((a, b) => a.chunk - b.chunk || a.attempt - b.attempt || JSON.stringify(a.items[0]).localeCompare(JSON.stringify(b.items[0])));
     return {
-      status: report.status, summary: report.summary, reported: report.errors, calls, threadIds,
+      status: report.status, failure: report.failure, summary: report.summary, reported: report.errors, calls, threadIds,
       errors: await store.listItemErrors(report.job_id, { limit: 100_000 }),
       deadLetters: (await store.listDeadLetters({ runId: report.job_id })).map((d) => [d.itemId, d.code, d.attempts, d.payload]),
     };
@@ -112,16 +121,20 @@ async function run(kind: 'chunk' | 'item', threads: number, from: 'file' | 'inbo
   }
 }
 
-for (const kind of ['chunk', 'item'] as const) {
+for (const kind of ['chunk', 'item', 'throwing'] as const) {
   test(`a ${kind} handler in threads is given the same records, keys and attempts as on the main thread, and the run ends the same`, async () => {
     const [main, threaded] = [await run(kind, 0), await run(kind, 2)];
-    assert.equal(main.status, 'completed_with_errors');
+    assert.equal(main.status, 'completed_with_errors', JSON.stringify(main.failure));
     const codes = new Set(main.errors.map((e) => e.code));
     for (const code of ['VALIDATE_FORMAT', 'VALIDATE_PATTERN', 'MAP_TRANSFORM_FAILED', 'SOURCE_MALFORMED_JSON', 'SOURCE_NOT_A_RECORD', 'SOURCE_BAD_ENCODING', 'SINK_HANDLER_REJECTED']) {
       assert.ok(codes.has(code), `the run produces ${code}`);
     }
-    assert.ok(main.summary.retries > 0, 'some records were tried again');
-    assert.ok(main.calls.some((c) => c.attempt === 2), 'the handler saw second attempts');
+    if (kind === 'throwing') {
+      assert.ok(main.calls.length > new Set(main.calls.map((c) => c.chunk)).size, 'chunks with a refused record were bisected');
+    } else {
+      assert.ok(main.summary.retries > 0, 'some records were tried again');
+      assert.ok(main.calls.some((c) => c.attempt === 2), 'the handler saw second attempts');
+    }
     assert.deepEqual([...main.threadIds], [0], 'threads: 0 calls the handler on the main thread');
     assert.equal(threaded.threadIds.size, 2, 'threads: 2 calls it in two threads');
     assert.ok(!threaded.threadIds.has(0), 'and never on the main thread');
