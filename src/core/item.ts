@@ -3,6 +3,9 @@ import { grouped } from './numbers.js';
 
 export type Row = Record<string, unknown>;
 
+/** The `data` of an item whose record is elsewhere: prepared in a worker thread, or not parsed yet. */
+export const noData: Row = Object.freeze({}) as Row;
+
 /** One record inside a run. */
 export interface Item<T = Row> {
   /** Inbox record id, `${file}:${line}` for files, `inline:${index}` for inline items. */

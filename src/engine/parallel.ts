@@ -18,7 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
 import { pick } from '../config/one-of.js';
-import type { Item, Row } from '../core/item.js';
+import { noData, type Item, type Row } from '../core/item.js';
 import { autoThreads, ThreadCalls, workerEntry } from '../core/threads.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EncoderContext } from '../formats/types.js';
@@ -288,8 +288,6 @@ async function* recordBlocks(pages: AsyncIterable<JsonPage>): AsyncGenerator<Omi
   if (ids.length > 0) yield cut();
 }
 
-const nothing: Row = Object.freeze({}) as Row;
-
 /** A block's items: named by `${file}:${line}`, or, for a block of stored records, by their ids. */
 function itemsOf(result: BlockResult, from: string | readonly string[], seqBefore: number): Item[] {
   if ('crash' in result) throw revive(result.crash);
@@ -306,7 +304,7 @@ function itemsOf(result: BlockResult, from: string | readonly string[], seqBefor
     const exception = exceptions[next]?.index === i ? exceptions[next++] : undefined;
     if (exception === undefined) {
       const prepared = { encoded: encoded.subarray(start, ends[i]) };
-      items[i] = origin === undefined ? { id, seq, data: nothing, prepared } : { id, seq, data: nothing, origin, prepared };
+      items[i] = origin === undefined ? { id, seq, data: noData, prepared } : { id, seq, data: noData, origin, prepared };
       continue;
     }
     const warnings = exception.warnings?.map(revive);
@@ -314,7 +312,7 @@ function itemsOf(result: BlockResult, from: string | readonly string[], seqBefor
     const prepared = failures !== undefined
       ? { failures, ...(warnings ? { warnings } : {}) }
       : { encoded: encoded.subarray(start, ends[i]), ...(warnings ? { warnings } : {}) };
-    const data = exception.input === undefined ? nothing : JSON.parse(exception.input) as Row;
+    const data = exception.input === undefined ? noData : JSON.parse(exception.input) as Row;
     items[i] = origin === undefined ? { id, seq, data, prepared } : { id, seq, data, origin, prepared };
   }
   return items;

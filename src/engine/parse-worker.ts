@@ -10,7 +10,7 @@ import { itemRef, type Item, type Row } from '../core/item.js';
 import { LadingError } from '../errors/lading-error.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
 import { crashJson, errorJson } from '../errors/error-json.js';
-import { type BlockCrash, type BlockJob, type BlockPrepared, type Exception, type RecordsOfBlock, type WorkerSetup } from './parallel.js';
+import type { BlockCrash, BlockJob, BlockPrepared, Exception, RecordsOfBlock, WorkerSetup } from './parallel.js';
 import { buildProcessor } from '../transform/process.js';
 
 const setup = workerData as WorkerSetup;

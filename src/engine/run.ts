@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { BuildContext } from '../core/component.js';
 import { idempotencyKey } from '../core/idempotency.js';
 import { randomIds, type IdGenerator } from '../core/ids.js';
-import type { Item } from '../core/item.js';
+import { noData, type Item } from '../core/item.js';
 import { registry as builtIns, type Registry } from '../core/registry.js';
 import type { FileArtifact, HeldDelivery, RunMode, RunReport } from '../core/report.js';
 import { deliveryPolicy } from '../config/delivery.js';
@@ -94,7 +94,7 @@ function unparsedBatches(source: Source, signal: AbortSignal): AsyncIterable<rea
 
 async function* storedUnparsed(pages: AsyncIterable<JsonPage>): AsyncIterable<Item[]> {
   let seq = 0;
-  for await (const page of pages) yield page.ids.map((id, i) => ({ id, seq: ++seq, data: {}, unparsed: Buffer.from(page.json[i]!) }));
+  for await (const page of pages) yield page.ids.map((id, i) => ({ id, seq: ++seq, data: noData, unparsed: Buffer.from(page.json[i]!) }));
 }
 
 async function* rechunked(batches: AsyncIterable<readonly Item[]>, size: () => number): AsyncIterable<Item[]> {

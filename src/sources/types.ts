@@ -39,9 +39,8 @@ export interface Source {
    */
   readNdjsonWith?<T>(reader: (bytes: AsyncIterable<Buffer>, options: ReaderOptions) => AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T>;
   /**
-   * Sources of stored JSON records (the inbox, when its store can read them as text): read()'s
-   * items from the start as their ids and JSON text, a page at a time, so the engine can parse
-   * them in worker threads.
+   * Sources of stored JSON records (the inbox): read()'s items from the start as their ids and
+   * JSON text, a page at a time, so the engine can parse them in worker threads.
    */
   readJsonPages?(signal: AbortSignal): AsyncIterable<JsonPage>;
   /** How far reading has come, for progress bars and ETA; undefined when unknown. */

@@ -3,7 +3,7 @@
 // complete lines are checked as UTF-8 once, then decoded line by line. Every bad line becomes a
 // failed item naming its line; the lines after it are still read.
 import { isUtf8 } from 'node:buffer';
-import type { Item, Row } from '../../core/item.js';
+import { noData, type Item, type Row } from '../../core/item.js';
 import { failedLineItem, jsonKind, lineItem, type ReaderOptions } from './open.js';
 
 const LF = 0x0a;
@@ -58,7 +58,7 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
     if (unparsed) {
       if (isBlankLine(lineBytes, lineNo === 1)) return undefined;
       seq += 1;
-      return seq <= after ? undefined : { id: `${file}:${lineNo}`, seq, data: unread, origin: { file, line: lineNo }, unparsed: lineBytes };
+      return seq <= after ? undefined : { id: `${file}:${lineNo}`, seq, data: noData, origin: { file, line: lineNo }, unparsed: lineBytes };
     }
     let text: string;
     try {
@@ -217,9 +217,6 @@ export function parseLine(bytes: Buffer, start: number, end: number, utf8: boole
 }
 
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** What an unparsed item's `data` is until then. */
-const unread: Row = Object.freeze({}) as Row;
 
 /**
  * JSON.parse's complaint without the copy of the input V8 appends (`…, "{"a":x}" is not valid

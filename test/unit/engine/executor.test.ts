@@ -7,7 +7,9 @@ import { fixedClock } from '../../../src/core/clock.js';
 import type { Item } from '../../../src/core/item.js';
 import { sequentialIds } from '../../../src/core/ids.js';
 import { runPipeline, type RunEvent, type RunOptions } from '../../../src/engine/run.js';
+import { registry } from '../../../src/core/registry.js';
 import type { HandlerContext } from '../../../src/sinks/handler.js';
+import type { RecordSink } from '../../../src/sinks/types.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
 import type { Store } from '../../../src/store/types.js';
 import { tempDir } from '../../support/tmp.js';
@@ -206,4 +208,35 @@ test('adaptive chunk size grows fast chunks toward the target and reports each c
   assert.ok(sizes.slice(0, -1).every((n, i) => n <= sizes[i + 1]! || i === sizes.length - 2), `sizes ${sizes.join(',')}`);
   assert.equal(Math.max(...sizes), 80);
   assert.deepEqual(events.filter((e) => e.type === 'chunk_size_changed').map((e) => [(e as { from: number }).from, (e as { to: number }).to]), [[10, 20], [20, 40], [40, 80]]);
+});
+
+test('a cancel while the executor waits for a free slot hands no further chunk to the sink', async () => {
+  const dir = tempDir();
+  const store = await openSqliteStore(join(dir, 'lading.db'));
+  const controller = new AbortController();
+  const written: number[] = [];
+  // The first chunk's write cancels the run while the executor waits for it to free the one slot.
+  const sink: RecordSink = {
+    type: 'handler', ordering: 'parallel', open: async () => {}, close: async () => ({ files: [], destination: 'recording' }),
+    write: async (chunk) => {
+      written.push(chunk.index);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (chunk.index === 0) controller.abort();
+      return { failures: new Map() };
+    },
+  };
+  const recording = { ...registry, sinks: registry.sinks.map((def) => (def.type === 'handler' ? { ...def, create: () => sink } : def)) };
+  const pipeline = {
+    name: 'slots', source: { type: 'inline', items: Array.from({ length: 10 }, (_, i) => ({ n: i + 1 })) },
+    output: { type: 'handler', module: 'unused.mjs' }, execution: { chunk_size: 2, concurrency: 1 },
+  };
+  try {
+    const report = await runPipeline({ ...parsePipeline(pipeline, { env: {} }), baseDir: dir, origin: '<test>' }, {
+      store, dataDir: join(dir, '.lading'), clock: fixedClock('2026-01-02T00:00:00Z'), ids: sequentialIds(), signal: controller.signal, registry: recording,
+    });
+    assert.equal(report.status, 'cancelled');
+    assert.deepEqual(written, [0], 'the chunk read while the first was in flight never reached the sink');
+  } finally {
+    await store.close();
+  }
 });
