@@ -11,12 +11,14 @@ import { LadingError } from '../errors/lading-error.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
 import { crashJson, errorJson } from '../errors/error-json.js';
 import type { BlockCrash, BlockJob, BlockPrepared, Exception, RecordsOfBlock, WorkerSetup } from './parallel.js';
-import { buildProcessor } from '../transform/process.js';
+import { buildItemProcessor, Flagged } from '../transform/process.js';
 
 const setup = workerData as WorkerSetup;
 const def = (await import(setup.format.module) as Record<string, FormatDef>)[setup.format.name]!;
 const encoder = def.encoder(setup.format.config, setup.encoder);
-const processor = buildProcessor(setup.stages);
+/** Set when the format's bytes are the UTF-8 of its text: then records are written as text into the block. */
+const asText = encoder.encodeText !== undefined;
+const processItem = buildItemProcessor(setup.stages);
 const never = new AbortController().signal;
 
 /** Input slices about this large: the reader hands over a few hundred records at a time, which die young (cheap to collect). */
@@ -53,26 +55,31 @@ function* recordItems(bytes: Uint8Array, { ids, ends }: RecordsOfBlock): Generat
 }
 
 /**
- * A block's output as it grows. Each record's bytes are copied in at once, so the encoder's small
- * buffers die young instead of surviving until the block ends (which grew the worker's old space
- * by tens of MB).
+ * A block's output as it grows. Each record's bytes are written in at once, as text where the
+ * encoder gives it (encodeText: no Buffer per record), so the encoder's strings die young
+ * instead of surviving until the block ends (which grew the worker's old space by tens of MB).
  */
 class Output {
-  bytes: Uint8Array;
+  bytes: Buffer;
   size = 0;
   lines: Int32Array;
   ends: Uint32Array;
   count = 0;
 
   constructor(inputBytes: number) {
-    this.bytes = new Uint8Array(Math.max(1024, inputBytes >>> 1));
+    // Never a slice of Buffer's shared pool: the block's output is transferred, which detaches it.
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(1024, inputBytes >>> 1));
     const records = Math.max(64, inputBytes >>> 7);
     this.lines = new Int32Array(records);
     this.ends = new Uint32Array(records);
   }
 
-  add(line: number, encoded: Uint8Array | undefined): void {
-    if (encoded !== undefined) {
+  add(line: number, encoded: Uint8Array | string | undefined): void {
+    if (typeof encoded === 'string') {
+      // UTF-8 takes at most 3 bytes per UTF-16 unit.
+      if (this.size + encoded.length * 3 > this.bytes.byteLength) this.bytes = grown(this.bytes, this.size + encoded.length * 3, this.size);
+      this.size += this.bytes.write(encoded, this.size);
+    } else if (encoded !== undefined) {
       if (this.size + encoded.byteLength > this.bytes.byteLength) this.bytes = grown(this.bytes, this.size + encoded.byteLength, this.size);
       this.bytes.set(encoded, this.size);
       this.size += encoded.byteLength;
@@ -86,8 +93,9 @@ class Output {
   }
 }
 
-function grown<T extends Uint8Array | Int32Array | Uint32Array>(array: T, needed: number, used: number): T {
-  const next = new (array.constructor as new (length: number) => T)(Math.max(needed, array.length * 2));
+function grown<T extends Buffer | Int32Array | Uint32Array>(array: T, needed: number, used: number): T {
+  const length = Math.max(needed, array.length * 2);
+  const next = (Buffer.isBuffer(array) ? Buffer.allocUnsafeSlow(length) : new (array.constructor as new (length: number) => T)(length)) as T;
   next.set(array.subarray(0, used));
   return next;
 }
@@ -98,16 +106,17 @@ async function prepare(job: BlockJob): Promise<BlockPrepared> {
   const exceptions: Exception[] = [];
   const batches = job.records === undefined ? readNdjsonBatches(slices(job.bytes), options) : recordItems(job.bytes, job.records);
   for await (const items of batches) {
-    const { ok, failures, warnings } = processor(items);
-    let passed = 0;
     for (const item of items) {
-      const warned = warnings.get(item.id)?.map(errorJson);
-      let failed = failures.get(item.id)?.map(errorJson);
-      let encoded: Uint8Array | undefined;
+      const ref = itemRef(item);
+      const outcome = processItem(item, ref);
+      const flagged = outcome instanceof Flagged ? outcome : undefined;
+      const warned = flagged?.warnings?.map(errorJson);
+      let failed = flagged?.failures?.map(errorJson);
+      let encoded: Uint8Array | string | undefined;
       if (failed === undefined) {
-        const mapped = ok[passed++]!;
+        const data = flagged === undefined ? outcome as Row : flagged.data!;
         try {
-          encoded = encoder.encode(mapped.data, itemRef(mapped));
+          encoded = asText ? encoder.encodeText!(data, ref) : encoder.encode(data, ref);
         } catch (error) {
           // As on the main thread, where the file sink turns a format error into the item's failure.
           if (!(error instanceof LadingError) || error.stage !== 'format') throw error;
@@ -124,7 +133,7 @@ async function prepare(job: BlockJob): Promise<BlockPrepared> {
     }
   }
   // Exact copies, in buffers of their own (not Buffer's shared pool): they are moved to the main thread.
-  return { id: job.id, lines: out.lines.slice(0, out.count), encoded: out.bytes.slice(0, out.size), ends: out.ends.slice(0, out.count), exceptions };
+  return { id: job.id, lines: out.lines.slice(0, out.count), encoded: new Uint8Array(out.bytes.subarray(0, out.size)), ends: out.ends.slice(0, out.count), exceptions };
 }
 
 parentPort!.on('message', (job: BlockJob) => {

@@ -118,6 +118,7 @@ class CsvEncoder implements FormatEncoder {
   private readonly bom: boolean;
   private columns: readonly string[] | undefined;
   private columnSet: ReadonlySet<string> = new Set();
+  readonly encodeText?: (record: Row, item: ItemRef) => string;
 
   constructor(config: CsvConfig, columns: readonly string[] | undefined) {
     this.delimiter = config.delimiter;
@@ -139,6 +140,7 @@ class CsvEncoder implements FormatEncoder {
     // null stays unquoted even with quote_all (that is what tells it from ""), unless it must be quoted.
     this.nullField = this.needsQuoting(config.null_value) ? this.quoted(config.null_value) : config.null_value;
     if (columns !== undefined) this.useColumns(columns);
+    if (this.charset === undefined) this.encodeText = (record, item) => this.row(record, item);
   }
 
   begin(): Uint8Array {
@@ -147,6 +149,11 @@ class CsvEncoder implements FormatEncoder {
   }
 
   encode(record: Row, item: ItemRef): Uint8Array {
+    return this.bytes(this.row(record, item));
+  }
+
+  /** The record's row as text, line ending included (and the header in front of the first row when columns are inferred). */
+  private row(record: Row, item: ItemRef): string {
     const keys = Object.keys(record);
     // Lazy layout: fixed by the first record, but only once its row is built (encode may throw).
     const inferred = this.columns === undefined;
@@ -182,7 +189,7 @@ class CsvEncoder implements FormatEncoder {
       this.useColumns(columns);
       if (this.header) row = this.headerRow(columns) + row;
     }
-    return this.charset === undefined ? Buffer.from(row, 'utf8') : this.charset.encode(row);
+    return row;
   }
 
   end(): Uint8Array {

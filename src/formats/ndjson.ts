@@ -24,7 +24,11 @@ class NdjsonEncoder implements FormatEncoder {
   }
 
   encode(record: Row, item: ItemRef): Uint8Array {
-    return Buffer.from(jsonText(record, item) + this.lineEnding, 'utf8');
+    return Buffer.from(this.encodeText(record, item), 'utf8');
+  }
+
+  encodeText(record: Row, item: ItemRef): string {
+    return jsonText(record, item) + this.lineEnding;
   }
 
   end(): Uint8Array {

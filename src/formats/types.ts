@@ -34,6 +34,12 @@ export interface FormatEncoder {
    * count of records in a file is given to end(), never counted here.
    */
   encode(record: Row, item: ItemRef): Uint8Array;
+  /**
+   * The same record as text, where encode's bytes are exactly its UTF-8: for a caller that
+   * writes many records into one buffer of its own (a parse worker's block), which then makes
+   * no Buffer per record.
+   */
+  encodeText?(record: Row, item: ItemRef): string;
   /** Closing bytes for a file of `records` records: `]`, an envelope's batch_info, a closing tag; may be empty. */
   end(records: number): Uint8Array;
 }

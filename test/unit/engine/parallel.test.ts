@@ -27,24 +27,27 @@ import { postgresSkip, scratchDatabase } from '../../support/postgres.js';
 import { leadStages } from '../../support/lead-stages.js';
 import { tempDir } from '../../support/tmp.js';
 
-const pipeline = (threads: number) => ({
+/** ISO-8859-1 with unencodable: block, so that a record can fail in the format. */
+const latin1Csv = { type: 'csv', encoding: 'iso-8859-1', unencodable: 'block' };
+
+const pipeline = (threads: number, format: object = latin1Csv) => ({
   name: 'threads',
   source: { type: 'file', path: 'input.ndjson' },
   ...leadStages,
   output: {
-    type: 'file', format: { type: 'csv', encoding: 'iso-8859-1', unencodable: 'block' }, compression: 'gzip',
+    type: 'file', format, compression: 'gzip',
     naming: '{pipeline}.{ext}', destination: { type: 'local', path: 'out' },
   },
   execution: { chunk_size: 700, success_threshold: 0.5, parse_threads: threads },
 });
 
 /** Runs the pipeline over `input` in a folder of its own; everything a user could look at comes back. */
-async function run(input: Buffer, threads: number, opts: { readonly cancelAfterChunks?: number } = {}) {
+async function run(input: Buffer, threads: number, opts: { readonly cancelAfterChunks?: number; readonly format?: object } = {}) {
   const dir = tempDir();
   writeFileSync(join(dir, 'input.ndjson'), input);
   const store = await openSqliteStore(join(dir, 'lading.db'));
   try {
-    const loaded = { ...parsePipeline(pipeline(threads), { env: {} }), baseDir: dir, origin: '<test>' };
+    const loaded = { ...parsePipeline(pipeline(threads, opts.format), { env: {} }), baseDir: dir, origin: '<test>' };
     const controller = new AbortController();
     let chunks = 0;
     const report = await runPipeline(loaded, {
@@ -55,8 +58,8 @@ async function run(input: Buffer, threads: number, opts: { readonly cancelAfterC
     });
     const errors = await store.listItemErrors(report.job_id, { limit: 100_000 });
     const files = readdirSync(join(dir, 'out'));
-    const csv = files.includes('threads.csv.gz') ? gunzipSync(readFileSync(join(dir, 'out', 'threads.csv.gz'))).toString('latin1') : '';
-    return { status: report.status, summary: report.summary, reported: report.errors, errors, files, csv };
+    const bytes = files.length === 1 ? gunzipSync(readFileSync(join(dir, 'out', files[0]!))) : Buffer.alloc(0);
+    return { status: report.status, failure: report.failure, summary: report.summary, reported: report.errors, errors, files, csv: bytes.toString('latin1'), bytes };
   } finally {
     await store.close();
   }
@@ -98,6 +101,22 @@ test('NDJSON prepared by worker threads gives the same file and the same failure
   assert.equal(threaded.csv, serial.csv);
   assert.match(serial.csv, /^lead_id,email,state,name\n1,user1@example.com,NY,Zoë 1\n/);
   assert.ok(serial.csv.endsWith('40001,last@example.com,TX,no line feed\n'));
+});
+
+test('UTF-8 CSV and NDJSON, which workers write as text into their blocks, come out byte for byte as on the main thread', async () => {
+  // Non-ASCII names, an emoji, and a lone surrogate (written as U+FFFD in CSV, escaped in NDJSON).
+  const input = Buffer.concat([troubledInput(), Buffer.from('\n{"id": 40002, "email": "lone@example.com", "state": "tx", "name": "half \\ud83d"}\n')]);
+  for (const format of [{ type: 'csv' }, { type: 'csv', quote_all: true, line_ending: '\r\n' }, { type: 'ndjson' }]) {
+    const [serial, threaded] = [await run(input, 0, { format }), await run(input, 2, { format })];
+    assert.deepEqual([threaded.status, threaded.failure], [serial.status, serial.failure]);
+    assert.equal(serial.summary.succeeded, threaded.summary.succeeded);
+    assert.ok(serial.summary.succeeded > 38_000, `${format.type}: most records are delivered`);
+    assert.deepEqual(threaded.errors, serial.errors, `${format.type}: the same failures`);
+    assert.ok(threaded.bytes.equals(serial.bytes), `${format.type}: the same bytes`);
+    const text = serial.bytes.toString('utf8');
+    assert.ok(text.includes('Zoë 1') && text.includes('\u{1F600}'), `${format.type}: non-ASCII text as UTF-8`);
+    assert.ok(format.type === 'ndjson' ? text.includes('half \\ud83d') : text.includes('half \ufffd'), `${format.type}: the lone surrogate`);
+  }
 });
 
 test('a line longer than the limit fails with its line number both ways, wherever it falls', async () => {

@@ -54,6 +54,17 @@ describe('csv format', () => {
     });
   });
 
+  test('encodeText gives encode\'s bytes once written as UTF-8, and is absent where the bytes are not its UTF-8', () => {
+    const lone = { id: 9, name: 'half \ud83d', city: 'Zoë' };
+    for (const cfg of [config(), config({ quote_all: true, line_ending: '\r\n', formula_escape: 'quote_prefix' })]) {
+      const [bytes, text] = [csv.encoder(cfg, ctx), csv.encoder(cfg, ctx)];
+      // The first record of each also carries the header, columns being inferred.
+      [...goldenRecords, lone].forEach((record, i) => assert.deepEqual(Buffer.from(text.encodeText!(record, ref(i)), 'utf8'), Buffer.from(bytes.encode(record, ref(i)))));
+    }
+    assert.equal(csv.encoder(config({ encoding: 'iso-8859-1' }), ctx).encodeText, undefined);
+    assert.equal(csv.encoder(config({ unencodable: 'block' }), ctx).encodeText, undefined, 'a lone surrogate must fail the item, not become U+FFFD');
+  });
+
   describe('quoting', () => {
     const row = (value: unknown, overrides: Record<string, unknown> = {}) =>
       Buffer.from(csv.encoder(config({ header: false, columns: ['a', 'b'], ...overrides }), ctx).encode({ a: value, b: 'z' }, ref(0))).toString('utf8');
