@@ -23,7 +23,9 @@ export const gzip = defineCodec({
   create: (config) => ({
     extension: 'gz',
     create() {
-      const stream = createGzip({ level: config.level });
+      // Output in 64 KiB pieces (zlib's default is 16): a slab of the file sink (256 KiB of
+      // text) then comes back in one round trip to the thread pool, not four. The bytes are the same.
+      const stream = createGzip({ level: config.level, chunkSize: 64 * 1024 });
       return {
         stream,
         bound: gzipBound,
