@@ -81,6 +81,55 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
     }
   });
 
+  test('a record inserted before a cut and committed after it is never skipped: the cut waits for it', async () => {
+    const store = await openPostgresStore(db.url);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // The open transaction takes the lower id; a record inserted after it takes a higher one and commits first.
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO inbox_records (pipeline, data, bytes, received_at) VALUES ('inflight', '{"n":1}', 7, now())`);
+      await store.ingest('inflight', [{ data: { n: 2 } }], new Date());
+      let cutDone = false;
+      const cut = store.cutBatch('inflight', { id: 'inflight-b1', at: new Date(), reason: 'manual' }).finally(() => (cutDone = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(cutDone, false, 'the cut waits for the insert in flight');
+      await client.query('COMMIT');
+      const batch = await cut;
+      assert.deepEqual((await store.readBatch(batch!.id, 0, 10)).map((r) => r.data.n), [1, 2], 'both records, the one committed last included');
+      assert.equal((await store.inboxStats('inflight')).pending, 0);
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+
+  test('a batch cut before ranges (0011) keeps its records; the records pending around it go to the next cut', async () => {
+    const store = await openPostgresStore(db.url);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason) VALUES ('old', 'before', 2, 14, now(), 'manual')`);
+      for (const [n, batch] of [[1, null], [2, 'old'], [3, 'old'], [4, null]] as const) {
+        await client.query('INSERT INTO inbox_records (pipeline, data, bytes, received_at, batch_id) VALUES ($1, $2, 7, now(), $3)', ['before', { n }, batch]);
+      }
+      const read = async (batch: string) => (await store.readBatch(batch, 0, 10)).map((r) => r.data.n);
+      const json = async (batch: string) => (await store.readBatchJson(batch, 0, 10)).json.map((text) => (JSON.parse(text) as { n: number }).n);
+      assert.equal((await store.inboxStats('before')).pending, 2);
+      assert.deepEqual([await read('old'), await json('old')], [[2, 3], [2, 3]]);
+      const next = await store.cutBatch('before', { id: 'new', at: new Date(), reason: 'manual' });
+      assert.equal(next?.records, 2);
+      assert.deepEqual([await read('new'), await json('new')], [[1, 4], [1, 4]]);
+      const ids = (await client.query<{ id: number }>(`SELECT id FROM inbox_records WHERE pipeline = 'before' ORDER BY id`)).rows.map((r) => Number(r.id));
+      const batchOf = async (id: number) => (await store.findInboxRecords(`inbox:${id}`)).map((r) => r.batchId);
+      assert.deepEqual(await Promise.all(ids.map(batchOf)), [['new'], ['old'], ['old'], ['new']]);
+      assert.equal((await store.inboxStats('before')).pending, 0);
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+
   test('the same request key sent through two stores at once is stored once and replayed to the other; key order never deadlocks', async () => {
     const a = await openPostgresStore(db.url);
     const b = await openPostgresStore(db.url);

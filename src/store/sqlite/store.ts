@@ -12,6 +12,7 @@ import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
 import { openConnection, statementCache, WalSync, type ConnectionOptions } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
+import { batchOfRecord, cutPosition } from '../batch-ranges.js';
 import { IngestThread } from './ingest-thread.js';
 
 // This driver's rows (times as string, JSON as string); their mapping is shared with the other store in rows.ts.
@@ -196,27 +197,27 @@ export class SqliteStore implements Store {
     }
     return this.#call('cutBatch', () => {
       const limit = opts.maxRecords ?? -1; // SQLite: negative LIMIT = no limit
+      const position = this.#stmt(`SELECT ${cutPosition('?')}`).pluck();
+      // A batch is a range of ids (store/batch-ranges.ts), so a cut with `until` stops before the first
+      // pending record received after it (ids follow the order of ingest commits, and so almost
+      // always their time). One writer at a time and AUTOINCREMENT ids: nothing can be committed
+      // below the range once it is cut.
+      const late = this.#stmt('SELECT min(id) FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND received_at > ?').pluck();
       const pending = this.#stmt(
-        `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, max(id) AS last FROM (
-           SELECT id, bytes FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND received_at <= ? ORDER BY id LIMIT ?)`,
+        `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, min(id) AS first, max(id) AS last FROM (
+           SELECT id, bytes FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND id < ? ORDER BY id LIMIT ?)`,
       );
       const insertBatch = this.#stmt(
-        `INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status) VALUES (?, ?, ?, ?, ?, ?, 'open')`,
+        `INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status, first_id, last_id) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
       );
-      // The oldest `records` pending records are exactly the pending ones with id <= last.
-      const assign = this.#stmt('UPDATE inbox_records SET batch_id = ? WHERE pipeline = ? AND batch_id IS NULL AND received_at <= ? AND id <= ?');
-      // ISO-8601 UTC text of one fixed width compares in time order; '~' sorts after every date.
-      const until = opts.until === undefined ? '~' : iso(opts.until);
       return this.#db.transaction((): Batch | null => {
         if (opts.fire) this.#recordFire(pipeline, opts.fire.trigger, opts.fire.at);
-        const head = pending.get(pipeline, until, limit) as { records: number; bytes: number; last: number | null };
-        if (head.records === 0 || head.last === null) return null;
+        const after = position.get(pipeline) as number;
+        const stop = (opts.until === undefined ? null : late.get(pipeline, after, iso(opts.until)) as number | null) ?? Number.MAX_SAFE_INTEGER;
+        const head = pending.get(pipeline, after, stop, limit) as { records: number; bytes: number; first: number | null; last: number | null };
+        if (head.records === 0 || head.first === null || head.last === null) return null;
         const cutAt = iso(opts.at);
-        insertBatch.run(opts.id, pipeline, head.records, head.bytes, cutAt, opts.reason);
-        const changed = assign.run(opts.id, pipeline, until, head.last).changes;
-        if (changed !== head.records) {
-          throw ladingError('STORE_FAILED', `sqlite: cutBatch ${opts.id}: expected ${head.records} records, assigned ${changed}`);
-        }
+        insertBatch.run(opts.id, pipeline, head.records, head.bytes, cutAt, opts.reason, head.first, head.last);
         return { id: opts.id, pipeline, records: head.records, bytes: head.bytes, cutAt: new Date(cutAt), reason: opts.reason, status: 'open' };
       }).immediate();
     });
@@ -241,8 +242,8 @@ export class SqliteStore implements Store {
   async readPending(pipeline: string, afterId: number, limit: number): Promise<InboxRecord[]> {
     return this.#call('readPending', () => {
       const rows = this.#stmt(
-        'SELECT id, data, received_at FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? ORDER BY id LIMIT ?',
-      ).raw(true).all(pipeline, afterId, limit) as InboxRow[];
+        `SELECT id, data, received_at FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > max(?, ${cutPosition('?')}) ORDER BY id LIMIT ?`,
+      ).raw(true).all(pipeline, afterId, pipeline, limit) as InboxRow[];
       return toInboxRecords(rows);
     });
   }
@@ -259,12 +260,16 @@ export class SqliteStore implements Store {
   }
 
   #batchRows(columns: string, batchId: string, afterId: number, limit: number): unknown[] {
-    // Naming the pipeline lets the (pipeline, batch_id, id) index serve the keyset read.
-    return this.#stmt(
-      `SELECT id, ${columns} FROM inbox_records
-       WHERE pipeline = (SELECT pipeline FROM batches WHERE id = ?) AND batch_id = ? AND id > ?
-       ORDER BY id LIMIT ?`,
-    ).raw(true).all(batchId, batchId, afterId, limit);
+    const batch = this.#stmt('SELECT pipeline, first_id, last_id FROM batches WHERE id = ?').get(batchId) as
+      { pipeline: string; first_id: number | null; last_id: number | null } | undefined;
+    if (batch === undefined) return [];
+    // Both read the (pipeline, batch_id, id) index as a keyset.
+    if (batch.first_id === null || batch.last_id === null) {
+      return this.#stmt(`SELECT id, ${columns} FROM inbox_records WHERE pipeline = ? AND batch_id = ? AND id > ? ORDER BY id LIMIT ?`)
+        .raw(true).all(batch.pipeline, batchId, afterId, limit);
+    }
+    return this.#stmt(`SELECT id, ${columns} FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND id <= ? ORDER BY id LIMIT ?`)
+      .raw(true).all(batch.pipeline, Math.max(afterId, batch.first_id - 1), batch.last_id, limit);
   }
 
   async completeBatch(batchId: string, runId: string, at: Date): Promise<void> {
@@ -283,12 +288,12 @@ export class SqliteStore implements Store {
     return this.#call('inboxStats', () => {
       const row = this.#stmt(
         `SELECT count(*) AS pending, coalesce(sum(bytes), 0) AS bytes, min(received_at) AS oldest
-         FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL`,
-      ).get(pipeline) as { pending: number; bytes: number; oldest: string | null };
+         FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ${cutPosition('?')}`,
+      ).get(pipeline, pipeline) as { pending: number; bytes: number; oldest: string | null };
       const priorities = this.#stmt(
         `SELECT priority, count(*) AS count FROM inbox_records
-         WHERE pipeline = ? AND batch_id IS NULL AND priority IS NOT NULL GROUP BY priority ORDER BY priority DESC`,
-      ).all(pipeline) as { priority: number; count: number }[];
+         WHERE pipeline = ? AND batch_id IS NULL AND id > ${cutPosition('?')} AND priority IS NOT NULL GROUP BY priority ORDER BY priority DESC`,
+      ).all(pipeline, pipeline) as { priority: number; count: number }[];
       return { pending: row.pending, bytes: row.bytes, oldest: row.oldest === null ? null : new Date(row.oldest), priorities };
     });
   }
@@ -964,8 +969,8 @@ export class SqliteStore implements Store {
     return this.#call('findInboxRecords', () => {
       const id = inboxRef(ref);
       const rows = this.#stmt(
-        `SELECT id, pipeline, idempotency_key, received_at, batch_id FROM inbox_records WHERE id = ?
-         UNION SELECT id, pipeline, idempotency_key, received_at, batch_id FROM inbox_records WHERE idempotency_key = ? ORDER BY 1`,
+        `SELECT id, pipeline, idempotency_key, received_at, ${batchOfRecord('r')} AS batch_id FROM inbox_records r WHERE id = ?
+         UNION SELECT id, pipeline, idempotency_key, received_at, ${batchOfRecord('r')} AS batch_id FROM inbox_records r WHERE idempotency_key = ? ORDER BY 1`,
       ).all(id ?? -1, ref) as { id: number; pipeline: string; idempotency_key: string | null; received_at: string; batch_id: string | null }[];
       return rows.map((r) => ({ id: r.id, pipeline: r.pipeline, key: r.idempotency_key, receivedAt: new Date(r.received_at), batchId: r.batch_id }));
     });
@@ -976,11 +981,11 @@ export class SqliteStore implements Store {
       const params = [iso(window.from), iso(window.to), window.pipeline ?? null, window.pipeline ?? null];
       // A failed record: its item has a dead letter still dead or skipped (a retried one was delivered by its retry).
       const records = `WITH w AS (
-        SELECT r.id, r.pipeline, r.received_at, r.data, r.batch_id, b.status AS batch_status, b.cut_at,
+        SELECT r.id, r.pipeline, r.received_at, r.data, b.id AS batch_id, b.status AS batch_status, b.cut_at,
           (julianday(b.delivered_at) - julianday(r.received_at)) * 86400000.0 AS latency,
           EXISTS (SELECT 1 FROM item_errors e JOIN runs ru ON ru.id = e.run_id
             WHERE e.item_id = 'inbox:' || r.id AND ru.pipeline = r.pipeline AND e.severity = 'block' AND e.status IN ('dead', 'skipped')) AS failed
-        FROM inbox_records r LEFT JOIN batches b ON b.id = r.batch_id
+        FROM inbox_records r LEFT JOIN batches b ON b.id = ${batchOfRecord('r')}
         WHERE r.received_at >= ? AND r.received_at < ? AND (? IS NULL OR r.pipeline = ?))`;
       const totals = this.#db.prepare(
         `${records} SELECT pipeline, count(*) AS accepted, count(batch_id) AS batched,
@@ -1036,9 +1041,9 @@ export class SqliteStore implements Store {
       let files: { deliveryId: string; path: string }[] = [];
       if (plan.records) {
         const gone = this.#db.prepare(
-          `DELETE FROM inbox_records WHERE pipeline = ? AND batch_id IN (SELECT id FROM batches WHERE pipeline = ? AND status = 'delivered' AND delivered_at < ?)
+          `DELETE FROM inbox_records WHERE pipeline = ? AND ${batchOfRecord('inbox_records')} IN (SELECT id FROM batches WHERE pipeline = ? AND status = 'delivered' AND delivered_at < ?)
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || inbox_records.id AND e.status = 'dead')
-           RETURNING id, pipeline, data, idempotency_key, received_at, batch_id`,
+           RETURNING id, pipeline, data, idempotency_key, received_at, ${batchOfRecord('inbox_records')} AS batch_id`,
         ).all(pipeline, pipeline, iso(plan.records)) as { id: number; pipeline: string; data: string; idempotency_key: string | null; received_at: string; batch_id: string }[];
         records = gone.length;
         for (const r of gone) rows.push({ kind: 'record', pipeline: r.pipeline, id: r.id, key: r.idempotency_key, received_at: r.received_at, batch_id: r.batch_id, data: JSON.parse(r.data) as unknown });

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { LadingError } from '../../../src/errors/lading-error.js';
 import { loadMigrations, runMigrations } from '../../../src/store/migrate.js';
 import { postgresMigrationsDir } from '../../../src/store/postgres/store.js';
-import { sqliteMigrationDriver, sqliteMigrationsDir } from '../../../src/store/sqlite/store.js';
+import { openSqliteStore, sqliteMigrationDriver, sqliteMigrationsDir } from '../../../src/store/sqlite/store.js';
 
 describe('migration runner', () => {
   let dir: string;
@@ -59,7 +59,7 @@ describe('migration runner', () => {
     db.prepare('DELETE FROM inbox_records WHERE id = 3').run();
     const before = db.prepare('SELECT * FROM inbox_records ORDER BY id').all();
 
-    assert.deepEqual((await runMigrations(sqliteMigrationDriver(db), all, options)).applied.map((m) => m.version), [13]);
+    assert.deepEqual((await runMigrations(sqliteMigrationDriver(db), all.filter((m) => m.version <= 13), options)).applied.map((m) => m.version), [13]);
     assert.deepEqual(db.prepare('SELECT * FROM inbox_records ORDER BY id').all(), before);
     // The deleted record's id is not handed out again.
     assert.equal(insert.run('p', '{"n":4}', 7, null, '2024-03-01T09:00:03.000Z', null).lastInsertRowid, 4);
@@ -69,6 +69,35 @@ describe('migration runner', () => {
     assert.deepEqual(indexes.map((i) => i.name), ['inbox_by_batch', 'inbox_by_key', 'inbox_by_pipeline_key', 'inbox_by_received']);
     assert.match(indexes.find((i) => i.name === 'inbox_by_pipeline_key')!.sql!, /WHERE idempotency_key IS NOT NULL/);
     assert.deepEqual(db.prepare('PRAGMA foreign_key_check').all(), []);
+  });
+
+  test('SQLite 0014: batches cut before keep their records; the records still pending go to the next cut, which is a range of ids', async () => {
+    const all = await loadMigrations(sqliteMigrationsDir());
+    await runMigrations(sqliteMigrationDriver(db), all.filter((m) => m.version < 14), options);
+    const insert = db.prepare('INSERT INTO inbox_records (pipeline, data, bytes, received_at, batch_id) VALUES (?, ?, 7, ?, ?)');
+    db.prepare("INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status) VALUES ('old', 'p', 2, 14, '2024-03-01T09:00:09.000Z', 'manual', 'open')").run();
+    // Records 1 and 4 were received after the old batch's `until` and stayed pending around it; 5 came later.
+    [[1, null], [2, 'old'], [3, 'old'], [4, null], [5, null]].forEach(([n, batch]) => insert.run('p', `{"n":${n}}`, `2024-03-01T09:00:0${n}.000Z`, batch));
+    insert.run('q', '{"n":6}', '2024-03-01T09:00:06.000Z', null);
+
+    const store = await openSqliteStore(join(dir, 'test.db'));
+    try {
+      const read = async (batch: string) => (await store.readBatch(batch, 0, 10)).map((r) => r.data.n);
+      assert.equal((await store.inboxStats('p')).pending, 3);
+      assert.deepEqual(await read('old'), [2, 3]);
+      const next = await store.cutBatch('p', { id: 'new', at: new Date('2024-03-01T10:00:00Z'), reason: 'manual', maxRecords: 2 });
+      assert.deepEqual([next?.records, next?.bytes], [2, 14]);
+      assert.deepEqual(await read('new'), [1, 4], 'the pending records around the old batch, not its own');
+      assert.deepEqual(await read('old'), [2, 3]);
+      assert.deepEqual(await store.inboxStats('p'), { pending: 1, bytes: 7, oldest: new Date('2024-03-01T09:00:05.000Z'), priorities: [] });
+      assert.equal((await store.inboxStats('q')).pending, 1, 'another pipeline\'s records are not cut');
+      const batchOf = async (n: number) => (await store.findInboxRecords(`inbox:${n}`)).map((r) => r.batchId);
+      assert.deepEqual([await batchOf(1), await batchOf(2), await batchOf(4), await batchOf(5)], [['new'], ['old'], ['new'], [null]]);
+      assert.deepEqual(await read((await store.cutBatch('p', { id: 'last', at: new Date('2024-03-01T10:01:00Z'), reason: 'manual' }))!.id), [5]);
+      assert.equal(await store.cutBatch('p', { id: 'none', at: new Date('2024-03-01T10:02:00Z'), reason: 'manual' }), null);
+    } finally {
+      await store.close();
+    }
   });
 
   test('is idempotent: a rerun applies nothing; a new file is applied alone', async () => {
