@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import pg from 'pg';
+import { batchOfRecord } from '../../src/store/batch-ranges.js';
 import { lading, ladingBin } from '../support/cli.js';
 import { postgresSkip, scratchDatabase } from '../support/postgres.js';
 import { startRecordingServer } from '../support/servers/http.js';
@@ -151,7 +152,7 @@ output:
         assert.equal(result.code, 0, result.stderr);
       };
       await client.connect();
-      const batched = async () => Number((await client.query<{ n: string }>("SELECT count(*) AS n FROM inbox_records r JOIN batches b ON b.id = r.batch_id WHERE b.status = 'delivered'")).rows[0]!.n);
+      const batched = async () => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM inbox_records r JOIN batches b ON b.id = ${batchOfRecord('r')} WHERE b.status = 'delivered'`)).rows[0]!.n);
 
       for (const id of ['a', 'b']) procs.push(start(['worker', '--id', id, '--lease', '2s', 'pipeline.yaml'], dir, db.url));
       const holderOf = (p: Process) => p.events.filter((e) => e.type === 'scheduler_lease_acquired').length > 0;
@@ -167,7 +168,7 @@ output:
       await until('the other process to take the lease over', () => (holderOf(other) ? true : undefined), 60_000);
       await until('the next 100 records delivered', async () => ((await batched()) === 200 ? true : undefined));
 
-      const { rows } = await client.query<{ batch_id: string | null; n: number }>('SELECT batch_id, (data->>\'n\')::int AS n FROM inbox_records');
+      const { rows } = await client.query<{ batch_id: string | null; n: number }>(`SELECT ${batchOfRecord('r')} AS batch_id, (data->>'n')::int AS n FROM inbox_records r`);
       assert.equal(rows.length, 200);
       assert.ok(rows.every((r) => r.batch_id !== null), 'every record is in a batch');
       const delivered = readdirSync(join(dir, 'out')).flatMap((name) =>
