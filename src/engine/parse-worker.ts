@@ -67,8 +67,8 @@ class Output {
   count = 0;
 
   constructor(inputBytes: number) {
-    // Never a slice of Buffer's shared pool: the block's output is transferred, which detaches it.
-    this.bytes = Buffer.allocUnsafeSlow(Math.max(1024, inputBytes >>> 1));
+    // Not zero-filled: only the bytes written are copied out.
+    this.bytes = Buffer.allocUnsafe(Math.max(1024, inputBytes >>> 1));
     const records = Math.max(64, inputBytes >>> 7);
     this.lines = new Int32Array(records);
     this.ends = new Uint32Array(records);
@@ -76,11 +76,10 @@ class Output {
 
   add(line: number, encoded: Uint8Array | string | undefined): void {
     if (typeof encoded === 'string') {
-      // UTF-8 takes at most 3 bytes per UTF-16 unit.
-      if (this.size + encoded.length * 3 > this.bytes.byteLength) this.bytes = grown(this.bytes, this.size + encoded.length * 3, this.size);
+      this.#room(encoded.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
       this.size += this.bytes.write(encoded, this.size);
     } else if (encoded !== undefined) {
-      if (this.size + encoded.byteLength > this.bytes.byteLength) this.bytes = grown(this.bytes, this.size + encoded.byteLength, this.size);
+      this.#room(encoded.byteLength);
       this.bytes.set(encoded, this.size);
       this.size += encoded.byteLength;
     }
@@ -91,11 +90,17 @@ class Output {
     this.lines[this.count] = line;
     this.ends[this.count++] = this.size;
   }
+
+  #room(extra: number): void {
+    if (this.size + extra <= this.bytes.byteLength) return;
+    const next = Buffer.allocUnsafe(Math.max(this.size + extra, this.bytes.byteLength * 2));
+    next.set(this.bytes.subarray(0, this.size));
+    this.bytes = next;
+  }
 }
 
-function grown<T extends Buffer | Int32Array | Uint32Array>(array: T, needed: number, used: number): T {
-  const length = Math.max(needed, array.length * 2);
-  const next = (Buffer.isBuffer(array) ? Buffer.allocUnsafeSlow(length) : new (array.constructor as new (length: number) => T)(length)) as T;
+function grown<T extends Int32Array | Uint32Array>(array: T, needed: number, used: number): T {
+  const next = new (array.constructor as new (length: number) => T)(Math.max(needed, array.length * 2));
   next.set(array.subarray(0, used));
   return next;
 }
