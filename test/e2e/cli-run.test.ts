@@ -179,6 +179,23 @@ test('a reader that goes away ends the command quietly, without an EPIPE stack t
   assert.doesNotMatch(stderr, /EPIPE|Error/);
 });
 
+test('lading ingest commits slice after slice in input order; a key seen in an earlier slice is a duplicate', async () => {
+  const dir = tempDir();
+  const data = ['--data-dir', join(dir, '.lading')];
+  // 10,000 lines in slices of 700 (each large enough for the store's ingest thread); ids repeat after 9,000.
+  writeFileSync(join(dir, 'in.ndjson'), Array.from({ length: 10_000 }, (_, i) => JSON.stringify({ id: i % 9000, line: i + 1 })).join('\n'));
+  const ingested = await lading(['ingest', 'sliced', 'in.ndjson', '--key-field', 'id', '--commit-size', '700', '--json', ...data], { cwd: dir });
+  assert.equal(ingested.code, 0, ingested.stderr);
+  assert.deepEqual(lastJsonLine(ingested.stdout), { pipeline: 'sliced', accepted: 9000, duplicates: 1000, rejected: 0, pending: 9000 });
+  const db = new Database(join(dir, '.lading', 'lading.db'), { readonly: true });
+  try {
+    const lines = (db.prepare('SELECT data FROM inbox_records ORDER BY id').pluck().all() as string[]).map((text) => (JSON.parse(text) as { line: number }).line);
+    assert.deepEqual(lines, Array.from({ length: 9000 }, (_, i) => i + 1), 'the first of each key, in the order read');
+  } finally {
+    db.close();
+  }
+});
+
 test('lading ingest stores each NDJSON record as the text it was read from, without serialising it again', async () => {
   const dir = tempDir();
   const data = ['--data-dir', join(dir, '.lading')];
