@@ -84,7 +84,6 @@ async function* chunked(items: AsyncIterable<Item>, size: () => number): AsyncIt
   if (chunk.length > 0) yield chunk;
 }
 
-/** chunked for a source's runs of items (readBatches). */
 /** The source's items unparsed (Item.unparsed), when it can give them so: an NDJSON file's lines, an inbox batch's stored JSON. */
 function unparsedBatches(source: Source, signal: AbortSignal): AsyncIterable<readonly Item[]> | undefined {
   if (source.readNdjsonWith) return source.readNdjsonWith((bytes, options) => readNdjsonBatches(bytes, { ...options, unparsed: true }), signal);
@@ -97,6 +96,7 @@ async function* storedUnparsed(pages: AsyncIterable<JsonPage>): AsyncIterable<It
   for await (const page of pages) yield page.ids.map((id, i) => ({ id, seq: ++seq, data: noData, unparsed: Buffer.from(page.json[i]!) }));
 }
 
+/** chunked for a source's runs of items (readBatches). */
 async function* rechunked(batches: AsyncIterable<readonly Item[]>, size: () => number): AsyncIterable<Item[]> {
   let chunk: Item[] = [];
   for await (const batch of batches) {

@@ -387,7 +387,10 @@ export interface CutOptions {
   /** Why the batch is cut (its flush reason): count, bytes, age, schedule, manual, rule, priority, backup. */
   readonly reason: string;
   readonly maxRecords?: number;
-  /** Only records received at or before this instant: a missed schedule fire replays its own window. */
+  /**
+   * Only records received at or before this instant: a missed schedule fire replays its own
+   * window. A batch is a range of ids, so the cut stops at the first pending record received later.
+   */
   readonly until?: Date;
   /** The schedule fire this cut acts on, recorded in the same transaction (even when nothing is pending). */
   readonly fire?: { readonly trigger: string; readonly at: Date };

@@ -285,6 +285,17 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal((await store.cutBatch('partner-a', { id: 'b3', at: at(10), reason: 'count' }))?.records, 1);
       });
 
+      test('a cut with until stops at the first pending record received after it: a batch is a run of records in id order', async () => {
+        await store.ingest('partner-a', [{ data: { n: 1 } }], at(1));
+        await store.ingest('partner-a', [{ data: { n: 2 } }], at(3));
+        await store.ingest('partner-a', [{ data: { n: 3 } }], at(2)); // stored after n: 2, with an earlier time
+        const early = await store.cutBatch('partner-a', { id: 'b1', at: at(10), reason: 'schedule', until: at(2) });
+        assert.deepEqual((await store.readBatch(early!.id, 0, 10)).map((r) => r.data), [{ n: 1 }]);
+        assert.equal((await store.inboxStats('partner-a')).pending, 2, 'n: 3 waits for the next cut, behind n: 2');
+        const rest = await store.cutBatch('partner-a', { id: 'b2', at: at(10), reason: 'count' });
+        assert.deepEqual((await store.readBatch(rest!.id, 0, 10)).map((r) => r.data), [{ n: 2 }, { n: 3 }]);
+      });
+
       test('a cut records its schedule fire in the same transaction, even when nothing is pending', async () => {
         assert.equal(await store.lastFire('partner-a', 'daily'), null);
         assert.equal(await store.cutBatch('partner-a', { id: 'b1', at: at(5), reason: 'schedule', fire: { trigger: 'daily', at: at(4) } }), null);

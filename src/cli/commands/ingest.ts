@@ -35,7 +35,7 @@ export function ingestCommand(): Command {
         let duplicates = 0;
         let rejected = 0;
         // A slice commits while the next one is read: on SQLite its INSERTs and fsync run on the
-        // store's ingest thread, beside the parse (1M leads: 8.6 → 5.x s; docs/benchmarks.md).
+        // store's ingest thread, beside the parse (1M leads: 9.4 → 7.1 s; docs/benchmarks.md).
         // Never more than one in flight, so a slice that fails stops every slice after it.
         let committing: Promise<void> | undefined;
         const flush = async () => {
