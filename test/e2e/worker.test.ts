@@ -60,7 +60,8 @@ describe('lading worker on a shared PostgreSQL', { skip: postgresSkip }, () => {
     const ITEMS = 200_000;
     const CHUNK = 500;
     const db = await scratchDatabase();
-    const server = await startRecordingServer(() => ({ status: 200, body: { ok: true } }));
+    // Each answer waits a little, so the run outlasts the slowest worker's start and the victim is mid-chunk when killed.
+    const server = await startRecordingServer(() => ({ status: 200, body: { ok: true }, delayMs: 5 }));
     const client = new pg.Client({ connectionString: db.url });
     const workers: Process[] = [];
     try {
@@ -79,12 +80,18 @@ execution: { chunk_size: ${CHUNK}, concurrency: 2 }
       for (const id of ['w1', 'w2', 'w3']) workers.push(start(['worker', '--id', id, '--concurrency', '2', '--lease', '4s'], dir, db.url));
       const [victim] = workers;
       const committed = () => workers.reduce((n, w) => n + w.events.filter((e) => e.type === 'chunk_committed').length, 0);
-      await until('40 chunks committed with the victim working', () => (committed() >= 40 && victim!.events.some((e) => e.type === 'chunk_committed') ? true : undefined));
+      const inFlight = (w: Process) => {
+        const open = new Set(w.events.filter((e) => e.type === 'chunk_claimed').map((e) => e.chunk_index!));
+        for (const e of w.events) if (e.type === 'chunk_committed') open.delete(e.chunk_index!);
+        return open;
+      };
+      // A victim that started last may first commit when the others have finished the job; it must be killed holding a chunk.
+      await until('40 chunks committed with the victim mid-chunk', () =>
+        (committed() >= 40 && victim!.events.some((e) => e.type === 'chunk_committed') && inFlight(victim!).size > 0 ? true : undefined));
       victim!.child.kill('SIGKILL');
       await victim!.exited;
       // What the victim held when it died, as far as it printed: claimed and not committed.
-      const claimed = new Set(victim!.events.filter((e) => e.type === 'chunk_claimed').map((e) => e.chunk_index!));
-      for (const e of victim!.events) if (e.type === 'chunk_committed') claimed.delete(e.chunk_index!);
+      const claimed = inFlight(victim!);
       // At most its 2 in flight, plus up to 2 it committed without having printed so before the kill.
       assert.ok(claimed.size <= 4, `the victim held ${claimed.size} chunks`);
 
