@@ -7,7 +7,7 @@
 // be committed with an id at or below a range already cut (each store's cutBatch says how).
 
 /** SQL: the highest id cut into a range for the pipeline named by `pipeline` (a placeholder or a column). */
-export const cutPosition = (pipeline: string): string => `(SELECT coalesce(max(last_id), 0) FROM batches WHERE pipeline = ${pipeline})`;
+export const cutPosition = (pipeline: string): string => `(SELECT coalesce(max(last_id), 0) FROM batches WHERE pipeline = ${pipeline} AND last_id IS NOT NULL)`;
 
 /**
  * SQL: the batch of inbox record `r` (a table name or alias): its batch_id, or the range holding

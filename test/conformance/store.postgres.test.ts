@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { LadingError } from '../../src/errors/lading-error.js';
-import { loadMigrations } from '../../src/store/migrate.js';
-import { openPostgresStore, postgresMigrationsDir, type PostgresStore } from '../../src/store/postgres/store.js';
+import { loadMigrations, runMigrations } from '../../src/store/migrate.js';
+import { openPostgresStore, postgresMigrationDriver, postgresMigrationsDir, type PostgresStore } from '../../src/store/postgres/store.js';
 import type { Batch } from '../../src/store/types.js';
 import { postgresSkip, scratchDatabase, type ScratchDatabase } from '../support/postgres.js';
 import { describeStore } from './store.suite.js';
@@ -87,17 +87,20 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
     await client.connect();
     try {
       // The open transaction takes the lower id; a record inserted after it takes a higher one and commits first.
+      // It writes what the store's ingest writes: the record, and before it commits its arrival and the pipeline's totals.
       await client.query('BEGIN');
-      await client.query(`INSERT INTO inbox_records (pipeline, data, bytes, received_at) VALUES ('inflight', '{"n":1}', 7, now())`);
+      const { rows } = await client.query<{ id: string }>(`INSERT INTO inbox_records (pipeline, data, bytes, received_at) VALUES ('inflight', '{"n":1}', 7, now()) RETURNING id`);
       await store.ingest('inflight', [{ data: { n: 2 } }], new Date());
       let cutDone = false;
       const cut = store.cutBatch('inflight', { id: 'inflight-b1', at: new Date(), reason: 'manual' }).finally(() => (cutDone = true));
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(cutDone, false, 'the cut waits for the insert in flight');
+      await client.query(`INSERT INTO inbox_arrivals (pipeline, last_id, received_at) VALUES ('inflight', $1, now())`, [rows[0]!.id]);
+      await client.query(`UPDATE inbox_totals SET records = records + 1, bytes = bytes + 7 WHERE pipeline = 'inflight'`);
       await client.query('COMMIT');
       const batch = await cut;
       assert.deepEqual((await store.readBatch(batch!.id, 0, 10)).map((r) => r.data.n), [1, 2], 'both records, the one committed last included');
-      assert.equal((await store.inboxStats('inflight')).pending, 0);
+      assert.deepEqual(await store.inboxStats('inflight'), { pending: 0, bytes: 0, oldest: null, priorities: [] });
     } finally {
       await client.end();
       await store.close();
@@ -105,28 +108,36 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
   });
 
   test('a batch cut before ranges (0011) keeps its records; the records pending around it go to the next cut', async () => {
-    const store = await openPostgresStore(db.url);
-    const client = new pg.Client({ connectionString: db.url });
+    // A database as it was before 0011, with an old batch and records pending around it; the store upgrades it.
+    const old = await scratchDatabase();
+    const pool = new pg.Pool({ connectionString: old.url });
+    await runMigrations(postgresMigrationDriver(pool), (await loadMigrations(postgresMigrationsDir())).filter((m) => m.version < 11), { description: 'test' });
+    await pool.end();
+    const client = new pg.Client({ connectionString: old.url });
     await client.connect();
+    let store: PostgresStore | undefined;
     try {
       await client.query(`INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason) VALUES ('old', 'before', 2, 14, now(), 'manual')`);
       for (const [n, batch] of [[1, null], [2, 'old'], [3, 'old'], [4, null]] as const) {
-        await client.query('INSERT INTO inbox_records (pipeline, data, bytes, received_at, batch_id) VALUES ($1, $2, 7, now(), $3)', ['before', { n }, batch]);
+        await client.query('INSERT INTO inbox_records (pipeline, data, bytes, received_at, batch_id) VALUES ($1, $2, 7, $3, $4)', ['before', { n }, new Date(Date.UTC(2024, 2, 1, 9, 0, n)), batch]);
       }
-      const read = async (batch: string) => (await store.readBatch(batch, 0, 10)).map((r) => r.data.n);
-      const json = async (batch: string) => (await store.readBatchJson(batch, 0, 10)).json.map((text) => (JSON.parse(text) as { n: number }).n);
-      assert.equal((await store.inboxStats('before')).pending, 2);
+      store = await openPostgresStore(old.url);
+      const upgraded = store;
+      const read = async (batch: string) => (await upgraded.readBatch(batch, 0, 10)).map((r) => r.data.n);
+      const json = async (batch: string) => (await upgraded.readBatchJson(batch, 0, 10)).json.map((text) => (JSON.parse(text) as { n: number }).n);
+      assert.deepEqual(await upgraded.inboxStats('before'), { pending: 2, bytes: 14, oldest: new Date(Date.UTC(2024, 2, 1, 9, 0, 1)), priorities: [] });
       assert.deepEqual([await read('old'), await json('old')], [[2, 3], [2, 3]]);
-      const next = await store.cutBatch('before', { id: 'new', at: new Date(), reason: 'manual' });
+      const next = await upgraded.cutBatch('before', { id: 'new', at: new Date(), reason: 'manual' });
       assert.equal(next?.records, 2);
       assert.deepEqual([await read('new'), await json('new')], [[1, 4], [1, 4]]);
       const ids = (await client.query<{ id: number }>(`SELECT id FROM inbox_records WHERE pipeline = 'before' ORDER BY id`)).rows.map((r) => Number(r.id));
-      const batchOf = async (id: number) => (await store.findInboxRecords(`inbox:${id}`)).map((r) => r.batchId);
+      const batchOf = async (id: number) => (await upgraded.findInboxRecords(`inbox:${id}`)).map((r) => r.batchId);
       assert.deepEqual(await Promise.all(ids.map(batchOf)), [['new'], ['old'], ['old'], ['new']]);
-      assert.equal((await store.inboxStats('before')).pending, 0);
+      assert.deepEqual(await upgraded.inboxStats('before'), { pending: 0, bytes: 0, oldest: null, priorities: [] });
     } finally {
       await client.end();
-      await store.close();
+      await store?.close();
+      await old.drop();
     }
   });
 

@@ -238,6 +238,84 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         );
       });
 
+      test('property: inboxStats agrees with the pending records after any ingests (duplicates, sizes, times out of order, priorities, two pipelines in one call) and cuts (maxRecords, until)', async () => {
+        type Input = { key: number | undefined; size: number; priority: number | undefined };
+        type Op =
+          | { kind: 'ingest'; minute: number; records: Input[] }
+          | { kind: 'requests'; minute: number; mine: Input[]; other: Input[] }
+          | { kind: 'cut'; max: number | undefined; until: number | undefined };
+        const input: fc.Arbitrary<Input> = fc.record({
+          key: fc.option(fc.integer({ min: 0, max: 12 }), { nil: undefined }),
+          size: fc.integer({ min: 0, max: 40 }),
+          priority: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+        });
+        const op: fc.Arbitrary<Op> = fc.oneof(
+          fc.record({ kind: fc.constant('ingest' as const), minute: fc.integer({ min: 0, max: 30 }), records: fc.array(input, { maxLength: 8 }) }),
+          fc.record({ kind: fc.constant('requests' as const), minute: fc.integer({ min: 0, max: 30 }), mine: fc.array(input, { maxLength: 5 }), other: fc.array(input, { maxLength: 5 }) }),
+          fc.record({ kind: fc.constant('cut' as const), max: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }), until: fc.option(fc.integer({ min: 0, max: 30 }), { nil: undefined }) }),
+        );
+        let run = 0;
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { maxLength: 20 }), async (ops) => {
+            const pipelines = [`stats-${run}`, `stats-${run}-other`];
+            run++;
+            // The model: each pipeline's pending records in id order, and the keys it has stored.
+            const pending = new Map(pipelines.map((p) => [p, [] as { bytes: number; minute: number; priority: number | undefined }[]]));
+            const keys = new Map(pipelines.map((p) => [p, new Set<number>()]));
+            let n = 0;
+            const records = (list: Input[]) => list.map((r) => ({
+              data: { n: n++, pad: 'x'.repeat(r.size) }, ...(r.key === undefined ? {} : { key: `k${r.key}` }), ...(r.priority === undefined ? {} : { priority: r.priority }),
+            }));
+            const model = (pipeline: string, list: ReturnType<typeof records>, minute: number) => {
+              for (const r of list) {
+                if (r.key !== undefined) {
+                  if (keys.get(pipeline)!.has(Number(r.key.slice(1)))) continue;
+                  keys.get(pipeline)!.add(Number(r.key.slice(1)));
+                }
+                pending.get(pipeline)!.push({ bytes: bytesOf(r.data), minute, priority: r.priority });
+              }
+            };
+            let batches = 0;
+            for (const o of ops) {
+              if (o.kind === 'ingest') {
+                const list = records(o.records);
+                await store.ingest(pipelines[0]!, list, at(o.minute));
+                model(pipelines[0]!, list, o.minute);
+              } else if (o.kind === 'requests') {
+                const mine = records(o.mine);
+                const other = records(o.other);
+                await store.ingestRequests([{ pipeline: pipelines[0]!, records: mine }, { pipeline: pipelines[1]!, records: other }], at(o.minute));
+                model(pipelines[0]!, mine, o.minute);
+                model(pipelines[1]!, other, o.minute);
+              } else {
+                const batch = await store.cutBatch(pipelines[0]!, {
+                  id: `${pipelines[0]}-b${batches++}`, at: at(40), reason: 'manual',
+                  ...(o.max === undefined ? {} : { maxRecords: o.max }), ...(o.until === undefined ? {} : { until: at(o.until) }),
+                });
+                // The cut takes pending records in id order up to max, stopping at the first received after `until`.
+                const list = pending.get(pipelines[0]!)!;
+                let take = 0;
+                while (take < list.length && take < (o.max ?? Infinity) && (o.until === undefined || list[take]!.minute <= o.until)) take++;
+                assert.equal(batch?.records ?? 0, take);
+                list.splice(0, take);
+              }
+              for (const pipeline of pipelines) {
+                const list = pending.get(pipeline)!;
+                const counts = new Map<number, number>();
+                for (const r of list) if (r.priority !== undefined) counts.set(r.priority, (counts.get(r.priority) ?? 0) + 1);
+                assert.deepEqual(await store.inboxStats(pipeline), {
+                  pending: list.length,
+                  bytes: list.reduce((sum, r) => sum + r.bytes, 0),
+                  oldest: list.length === 0 ? null : at(Math.min(...list.map((r) => r.minute))),
+                  priorities: [...counts].sort(([a], [b]) => b - a).map(([priority, count]) => ({ priority, count })),
+                }, `${pipeline} after ${JSON.stringify(o)}`);
+              }
+            }
+          }),
+          { numRuns: 40 },
+        );
+      });
+
       test('openBatch resumes the oldest undelivered batch until completeBatch marks it delivered', async () => {
         await store.ingest('partner-a', [{ data: { n: 1 } }, { data: { n: 2 } }], at(0));
         const b1 = await store.cutBatch('partner-a', { id: 'b1', at: at(1), reason: 'manual', maxRecords: 1 });

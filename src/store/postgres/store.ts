@@ -6,6 +6,7 @@ import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
 import { loadPg } from '../../sql/postgres.js';
 import { batchOfRecord, cutPosition } from '../batch-ranges.js';
+import { Arrivals } from '../inbox-totals.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
@@ -197,7 +198,7 @@ export class PostgresStore implements Store {
 
   async ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }> {
     if (records.length === 0) return { accepted: 0, duplicates: 0 };
-    return this.#call('ingest', () => insertRecords(this.#pool, pipeline, records, at));
+    return this.#transaction('ingest', (client) => insertRecords(client, pipeline, records, at));
   }
 
   async cutBatch(pipeline: string, opts: CutOptions): Promise<Batch | null> {
@@ -221,13 +222,20 @@ export class PostgresStore implements Store {
            SELECT min(id) AS id FROM inbox_records
            WHERE pipeline = $1 AND batch_id IS NULL AND id > (SELECT after FROM position) AND $6::timestamptz IS NOT NULL AND received_at > $6::timestamptz
          ), picked AS (
-           SELECT id, bytes FROM inbox_records
+           SELECT id, bytes, priority FROM inbox_records
            WHERE pipeline = $1 AND batch_id IS NULL AND id > (SELECT after FROM position) AND id < coalesce((SELECT id FROM stop), ${Number.MAX_SAFE_INTEGER})
            ORDER BY id LIMIT $2
+         ), cut AS (
+           INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, first_id, last_id)
+           SELECT $3, $1, count(*), coalesce(sum(bytes), 0), $4, $5, min(id), max(id) FROM picked HAVING count(*) > 0
+           RETURNING ${batchColumns}, last_id
+         ), untallied AS (
+           UPDATE inbox_totals t SET records = t.records - cut.records, bytes = t.bytes - cut.bytes, prioritized = t.prioritized - (SELECT count(priority) FROM picked)
+           FROM cut WHERE t.pipeline = $1
+         ), departed AS (
+           DELETE FROM inbox_arrivals a USING cut WHERE a.pipeline = $1 AND a.last_id <= cut.last_id
          )
-         INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, first_id, last_id)
-         SELECT $3, $1, count(*), coalesce(sum(bytes), 0), $4, $5, min(id), max(id) FROM picked HAVING count(*) > 0
-         RETURNING ${batchColumns}`,
+         SELECT ${batchColumns} FROM cut`,
         [pipeline, opts.maxRecords ?? null, opts.id, opts.at, opts.reason, opts.until ?? null],
       );
       return rows[0] === undefined ? null : toBatch(rows[0]);
@@ -275,13 +283,16 @@ export class PostgresStore implements Store {
   }
 
   async inboxStats(pipeline: string): Promise<InboxStats> {
-    // One statement, so the counts and the priorities come from the same snapshot.
+    // Kept totals and one seek (store/inbox-totals.ts), not a read of every pending record; one
+    // statement, so the counts and the priorities come from the same snapshot.
     const { rows } = await this.#query<InboxStats>('inboxStats',
-      `SELECT count(*) AS pending, coalesce(sum(bytes), 0)::bigint AS bytes, min(received_at) AS oldest,
-         (SELECT coalesce(json_agg(json_build_object('priority', p.priority, 'count', p.n) ORDER BY p.priority DESC), '[]')
-          FROM (SELECT priority, count(*) AS n FROM inbox_records
-                WHERE pipeline = $1 AND batch_id IS NULL AND id > ${cutPosition('$1')} AND priority IS NOT NULL GROUP BY priority) p) AS priorities
-       FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL AND id > ${cutPosition('$1')}`, [pipeline]);
+      `WITH t AS (SELECT records, bytes, prioritized FROM inbox_totals WHERE pipeline = $1)
+       SELECT coalesce((SELECT records FROM t), 0)::bigint AS pending, coalesce((SELECT bytes FROM t), 0)::bigint AS bytes,
+         (SELECT min(received_at) FROM inbox_arrivals WHERE pipeline = $1) AS oldest,
+         CASE WHEN coalesce((SELECT prioritized FROM t), 0) = 0 THEN '[]' ELSE
+           (SELECT coalesce(json_agg(json_build_object('priority', p.priority, 'count', p.n) ORDER BY p.priority DESC), '[]')
+            FROM (SELECT priority, count(*) AS n FROM inbox_records
+                  WHERE pipeline = $1 AND priority IS NOT NULL AND id > ${cutPosition('$1')} AND batch_id IS NULL GROUP BY priority) p) END AS priorities`, [pipeline]);
     const row = rows[0]!;
     return { pending: row.pending, bytes: row.bytes, oldest: row.oldest, priorities: row.priorities };
   }
@@ -1021,22 +1032,23 @@ export class PostgresStore implements Store {
 type Queryable = pg.Pool | pg.PoolClient;
 
 /**
- * Inserts inbox records in one statement (atomic on its own, or part of the caller's
- * transaction); ORDER BY ord gives ids in arrival order. A record whose key is already stored
- * (or repeated within the call) counts as a duplicate.
+ * Inserts inbox records inside the caller's transaction; ORDER BY ord gives ids in arrival order.
+ * A record whose key is already stored (or repeated within the call) counts as a duplicate.
  */
-async function insertRecords(db: Queryable, pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ accepted: number; duplicates: number }> {
-  return (await insertRequests(db, [{ pipeline, records }], at))[0]!;
+async function insertRecords(client: pg.PoolClient, pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ accepted: number; duplicates: number }> {
+  return (await insertRequests(client, [{ pipeline, records }], at))[0]!;
 }
 
 /**
  * The records of several requests, in request order (a key repeated in a later request is a
- * duplicate of the earlier one, as row by row), and each request's counts. A record without a
+ * duplicate of the earlier one, as row by row), and each request's counts, inside the caller's
+ * transaction, which ends with the pending totals (store/inbox-totals.ts). A record without a
  * key always goes in; one with a key went in when the INSERT returns its key, and then it was
  * that key's first record here.
  */
-async function insertRequests(db: Queryable, requests: readonly IngestRequest[], at: Date): Promise<{ accepted: number; duplicates: number }[]> {
+async function insertRequests(client: pg.PoolClient, requests: readonly IngestRequest[], at: Date): Promise<{ accepted: number; duplicates: number }[]> {
   const accepted = requests.map(() => 0);
+  const arrivals = new Arrivals();
   // Statements of one pipeline's consecutive requests, up to a thousand rows: many small requests
   // share one, a large one has its own (one statement for a whole group of bulk requests
   // measured half as fast).
@@ -1045,15 +1057,25 @@ async function insertRequests(db: Queryable, requests: readonly IngestRequest[],
     let size = requests[first]!.records.length;
     const pipeline = requests[first]!.pipeline;
     while (end < requests.length && requests[end]!.pipeline === pipeline && size + requests[end]!.records.length <= ROWS_PER_INSERT) size += requests[end++]!.records.length;
-    await insertSlice(db, requests, first, end, at, accepted);
+    await insertSlice(client, requests, first, end, at, accepted, arrivals);
     first = end;
+  }
+  const tallied = arrivals.list();
+  if (tallied.length > 0) {
+    await client.query(
+      `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t (pipeline, records, bytes, prioritized, last_id)),
+       arrived AS (INSERT INTO inbox_arrivals (pipeline, last_id, received_at) SELECT pipeline, last_id, $6 FROM t)
+       INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) SELECT pipeline, records, bytes, prioritized FROM t ORDER BY pipeline
+       ON CONFLICT (pipeline) DO UPDATE SET records = inbox_totals.records + excluded.records, bytes = inbox_totals.bytes + excluded.bytes,
+         prioritized = inbox_totals.prioritized + excluded.prioritized`,
+      [tallied.map((a) => a.pipeline), tallied.map((a) => a.records), tallied.map((a) => a.bytes), tallied.map((a) => a.prioritized), tallied.map((a) => a.lastId), at]);
   }
   return requests.map((request, i) => ({ accepted: accepted[i]!, duplicates: request.records.length - accepted[i]! }));
 }
 
 const ROWS_PER_INSERT = 1000;
 
-async function insertSlice(db: Queryable, requests: readonly IngestRequest[], first: number, end: number, at: Date, accepted: number[]): Promise<void> {
+async function insertSlice(db: pg.PoolClient, requests: readonly IngestRequest[], first: number, end: number, at: Date, accepted: number[], arrivals: Arrivals): Promise<void> {
   const pipeline = requests[first]!.pipeline;
   const records = requests.slice(first, end).flatMap((request) => request.records);
   if (records.length === 0) return;
@@ -1064,8 +1086,8 @@ async function insertSlice(db: Queryable, requests: readonly IngestRequest[], fi
   // node-postgres escapes a text[] element by element, 7.6% of a bulk load's event loop, and 100
   // such statements of 1,000 leads took 3.3 s against 2.4 s (docs/benchmarks.md, machine F).
   // Keys and priorities, when any record has one, ride along as arrays zipped by position
-  // (ROWS FROM pads a null array).
-  const { rows: inserted } = await db.query<{ idempotency_key: string }>(
+  // (ROWS FROM pads a null array). One row comes back: what went in, for the totals.
+  const { rows } = await db.query<{ records: number; bytes: string; prioritized: number; last_id: string | null; keys: string[] }>(
     `WITH inserted AS (
        INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority)
        SELECT $1, r.data, r.bytes, r.key, $6, r.priority
@@ -1073,10 +1095,13 @@ async function insertSlice(db: Queryable, requests: readonly IngestRequest[], fi
          WITH ORDINALITY AS r (data, bytes, key, priority, ord)
        ORDER BY r.ord
        ON CONFLICT (pipeline, idempotency_key) DO NOTHING
-       RETURNING idempotency_key)
-     SELECT idempotency_key FROM inserted WHERE idempotency_key IS NOT NULL`,
+       RETURNING id, bytes, idempotency_key, priority)
+     SELECT count(*)::integer AS records, coalesce(sum(bytes), 0) AS bytes, count(priority)::integer AS prioritized, max(id) AS last_id,
+       coalesce(array_agg(idempotency_key) FILTER (WHERE idempotency_key IS NOT NULL), '{}') AS keys
+     FROM inserted`,
     [pipeline, `[${data.join(',')}]`, data.map((d) => Buffer.byteLength(d)), keys, priorities, at]);
-  const stored = new Set(inserted.map((row) => row.idempotency_key));
+  const stored = new Set(rows[0]!.keys);
+  arrivals.add(pipeline, rows[0]!.records, Number(rows[0]!.bytes), rows[0]!.prioritized, Number(rows[0]!.last_id));
   for (let index = first; index < end; index++) {
     for (const record of requests[index]!.records) {
       if (record.key === undefined || stored.delete(record.key)) accepted[index]!++;

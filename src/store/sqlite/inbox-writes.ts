@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { statementCache } from './connection.js';
+import { Arrivals } from '../inbox-totals.js';
 import { inboxJson, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
 
 /** 6 bound parameters a row: 3,072 per statement, well under SQLite's limit of 32,766. */
@@ -29,23 +30,51 @@ export class InboxWrites {
    * counts as a duplicate. Many rows per INSERT: statement runs, not rows, dominate an ingest's
    * CPU. A run of `n` rows is cut into power-of-two slices of at most `maxInsertRows`, so at most
    * a dozen statement shapes are ever prepared. ON CONFLICT works row by row, so a key repeated
-   * inside one slice is a duplicate too.
+   * inside one slice is a duplicate too. What went in is added to `arrivals`, for `tally`.
    */
-  insert(pipeline: string, records: readonly InboxInput[], receivedAt: string): { accepted: number; duplicates: number } {
+  insert(pipeline: string, records: readonly InboxInput[], receivedAt: string, arrivals: Arrivals): { accepted: number; duplicates: number } {
     let accepted = 0;
     for (let start = 0; start < records.length;) {
       let rows = maxInsertRows;
       while (rows > records.length - start) rows >>= 1;
       const params: unknown[] = [];
+      let bytes = 0;
+      let prioritized = 0;
+      let keyed = false;
       for (let i = start; i < start + rows; i++) {
         const record = records[i]!;
         const data = inboxJson(record);
-        params.push(pipeline, data, typeof data === 'string' ? Buffer.byteLength(data) : data.length, record.key ?? null, receivedAt, record.priority ?? null);
+        const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+        bytes += size;
+        if (record.priority !== undefined) prioritized++;
+        keyed ||= record.key !== undefined;
+        params.push(pipeline, data, size, record.key ?? null, receivedAt, record.priority ?? null);
       }
-      accepted += this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run(params).changes;
+      // A duplicate still takes an id (AUTOINCREMENT), so the stored rows are the ones above the
+      // counter as it was: only a slice with keys can have duplicates, and only one that had them is summed.
+      const before = keyed ? (this.#stmt("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'inbox_records'), 0)").pluck().get() as number) : 0;
+      const { changes, lastInsertRowid } = this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run(params);
+      if (changes > 0 && changes < rows) {
+        ({ bytes, prioritized } = this.#stmt('SELECT sum(bytes) AS bytes, count(priority) AS prioritized FROM inbox_records WHERE id > ?').get(before) as { bytes: number; prioritized: number });
+      }
+      arrivals.add(pipeline, changes, bytes, prioritized, Number(lastInsertRowid));
+      accepted += changes;
       start += rows;
     }
     return { accepted, duplicates: records.length - accepted };
+  }
+
+  /** Adds a transaction's arrivals to the pending totals, inside it (src/store/inbox-totals.ts). */
+  tally(arrivals: Arrivals, receivedAt: string): void {
+    const total = this.#stmt(
+      `INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) VALUES (?, ?, ?, ?)
+       ON CONFLICT (pipeline) DO UPDATE SET records = records + excluded.records, bytes = bytes + excluded.bytes, prioritized = prioritized + excluded.prioritized`,
+    );
+    const arrived = this.#stmt('INSERT INTO inbox_arrivals (pipeline, last_id, received_at) VALUES (?, ?, ?)');
+    for (const a of arrivals.list()) {
+      total.run(a.pipeline, a.records, a.bytes, a.prioritized);
+      arrived.run(a.pipeline, a.lastId, receivedAt);
+    }
   }
 
   /**
@@ -61,9 +90,10 @@ export class InboxWrites {
     );
     return this.db.transaction(() => {
       const outcomes: IngestOutcome[] = [];
+      const arrivals = new Arrivals();
       let pooled: { pipeline: string; records: InboxInput[] } | undefined;
       const insertPooled = () => {
-        if (pooled !== undefined) this.insert(pooled.pipeline, pooled.records, receivedAt);
+        if (pooled !== undefined) this.insert(pooled.pipeline, pooled.records, receivedAt, arrivals);
         pooled = undefined;
       };
       for (const request of requests) {
@@ -84,13 +114,14 @@ export class InboxWrites {
             continue;
           }
         }
-        const counts = this.insert(request.pipeline, request.records, receivedAt);
+        const counts = this.insert(request.pipeline, request.records, receivedAt, arrivals);
         if (request.requestKey !== undefined) {
           remember.run(request.pipeline, request.requestKey, counts.accepted, counts.duplicates, request.extra === undefined ? null : JSON.stringify(request.extra), receivedAt);
         }
         outcomes.push({ ...counts, replayed: false, ...(request.extra === undefined ? {} : { extra: request.extra }) });
       }
       insertPooled();
+      this.tally(arrivals, receivedAt);
       return outcomes;
     }).immediate();
   }

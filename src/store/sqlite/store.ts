@@ -13,6 +13,7 @@ import * as rows from '../rows.js';
 import { openConnection, statementCache, WalSync, type ConnectionOptions } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
 import { batchOfRecord, cutPosition } from '../batch-ranges.js';
+import { Arrivals } from '../inbox-totals.js';
 import { IngestThread } from './ingest-thread.js';
 
 // This driver's rows (times as string, JSON as string); their mapping is shared with the other store in rows.ts.
@@ -187,7 +188,12 @@ export class SqliteStore implements Store {
   async ingest(pipeline: string, records: readonly InboxInput[], at: Date): Promise<{ readonly accepted: number; readonly duplicates: number }> {
     return this.#call('ingest', () => {
       if (records.length === 0) return { accepted: 0, duplicates: 0 };
-      return this.#db.transaction(() => this.#inbox.insert(pipeline, records, iso(at))).immediate();
+      return this.#db.transaction(() => {
+        const arrivals = new Arrivals();
+        const counts = this.#inbox.insert(pipeline, records, iso(at), arrivals);
+        this.#inbox.tally(arrivals, iso(at));
+        return counts;
+      }).immediate();
     });
   }
 
@@ -204,20 +210,24 @@ export class SqliteStore implements Store {
       // below the range once it is cut.
       const late = this.#stmt('SELECT min(id) FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND received_at > ?').pluck();
       const pending = this.#stmt(
-        `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, min(id) AS first, max(id) AS last FROM (
-           SELECT id, bytes FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND id < ? ORDER BY id LIMIT ?)`,
+        `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, count(priority) AS prioritized, min(id) AS first, max(id) AS last FROM (
+           SELECT id, bytes, priority FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND id < ? ORDER BY id LIMIT ?)`,
       );
       const insertBatch = this.#stmt(
         `INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status, first_id, last_id) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
       );
+      const untally = this.#stmt('UPDATE inbox_totals SET records = records - ?, bytes = bytes - ?, prioritized = prioritized - ? WHERE pipeline = ?');
+      const departed = this.#stmt('DELETE FROM inbox_arrivals WHERE pipeline = ? AND last_id <= ?');
       return this.#db.transaction((): Batch | null => {
         if (opts.fire) this.#recordFire(pipeline, opts.fire.trigger, opts.fire.at);
         const after = position.get(pipeline) as number;
         const stop = (opts.until === undefined ? null : late.get(pipeline, after, iso(opts.until)) as number | null) ?? Number.MAX_SAFE_INTEGER;
-        const head = pending.get(pipeline, after, stop, limit) as { records: number; bytes: number; first: number | null; last: number | null };
+        const head = pending.get(pipeline, after, stop, limit) as { records: number; bytes: number; prioritized: number; first: number | null; last: number | null };
         if (head.records === 0 || head.first === null || head.last === null) return null;
         const cutAt = iso(opts.at);
         insertBatch.run(opts.id, pipeline, head.records, head.bytes, cutAt, opts.reason, head.first, head.last);
+        untally.run(head.records, head.bytes, head.prioritized, pipeline);
+        departed.run(pipeline, head.last);
         return { id: opts.id, pipeline, records: head.records, bytes: head.bytes, cutAt: new Date(cutAt), reason: opts.reason, status: 'open' };
       }).immediate();
     });
@@ -285,16 +295,15 @@ export class SqliteStore implements Store {
   }
 
   async inboxStats(pipeline: string): Promise<InboxStats> {
+    // Kept totals and one seek (store/inbox-totals.ts), not a read of every pending record.
     return this.#call('inboxStats', () => {
-      const row = this.#stmt(
-        `SELECT count(*) AS pending, coalesce(sum(bytes), 0) AS bytes, min(received_at) AS oldest
-         FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ${cutPosition('?')}`,
-      ).get(pipeline, pipeline) as { pending: number; bytes: number; oldest: string | null };
-      const priorities = this.#stmt(
-        `SELECT priority, count(*) AS count FROM inbox_records
-         WHERE pipeline = ? AND batch_id IS NULL AND id > ${cutPosition('?')} AND priority IS NOT NULL GROUP BY priority ORDER BY priority DESC`,
+      const totals = this.#stmt('SELECT records, bytes, prioritized FROM inbox_totals WHERE pipeline = ?').get(pipeline) as { records: number; bytes: number; prioritized: number } | undefined;
+      const oldest = this.#stmt('SELECT min(received_at) FROM inbox_arrivals WHERE pipeline = ?').pluck().get(pipeline) as string | null;
+      const priorities = totals === undefined || totals.prioritized === 0 ? [] : this.#stmt(
+        `SELECT priority, count(*) AS count FROM inbox_records INDEXED BY inbox_by_priority
+         WHERE pipeline = ? AND priority IS NOT NULL AND id > ${cutPosition('?')} AND batch_id IS NULL GROUP BY priority ORDER BY priority DESC`,
       ).all(pipeline, pipeline) as { priority: number; count: number }[];
-      return { pending: row.pending, bytes: row.bytes, oldest: row.oldest === null ? null : new Date(row.oldest), priorities };
+      return { pending: totals?.records ?? 0, bytes: totals?.bytes ?? 0, oldest: oldest === null ? null : new Date(oldest), priorities };
     });
   }
 
