@@ -9,6 +9,8 @@
 //   highest record id. A cut deletes the rows at or below its range's last id, so every row left
 //   has a pending record with its time (the record at last_id), and every pending record's
 //   transaction still has its row: the oldest pending arrival is the least received_at, one seek.
+//   The rows are keyed by time, without an index on the id (a page fewer for each commit): the
+//   rows a cut deletes name records of its range, so their times lie within the range's.
 // - Priorities are counted over the pending records that carry one (a partial index), and only
 //   when the totals say there are any: PostgreSQL picks that index only once it has statistics.
 //

@@ -95,7 +95,7 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
       const cut = store.cutBatch('inflight', { id: 'inflight-b1', at: new Date(), reason: 'manual' }).finally(() => (cutDone = true));
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(cutDone, false, 'the cut waits for the insert in flight');
-      await client.query(`INSERT INTO inbox_arrivals (pipeline, last_id, received_at) VALUES ('inflight', $1, now())`, [rows[0]!.id]);
+      await client.query(`INSERT INTO inbox_arrivals (pipeline, received_at, last_id) VALUES ('inflight', now(), $1)`, [rows[0]!.id]);
       await client.query(`UPDATE inbox_totals SET records = records + 1, bytes = bytes + 7 WHERE pipeline = 'inflight'`);
       await client.query('COMMIT');
       const batch = await cut;

@@ -222,7 +222,7 @@ export class PostgresStore implements Store {
            SELECT min(id) AS id FROM inbox_records
            WHERE pipeline = $1 AND batch_id IS NULL AND id > (SELECT after FROM position) AND $6::timestamptz IS NOT NULL AND received_at > $6::timestamptz
          ), picked AS (
-           SELECT id, bytes, priority FROM inbox_records
+           SELECT id, bytes, priority, received_at FROM inbox_records
            WHERE pipeline = $1 AND batch_id IS NULL AND id > (SELECT after FROM position) AND id < coalesce((SELECT id FROM stop), ${Number.MAX_SAFE_INTEGER})
            ORDER BY id LIMIT $2
          ), cut AS (
@@ -233,7 +233,8 @@ export class PostgresStore implements Store {
            UPDATE inbox_totals t SET records = t.records - cut.records, bytes = t.bytes - cut.bytes, prioritized = t.prioritized - (SELECT count(priority) FROM picked)
            FROM cut WHERE t.pipeline = $1
          ), departed AS (
-           DELETE FROM inbox_arrivals a USING cut WHERE a.pipeline = $1 AND a.last_id <= cut.last_id
+           DELETE FROM inbox_arrivals a USING cut, (SELECT min(received_at) AS since, max(received_at) AS until FROM picked) r
+           WHERE a.pipeline = $1 AND a.received_at BETWEEN r.since AND r.until AND a.last_id <= cut.last_id
          )
          SELECT ${batchColumns} FROM cut`,
         [pipeline, opts.maxRecords ?? null, opts.id, opts.at, opts.reason, opts.until ?? null],
@@ -1064,7 +1065,7 @@ async function insertRequests(client: pg.PoolClient, requests: readonly IngestRe
   if (tallied.length > 0) {
     await client.query(
       `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t (pipeline, records, bytes, prioritized, last_id)),
-       arrived AS (INSERT INTO inbox_arrivals (pipeline, last_id, received_at) SELECT pipeline, last_id, $6 FROM t)
+       arrived AS (INSERT INTO inbox_arrivals (pipeline, received_at, last_id) SELECT pipeline, $6, last_id FROM t)
        INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) SELECT pipeline, records, bytes, prioritized FROM t ORDER BY pipeline
        ON CONFLICT (pipeline) DO UPDATE SET records = inbox_totals.records + excluded.records, bytes = inbox_totals.bytes + excluded.bytes,
          prioritized = inbox_totals.prioritized + excluded.prioritized`,

@@ -70,10 +70,10 @@ export class InboxWrites {
       `INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) VALUES (?, ?, ?, ?)
        ON CONFLICT (pipeline) DO UPDATE SET records = records + excluded.records, bytes = bytes + excluded.bytes, prioritized = prioritized + excluded.prioritized`,
     );
-    const arrived = this.#stmt('INSERT INTO inbox_arrivals (pipeline, last_id, received_at) VALUES (?, ?, ?)');
+    const arrived = this.#stmt('INSERT INTO inbox_arrivals (pipeline, received_at, last_id) VALUES (?, ?, ?)');
     for (const a of arrivals.list()) {
       total.run(a.pipeline, a.records, a.bytes, a.prioritized);
-      arrived.run(a.pipeline, a.lastId, receivedAt);
+      arrived.run(a.pipeline, receivedAt, a.lastId);
     }
   }
 

@@ -210,24 +210,25 @@ export class SqliteStore implements Store {
       // below the range once it is cut.
       const late = this.#stmt('SELECT min(id) FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND received_at > ?').pluck();
       const pending = this.#stmt(
-        `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, count(priority) AS prioritized, min(id) AS first, max(id) AS last FROM (
-           SELECT id, bytes, priority FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND id < ? ORDER BY id LIMIT ?)`,
+        `SELECT count(*) AS records, coalesce(sum(bytes), 0) AS bytes, count(priority) AS prioritized, min(id) AS first, max(id) AS last,
+           min(received_at) AS since, max(received_at) AS until FROM (
+           SELECT id, bytes, priority, received_at FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL AND id > ? AND id < ? ORDER BY id LIMIT ?)`,
       );
       const insertBatch = this.#stmt(
         `INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status, first_id, last_id) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)`,
       );
       const untally = this.#stmt('UPDATE inbox_totals SET records = records - ?, bytes = bytes - ?, prioritized = prioritized - ? WHERE pipeline = ?');
-      const departed = this.#stmt('DELETE FROM inbox_arrivals WHERE pipeline = ? AND last_id <= ?');
+      const departed = this.#stmt('DELETE FROM inbox_arrivals WHERE pipeline = ? AND received_at BETWEEN ? AND ? AND last_id <= ?');
       return this.#db.transaction((): Batch | null => {
         if (opts.fire) this.#recordFire(pipeline, opts.fire.trigger, opts.fire.at);
         const after = position.get(pipeline) as number;
         const stop = (opts.until === undefined ? null : late.get(pipeline, after, iso(opts.until)) as number | null) ?? Number.MAX_SAFE_INTEGER;
-        const head = pending.get(pipeline, after, stop, limit) as { records: number; bytes: number; prioritized: number; first: number | null; last: number | null };
+        const head = pending.get(pipeline, after, stop, limit) as { records: number; bytes: number; prioritized: number; first: number | null; last: number | null; since: string; until: string };
         if (head.records === 0 || head.first === null || head.last === null) return null;
         const cutAt = iso(opts.at);
         insertBatch.run(opts.id, pipeline, head.records, head.bytes, cutAt, opts.reason, head.first, head.last);
         untally.run(head.records, head.bytes, head.prioritized, pipeline);
-        departed.run(pipeline, head.last);
+        departed.run(pipeline, head.since, head.until, head.last);
         return { id: opts.id, pipeline, records: head.records, bytes: head.bytes, cutAt: new Date(cutAt), reason: opts.reason, status: 'open' };
       }).immediate();
     });

@@ -7,14 +7,14 @@ CREATE TABLE inbox_totals (
   prioritized bigint NOT NULL -- those of them that carry a priority
 );
 -- One row per pipeline per ingest transaction: its time and its highest record id. A cut deletes
--- the rows its range covers, so every row left names a pending record.
+-- the rows its range covers, so every row left names a pending record. Keyed by time alone, with
+-- no second index.
 CREATE TABLE inbox_arrivals (
   pipeline    text NOT NULL,
-  last_id     bigint NOT NULL,
   received_at timestamptz NOT NULL,
-  PRIMARY KEY (pipeline, last_id)
+  last_id     bigint NOT NULL,
+  PRIMARY KEY (pipeline, received_at, last_id)
 );
-CREATE INDEX inbox_arrivals_by_time ON inbox_arrivals (pipeline, received_at);
 -- Priorities are counted over the pending records that carry one, when there are any.
 CREATE INDEX inbox_by_priority ON inbox_records (pipeline, id) WHERE priority IS NOT NULL;
 
@@ -22,7 +22,7 @@ INSERT INTO inbox_totals (pipeline, records, bytes, prioritized)
   SELECT pipeline, count(*), sum(bytes), count(priority) FROM inbox_records r
   WHERE batch_id IS NULL AND id > (SELECT coalesce(max(last_id), 0) FROM batches WHERE pipeline = r.pipeline)
   GROUP BY pipeline;
-INSERT INTO inbox_arrivals (pipeline, last_id, received_at)
-  SELECT pipeline, max(id), received_at FROM inbox_records r
+INSERT INTO inbox_arrivals (pipeline, received_at, last_id)
+  SELECT pipeline, received_at, max(id) FROM inbox_records r
   WHERE batch_id IS NULL AND id > (SELECT coalesce(max(last_id), 0) FROM batches WHERE pipeline = r.pipeline)
   GROUP BY pipeline, received_at;

@@ -8,14 +8,14 @@ CREATE TABLE inbox_totals (
   prioritized INTEGER NOT NULL -- those of them that carry a priority
 ) WITHOUT ROWID;
 -- One row per pipeline per ingest commit: the commit's time and its highest record id. A cut
--- deletes the rows its range covers, so every row left names a pending record.
+-- deletes the rows its range covers, so every row left names a pending record. Keyed by time
+-- alone, with no second index: one page fewer for each commit to write.
 CREATE TABLE inbox_arrivals (
   pipeline    TEXT NOT NULL,
-  last_id     INTEGER NOT NULL,
   received_at TEXT NOT NULL,
-  PRIMARY KEY (pipeline, last_id)
+  last_id     INTEGER NOT NULL,
+  PRIMARY KEY (pipeline, received_at, last_id)
 ) WITHOUT ROWID;
-CREATE INDEX inbox_arrivals_by_time ON inbox_arrivals (pipeline, received_at);
 -- Priorities are counted over the pending records that carry one, when there are any.
 CREATE INDEX inbox_by_priority ON inbox_records (pipeline, id) WHERE priority IS NOT NULL;
 
@@ -23,7 +23,7 @@ INSERT INTO inbox_totals (pipeline, records, bytes, prioritized)
   SELECT pipeline, count(*), sum(bytes), count(priority) FROM inbox_records r
   WHERE batch_id IS NULL AND id > (SELECT coalesce(max(last_id), 0) FROM batches WHERE pipeline = r.pipeline)
   GROUP BY pipeline;
-INSERT INTO inbox_arrivals (pipeline, last_id, received_at)
-  SELECT pipeline, max(id), received_at FROM inbox_records r
+INSERT INTO inbox_arrivals (pipeline, received_at, last_id)
+  SELECT pipeline, received_at, max(id) FROM inbox_records r
   WHERE batch_id IS NULL AND id > (SELECT coalesce(max(last_id), 0) FROM batches WHERE pipeline = r.pipeline)
   GROUP BY pipeline, received_at;
