@@ -1,10 +1,11 @@
 // Running totals of each inbox pipeline's pending records, in both stores (SQLite migration 0015,
-// PostgreSQL 0012). inboxStats read every pending record: 560 ms a call with 1M pending on
+// PostgreSQL 0012). inboxStats read every pending record: 290–560 ms a call with 1M pending on
 // SQLite, and `lading serve` asks once a second per inbox pipeline, on each /metrics scrape and on
 // each POST to a pipeline with max_pending (docs/benchmarks.md, machine J).
 //
-// - inbox_totals holds a pipeline's pending records and bytes: an ingest adds what it stored (not
-//   its duplicates) in its own transaction, a cut takes off its batch's.
+// - inbox_totals holds a pipeline's pending records, their bytes and how many carry a priority:
+//   an ingest adds what it stored (not its duplicates) in its own transaction, a cut takes off
+//   its batch's.
 // - inbox_arrivals holds one row per pipeline per ingest transaction: its received_at and its
 //   highest record id. A cut deletes the rows at or below its range's last id, so every row left
 //   has a pending record with its time (the record at last_id), and every pending record's
