@@ -25,22 +25,24 @@ export interface Arrival {
   readonly bytes: number;
   /** Those that carry a priority. */
   readonly prioritized: number;
-  /** The highest id stored. */
+  /** The lowest and the highest id it may have stored (ids a duplicate took lie between). */
+  readonly firstId: number;
   readonly lastId: number;
 }
 
 /** Collects a transaction's stored records per pipeline, for one write of totals and arrivals at its end. */
 export class Arrivals {
-  readonly #by = new Map<string, { records: number; bytes: number; prioritized: number; lastId: number }>();
+  readonly #by = new Map<string, { records: number; bytes: number; prioritized: number; firstId: number; lastId: number }>();
 
-  add(pipeline: string, records: number, bytes: number, prioritized: number, lastId: number): void {
+  add(pipeline: string, records: number, bytes: number, prioritized: number, firstId: number, lastId: number): void {
     if (records === 0) return;
     const seen = this.#by.get(pipeline);
-    if (seen === undefined) this.#by.set(pipeline, { records, bytes, prioritized, lastId });
+    if (seen === undefined) this.#by.set(pipeline, { records, bytes, prioritized, firstId, lastId });
     else {
       seen.records += records;
       seen.bytes += bytes;
       seen.prioritized += prioritized;
+      seen.firstId = Math.min(seen.firstId, firstId);
       seen.lastId = Math.max(seen.lastId, lastId);
     }
   }

@@ -1088,7 +1088,7 @@ async function insertSlice(db: pg.PoolClient, requests: readonly IngestRequest[]
   // such statements of 1,000 leads took 3.3 s against 2.4 s (docs/benchmarks.md, machine F).
   // Keys and priorities, when any record has one, ride along as arrays zipped by position
   // (ROWS FROM pads a null array). One row comes back: what went in, for the totals.
-  const { rows } = await db.query<{ records: number; bytes: string; prioritized: number; last_id: string | null; keys: string[] }>(
+  const { rows } = await db.query<{ records: number; bytes: string; prioritized: number; first_id: string | null; last_id: string | null; keys: string[] }>(
     `WITH inserted AS (
        INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority)
        SELECT $1, r.data, r.bytes, r.key, $6, r.priority
@@ -1097,12 +1097,12 @@ async function insertSlice(db: pg.PoolClient, requests: readonly IngestRequest[]
        ORDER BY r.ord
        ON CONFLICT (pipeline, idempotency_key) DO NOTHING
        RETURNING id, bytes, idempotency_key, priority)
-     SELECT count(*)::integer AS records, coalesce(sum(bytes), 0) AS bytes, count(priority)::integer AS prioritized, max(id) AS last_id,
+     SELECT count(*)::integer AS records, coalesce(sum(bytes), 0) AS bytes, count(priority)::integer AS prioritized, min(id) AS first_id, max(id) AS last_id,
        coalesce(array_agg(idempotency_key) FILTER (WHERE idempotency_key IS NOT NULL), '{}') AS keys
      FROM inserted`,
     [pipeline, `[${data.join(',')}]`, data.map((d) => Buffer.byteLength(d)), keys, priorities, at]);
   const stored = new Set(rows[0]!.keys);
-  arrivals.add(pipeline, rows[0]!.records, Number(rows[0]!.bytes), rows[0]!.prioritized, Number(rows[0]!.last_id));
+  arrivals.add(pipeline, rows[0]!.records, Number(rows[0]!.bytes), rows[0]!.prioritized, Number(rows[0]!.first_id), Number(rows[0]!.last_id));
   for (let index = first; index < end; index++) {
     for (const record of requests[index]!.records) {
       if (record.key === undefined || stored.delete(record.key)) accepted[index]!++;

@@ -57,23 +57,29 @@ export class InboxWrites {
       if (changes > 0 && changes < rows) {
         ({ bytes, prioritized } = this.#stmt('SELECT sum(bytes) AS bytes, count(priority) AS prioritized FROM inbox_records WHERE id > ?').get(before) as { bytes: number; prioritized: number });
       }
-      arrivals.add(pipeline, changes, bytes, prioritized, Number(lastInsertRowid));
+      // Without duplicates the rows took consecutive ids; with them, every id above the counter as it was.
+      arrivals.add(pipeline, changes, bytes, prioritized, keyed ? before + 1 : Number(lastInsertRowid) - changes + 1, Number(lastInsertRowid));
       accepted += changes;
       start += rows;
     }
     return { accepted, duplicates: records.length - accepted };
   }
 
-  /** Adds a transaction's arrivals to the pending totals, inside it (src/store/inbox-totals.ts). */
+  /**
+   * Adds a transaction's arrivals to the pending totals (src/store/inbox-totals.ts) and to the
+   * log of commits that finds a time window's records (migration 0016), inside it.
+   */
   tally(arrivals: Arrivals, receivedAt: string): void {
     const total = this.#stmt(
       `INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) VALUES (?, ?, ?, ?)
        ON CONFLICT (pipeline) DO UPDATE SET records = records + excluded.records, bytes = bytes + excluded.bytes, prioritized = prioritized + excluded.prioritized`,
     );
     const arrived = this.#stmt('INSERT INTO inbox_arrivals (pipeline, received_at, last_id) VALUES (?, ?, ?)');
+    const committed = this.#stmt('INSERT INTO inbox_commits (received_at, pipeline, first_id, last_id) VALUES (?, ?, ?, ?)');
     for (const a of arrivals.list()) {
       total.run(a.pipeline, a.records, a.bytes, a.prioritized);
       arrived.run(a.pipeline, receivedAt, a.lastId);
+      committed.run(receivedAt, a.pipeline, a.firstId, a.lastId);
     }
   }
 

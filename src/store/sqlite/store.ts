@@ -988,34 +988,44 @@ export class SqliteStore implements Store {
 
   async reconcile(window: ReportWindow): Promise<InboxReconciliation[]> {
     return this.#call('reconcile', () => {
-      const params = [iso(window.from), iso(window.to), window.pipeline ?? null, window.pipeline ?? null];
+      // A pipeline's records of the window lie within the ids of its ingest commits there (migration
+      // 0016): one range of the table each, filtered exactly, and one pipeline at a time, so no
+      // GROUP BY sorts the records (1M: 1.1 s; a GROUP BY over the range took 2.1 s).
+      const spans = this.#stmt(
+        `SELECT pipeline, min(first_id) AS lo, max(last_id) AS hi FROM inbox_commits
+         WHERE received_at >= ? AND received_at < ? AND (? IS NULL OR pipeline = ?) GROUP BY pipeline ORDER BY pipeline`,
+      ).all(iso(window.from), iso(window.to), window.pipeline ?? null, window.pipeline ?? null) as { pipeline: string; lo: number; hi: number }[];
       // A failed record: its item has a dead letter still dead or skipped (a retried one was delivered by its retry).
       const records = `WITH w AS (
-        SELECT r.id, r.pipeline, r.received_at, r.data, b.id AS batch_id, b.status AS batch_status, b.cut_at,
+        SELECT r.id, r.received_at, r.data, b.id AS batch_id, b.status AS batch_status, b.cut_at,
           (julianday(b.delivered_at) - julianday(r.received_at)) * 86400000.0 AS latency,
           EXISTS (SELECT 1 FROM item_errors e JOIN runs ru ON ru.id = e.run_id
             WHERE e.item_id = 'inbox:' || r.id AND ru.pipeline = r.pipeline AND e.severity = 'block' AND e.status IN ('dead', 'skipped')) AS failed
         FROM inbox_records r LEFT JOIN batches b ON b.id = ${batchOfRecord('r')}
-        WHERE r.received_at >= ? AND r.received_at < ? AND (? IS NULL OR r.pipeline = ?))`;
-      const totals = this.#db.prepare(
-        `${records} SELECT pipeline, count(*) AS accepted, count(batch_id) AS batched,
+        WHERE r.id BETWEEN ? AND ? AND r.pipeline = ? AND r.received_at >= ? AND r.received_at < ?)`;
+      const totals = this.#stmt(
+        `${records} SELECT count(*) AS accepted, count(batch_id) AS batched,
            sum(batch_status IS 'delivered' AND NOT failed) AS delivered, sum(failed) AS failed,
            count(CASE WHEN batch_status IS 'delivered' AND NOT failed THEN 1 END) - count(DISTINCT CASE WHEN batch_status IS 'delivered' AND NOT failed THEN data END) AS duplicates,
            min(CASE WHEN batch_status IS NOT 'delivered' AND NOT failed THEN received_at END) AS oldest,
            max(CASE WHEN batch_status IS 'delivered' THEN latency END) AS latency
-         FROM w GROUP BY pipeline ORDER BY pipeline`,
-      ).all(...params) as { pipeline: string; accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: string | null; latency: number | null }[];
-      const open = this.#db.prepare(
-        `${records} SELECT pipeline, batch_id, count(*) AS records, cut_at FROM w WHERE batch_status = 'open' GROUP BY pipeline, batch_id, cut_at ORDER BY cut_at, batch_id`,
-      ).all(...params) as { pipeline: string; batch_id: string; records: number; cut_at: string }[];
-      const failed = this.#db.prepare(`${records} SELECT pipeline, id FROM w WHERE failed ORDER BY id`).all(...params) as { pipeline: string; id: number }[];
-      return totals.map((t) => ({
-        pipeline: t.pipeline, accepted: t.accepted, batched: t.batched, delivered: t.delivered, failed: t.failed, duplicates: t.duplicates,
-        oldestUndelivered: t.oldest === null ? null : new Date(t.oldest),
-        maxLatencyMs: t.latency === null ? null : Math.round(t.latency),
-        openBatches: open.filter((o) => o.pipeline === t.pipeline).map((o) => ({ batchId: o.batch_id, records: o.records, cutAt: new Date(o.cut_at) })),
-        failedIds: failed.filter((f) => f.pipeline === t.pipeline).slice(0, failedSampleSize).map((f) => f.id),
-      }));
+         FROM w`,
+      );
+      const open = this.#stmt(`${records} SELECT batch_id, count(*) AS records, cut_at FROM w WHERE batch_status = 'open' GROUP BY batch_id, cut_at ORDER BY cut_at, batch_id`);
+      const failed = this.#stmt(`${records} SELECT id FROM w WHERE failed ORDER BY id LIMIT ?`).pluck();
+      return spans.flatMap(({ pipeline, lo, hi }) => {
+        const params = [lo, hi, pipeline, iso(window.from), iso(window.to)];
+        const t = totals.get(...params) as { accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: string | null; latency: number | null };
+        // Commits whose records were all purged name a pipeline with nothing left in the window.
+        if (t.accepted === 0) return [];
+        return [{
+          pipeline, accepted: t.accepted, batched: t.batched, delivered: t.delivered, failed: t.failed, duplicates: t.duplicates,
+          oldestUndelivered: t.oldest === null ? null : new Date(t.oldest),
+          maxLatencyMs: t.latency === null ? null : Math.round(t.latency),
+          openBatches: (open.all(...params) as { batch_id: string; records: number; cut_at: string }[]).map((o) => ({ batchId: o.batch_id, records: o.records, cutAt: new Date(o.cut_at) })),
+          failedIds: failed.all(...params, failedSampleSize) as number[],
+        }];
+      });
     });
   }
 
@@ -1056,6 +1066,12 @@ export class SqliteStore implements Store {
            RETURNING id, pipeline, data, idempotency_key, received_at, ${batchOfRecord('inbox_records')} AS batch_id`,
         ).all(pipeline, pipeline, iso(plan.records)) as { id: number; pipeline: string; data: string; idempotency_key: string | null; received_at: string; batch_id: string }[];
         records = gone.length;
+        // The commits whose records are all gone: below the pipeline's lowest record left (two seeks, not a scan).
+        this.#stmt(
+          `DELETE FROM inbox_commits WHERE pipeline = ? AND last_id < min(
+             coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL), ${Number.MAX_SAFE_INTEGER}),
+             coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = ? AND batch_id IS NOT NULL), ${Number.MAX_SAFE_INTEGER}))`,
+        ).run(pipeline, pipeline, pipeline);
         for (const r of gone) rows.push({ kind: 'record', pipeline: r.pipeline, id: r.id, key: r.idempotency_key, received_at: r.received_at, batch_id: r.batch_id, data: JSON.parse(r.data) as unknown });
       }
       if (plan.files) {

@@ -100,6 +100,36 @@ describe('migration runner', () => {
     }
   });
 
+  test('SQLite 0016: a window\'s records, stored before or after, are found through the commit log; purge drops the commits of purged records', async () => {
+    const all = await loadMigrations(sqliteMigrationsDir());
+    await runMigrations(sqliteMigrationDriver(db), all.filter((m) => m.version < 16), options);
+    const insert = db.prepare('INSERT INTO inbox_records (pipeline, data, bytes, received_at) VALUES (?, ?, 7, ?)');
+    // Two commits at one instant, one per pipeline, interleaved by id with p's.
+    for (const [pipeline, n, at] of [['p', 1, '09:00:01'], ['p', 2, '09:00:01'], ['q', 3, '09:00:01'], ['p', 4, '09:00:02'], ['p', 5, '09:30:00']] as const) {
+      insert.run(pipeline, `{"n":${n}}`, `2024-03-01T${at}.000Z`);
+    }
+    const store = await openSqliteStore(join(dir, 'test.db'));
+    try {
+      const window = (from: string, to: string, pipeline?: string) => ({ from: new Date(`2024-03-01T${from}Z`), to: new Date(`2024-03-01T${to}Z`), ...(pipeline === undefined ? {} : { pipeline }) });
+      const accepted = async (w: ReturnType<typeof window>) => (await store.reconcile(w)).map((r) => [r.pipeline, r.accepted]);
+      assert.deepEqual(await accepted(window('09:00:00', '09:10:00')), [['p', 3], ['q', 1]]);
+      assert.deepEqual(await accepted(window('09:00:00', '09:10:00', 'q')), [['q', 1]]);
+      assert.deepEqual(await accepted(window('09:00:02', '10:00:00')), [['p', 2]]);
+      assert.deepEqual(await accepted(window('10:00:00', '11:00:00')), []);
+      assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'inbox_by_received'").pluck().get(), 0);
+
+      await store.cutBatch('p', { id: 'b1', at: new Date('2024-03-01T10:00:00Z'), reason: 'manual' });
+      db.prepare("UPDATE batches SET status = 'delivered', delivered_at = '2024-03-01T10:01:00.000Z' WHERE id = 'b1'").run();
+      await store.ingest('p', [{ data: { n: 6 } }], new Date('2024-03-01T09:05:00Z'));
+      assert.equal((await store.purge({ pipeline: 'p', records: new Date('2024-03-02T00:00:00Z') })).records, 4);
+      assert.deepEqual(db.prepare('SELECT pipeline, first_id, last_id FROM inbox_commits ORDER BY received_at, pipeline').raw().all(),
+        [['q', 3, 3], ['p', 6, 6]], "p's purged commits are gone; q's and the new one stay");
+      assert.deepEqual(await accepted(window('09:00:00', '09:10:00')), [['p', 1], ['q', 1]]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('is idempotent: a rerun applies nothing; a new file is applied alone', async () => {
     await writeFile(join(migrations, '0001_init.sql'), 'CREATE TABLE things (id INTEGER PRIMARY KEY);');
     await runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options);
