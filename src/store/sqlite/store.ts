@@ -1066,7 +1066,7 @@ export class SqliteStore implements Store {
            RETURNING id, pipeline, data, idempotency_key, received_at, ${batchOfRecord('inbox_records')} AS batch_id`,
         ).all(pipeline, pipeline, iso(plan.records)) as { id: number; pipeline: string; data: string; idempotency_key: string | null; received_at: string; batch_id: string }[];
         records = gone.length;
-        // The commits whose records are all gone: below the pipeline's lowest record left (two seeks, not a scan).
+        // The commits whose records are all gone: below the pipeline's lowest record left (a seek, and a walk over records batched before 0014 only).
         this.#stmt(
           `DELETE FROM inbox_commits WHERE pipeline = ? AND last_id < min(
              coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = ? AND batch_id IS NULL), ${Number.MAX_SAFE_INTEGER}),

@@ -130,6 +130,26 @@ describe('migration runner', () => {
     }
   });
 
+  test('SQLite 0016: a window whose commits outlived their purged records reports nothing for the pipeline', async () => {
+    const all = await loadMigrations(sqliteMigrationsDir());
+    await runMigrations(sqliteMigrationDriver(db), all.filter((m) => m.version < 16), options);
+    // An older record in a batch cut before ranges, still open, keeps the commits after it (purge drops those below the lowest record left).
+    db.prepare("INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason, status) VALUES ('old', 'p', 1, 7, '2024-03-01T08:30:00.000Z', 'manual', 'open')").run();
+    db.prepare("INSERT INTO inbox_records (pipeline, data, bytes, received_at, batch_id) VALUES ('p', '{\"n\":1}', 7, '2024-03-01T08:00:00.000Z', 'old')").run();
+    db.prepare("INSERT INTO inbox_records (pipeline, data, bytes, received_at) VALUES ('p', '{\"n\":2}', 7, '2024-03-01T09:30:00.000Z')").run();
+    const store = await openSqliteStore(join(dir, 'test.db'));
+    try {
+      await store.cutBatch('p', { id: 'b1', at: new Date('2024-03-01T10:00:00Z'), reason: 'manual' });
+      db.prepare("UPDATE batches SET status = 'delivered', delivered_at = '2024-03-01T10:01:00.000Z' WHERE id = 'b1'").run();
+      assert.equal((await store.purge({ pipeline: 'p', records: new Date('2024-03-02T00:00:00Z') })).records, 1);
+      assert.equal(db.prepare('SELECT count(*) FROM inbox_commits').pluck().get(), 2, 'both commits stay');
+      assert.deepEqual(await store.reconcile({ from: new Date('2024-03-01T09:00:00Z'), to: new Date('2024-03-01T10:00:00Z') }), []);
+      assert.deepEqual((await store.reconcile({ from: new Date('2024-03-01T08:00:00Z'), to: new Date('2024-03-01T09:00:00Z') })).map((r) => [r.pipeline, r.accepted, r.batched]), [['p', 1, 1]]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('is idempotent: a rerun applies nothing; a new file is applied alone', async () => {
     await writeFile(join(migrations, '0001_init.sql'), 'CREATE TABLE things (id INTEGER PRIMARY KEY);');
     await runMigrations(sqliteMigrationDriver(db), await loadMigrations(migrations), options);
