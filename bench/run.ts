@@ -147,6 +147,21 @@ async function repeat<T>(f: () => Promise<T>): Promise<T[]> {
   return out;
 }
 
+type Rounds<T extends readonly (() => Promise<unknown>)[]> = { -readonly [K in keyof T]: Awaited<ReturnType<T[K]>>[] };
+
+/**
+ * Each measurement once per round, in turn, for `runs` rounds. Figures set side by side then share
+ * the machine's state of the moment (neighbours' load, page cache, clock speed): run in blocks,
+ * three of lading then three of a peer, a ratio also measured how the hour drifted between the blocks.
+ */
+async function rounds<T extends readonly (() => Promise<unknown>)[]>(...fs: T): Promise<Rounds<T>> {
+  const out = fs.map(() => [] as unknown[]);
+  for (let i = 0; i < runs; i++) {
+    for (const [k, f] of fs.entries()) out[k]!.push(await f());
+  }
+  return out as Rounds<T>;
+}
+
 const time = ensureTime();
 const input = leadsFile(records);
 const cli = resolve('bin/lading.js');
@@ -222,13 +237,16 @@ async function ladingRun(yamlFile: string, to: Destination, dataArgs = data): Pr
   return { ...r, bytes: file.bytes, csv: csvDigest(got) };
 }
 
-async function deliveries(name: string, to: Destination): Promise<Delivered[]> {
+/** One timed delivery run to `to`, its pipeline written once. */
+function delivery(name: string, to: Destination): () => Promise<Delivered> {
   writeFileSync(join(dir, `${name}.yaml`), pipeline(name, fileSource, to.yaml));
-  return repeat(async () => {
+  return async () => {
     await to.remove(deliveredName);
     return ladingRun(`${name}.yaml`, to);
-  });
+  };
 }
+
+const deliveries = (name: string, to: Destination): Promise<Delivered[]> => repeat(delivery(name, to));
 
 // Shared by every case that shows the local-folder figure, so a full run measures it once and
 // each comparison uses figures from the same invocation.
@@ -237,10 +255,13 @@ const localDeliveries = () => (localRuns ??= deliveries('bench-delivery', folder
 
 if (want('delivery')) {
   ensureMiller();
-  const results = await localDeliveries();
   const miller = `mlr --ijsonl --ocsv put '$lead_id=$id; $email=tolower(strip($email)); $phone=gsub($phone,"[^0-9]",""); $state=toupper($state)' then cut -o -f lead_id,email,phone,state,first_name,last_name,created_at ${JSON.stringify(input)} | gzip -6 > ${JSON.stringify(join(dir, 'mlr.csv.gz'))}`;
-  const mlr = await repeat(() => measure(time, ['sh', '-c', miller]));
-  const node = await repeat(() => measure(time, [process.execPath, resolve('bench/peers/node-delivery.mjs'), input, join(dir, 'node.csv.gz')]));
+  const [results, mlr, node] = await rounds(
+    delivery('bench-delivery', folder('out')),
+    () => measure(time, ['sh', '-c', miller]),
+    () => measure(time, [process.execPath, resolve('bench/peers/node-delivery.mjs'), input, join(dir, 'node.csv.gz')]),
+  );
+  localRuns = Promise.resolve(results);
   const ours = results[0]!.csv;
   const identical = ours === csvDigest(readFileSync(join(dir, 'mlr.csv.gz'))) && ours === csvDigest(readFileSync(join(dir, 'node.csv.gz')));
   const wall = wallOf(results);
@@ -376,30 +397,34 @@ if (want('executor')) {
   const executorYaml = (output: string, execution: string) =>
     `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))}${output} }\nexecution: { chunk_size: 1000${execution} }\n`;
   writeFileSync(join(dir, 'executor.yaml'), executorYaml('', ''));
-  const lading = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]));
   // The same handler in lading's worker threads (output.threads), with chunks enough in flight to keep them busy.
   writeFileSync(join(dir, 'executor-threads.yaml'), executorYaml(', threads: auto', ', concurrency: 4'));
-  const ladingThreads = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor-threads.yaml', '--quiet', ...data]));
-  const bullmq = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]));
-  const single = await bullmq(Math.floor(records / 10), 1);
+  const bullmq = (jobs: number, perJob: number) => () => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]);
+  const [lading, ladingThreads, single, grouped] = await rounds(
+    () => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]),
+    () => measure(time, [process.execPath, cli, 'run', 'executor-threads.yaml', '--quiet', ...data]),
+    bullmq(Math.floor(records / 10), 1),
+    bullmq(Math.floor(records / 1000), 1000),
+  );
   // pg-boss runs ~250 one-lead jobs/s on these machines: a hundredth of the leads (10,000 jobs at
   // 1M, ~40 s a run) measures its rate as well as BullMQ's tenth does, where a tenth took ~6 min
   // a run; --quick gives it 250.
   const pgOneLeadJobs = Math.floor(records / (values.quick ? 400 : 100));
-  const grouped = await bullmq(Math.floor(records / 1000), 1000);
   // pg-boss in a scratch database of its own, its schema created once before the timed runs; each run uses a queue of its own.
   const scratch = await scratchDatabase();
   let pgSingle: Measured[];
   let pgGrouped: Measured[];
   let ladingPg: Measured[];
   try {
-    // lading on the same database: the issue's target compares its PostgreSQL store with pg-boss.
-    ladingPg = await repeat(() => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', '--data-dir', join(dir, '.lading-executor-pg'), '--db', scratch.url]));
     const prepared = spawnSync(process.execPath, [resolve('bench/peers/pgboss.mjs'), scratch.url, '--prepare'], { encoding: 'utf8' });
     if (prepared.status !== 0) throw new Error(`pg-boss could not create its schema: ${prepared.stderr}`);
-    const pgboss = (jobs: number, perJob: number) => repeat(() => measure(time, [process.execPath, resolve('bench/peers/pgboss.mjs'), scratch.url, input, String(jobs), String(perJob)]));
-    pgSingle = await pgboss(pgOneLeadJobs, 1);
-    pgGrouped = await pgboss(Math.floor(records / 1000), 1000);
+    const pgboss = (jobs: number, perJob: number) => () => measure(time, [process.execPath, resolve('bench/peers/pgboss.mjs'), scratch.url, input, String(jobs), String(perJob)]);
+    // lading on the same database: the issue's target compares its PostgreSQL store with pg-boss.
+    [ladingPg, pgSingle, pgGrouped] = await rounds(
+      () => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', '--data-dir', join(dir, '.lading-executor-pg'), '--db', scratch.url]),
+      pgboss(pgOneLeadJobs, 1),
+      pgboss(Math.floor(records / 1000), 1000),
+    );
   } finally {
     await scratch.drop();
   }
