@@ -96,6 +96,7 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(cutDone, false, 'the cut waits for the insert in flight');
       await client.query(`INSERT INTO inbox_arrivals (pipeline, received_at, last_id) VALUES ('inflight', now(), $1)`, [rows[0]!.id]);
+      await client.query(`INSERT INTO inbox_commits (received_at, pipeline, first_id, last_id) VALUES (now(), 'inflight', $1, $1)`, [rows[0]!.id]);
       await client.query(`UPDATE inbox_totals SET records = records + 1, bytes = bytes + 7 WHERE pipeline = 'inflight'`);
       await client.query('COMMIT');
       const batch = await cut;
@@ -134,6 +135,45 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
       const batchOf = async (id: number) => (await upgraded.findInboxRecords(`inbox:${id}`)).map((r) => r.batchId);
       assert.deepEqual(await Promise.all(ids.map(batchOf)), [['new'], ['old'], ['old'], ['new']]);
       assert.deepEqual(await upgraded.inboxStats('before'), { pending: 0, bytes: 0, oldest: null, priorities: [] });
+    } finally {
+      await client.end();
+      await store?.close();
+      await old.drop();
+    }
+  });
+
+  test('0013: a window\'s records, stored before or after, are found through the commit log; purge drops the commits of purged records', async () => {
+    // A database as it was before 0013, with records of two pipelines interleaved by id, two of them sharing an instant.
+    const old = await scratchDatabase();
+    const pool = new pg.Pool({ connectionString: old.url });
+    await runMigrations(postgresMigrationDriver(pool), (await loadMigrations(postgresMigrationsDir())).filter((m) => m.version < 13), { description: 'test' });
+    await pool.end();
+    const client = new pg.Client({ connectionString: old.url });
+    await client.connect();
+    const at = (time: string) => new Date(`2024-03-01T${time}Z`);
+    let store: PostgresStore | undefined;
+    try {
+      for (const [pipeline, n, time] of [['p', 1, '09:00:01'], ['p', 2, '09:00:01'], ['q', 3, '09:00:01'], ['p', 4, '09:00:02'], ['p', 5, '09:30:00']] as const) {
+        // A fresh database: the record's id is n.
+        await client.query('INSERT INTO inbox_records (pipeline, data, bytes, received_at) VALUES ($1, $2, 7, $3)', [pipeline, { n }, at(time)]);
+      }
+      store = await openPostgresStore(old.url);
+      const upgraded = store;
+      const window = (from: string, to: string, pipeline?: string) => ({ from: at(from), to: at(to), ...(pipeline === undefined ? {} : { pipeline }) });
+      const accepted = async (w: ReturnType<typeof window>) => (await upgraded.reconcile(w)).map((r) => [r.pipeline, r.accepted]);
+      assert.deepEqual(await accepted(window('09:00:00', '09:10:00')), [['p', 3], ['q', 1]]);
+      assert.deepEqual(await accepted(window('09:00:00', '09:10:00', 'q')), [['q', 1]]);
+      assert.deepEqual(await accepted(window('09:00:02', '10:00:00')), [['p', 2]]);
+      assert.deepEqual(await accepted(window('10:00:00', '11:00:00')), []);
+      assert.equal((await client.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'inbox_by_received'`)).rows[0].n, 0);
+
+      await upgraded.cutBatch('p', { id: 'b1', at: at('10:00:00'), reason: 'manual' });
+      await client.query(`UPDATE batches SET status = 'delivered', delivered_at = $1 WHERE id = 'b1'`, [at('10:01:00')]);
+      await upgraded.ingest('p', [{ data: { n: 6 } }], at('09:05:00'));
+      assert.equal((await upgraded.purge({ pipeline: 'p', records: new Date('2024-03-02T00:00:00Z') })).records, 4);
+      const commits = await client.query<{ pipeline: string; first_id: string; last_id: string }>('SELECT pipeline, first_id, last_id FROM inbox_commits ORDER BY received_at, pipeline');
+      assert.deepEqual(commits.rows.map((c) => [c.pipeline, Number(c.first_id), Number(c.last_id)]), [['q', 3, 3], ['p', 6, 6]], "p's purged commits are gone; q's and the new one stay");
+      assert.deepEqual(await accepted(window('09:00:00', '09:10:00')), [['p', 1], ['q', 1]]);
     } finally {
       await client.end();
       await store?.close();

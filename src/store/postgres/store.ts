@@ -856,34 +856,47 @@ export class PostgresStore implements Store {
   }
 
   async reconcile(window: ReportWindow): Promise<InboxReconciliation[]> {
-    const params = [window.from, window.to, window.pipeline ?? null];
+    // A pipeline's records of the window lie within the ids of its ingest commits there (migration
+    // 0013): one range of the primary key each, filtered exactly, one pipeline at a time.
+    const spans = await this.#query<{ pipeline: string; lo: number; hi: number }>('reconcile',
+      `SELECT pipeline, min(first_id) AS lo, max(last_id) AS hi FROM inbox_commits
+       WHERE received_at >= $1 AND received_at < $2 AND ($3::text IS NULL OR pipeline = $3) GROUP BY pipeline ORDER BY pipeline`,
+      [window.from, window.to, window.pipeline ?? null]);
     // A failed record: its item has a dead letter still dead or skipped (a retried one was delivered by its retry).
     const records = `WITH w AS (
-      SELECT r.id, r.pipeline, r.received_at, r.data::text AS data, b.id AS batch_id, b.status AS batch_status, b.cut_at,
+      SELECT r.id, r.received_at, r.data::text AS data, b.id AS batch_id, b.status AS batch_status, b.cut_at,
         extract(epoch FROM b.delivered_at - r.received_at) * 1000 AS latency,
         EXISTS (SELECT 1 FROM item_errors e JOIN runs ru ON ru.id = e.run_id
           WHERE e.item_id = 'inbox:' || r.id AND ru.pipeline = r.pipeline AND e.severity = 'block' AND e.status IN ('dead', 'skipped')) AS failed
       FROM inbox_records r LEFT JOIN batches b ON b.id = ${batchOfRecord('r')}
-      WHERE r.received_at >= $1 AND r.received_at < $2 AND ($3::text IS NULL OR r.pipeline = $3))`;
+      WHERE r.id BETWEEN $1 AND $2 AND r.pipeline = $3 AND r.received_at >= $4 AND r.received_at < $5)`;
     const delivered = `batch_status IS NOT DISTINCT FROM 'delivered' AND NOT failed`;
-    const [totals, open, failed] = await Promise.all([
-      this.#query<{ pipeline: string; accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: Date | null; latency: number | null }>('reconcile',
-        `${records} SELECT pipeline, count(*) AS accepted, count(batch_id) AS batched,
-           count(*) FILTER (WHERE ${delivered}) AS delivered, count(*) FILTER (WHERE failed) AS failed,
-           count(*) FILTER (WHERE ${delivered}) - count(DISTINCT data) FILTER (WHERE ${delivered}) AS duplicates,
-           min(received_at) FILTER (WHERE batch_status IS DISTINCT FROM 'delivered' AND NOT failed) AS oldest,
-           max(latency) FILTER (WHERE batch_status IS NOT DISTINCT FROM 'delivered')::float8 AS latency
-         FROM w GROUP BY pipeline ORDER BY pipeline`, params),
-      this.#query<{ pipeline: string; batch_id: string; records: number; cut_at: Date }>('reconcile',
-        `${records} SELECT pipeline, batch_id, count(*) AS records, cut_at FROM w WHERE batch_status = 'open' GROUP BY pipeline, batch_id, cut_at ORDER BY cut_at, batch_id`, params),
-      this.#query<{ pipeline: string; id: number }>('reconcile', `${records} SELECT pipeline, id FROM w WHERE failed ORDER BY id`, params),
-    ]);
-    return totals.rows.map((t) => ({
-      pipeline: t.pipeline, accepted: t.accepted, batched: t.batched, delivered: t.delivered, failed: t.failed, duplicates: t.duplicates,
-      oldestUndelivered: t.oldest, maxLatencyMs: t.latency === null ? null : Math.round(t.latency),
-      openBatches: open.rows.filter((o) => o.pipeline === t.pipeline).map((o) => ({ batchId: o.batch_id, records: o.records, cutAt: o.cut_at })),
-      failedIds: failed.rows.filter((f) => f.pipeline === t.pipeline).slice(0, failedSampleSize).map((f) => f.id),
-    }));
+    const reconciled: InboxReconciliation[] = [];
+    for (const { pipeline, lo, hi } of spans.rows) {
+      const params = [lo, hi, pipeline, window.from, window.to];
+      const [totals, open, failed] = await Promise.all([
+        this.#query<{ accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: Date | null; latency: number | null }>('reconcile',
+          `${records} SELECT count(*) AS accepted, count(batch_id) AS batched,
+             count(*) FILTER (WHERE ${delivered}) AS delivered, count(*) FILTER (WHERE failed) AS failed,
+             count(*) FILTER (WHERE ${delivered}) - count(DISTINCT data) FILTER (WHERE ${delivered}) AS duplicates,
+             min(received_at) FILTER (WHERE batch_status IS DISTINCT FROM 'delivered' AND NOT failed) AS oldest,
+             max(latency) FILTER (WHERE batch_status IS NOT DISTINCT FROM 'delivered')::float8 AS latency
+           FROM w`, params),
+        this.#query<{ batch_id: string; records: number; cut_at: Date }>('reconcile',
+          `${records} SELECT batch_id, count(*) AS records, cut_at FROM w WHERE batch_status = 'open' GROUP BY batch_id, cut_at ORDER BY cut_at, batch_id`, params),
+        this.#query<{ id: number }>('reconcile', `${records} SELECT id FROM w WHERE failed ORDER BY id LIMIT ${failedSampleSize}`, params),
+      ]);
+      const t = totals.rows[0]!;
+      // Commits whose records were all purged name a pipeline with nothing left in the window.
+      if (t.accepted === 0) continue;
+      reconciled.push({
+        pipeline, accepted: t.accepted, batched: t.batched, delivered: t.delivered, failed: t.failed, duplicates: t.duplicates,
+        oldestUndelivered: t.oldest, maxLatencyMs: t.latency === null ? null : Math.round(t.latency),
+        openBatches: open.rows.map((o) => ({ batchId: o.batch_id, records: o.records, cutAt: o.cut_at })),
+        failedIds: failed.rows.map((f) => f.id),
+      });
+    }
+    return reconciled;
   }
 
   async listDeliveredFiles(window: ReportWindow): Promise<DeliveredFile[]> {
@@ -920,6 +933,12 @@ export class PostgresStore implements Store {
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || r.id AND e.status = 'dead')
            RETURNING id, pipeline, data, idempotency_key, received_at, ${batchOfRecord('r')} AS batch_id`, [pipeline, plan.records]);
         records = gone.rows.length;
+        // The commits whose records are all gone: below the pipeline's lowest record left (a seek of
+        // inbox_pending, and a walk over the records batched before 0011 only).
+        await client.query(
+          `DELETE FROM inbox_commits WHERE pipeline = $1 AND last_id < least(
+             coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL), ${Number.MAX_SAFE_INTEGER}),
+             coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NOT NULL), ${Number.MAX_SAFE_INTEGER}))`, [pipeline]);
         for (const r of gone.rows) rows.push({ kind: 'record', pipeline: r.pipeline, id: r.id, key: r.idempotency_key, received_at: r.received_at.toISOString(), batch_id: r.batch_id, data: r.data });
       }
       if (plan.files) {
@@ -1043,9 +1062,9 @@ async function insertRecords(client: pg.PoolClient, pipeline: string, records: r
 /**
  * The records of several requests, in request order (a key repeated in a later request is a
  * duplicate of the earlier one, as row by row), and each request's counts, inside the caller's
- * transaction, which ends with the pending totals (store/inbox-totals.ts). A record without a
- * key always goes in; one with a key went in when the INSERT returns its key, and then it was
- * that key's first record here.
+ * transaction, which ends with the pending totals (store/inbox-totals.ts) and the commit log of
+ * migration 0013. A record without a key always goes in; one with a key went in when the INSERT
+ * returns its key, and then it was that key's first record here.
  */
 async function insertRequests(client: pg.PoolClient, requests: readonly IngestRequest[], at: Date): Promise<{ accepted: number; duplicates: number }[]> {
   const accepted = requests.map(() => 0);
@@ -1064,12 +1083,13 @@ async function insertRequests(client: pg.PoolClient, requests: readonly IngestRe
   const tallied = arrivals.list();
   if (tallied.length > 0) {
     await client.query(
-      `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t (pipeline, records, bytes, prioritized, last_id)),
-       arrived AS (INSERT INTO inbox_arrivals (pipeline, received_at, last_id) SELECT pipeline, $6, last_id FROM t)
+      `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $7::bigint[]) AS t (pipeline, records, bytes, prioritized, last_id, first_id)),
+       arrived AS (INSERT INTO inbox_arrivals (pipeline, received_at, last_id) SELECT pipeline, $6, last_id FROM t),
+       committed AS (INSERT INTO inbox_commits (received_at, pipeline, first_id, last_id) SELECT $6, pipeline, first_id, last_id FROM t)
        INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) SELECT pipeline, records, bytes, prioritized FROM t ORDER BY pipeline
        ON CONFLICT (pipeline) DO UPDATE SET records = inbox_totals.records + excluded.records, bytes = inbox_totals.bytes + excluded.bytes,
          prioritized = inbox_totals.prioritized + excluded.prioritized`,
-      [tallied.map((a) => a.pipeline), tallied.map((a) => a.records), tallied.map((a) => a.bytes), tallied.map((a) => a.prioritized), tallied.map((a) => a.lastId), at]);
+      [tallied.map((a) => a.pipeline), tallied.map((a) => a.records), tallied.map((a) => a.bytes), tallied.map((a) => a.prioritized), tallied.map((a) => a.lastId), at, tallied.map((a) => a.firstId)]);
   }
   return requests.map((request, i) => ({ accepted: accepted[i]!, duplicates: request.records.length - accepted[i]! }));
 }
