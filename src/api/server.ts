@@ -119,6 +119,8 @@ export async function buildServer(opts: ServerOptions): Promise<LadingServer> {
   app.addHook('preClose', async () => {
     for (const end of [...ctx.streams]) end();
   });
+  // The last requests' lines, before the process may exit.
+  app.addHook('onClose', async () => access.flush());
 
   await app.register(swagger, {
     openapi: {

@@ -33,6 +33,17 @@ if (postgresSkip) {
   });
 }
 
+/** A scratch database migrated up to (not including) `version`, as an older lading left it, and a client on it. */
+async function migratedBefore(version: number): Promise<{ old: ScratchDatabase; client: pg.Client }> {
+  const old = await scratchDatabase();
+  const pool = new pg.Pool({ connectionString: old.url });
+  await runMigrations(postgresMigrationDriver(pool), (await loadMigrations(postgresMigrationsDir())).filter((m) => m.version < version), { description: 'test' });
+  await pool.end();
+  const client = new pg.Client({ connectionString: old.url });
+  await client.connect();
+  return { old, client };
+}
+
 describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
   let db: ScratchDatabase;
   before(async () => (db = await scratchDatabase()));
@@ -110,12 +121,7 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
 
   test('a batch cut before ranges (0011) keeps its records; the records pending around it go to the next cut', async () => {
     // A database as it was before 0011, with an old batch and records pending around it; the store upgrades it.
-    const old = await scratchDatabase();
-    const pool = new pg.Pool({ connectionString: old.url });
-    await runMigrations(postgresMigrationDriver(pool), (await loadMigrations(postgresMigrationsDir())).filter((m) => m.version < 11), { description: 'test' });
-    await pool.end();
-    const client = new pg.Client({ connectionString: old.url });
-    await client.connect();
+    const { old, client } = await migratedBefore(11);
     let store: PostgresStore | undefined;
     try {
       await client.query(`INSERT INTO batches (id, pipeline, records, bytes, cut_at, reason) VALUES ('old', 'before', 2, 14, now(), 'manual')`);
@@ -144,12 +150,7 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
 
   test('0013: a window\'s records, stored before or after, are found through the commit log; purge drops the commits of purged records', async () => {
     // A database as it was before 0013, with records of two pipelines interleaved by id, two of them sharing an instant.
-    const old = await scratchDatabase();
-    const pool = new pg.Pool({ connectionString: old.url });
-    await runMigrations(postgresMigrationDriver(pool), (await loadMigrations(postgresMigrationsDir())).filter((m) => m.version < 13), { description: 'test' });
-    await pool.end();
-    const client = new pg.Client({ connectionString: old.url });
-    await client.connect();
+    const { old, client } = await migratedBefore(13);
     const at = (time: string) => new Date(`2024-03-01T${time}Z`);
     let store: PostgresStore | undefined;
     try {

@@ -15,7 +15,7 @@ import { loadCatalog } from '../../src/config/catalog.js';
 import { secretValues } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
 import type { RunReport } from '../../src/core/report.js';
-import { createLogger, redactText } from '../../src/observe/log.js';
+import { accessLog, createLogger, redactText } from '../../src/observe/log.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { observer } from '../../src/observe/observer.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
@@ -101,7 +101,7 @@ describe('observability of lading serve', () => {
     store = await openSqliteStore(join(dir, 'data', 'lading.db'));
     const catalog = await loadCatalog([dir], env);
     const secrets = catalog.list().flatMap((p) => secretValues(p.config));
-    const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) }, secrets: () => secrets });
+    const logger = createLogger({ level: 'debug', destination: { write: (text: string) => void lines.push(...text.split('\n').filter((line) => line !== '')) }, secrets: () => secrets });
     server = await buildServer({ store, catalog, dataDir: join(dir, 'data'), observer: observer(new Metrics(systemClock), logger) });
     admin = (await createApiKey(store, { owner: 'ops', scopes: ['admin'], clock: systemClock })).key;
   });
@@ -166,6 +166,8 @@ describe('observability of lading serve', () => {
     const m = await scrape();
     assert.equal(m.get('lading_deliveries_suspended{pipeline="partner"}'), 1, 'refused credentials suspend deliveries');
 
+    // Access lines are written at the end of the event loop's turn (observe/log.ts, accessLog).
+    await new Promise((resolve) => setImmediate(resolve));
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const access = entries.filter((e) => e.msg === 'request completed');
     const flushLine = access.filter((e) => (e.req as { url?: string }).url === '/v1/pipelines/partner/flush');
@@ -258,6 +260,32 @@ describe('observability of lading serve', () => {
     } finally {
       await guarded.close();
     }
+  });
+});
+
+describe('access lines', () => {
+  test('the lines of one turn of the event loop go out in one write, one JSON line a request; flush writes what is held', async () => {
+    const writes: string[] = [];
+    const access = accessLog(createLogger({ destination: { write: (text: string) => void writes.push(text) } }));
+    const entry = (reqId: string) => ({ reqId, method: 'POST', path: '/v1/pipelines/leads/records', statusCode: 202, responseTimeMs: 1.5, keyId: 'k1' });
+    access(entry('r1'));
+    access(entry('r2'));
+    assert.equal(writes.length, 0, 'held until the turn ends');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes.length, 1);
+    const lines = writes[0]!.split('\n');
+    assert.equal(lines.pop(), '', 'every line ends with a line feed');
+    assert.deepEqual(lines.map((line) => (JSON.parse(line) as { reqId: string; msg: string; key: string }).reqId), ['r1', 'r2']);
+    access(entry('r3'));
+    access.flush();
+    assert.equal(writes.length, 2);
+    assert.equal((JSON.parse(writes[1]!) as { reqId: string }).reqId, 'r3');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes.length, 2, 'nothing is written twice, and an empty turn writes nothing');
+    const quiet = accessLog(createLogger({ level: 'warn', destination: { write: (text: string) => void writes.push(text) } }));
+    quiet(entry('r4'));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes.length, 2, 'below info, no line');
   });
 });
 
