@@ -3,10 +3,12 @@ import type { RequestGate } from '../sinks/types.js';
 
 /**
  * A token bucket shared by every chunk of a run: `perSecond` tokens a second up to `burst`.
- * Waiters are served in arrival order. A partner's Retry-After pauses everyone (pauseFor).
- * Without a rate, only the pauses apply.
+ * Waiters are served in arrival order. A partner's Retry-After, or the circuit breaker, pauses
+ * everyone (pauseFor). Without a rate, only the pauses apply, and handler threads ask this gate
+ * only while `paused` says a pause may be in force (sinks/handler-worker.ts).
  */
 export class TokenBucket implements RequestGate {
+  readonly paused = new Int32Array(new SharedArrayBuffer(4));
   private tokens: number;
   private last: number;
   private pausedUntil = 0;
@@ -29,6 +31,7 @@ export class TokenBucket implements RequestGate {
 
   pauseFor(ms: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, this.clock.now().getTime() + ms);
+    Atomics.store(this.paused, 0, 1);
   }
 
   /** Milliseconds until requests may flow again (0 when not paused), for progress and the breaker. */
@@ -44,6 +47,7 @@ export class TokenBucket implements RequestGate {
         await this.clock.sleep(this.pausedUntil - now, signal);
         continue;
       }
+      Atomics.store(this.paused, 0, 0);
       if (this.perSecond === undefined) return;
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
       this.last = now;

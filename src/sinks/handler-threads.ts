@@ -45,6 +45,8 @@ export interface HandlerCall {
   readonly context: Pick<ChunkContext, 'runId' | 'lineage' | 'chunkIndex' | 'attempt' | 'timeoutMs'>;
   /** The run has a rate limit: each handler call asks the main thread for a token (ControlMessage). */
   readonly limited: boolean;
+  /** Without one, the gate's shared pause flag: a call asks the main thread only while it is set. */
+  readonly paused?: Int32Array;
 }
 
 export type ErrorsById = readonly (readonly [string, readonly ErrorJson[]])[];
@@ -177,7 +179,8 @@ function callOf(items: readonly Item[], key: number, ctx: ChunkContext): Handler
   });
   const { runId, lineage, chunkIndex, attempt, timeoutMs } = ctx;
   const named = file === undefined || numbers === undefined ? { ids: items.map((item) => item.id) } : { lines: { file, numbers } };
-  return { key, ...named, bytes, ends, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited: ctx.gate.limited };
+  const { limited, paused } = ctx.gate;
+  return { key, ...named, bytes, ends, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited, ...(paused === undefined ? {} : { paused }) };
 }
 
 function failuresOf({ errors, byId }: SharedFailures): Map<string, LadingError> {

@@ -40,15 +40,23 @@ setup.control.on('message', (message: ControlMessage) => {
   }
 });
 
-/** The run's rate limit, kept by the main thread: each handler call of this one asks it for a token. */
-const limitedGate = (key: number): ChunkContext['gate'] => ({
-  limited: true,
-  acquire: () => new Promise<void>((resolve, reject) => {
-    tokens.set(key, { resolve, reject });
-    setup.control.postMessage({ acquire: key } satisfies ControlMessage);
-  }),
-  pauseFor: () => {},
+/** Asks the main thread's gate (the run's rate limit and pauses) to let call `key`'s next request go. */
+const ask = (key: number) => new Promise<void>((resolve, reject) => {
+  tokens.set(key, { resolve, reject });
+  setup.control.postMessage({ acquire: key } satisfies ControlMessage);
 });
+
+/**
+ * The run's gate, kept by the main thread. With a rate limit each handler call asks it for a
+ * token; without one, only while its shared flag says a pause (a partner's Retry-After, the
+ * circuit breaker) may be in force, so the calls of a chunk already here wait as on the main thread.
+ */
+const gateOf = (call: HandlerCall): ChunkContext['gate'] => {
+  if (call.limited) return { limited: true, acquire: () => ask(call.key), pauseFor: () => {} };
+  const { paused } = call;
+  if (paused === undefined) return noLimit;
+  return { limited: false, acquire: () => (Atomics.load(paused, 0) === 0 ? Promise.resolve() : ask(call.key)), pauseFor: () => {} };
+};
 
 async function handle(call: HandlerCall): Promise<HandlerAnswer> {
   const { ends, seqs, lines, ids } = call;
@@ -68,8 +76,7 @@ async function handle(call: HandlerCall): Promise<HandlerAnswer> {
   running.set(call.key, controller);
   try {
     const { lineage } = call.context;
-    const gate = call.limited ? limitedGate(call.key) : noLimit;
-    const ctx: ChunkContext = { ...call.context, signal: controller.signal, gate, idempotencyKey: (group) => idempotencyKey(lineage, group) };
+    const ctx: ChunkContext = { ...call.context, signal: controller.signal, gate: gateOf(call), idempotencyKey: (group) => idempotencyKey(lineage, group) };
     const failures = ok.length === 0 ? new Map<string, LadingError>() : await writeThrough(handler, ok, ctx);
     return { failures: sharedFailures(failures), invalid: errorsJson(invalid), warnings: errorsJson(warnings) };
   } finally {

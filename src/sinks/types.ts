@@ -42,6 +42,11 @@ export interface RequestGate {
   acquire(signal: AbortSignal): Promise<void>;
   /** The partner asked everyone to wait (429/503 with Retry-After): no request goes out for `ms`. */
   pauseFor(ms: number): void;
+  /**
+   * Without a rate, a handler thread asks for nothing while this shared flag is 0; 1 while a pause
+   * may hold requests (set by pauseFor, cleared by the first acquire that finds none in force).
+   */
+  readonly paused?: Int32Array;
 }
 
 export interface ChunkContext {

@@ -12,10 +12,14 @@ export function chunkContext(overrides: Partial<ChunkContext> = {}): ChunkContex
   };
 }
 
-/** A ChunkContext whose gate records what the sink asked of it; `limited` as a run with execution.rate_limit. */
-export function recordingContext(overrides: Partial<ChunkContext> = {}, limited = false) {
+/**
+ * A ChunkContext whose gate records what the sink asked of it; `limited` as a run with
+ * execution.rate_limit, `paused` as its shared pause flag (engine/rate-limit.ts).
+ */
+export function recordingContext(overrides: Partial<ChunkContext> = {}, limited = false, paused?: Int32Array) {
   const pauses: number[] = [];
   let acquired = 0;
-  const ctx = chunkContext({ gate: { limited, acquire: async () => void acquired++, pauseFor: (ms) => void pauses.push(ms) }, ...overrides });
+  const gate = { limited, acquire: async () => void acquired++, pauseFor: (ms: number) => void pauses.push(ms), ...(paused === undefined ? {} : { paused }) };
+  const ctx = chunkContext({ gate, ...overrides });
   return { ctx, pauses, get acquired() { return acquired; } };
 }

@@ -32,6 +32,25 @@ test('pauseFor holds every request until the pause ends (Retry-After)', async ()
   assert.equal(granted, true);
 });
 
+test('the shared pause flag is set by a pause and cleared by the first acquire that finds none in force', async () => {
+  const clock = manualClock();
+  const gate = new TokenBucket(clock, undefined);
+  assert.equal(Atomics.load(gate.paused, 0), 0);
+  gate.pauseFor(500);
+  assert.equal(Atomics.load(gate.paused, 0), 1, 'threads must ask while the pause is in force');
+  const waiting = gate.acquire(signal);
+  await clock.advance(499);
+  assert.equal(Atomics.load(gate.paused, 0), 1);
+  await clock.advance(1);
+  await waiting;
+  assert.equal(Atomics.load(gate.paused, 0), 0, 'the pause is over: threads go without asking');
+  gate.pauseFor(100);
+  await clock.advance(200);
+  assert.equal(Atomics.load(gate.paused, 0), 1, 'stays set until someone asks after the pause');
+  await gate.acquire(signal);
+  assert.equal(Atomics.load(gate.paused, 0), 0);
+});
+
 test('an aborted waiter does not block the ones behind it', async () => {
   const clock = manualClock();
   const gate = new TokenBucket(clock, 1, 1);

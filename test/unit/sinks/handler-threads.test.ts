@@ -227,11 +227,11 @@ test('under a rate limit every handler call takes a token, in a thread as on the
   const runCtx = { runId: 'run_1', pipeline: 'p', batchId: 'run_1', createdAt: new Date(), signal: new AbortController().signal, mode: 'full', stages: {}, emit: () => {} } satisfies RunContext;
   const lines: Item[] = [1, 2, 3, 4, 5].map((n) => ({ id: `in.ndjson:${n}`, seq: n, data: {}, origin: { file: 'in.ndjson', line: n }, unparsed: Buffer.from(`{"n":${n}}`) }));
   const parsed: Item[] = lines.map(({ unparsed: _, ...item }, i) => ({ ...item, data: { n: i + 1 } }));
-  const acquired = async (module: string, threads: number, items: Item[], limited: boolean) => {
+  const acquired = async (module: string, threads: number, items: Item[], limited: boolean, paused?: Int32Array) => {
     const sink = handlerSink.create(handlerSink.schema.parse({ type: 'handler', module, threads }), { baseDir: dir } as BuildContext);
     await sink.open(runCtx);
     try {
-      const recording = recordingContext({}, limited);
+      const recording = recordingContext({}, limited, paused);
       const { failures } = await sink.write({ runId: 'run_1', index: 0, items }, recording.ctx);
       assert.equal(failures.size, 0);
       return recording.acquired;
@@ -244,4 +244,9 @@ test('under a rate limit every handler call takes a token, in a thread as on the
   assert.equal(await acquired('chunk.mjs', 2, lines, true), 1, 'in a thread, a chunk call: one token from the main thread');
   assert.equal(await acquired('item.mjs', 2, lines, true), 5, 'in a thread, a call per item: a token each from the main thread');
   assert.equal(await acquired('item.mjs', 2, lines, false), 0, 'without a rate limit a thread asks for nothing');
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  assert.equal(await acquired('item.mjs', 2, lines, false, flag), 0, 'nor while no pause is in force');
+  Atomics.store(flag, 0, 1);
+  assert.equal(await acquired('item.mjs', 2, lines, false, flag), 5, 'while one may be (Retry-After, the breaker): each call waits for the main thread');
+  assert.equal(await acquired('chunk.mjs', 2, lines, false, flag), 1);
 });
