@@ -142,8 +142,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 /** Runs one after another: concurrent runs would measure each other. */
 async function repeat<T>(f: () => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < runs; i++) out.push(await f());
+  const [out] = await rounds(f);
   return out;
 }
 

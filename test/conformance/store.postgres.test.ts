@@ -175,6 +175,9 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
       const commits = await client.query<{ pipeline: string; first_id: string; last_id: string }>('SELECT pipeline, first_id, last_id FROM inbox_commits ORDER BY received_at, pipeline');
       assert.deepEqual(commits.rows.map((c) => [c.pipeline, Number(c.first_id), Number(c.last_id)]), [['q', 3, 3], ['p', 6, 6]], "p's purged commits are gone; q's and the new one stay");
       assert.deepEqual(await accepted(window('09:00:00', '09:10:00')), [['p', 1], ['q', 1]]);
+      // A commit whose records are all gone (purge keeps those above an older record left) names nothing.
+      await client.query(`INSERT INTO inbox_commits (received_at, pipeline, first_id, last_id) VALUES ($1, 'p', 100, 100)`, [at('09:40:00')]);
+      assert.deepEqual(await accepted(window('09:35:00', '09:45:00')), []);
     } finally {
       await client.end();
       await store?.close();

@@ -287,6 +287,21 @@ describe('access lines', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(writes.length, 2, 'below info, no line');
   });
+
+  test('closing the server writes the lines it still holds', async () => {
+    const dir = tempDir();
+    const store = await openSqliteStore(join(dir, 'lading.db'));
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (text: string) => void lines.push(...text.split('\n').filter((line) => line !== '')) } });
+    const server = await buildServer({ store, catalog: await loadCatalog([], {}), dataDir: dir, observer: observer(new Metrics(systemClock), logger) });
+    try {
+      assert.equal((await server.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+      await server.close();
+      assert.equal(lines.filter((line) => line.includes('"url":"/healthz"')).length, 1);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('log redaction', () => {

@@ -1083,13 +1083,13 @@ async function insertRequests(client: pg.PoolClient, requests: readonly IngestRe
   const tallied = arrivals.list();
   if (tallied.length > 0) {
     await client.query(
-      `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $7::bigint[]) AS t (pipeline, records, bytes, prioritized, last_id, first_id)),
-       arrived AS (INSERT INTO inbox_arrivals (pipeline, received_at, last_id) SELECT pipeline, $6, last_id FROM t),
-       committed AS (INSERT INTO inbox_commits (received_at, pipeline, first_id, last_id) SELECT $6, pipeline, first_id, last_id FROM t)
+      `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t (pipeline, records, bytes, prioritized, first_id, last_id)),
+       arrived AS (INSERT INTO inbox_arrivals (pipeline, received_at, last_id) SELECT pipeline, $7, last_id FROM t),
+       committed AS (INSERT INTO inbox_commits (received_at, pipeline, first_id, last_id) SELECT $7, pipeline, first_id, last_id FROM t)
        INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) SELECT pipeline, records, bytes, prioritized FROM t ORDER BY pipeline
        ON CONFLICT (pipeline) DO UPDATE SET records = inbox_totals.records + excluded.records, bytes = inbox_totals.bytes + excluded.bytes,
          prioritized = inbox_totals.prioritized + excluded.prioritized`,
-      [tallied.map((a) => a.pipeline), tallied.map((a) => a.records), tallied.map((a) => a.bytes), tallied.map((a) => a.prioritized), tallied.map((a) => a.lastId), at, tallied.map((a) => a.firstId)]);
+      [tallied.map((a) => a.pipeline), tallied.map((a) => a.records), tallied.map((a) => a.bytes), tallied.map((a) => a.prioritized), tallied.map((a) => a.firstId), tallied.map((a) => a.lastId), at]);
   }
   return requests.map((request, i) => ({ accepted: accepted[i]!, duplicates: request.records.length - accepted[i]! }));
 }
