@@ -1,4 +1,5 @@
-// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 60000 --only delivery,delivery-remote,inbox,executor,ingest,workers,store (any of them)]
+// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 60000 --only delivery,delivery-remote,inbox,executor,ingest,workers,store (any of them)
+//   --json <file> (default docs/benchmarks.json) --compare <earlier.json> (bench/compare.ts, printed at the end)]
 // delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
 //   level 6 → local folder, through the built CLI as a user runs it — next to Miller piped to
 //   gzip -6 and a minimal hand-written Node script (bench/peers/node-delivery.mjs), whose CSV must
@@ -38,6 +39,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { generateLeads } from '../src/demo/leads.js';
+import { compareRuns, readRun, type BenchRun } from './compare.js';
 import { openStore } from '../src/store/open.js';
 import { startServe, startServer } from '../test/support/cli.js';
 import { scratchDatabase } from '../test/support/postgres.js';
@@ -48,7 +50,7 @@ import { startSshd } from '../test/support/servers/sshd.js';
 const { values } = parseArgs({
   options: {
     records: { type: 'string' }, runs: { type: 'string', default: '3' }, 'ingest-requests': { type: 'string' }, only: { type: 'string' },
-    quick: { type: 'boolean', default: false }, json: { type: 'string' },
+    quick: { type: 'boolean', default: false }, json: { type: 'string' }, compare: { type: 'string' },
   },
 });
 // --quick: the everyday check in under two minutes — 100k leads, and smaller loads where a case's
@@ -56,6 +58,15 @@ const { values } = parseArgs({
 // still the median of --runs runs.
 values.records ??= values.quick ? '100000' : '1000000';
 values['ingest-requests'] ??= values.quick ? '2500' : '60000';
+// Read now, so a mistyped file fails before the leads are made and the runs take their quarter of an hour.
+const earlier = values.compare === undefined ? undefined : (() => {
+  try {
+    return readRun(values.compare);
+  } catch (error) {
+    console.error(`--compare: ${(error as Error).message}`);
+    process.exit(2);
+  }
+})();
 /** Each case asks once, as it starts: so the time between two asks is the case before, printed at the end on stderr. */
 const started: [string, number][] = [];
 const want = (name: string): boolean => {
@@ -169,7 +180,7 @@ rmSync(join(dir, '.lading'), { recursive: true, force: true });
 
 const heading = `lading bench — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
 console.log(`# ${heading}`);
-recordTables(values.json ?? resolve('docs/benchmarks.json'), heading);
+recordTables(values.json ?? resolve('docs/benchmarks.json'), heading, earlier);
 
 /** Miller from Debian, for the delivery peer; installed when missing and root. */
 function ensureMiller(): void {
@@ -636,7 +647,7 @@ if (want('workers')) {
  * Every table the cases print is also kept as JSON (beside docs/benchmarks.md by default, or
  * --json <file>), written when the process ends, so two runs can be compared by a program.
  */
-function recordTables(file: string, heading: string): void {
+function recordTables(file: string, heading: string, earlier?: BenchRun): void {
   const tables: { title: string; columns: string[]; rows: string[][] }[] = [];
   const notes: string[] = [];
   const cells = (line: string) => line.slice(1, -1).split(' | ').map((c) => c.trim());
@@ -662,6 +673,9 @@ function recordTables(file: string, heading: string): void {
     }
   };
   process.once('exit', (code) => {
-    if (code === 0) writeFileSync(file, `${JSON.stringify({ heading, args: process.argv.slice(2), tables, notes }, null, 2)}\n`);
+    if (code !== 0) return;
+    const run: BenchRun = { heading, args: process.argv.slice(2), tables, notes };
+    writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
+    if (earlier !== undefined) print(`\n${compareRuns(earlier, run).join('\n')}`);
   });
 }
