@@ -134,12 +134,17 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
       const json = async (batch: string) => (await upgraded.readBatchJson(batch, 0, 10)).json.map((text) => (JSON.parse(text) as { n: number }).n);
       assert.deepEqual(await upgraded.inboxStats('before'), { pending: 2, bytes: 14, oldest: new Date(Date.UTC(2024, 2, 1, 9, 0, 1)), priorities: [] });
       assert.deepEqual([await read('old'), await json('old')], [[2, 3], [2, 3]]);
+      // Reconciliation finds a record's batch by its batch_id, by the range holding it, or none while pending.
+      const day = { from: new Date(Date.UTC(2024, 2, 1)), to: new Date(Date.UTC(2024, 2, 2)) };
+      const reconciled = async () => (await upgraded.reconcile(day)).map((r) => [r.accepted, r.batched, r.openBatches.map((b) => [b.batchId, b.records])]);
+      assert.deepEqual(await reconciled(), [[4, 2, [['old', 2]]]]);
       const next = await upgraded.cutBatch('before', { id: 'new', at: new Date(), reason: 'manual' });
       assert.equal(next?.records, 2);
       assert.deepEqual([await read('new'), await json('new')], [[1, 4], [1, 4]]);
       const ids = (await client.query<{ id: number }>(`SELECT id FROM inbox_records WHERE pipeline = 'before' ORDER BY id`)).rows.map((r) => Number(r.id));
       const batchOf = async (id: number) => (await upgraded.findInboxRecords(`inbox:${id}`)).map((r) => r.batchId);
       assert.deepEqual(await Promise.all(ids.map(batchOf)), [['new'], ['old'], ['old'], ['new']]);
+      assert.deepEqual(await reconciled(), [[4, 4, [['old', 2], ['new', 2]]]]);
       assert.deepEqual(await upgraded.inboxStats('before'), { pending: 0, bytes: 0, oldest: null, priorities: [] });
     } finally {
       await client.end();
