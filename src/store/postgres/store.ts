@@ -873,7 +873,10 @@ export class PostgresStore implements Store {
     // by its MD5 (duplicates): the texts themselves spilled ~500 MB to disk to be sorted for a
     // million records. 1M leads in 10 batches: 4.1–4.8 s → 1.8 s (docs/benchmarks.md, machine L).
     // Only the totals read every record of the window; the open batches and the failed ids start
-    // from the few batches and items they are about (1.8 → ~1.1 s, machine M).
+    // from the few batches and items they are about. Same wall time once the tables are analyzed
+    // (they ran beside the totals, on the other core), but on a store just loaded, before its
+    // first ANALYZE, the failed ids read through w planned so badly that reconcile took 98.6 s
+    // instead of 2.7 (docs/benchmarks.md, machine M).
     const inWindow = 'r.pipeline = $3 AND r.id BETWEEN $1 AND $2 AND r.received_at >= $4 AND r.received_at < $5';
     const failedItems = `failed_items AS (
         SELECT DISTINCT e.item_id FROM item_errors e JOIN runs ru ON ru.id = e.run_id
