@@ -1,9 +1,10 @@
 // Retention: removes (or archives, then removes) what each pipeline's retention: periods let go.
 // The store decides what is confirmed delivered; this module turns periods into cut-offs,
 // writes the archive and removes the staged files the store released.
-import { appendFile, mkdir, rm, rmdir } from 'node:fs/promises';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { PurgeResult, Store } from '../store/types.js';
+import type { PurgeArchive, Store } from '../store/types.js';
 import type { RetentionConfig } from './config.js';
 
 export interface PurgeOutcome {
@@ -36,23 +37,44 @@ export async function purgePipeline(store: Store, pipeline: string, retention: R
     ...optional('records', before(opts.now, retention.records)), ...optional('files', before(opts.now, retention.files)),
     ...optional('deadLetters', before(opts.now, retention.dead_letters)), ...optional('runs', before(opts.now, retention.runs)),
   };
-  const result = await store.purge(plan);
-  const archive = opts.archive && !plan.dryRun && result.rows.length > 0 ? await writeArchive(opts.dataDir, pipeline, opts.now, result) : null;
+  const archive = opts.archive && !plan.dryRun ? new ArchiveFile(join(opts.dataDir, 'archive', `${pipeline}-${opts.now.toISOString().slice(0, 10)}.jsonl`), opts.now) : undefined;
+  const result = await store.purge(plan, archive?.append).finally(() => archive?.close());
   const notRemoved = plan.dryRun ? [] : await removeStaged(result.files.map((f) => f.path));
   return {
     pipeline, dry_run: plan.dryRun, records: result.records, dead_letters: result.deadLetters, runs: result.runs, files: result.files.length,
-    files_not_removed: notRemoved, archive,
+    files_not_removed: notRemoved, archive: archive?.written ? archive.path : null,
   };
 }
 
 const optional = <K extends string>(key: K, value: Date | undefined) => (value === undefined ? {} : { [key]: value } as Record<K, Date>);
 
-// Appended, not overwritten: two purges on one day add to the same file.
-async function writeArchive(dataDir: string, pipeline: string, now: Date, result: PurgeResult): Promise<string> {
-  const path = join(dataDir, 'archive', `${pipeline}-${now.toISOString().slice(0, 10)}.jsonl`);
-  await mkdir(dirname(path), { recursive: true });
-  await appendFile(path, result.rows.map((row) => `${JSON.stringify({ ...row, archived_at: now.toISOString() })}\n`).join(''));
-  return path;
+/**
+ * The archive of one purge: each page of removed rows is appended as JSON Lines and flushed to disk
+ * before the purge's transaction commits, so a row is never gone without being archived. A purge that fails
+ * after some pages leaves those rows both archived and stored; the next purge archives them again.
+ * Appended, not overwritten: two purges on one day add to the same file, opened at the first row.
+ */
+class ArchiveFile {
+  #fd: number | undefined;
+  written = false;
+
+  constructor(readonly path: string, private readonly now: Date) {}
+
+  readonly append: PurgeArchive = (rows) => {
+    if (this.#fd === undefined) {
+      mkdirSync(dirname(this.path), { recursive: true });
+      this.#fd = openSync(this.path, 'a');
+    }
+    const at = this.now.toISOString();
+    writeSync(this.#fd, rows.map((row) => `${JSON.stringify({ ...row, archived_at: at })}\n`).join(''));
+    fsyncSync(this.#fd);
+    this.written = true;
+  };
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
 }
 
 /** Removes the files, then their run's staging folder once it is empty. */

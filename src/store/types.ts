@@ -597,9 +597,14 @@ export interface PurgeResult {
   readonly runs: number;
   /** Staged files whose delivery no longer names them: the caller removes them from disk. */
   readonly files: readonly { readonly deliveryId: string; readonly path: string }[];
-  /** The removed rows as JSON objects ({kind: record | dead_letter | run, …}), for an archive. */
-  readonly rows: readonly Record<string, unknown>[];
 }
+
+/**
+ * Takes the rows a purge removes as JSON objects ({kind: record | dead_letter | run, …}), a page at
+ * a time, inside the purge's transaction, before it commits: a page it throws on ends the purge
+ * with nothing removed. Synchronous, as SQLite's transactions are.
+ */
+export type PurgeArchive = (rows: readonly Record<string, unknown>[]) => void;
 
 /**
  * Lineage, reconciliation and retention. Retention never removes what is not yet confirmed
@@ -614,8 +619,12 @@ export interface ReportStore {
   /** Files recorded as delivered in the window, oldest first. */
   listDeliveredFiles(window: ReportWindow): Promise<DeliveredFile[]>;
   deadLetterCounts(window: ReportWindow): Promise<DeadLetterCount[]>;
-  /** One transaction; a dry run rolls it back, so its counts are exactly what a purge would remove. */
-  purge(plan: PurgePlan): Promise<PurgeResult>;
+  /**
+   * One transaction; a dry run rolls it back, so its counts are exactly what a purge would remove.
+   * Rows are read and removed a page at a time, so memory does not grow with what goes; `archive`
+   * gets each page first (never on a dry run).
+   */
+  purge(plan: PurgePlan, archive?: PurgeArchive): Promise<PurgeResult>;
 }
 
 // ── audit log ──────────────────────────────────────────────────────────────────────────────

@@ -14,6 +14,7 @@ import type { RunReport } from '../../src/core/report.js';
 import { LadingError } from '../../src/errors/lading-error.js';
 import type { AuditEntry, Batch, ChunkCommit, ChunkLease, InboxRecord, ItemErrorRecord, Store, StoredItem } from '../../src/store/types.js';
 import { rejects } from '../support/errors.js';
+import { purgePageSize } from '../../src/store/reports.js';
 
 export interface StoreFixture {
   readonly store: Store;
@@ -1028,15 +1029,20 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         const late = at(365 * 24 * 60);
         const plan = { pipeline: 'partner-a', records: late, files: late, deadLetters: late, runs: late };
 
-        const dry = await store.purge({ ...plan, dryRun: true });
+        const removed: Record<string, unknown>[] = [];
+        const archive = (rows: readonly Record<string, unknown>[]) => {
+          removed.push(...rows);
+        };
+        const dry = await store.purge({ ...plan, dryRun: true }, archive);
+        assert.equal(removed.length, 0, 'a dry run archives nothing');
         // Batch A's records except the one with an open dead letter; run_a keeps its open dead letter.
         assert.deepEqual([dry.records, dry.deadLetters, dry.runs, dry.files], [2, 0, 0, [{ deliveryId: 'dlv_a', path: '/data/staging/run_a/a' }]]);
         assert.equal((await store.findInboxRecords(String(ids[0]))).length, 1, 'the dry run rolled back');
         assert.equal((await store.getDelivery('dlv_a'))?.stagedPath, '/data/staging/run_a/a');
 
-        const done = await store.purge(plan);
+        const done = await store.purge(plan, archive);
         assert.deepEqual([done.records, done.deadLetters, done.runs, done.files.length], [2, 0, 0, 1]);
-        assert.deepEqual(done.rows.filter((r) => r.kind === 'record').map((r) => [r.id, r.data]), [[ids[0], { n: 1 }], [ids[2], { n: 1 }]]);
+        assert.deepEqual(removed.map((r) => [r.kind, r.id, r.data, r.batch_id, r.received_at]), [['record', ids[0], { n: 1 }, 'batch_a', at(0).toISOString()], ['record', ids[2], { n: 1 }, 'batch_a', at(0).toISOString()]]);
         assert.equal((await store.getDelivery('dlv_a'))?.stagedPath, null);
         assert.equal((await store.getDelivery('dlv_b'))?.stagedPath, '/data/staging/run_b/b', 'a failed delivery keeps its staged file');
         assert.equal((await store.inboxStats('partner-a')).pending, 2, 'pending records stay');
@@ -1047,12 +1053,39 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
 
         // Once the dead letter is resolved, it, its record and its run go.
         await store.markDeadLetters({ runId: 'run_a' }, 'skipped');
-        const rest = await store.purge(plan);
+        removed.length = 0;
+        const rest = await store.purge(plan, archive);
         assert.deepEqual([rest.records, rest.deadLetters, rest.runs], [1, 1, 1]);
-        assert.deepEqual(rest.rows.map((r) => r.kind), ['record', 'dead_letter', 'run']);
+        assert.deepEqual(removed.map((r) => [r.kind, r.id ?? r.item_id, r.status ?? null]), [['record', ids[1], null], ['dead_letter', `inbox:${ids[1]}`, 'skipped'], ['run', 'run_a', 'completed_with_errors']]);
         assert.equal(await store.getRun('run_a'), null);
         assert.deepEqual(await store.listFiles('run_a'), []);
         assert.ok(await store.getRun('run_b'));
+      });
+
+      test('purge reads and removes a page at a time: each row archived once, in order, before it goes; an archive that fails removes nothing', async () => {
+        const count = 2 * purgePageSize + 1;
+        await store.ingest('partner-a', Array.from({ length: count }, (_, n) => ({ data: { n } })), at(0));
+        const batch = (await store.cutBatch('partner-a', { id: 'batch_big', at: at(1), reason: 'count' }))!;
+        await createRun('run_big', at(2), 'partner-a', batch.id);
+        await store.completeBatch(batch.id, 'run_big', at(3));
+        const plan = { pipeline: 'partner-a', records: at(60) };
+
+        let pages = 0;
+        await assert.rejects(store.purge(plan, () => {
+          if (++pages === 2) throw new Error('disk full');
+        }), /disk full/);
+        assert.equal((await readAll(store, batch.id)).length, count, 'the archive failed on page 2: nothing was removed, page 1 neither');
+
+        const sizes: number[] = [];
+        const archived: unknown[] = [];
+        const done = await store.purge(plan, (rows) => {
+          sizes.push(rows.length);
+          archived.push(...rows.map((r) => (r.data as { n: number }).n));
+        });
+        assert.equal(done.records, count);
+        assert.deepEqual(sizes, [purgePageSize, purgePageSize, 1]);
+        assert.deepEqual(archived, Array.from({ length: count }, (_, n) => n), 'every record once, in the order it came');
+        assert.deepEqual(await readAll(store, batch.id), []);
       });
 
       test('purge keeps what is younger than its period', async () => {

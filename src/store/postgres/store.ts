@@ -10,10 +10,10 @@ import { Arrivals } from '../inbox-totals.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
 import type {
-  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxJsonPage, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
+  ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxJsonPage, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgeArchive, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { inboxText } from '../types.js';
-import { failedSampleSize, inboxRef, RollBack } from '../reports.js';
+import { archivedRow, failedSampleSize, inboxRef, purgePageSize, RollBack } from '../reports.js';
 import * as rows from '../rows.js';
 
 // This driver's rows (times as Date, JSON as unknown); their mapping is shared with the other store in rows.ts.
@@ -962,27 +962,27 @@ export class PostgresStore implements Store {
     return rows;
   }
 
-  async purge(plan: PurgePlan): Promise<PurgeResult> {
+  async purge(plan: PurgePlan, archive?: PurgeArchive): Promise<PurgeResult> {
+    const keep = plan.dryRun ? undefined : archive;
     const purge = async (client: pg.PoolClient): Promise<PurgeResult> => {
       const { pipeline } = plan;
-      const rows: Record<string, unknown>[] = [];
       let records = 0;
       let deadLetters = 0;
       let runs = 0;
       let files: { deliveryId: string; path: string }[] = [];
       if (plan.records) {
-        const gone = await client.query<{ id: number; pipeline: string; data: unknown; idempotency_key: string | null; received_at: Date; batch_id: string }>(
-          `DELETE FROM inbox_records r WHERE pipeline = $1 AND ${batchOfRecord('r')} IN (SELECT id FROM batches WHERE pipeline = $1 AND status = 'delivered' AND delivered_at < $2)
-           AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || r.id AND e.status = 'dead')
-           RETURNING id, pipeline, data, idempotency_key, received_at, ${batchOfRecord('r')} AS batch_id`, [pipeline, plan.records]);
-        records = gone.rows.length;
+        records = await purgePages<PurgedRecord>(client, 'inbox_records r', 'integer',
+          `r.pipeline = $1 AND ${batchOfRecord('r')} IN (SELECT id FROM batches WHERE pipeline = $1 AND status = 'delivered' AND delivered_at < $2)
+           AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || r.id AND e.status = 'dead')`,
+          [pipeline, plan.records],
+          keep ? `r.pipeline, r.data, r.idempotency_key, r.received_at, ${batchOfRecord('r')} AS batch_id` : undefined,
+          keep && ((page) => keep(page.map((r) => archivedRow.record({ ...r, received_at: r.received_at.toISOString() })))));
         // The commits whose records are all gone: below the pipeline's lowest record left (a seek of
         // inbox_pending, and a walk over the records batched before 0011 only).
         await client.query(
           `DELETE FROM inbox_commits WHERE pipeline = $1 AND last_id < least(
              coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL), ${Number.MAX_SAFE_INTEGER}),
              coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NOT NULL), ${Number.MAX_SAFE_INTEGER}))`, [pipeline]);
-        for (const r of gone.rows) rows.push({ kind: 'record', pipeline: r.pipeline, id: r.id, key: r.idempotency_key, received_at: r.received_at.toISOString(), batch_id: r.batch_id, data: r.data });
       }
       if (plan.files) {
         // The old path comes from the locked row the UPDATE replaces.
@@ -993,27 +993,28 @@ export class PostgresStore implements Store {
       }
       if (plan.deadLetters) {
         // Warnings, resolved dead letters and the detail rows of resolved items; an open dead letter stays with its details.
-        const gone = await client.query<{ run_id: string; item_id: string | null; code: string; error_type: string; message: string; attempts: number; status: string | null; payload: unknown }>(
-          `DELETE FROM item_errors i WHERE run_id IN (SELECT id FROM runs WHERE pipeline = $1 AND created_at < $2)
-           AND (severity = 'warn' OR NOT EXISTS (SELECT 1 FROM item_errors o WHERE o.run_id = i.run_id AND o.item_id IS NOT DISTINCT FROM i.item_id AND o.status = 'dead'))
-           RETURNING run_id, item_id, code, error_type, message, attempts, status, payload`, [pipeline, plan.deadLetters]);
-        for (const e of gone.rows) {
-          if (e.status === null) continue;
-          deadLetters++;
-          rows.push({ kind: 'dead_letter', pipeline, run_id: e.run_id, item_id: e.item_id, code: e.code, error_type: e.error_type, status: e.status, attempts: e.attempts, message: e.message, payload: e.payload ?? null });
-        }
+        await purgePages<PurgedError>(client, 'item_errors i', 'integer',
+          `i.run_id IN (SELECT id FROM runs WHERE pipeline = $1 AND created_at < $2)
+           AND (i.severity = 'warn' OR NOT EXISTS (SELECT 1 FROM item_errors o WHERE o.run_id = i.run_id AND o.item_id IS NOT DISTINCT FROM i.item_id AND o.status = 'dead'))`,
+          [pipeline, plan.deadLetters],
+          keep ? 'i.status, i.run_id, i.item_id, i.code, i.error_type, i.message, i.attempts, i.payload' : 'i.status',
+          (page) => {
+            const letters = page.filter((e) => e.status !== null);
+            deadLetters += letters.length;
+            if (keep && letters.length > 0) keep(letters.map((e) => archivedRow.deadLetter(pipeline, { ...e, status: e.status! })));
+          });
       }
       if (plan.runs) {
-        const gone = await client.query<{ id: string; pipeline: string; status: string; batch_id: string | null; created_at: Date; completed_at: Date | null; report: unknown }>(
-          `DELETE FROM runs WHERE pipeline = $1 AND status <> 'running' AND coalesce(completed_at, created_at) < $2
+        runs = await purgePages<PurgedRun>(client, 'runs', 'text',
+          `runs.pipeline = $1 AND runs.status <> 'running' AND coalesce(runs.completed_at, runs.created_at) < $2
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.run_id = runs.id AND e.status = 'dead')
            AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = runs.batch_id AND b.status <> 'delivered')
-           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = runs.id AND d.state NOT IN ('verified', 'acknowledged', 'skipped'))
-           RETURNING id, pipeline, status, batch_id, created_at, completed_at, report`, [pipeline, plan.runs]);
-        runs = gone.rows.length;
-        for (const r of gone.rows) rows.push({ kind: 'run', pipeline: r.pipeline, id: r.id, status: r.status, batch_id: r.batch_id, created_at: r.created_at.toISOString(), completed_at: r.completed_at?.toISOString() ?? null, report: r.report ?? null });
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = runs.id AND d.state NOT IN ('verified', 'acknowledged', 'skipped'))`,
+          [pipeline, plan.runs],
+          keep ? 'runs.pipeline, runs.status, runs.batch_id, runs.created_at, runs.completed_at, runs.report' : undefined,
+          keep && ((page) => keep(page.map((r) => archivedRow.run({ ...r, created_at: r.created_at.toISOString(), completed_at: r.completed_at?.toISOString() ?? null })))));
       }
-      const result = { records, deadLetters, runs, files, rows };
+      const result = { records, deadLetters, runs, files };
       if (plan.dryRun) throw new RollBack(result);
       return result;
     };
@@ -1301,3 +1302,41 @@ async function heldLease(client: pg.PoolClient, token: string, operation: 'commi
   return rows[0];
 }
 
+/** The rows a purge reads before it removes them. */
+type PurgedRecord = { id: number; pipeline: string; data: unknown; idempotency_key: string | null; received_at: Date; batch_id: string };
+type PurgedError = { id: number; status: string | null; run_id: string; item_id: string | null; code: string; error_type: string; message: string; attempts: number; payload: unknown };
+type PurgedRun = { id: string; pipeline: string; status: string; batch_id: string | null; created_at: Date; completed_at: Date | null; report: unknown };
+
+/**
+ * Removes the rows of `table` (with its alias) that `where` selects, a page at a time in id order,
+ * each page one DELETE … RETURNING its id and `columns`, handed to `onPage` before the purge's
+ * transaction commits (a page it throws on rolls all of it back). Integer ids are paged by ranges
+ * of purgePageSize ids, so a page's statement reads a bounded range whatever the plan: with
+ * ORDER BY and LIMIT, PostgreSQL sorted every record above the page's start for each page (1M
+ * records: over 10 minutes; docs/benchmarks.md, machine M). Text ids (runs, a few a day) are paged
+ * by keyset. Returns how many rows went.
+ */
+async function purgePages<Row extends { id: number | string }>(
+  client: pg.PoolClient, table: string, ids: 'integer' | 'text', where: string, params: readonly unknown[], columns: string | undefined, onPage: ((page: Row[]) => void) | undefined,
+): Promise<number> {
+  const [name, alias] = [table.split(' ')[0]!, table.split(' ').at(-1)!];
+  const at = params.length;
+  const returning = `RETURNING ${alias}.id${columns === undefined ? '' : `, ${columns}`}`;
+  const remove = ids === 'integer'
+    // IS TRUE keeps `where` from choosing the index: without statistics, a page read the whole
+    // pipeline's part of the batch index for its range (350 ms a page instead of 25).
+    ? `DELETE FROM ${table} WHERE ${alias}.id > $${at + 1} AND ${alias}.id <= $${at + 2} AND (${where}) IS TRUE ${returning}`
+    : `DELETE FROM ${table} WHERE ${alias}.id IN (SELECT ${alias}.id FROM ${table} WHERE ${where} AND ${alias}.id > $${at + 1} ORDER BY ${alias}.id LIMIT ${purgePageSize}) ${returning}`;
+  const span = ids === 'integer' ? (await client.query<{ lo: number | null; hi: number | null }>(`SELECT min(id) AS lo, max(id) AS hi FROM ${name}`)).rows[0]! : undefined;
+  if (span !== undefined && (span.lo === null || span.hi === null)) return 0;
+  let removed = 0;
+  for (let after: number | string = span ? span.lo! - 1 : ''; ;) {
+    const upper = span ? (after as number) + purgePageSize : undefined;
+    const { rows: page } = await client.query<Row>(remove, upper === undefined ? [...params, after] : [...params, after, upper]);
+    page.sort((a, b) => (a.id < b.id ? -1 : 1));
+    removed += page.length;
+    if (page.length > 0) onPage?.(page);
+    if (upper === undefined ? page.length === 0 : upper >= span!.hi!) return removed;
+    after = upper ?? page.at(-1)!.id;
+  }
+}

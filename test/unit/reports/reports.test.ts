@@ -132,6 +132,17 @@ test('purge archives what it removes to JSON Lines and removes released staged f
   assert.equal((await store.inboxStats('leads')).pending, 1);
 });
 
+test('purge with an archive that cannot be written removes nothing', async () => {
+  await seed();
+  // Where the archive folder should be, a file: the first page cannot be archived.
+  await writeFile(join(dir, 'archive'), 'not a folder');
+  const now = at('12:00', '2024-05-01');
+  const retention = { records: 30 * 86_400_000 };
+  await assert.rejects(purgePipeline(store, 'leads', retention, { now, dataDir: dir, archive: true }), /EEXIST|ENOTDIR/);
+  const dry = await purgePipeline(store, 'leads', retention, { now, dataDir: dir, dryRun: true });
+  assert.equal(dry.records, 2, 'the records the failed purge was to remove are all still there');
+});
+
 test('SLAs are judged from the store: freshness, completeness, accuracy and availability', async () => {
   await seed();
   const now = at('13:00');
