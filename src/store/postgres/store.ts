@@ -5,7 +5,7 @@ import { classify } from '../../errors/classify.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { parseDatabaseUrl } from '../../sql/connection.js';
 import { loadPg } from '../../sql/postgres.js';
-import { batchOfRecord, cutPosition } from '../batch-ranges.js';
+import { batchOfRecord, cutPosition, purgeableErrors, purgeableRecords } from '../batch-ranges.js';
 import { Arrivals } from '../inbox-totals.js';
 import { leaseLost } from '../lease-lost.js';
 import { loadMigrations, runMigrations, type Migration, type MigrationDriver, type MigrationResult } from '../migrate.js';
@@ -971,7 +971,8 @@ export class PostgresStore implements Store {
       let runs = 0;
       let files: { deliveryId: string; path: string }[] = [];
       if (plan.records) {
-        records = await purgePages<PurgedRecord>(client, 'inbox_records r', 'integer',
+        const span = (await client.query<Span>(purgeableRecords('$1', '$2'), [pipeline, plan.records])).rows[0]!;
+        records = await purgePages<PurgedRecord>(client, 'inbox_records r', span,
           `r.pipeline = $1 AND ${batchOfRecord('r')} IN (SELECT id FROM batches WHERE pipeline = $1 AND status = 'delivered' AND delivered_at < $2)
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || r.id AND e.status = 'dead')`,
           [pipeline, plan.records],
@@ -993,7 +994,8 @@ export class PostgresStore implements Store {
       }
       if (plan.deadLetters) {
         // Warnings, resolved dead letters and the detail rows of resolved items; an open dead letter stays with its details.
-        await purgePages<PurgedError>(client, 'item_errors i', 'integer',
+        const span = (await client.query<Span>(purgeableErrors('$1', '$2'), [pipeline, plan.deadLetters])).rows[0]!;
+        await purgePages<PurgedError>(client, 'item_errors i', span,
           `i.run_id IN (SELECT id FROM runs WHERE pipeline = $1 AND created_at < $2)
            AND (i.severity = 'warn' OR NOT EXISTS (SELECT 1 FROM item_errors o WHERE o.run_id = i.run_id AND o.item_id IS NOT DISTINCT FROM i.item_id AND o.status = 'dead'))`,
           [pipeline, plan.deadLetters],
@@ -1005,7 +1007,7 @@ export class PostgresStore implements Store {
           });
       }
       if (plan.runs) {
-        runs = await purgePages<PurgedRun>(client, 'runs', 'text',
+        runs = await purgePages<PurgedRun>(client, 'runs', undefined,
           `runs.pipeline = $1 AND runs.status <> 'running' AND coalesce(runs.completed_at, runs.created_at) < $2
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.run_id = runs.id AND e.status = 'dead')
            AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = runs.batch_id AND b.status <> 'delivered')
@@ -1302,6 +1304,8 @@ async function heldLease(client: pg.PoolClient, token: string, operation: 'commi
   return rows[0];
 }
 
+/** The ids a purge may remove (batch-ranges.ts); null when there is nothing. */
+type Span = { lo: number | null; hi: number | null };
 /** The rows a purge reads before it removes them. */
 type PurgedRecord = { id: number; pipeline: string; data: unknown; idempotency_key: string | null; received_at: Date; batch_id: string };
 type PurgedError = { id: number; status: string | null; run_id: string; item_id: string | null; code: string; error_type: string; message: string; attempts: number; payload: unknown };
@@ -1311,27 +1315,26 @@ type PurgedRun = { id: string; pipeline: string; status: string; batch_id: strin
  * Removes the rows of `table` (with its alias) that `where` selects, a page at a time in id order,
  * each page one DELETE … RETURNING its id and `columns`, handed to `onPage` before the purge's
  * transaction commits (a page it throws on rolls all of it back). Integer ids are paged by ranges
- * of purgePageSize ids, so a page's statement reads a bounded range whatever the plan: with
- * ORDER BY and LIMIT, PostgreSQL sorted every record above the page's start for each page (1M
- * records: over 10 minutes; docs/benchmarks.md, machine M). Text ids (runs, a few a day) are paged
- * by keyset. Returns how many rows went.
+ * of purgePageSize ids within `span` (batch-ranges.ts), so a page's statement reads a bounded
+ * range whatever the plan: with ORDER BY and LIMIT, PostgreSQL sorted every record above the
+ * page's start for each page (1M records: over 10 minutes; docs/benchmarks.md, machine M). Text
+ * ids (runs, a few a day) are paged by keyset. Returns how many rows went.
  */
 async function purgePages<Row extends { id: number | string }>(
-  client: pg.PoolClient, table: string, ids: 'integer' | 'text', where: string, params: readonly unknown[], columns: string | undefined, onPage: ((page: Row[]) => void) | undefined,
+  client: pg.PoolClient, table: string, span: Span | undefined, where: string, params: readonly unknown[], columns: string | undefined, onPage: ((page: Row[]) => void) | undefined,
 ): Promise<number> {
-  const [name, alias] = [table.split(' ')[0]!, table.split(' ').at(-1)!];
+  if (span !== undefined && (span.lo === null || span.hi === null)) return 0;
+  const alias = table.split(' ').at(-1)!;
   const at = params.length;
   const returning = `RETURNING ${alias}.id${columns === undefined ? '' : `, ${columns}`}`;
-  const remove = ids === 'integer'
+  const remove = span !== undefined
     // IS TRUE keeps `where` from choosing the index: without statistics, a page read the whole
     // pipeline's part of the batch index for its range (350 ms a page instead of 25).
     ? `DELETE FROM ${table} WHERE ${alias}.id > $${at + 1} AND ${alias}.id <= $${at + 2} AND (${where}) IS TRUE ${returning}`
     : `DELETE FROM ${table} WHERE ${alias}.id IN (SELECT ${alias}.id FROM ${table} WHERE ${where} AND ${alias}.id > $${at + 1} ORDER BY ${alias}.id LIMIT ${purgePageSize}) ${returning}`;
-  const span = ids === 'integer' ? (await client.query<{ lo: number | null; hi: number | null }>(`SELECT min(id) AS lo, max(id) AS hi FROM ${name}`)).rows[0]! : undefined;
-  if (span !== undefined && (span.lo === null || span.hi === null)) return 0;
   let removed = 0;
-  for (let after: number | string = span ? span.lo! - 1 : ''; ;) {
-    const upper = span ? (after as number) + purgePageSize : undefined;
+  for (let after: number | string = span === undefined ? '' : span.lo! - 1; ;) {
+    const upper = span === undefined ? undefined : (after as number) + purgePageSize;
     const { rows: page } = await client.query<Row>(remove, upper === undefined ? [...params, after] : [...params, after, upper]);
     page.sort((a, b) => (a.id < b.id ? -1 : 1));
     removed += page.length;

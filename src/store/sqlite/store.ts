@@ -12,7 +12,7 @@ import { archivedRow, failedSampleSize, inboxRef, purgePageSize, RollBack } from
 import * as rows from '../rows.js';
 import { openConnection, statementCache, WalSync, type ConnectionOptions } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
-import { batchOfRecord, cutPosition } from '../batch-ranges.js';
+import { batchOfRecord, cutPosition, purgeableErrors, purgeableRecords } from '../batch-ranges.js';
 import { Arrivals } from '../inbox-totals.js';
 import { IngestThread } from './ingest-thread.js';
 
@@ -1060,11 +1060,12 @@ export class SqliteStore implements Store {
       let runs = 0;
       let files: { deliveryId: string; path: string }[] = [];
       if (plan.records) {
+        const cutoff = iso(plan.records);
         records = this.#purgePages<PurgedRecord>(
-          'inbox_records NOT INDEXED', 0,
+          'inbox_records NOT INDEXED', this.#stmt(purgeableRecords('?', '?')).get(pipeline, pipeline, pipeline, cutoff, pipeline, cutoff) as Span,
           `pipeline = ? AND ${batchOfRecord('inbox_records')} IN (SELECT id FROM batches WHERE pipeline = ? AND status = 'delivered' AND delivered_at < ?)
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || inbox_records.id AND e.status = 'dead')`,
-          [pipeline, pipeline, iso(plan.records)],
+          [pipeline, pipeline, cutoff],
           keep ? `pipeline, data, idempotency_key, received_at, ${batchOfRecord('inbox_records')} AS batch_id` : undefined,
           keep && ((page) => keep(page.map((r) => archivedRow.record({ ...r, data: JSON.parse(r.data) as unknown })))),
         );
@@ -1084,7 +1085,7 @@ export class SqliteStore implements Store {
       if (plan.deadLetters) {
         // Warnings, resolved dead letters and the detail rows of resolved items; an open dead letter stays with its details.
         this.#purgePages<PurgedError>(
-          'item_errors NOT INDEXED', 0,
+          'item_errors NOT INDEXED', this.#stmt(purgeableErrors('?', '?')).get(pipeline, iso(plan.deadLetters)) as Span,
           `run_id IN (SELECT id FROM runs WHERE pipeline = ? AND created_at < ?)
            AND (severity = 'warn' OR NOT EXISTS (SELECT 1 FROM item_errors o WHERE o.run_id = item_errors.run_id AND o.item_id IS item_errors.item_id AND o.status = 'dead'))`,
           [pipeline, iso(plan.deadLetters)],
@@ -1098,7 +1099,7 @@ export class SqliteStore implements Store {
       }
       if (plan.runs) {
         runs = this.#purgePages<PurgedRun>(
-          'runs', '',
+          'runs', undefined,
           `pipeline = ? AND status <> 'running' AND coalesce(completed_at, created_at) < ?
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.run_id = runs.id AND e.status = 'dead')
            AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = runs.batch_id AND b.status <> 'delivered')
@@ -1121,30 +1122,31 @@ export class SqliteStore implements Store {
       }
     });
   }
+
   /**
-   * Removes the rows of `table` that `where` selects, purgePageSize at a time in id order from
-   * above `first`: each page is read (its id, plus `columns`), given to `onPage`, then deleted by
-   * its id range, which holds no other row `where` selects (the transaction holds the write lock).
-   * Returns how many rows went. A rowid table is named NOT INDEXED: each page then starts where the
-   * last ended, in the rowid order, where through another index every page walked from the
-   * pipeline's first record again (1M records: 76 s instead of 8 s; docs/benchmarks.md, machine M).
+   * Removes the rows of `table` that `where` selects, purgePageSize at a time in id order: each
+   * page is read (its id, plus `columns`), given to `onPage`, then deleted by its id range, which
+   * holds no other row `where` selects (the transaction holds the write lock). Integer ids are read
+   * within `span` only (purgeableRecords); text ids (runs, a few a day) from the first. Returns how
+   * many rows went. A rowid table is named NOT INDEXED: each page then starts where the last ended,
+   * in the rowid order, where through another index every page walked from the pipeline's first
+   * record again (1M records: 76 s instead of 8 s; docs/benchmarks.md, machine M).
    */
   #purgePages<Row extends { id: number | string }>(
-    table: string, first: number | string, where: string, params: readonly unknown[], columns: string | undefined, onPage: ((page: Row[]) => void) | undefined,
+    table: string, span: Span | undefined, where: string, params: readonly unknown[], columns: string | undefined, onPage: ((page: Row[]) => void) | undefined,
   ): number {
-    const read = this.#stmt(`SELECT id${columns === undefined ? '' : `, ${columns}`} FROM ${table} WHERE ${where} AND id > ? ORDER BY id LIMIT ${purgePageSize}`);
+    if (span !== undefined && (span.lo === null || span.hi === null)) return 0;
+    const read = this.#stmt(`SELECT id${columns === undefined ? '' : `, ${columns}`} FROM ${table} WHERE ${where} AND id > ?${span === undefined ? '' : ' AND id <= ?'} ORDER BY id LIMIT ${purgePageSize}`);
     const remove = this.#stmt(`DELETE FROM ${table} WHERE ${where} AND id BETWEEN ? AND ?`);
     let removed = 0;
-    for (let after = first; ;) {
-      const page = read.all(...params, after) as Row[];
+    for (let after: number | string = span === undefined ? '' : span.lo! - 1; ;) {
+      const page = read.all(...params, after, ...(span === undefined ? [] : [span.hi])) as Row[];
       if (page.length === 0) return removed;
       onPage?.(page);
       after = page.at(-1)!.id;
       removed += remove.run(...params, page[0]!.id, after).changes;
     }
   }
-
-
 
   // ── dashboard ──────────────────────────────────────────────────────────────────────────────
 
@@ -1236,6 +1238,8 @@ function deadLetterWhere(filter: DeadLetterFilter): { where: string; params: unk
   return { where: clauses.join(' AND '), params };
 }
 
+/** The ids a purge may remove (batch-ranges.ts); null when there is nothing. */
+type Span = { lo: number | null; hi: number | null };
 /** The raw rows a purge reads before it removes them (sqlite's TEXT JSON, not yet parsed). */
 type PurgedRecord = { id: number; pipeline: string; data: string; idempotency_key: string | null; received_at: string; batch_id: string };
 type PurgedError = { id: number; status: string | null; run_id: string; item_id: string | null; code: string; error_type: string; message: string; attempts: number; payload: string | null };

@@ -145,6 +145,9 @@ describe('migration runner', () => {
       assert.equal(db.prepare('SELECT count(*) FROM inbox_commits').pluck().get(), 2, 'both commits stay');
       assert.deepEqual(await store.reconcile({ from: new Date('2024-03-01T09:00:00Z'), to: new Date('2024-03-01T10:00:00Z') }), []);
       assert.deepEqual((await store.reconcile({ from: new Date('2024-03-01T08:00:00Z'), to: new Date('2024-03-01T09:00:00Z') })).map((r) => [r.pipeline, r.accepted, r.batched]), [['p', 1, 1]]);
+      // Delivered at last, the batch cut before ranges goes too: its record, the pipeline's lowest, lies within the purge's bounds.
+      db.prepare("UPDATE batches SET status = 'delivered', delivered_at = '2024-03-01T10:02:00.000Z' WHERE id = 'old'").run();
+      assert.equal((await store.purge({ pipeline: 'p', records: new Date('2024-03-02T00:00:00Z') })).records, 1);
     } finally {
       await store.close();
     }
