@@ -50,9 +50,11 @@ const optional = <K extends string>(key: K, value: Date | undefined) => (value =
 
 /**
  * The archive of one purge: each page of removed rows is appended as JSON Lines and flushed to disk
- * before the purge's transaction commits, so a row is never gone without being archived. A purge that fails
- * after some pages leaves those rows both archived and stored; the next purge archives them again.
- * Appended, not overwritten: two purges on one day add to the same file, opened at the first row.
+ * before that page's removal commits, so a row is never gone without being archived. A purge that
+ * fails on a page leaves the pages before it removed and archived; when the failure came after the
+ * page was written (the commit itself failed), that page is both archived and stored, and the next
+ * purge archives it again. Appended, not overwritten: two purges on one day add to the same file,
+ * opened at the first row.
  */
 class ArchiveFile {
   #fd: number | undefined;

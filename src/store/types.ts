@@ -587,7 +587,7 @@ export interface PurgePlan {
   readonly deadLetters?: Date;
   /** Finished runs completed before this, with their chunks, item errors and file rows. */
   readonly runs?: Date;
-  /** Counts what would go, and rolls back. */
+  /** Counts what would go, reading the same pages, and removes nothing. */
   readonly dryRun?: boolean;
 }
 
@@ -601,8 +601,9 @@ export interface PurgeResult {
 
 /**
  * Takes the rows a purge removes as JSON objects ({kind: record | dead_letter | run, …}), a page at
- * a time, inside the purge's transaction, before it commits: a page it throws on ends the purge
- * with nothing removed. Synchronous, as SQLite's transactions are.
+ * a time, inside that page's transaction, before it commits: a page it throws on ends the purge
+ * with that page and every later one kept; the pages before it are gone, and were taken.
+ * Synchronous, as SQLite's transactions are.
  */
 export type PurgeArchive = (rows: readonly Record<string, unknown>[]) => void;
 
@@ -620,9 +621,10 @@ export interface ReportStore {
   listDeliveredFiles(window: ReportWindow): Promise<DeliveredFile[]>;
   deadLetterCounts(window: ReportWindow): Promise<DeadLetterCount[]>;
   /**
-   * One transaction; a dry run rolls it back, so its counts are exactly what a purge would remove.
-   * Rows are read and removed a page at a time, so memory does not grow with what goes; `archive`
-   * gets each page first (never on a dry run).
+   * Rows are read and removed a page at a time, each page in a transaction of its own, so memory
+   * does not grow with what goes and no lock is held longer than a page; `archive` gets each page
+   * before its commit (never on a dry run). A purge that fails part way has removed the pages
+   * before the failure; the next one goes on from there. A dry run reads the same pages.
    */
   purge(plan: PurgePlan, archive?: PurgeArchive): Promise<PurgeResult>;
 }

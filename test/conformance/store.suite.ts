@@ -1037,7 +1037,7 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.equal(removed.length, 0, 'a dry run archives nothing');
         // Batch A's records except the one with an open dead letter; run_a keeps its open dead letter.
         assert.deepEqual([dry.records, dry.deadLetters, dry.runs, dry.files], [2, 0, 0, [{ deliveryId: 'dlv_a', path: '/data/staging/run_a/a' }]]);
-        assert.equal((await store.findInboxRecords(String(ids[0]))).length, 1, 'the dry run rolled back');
+        assert.equal((await store.findInboxRecords(String(ids[0]))).length, 1, 'the dry run removed nothing');
         assert.equal((await store.getDelivery('dlv_a'))?.stagedPath, '/data/staging/run_a/a');
 
         const done = await store.purge(plan, archive);
@@ -1062,30 +1062,60 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.ok(await store.getRun('run_b'));
       });
 
-      test('purge reads and removes a page at a time: each row archived once, in order, before it goes; an archive that fails removes nothing', async () => {
-        const count = 2 * purgePageSize + 1;
+      test('purge removes a page at a time, each in its own transaction: each row archived once, in order, before it goes; an archive that fails keeps its page and the rest', async () => {
+        const count = 3 * purgePageSize + 1;
         await store.ingest('partner-a', Array.from({ length: count }, (_, n) => ({ data: { n } })), at(0));
         const batch = (await store.cutBatch('partner-a', { id: 'batch_big', at: at(1), reason: 'count' }))!;
         await createRun('run_big', at(2), 'partner-a', batch.id);
         await store.completeBatch(batch.id, 'run_big', at(3));
         const plan = { pipeline: 'partner-a', records: at(60) };
+        const numbers = (rows: readonly Record<string, unknown>[]) => rows.map((r) => (r.data as { n: number }).n);
+        const upTo = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
+        const archived: number[] = [];
         let pages = 0;
-        await assert.rejects(store.purge(plan, () => {
+        await assert.rejects(store.purge(plan, (rows) => {
           if (++pages === 2) throw new Error('disk full');
+          archived.push(...numbers(rows));
         }), /disk full/);
-        assert.equal((await readAll(store, batch.id)).length, count, 'the archive failed on page 2: nothing was removed, page 1 neither');
+        const page = archived.length; // a store may page below purgePageSize
+        assert.ok(page > 0 && page <= purgePageSize, `pages of ${page} records`);
+        assert.deepEqual(archived, upTo(0, page), 'page 1 was archived');
+        assert.deepEqual((await readAll(store, batch.id)).map((r) => r.data.n), upTo(page, count), 'page 1 is gone; the page the archive failed on, and those after it, stay');
 
+        // The event loop turns between pages: a callback queued as the purge starts runs before its last page.
         const sizes: number[] = [];
-        const archived: unknown[] = [];
-        const done = await store.purge(plan, (rows) => {
+        let pagesAtTurn: number | undefined;
+        const purging = store.purge(plan, (rows) => {
           sizes.push(rows.length);
-          archived.push(...rows.map((r) => (r.data as { n: number }).n));
+          archived.push(...numbers(rows));
         });
-        assert.equal(done.records, count);
-        assert.deepEqual(sizes, [purgePageSize, purgePageSize, 1]);
-        assert.deepEqual(archived, Array.from({ length: count }, (_, n) => n), 'every record once, in the order it came');
+        setImmediate(() => { pagesAtTurn = sizes.length; });
+        const done = await purging;
+        const full = Math.floor((count - page) / page);
+        assert.deepEqual(sizes, [...Array<number>(full).fill(page), (count - page) % page].filter((n) => n > 0));
+        assert.ok(pagesAtTurn !== undefined && pagesAtTurn < sizes.length, `the loop turned after ${pagesAtTurn} of ${sizes.length} pages`);
+        assert.equal(done.records, count - page);
+        assert.deepEqual(archived, upTo(0, count), 'every record once, in the order it came');
         assert.deepEqual(await readAll(store, batch.id), []);
+      });
+
+      test('a record that becomes purgeable while its page is archived is not removed unarchived', async () => {
+        const { ids } = await day();
+        // ids[1] has an open dead letter: kept. Resolving it while the page goes to the archive
+        // (between a store's read and its delete) makes it purgeable after the page was read.
+        let resolving: Promise<unknown> | undefined;
+        const archived: unknown[] = [];
+        await store.purge({ pipeline: 'partner-a', records: at(365 * 24 * 60) }, (rows) => {
+          resolving ??= store.markDeadLetters({ runId: 'run_a' }, 'skipped');
+          archived.push(...rows.map((r) => r.id));
+        });
+        await resolving;
+        const stored = await Promise.all(ids.slice(0, 3).map(async (id) => (await store.findInboxRecords(String(id))).length > 0));
+        for (const [i, id] of ids.slice(0, 3).entries()) {
+          assert.ok(stored[i] || archived.includes(id), `record ${id} is either still stored or archived`);
+        }
+        assert.deepEqual(archived, [ids[0], ids[2]]);
       });
 
       test('purge keeps what is younger than its period', async () => {

@@ -13,7 +13,7 @@ import type {
   ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxJsonPage, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgeArchive, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
 import { inboxText } from '../types.js';
-import { archivedRow, failedSampleSize, inboxRef, purgePageSize, RollBack } from '../reports.js';
+import { archivedRow, failedSampleSize, inboxRef, purgePageSize } from '../reports.js';
 import * as rows from '../rows.js';
 
 // This driver's rows (times as Date, JSON as unknown); their mapping is shared with the other store in rows.ts.
@@ -963,42 +963,48 @@ export class PostgresStore implements Store {
   }
 
   async purge(plan: PurgePlan, archive?: PurgeArchive): Promise<PurgeResult> {
-    const keep = plan.dryRun ? undefined : archive;
-    const purge = async (client: pg.PoolClient): Promise<PurgeResult> => {
-      const { pipeline } = plan;
+    const { pipeline } = plan;
+    const dry = plan.dryRun === true;
+    const keep = dry ? undefined : archive;
+    const pool = this.#pool;
+    return this.#call('purge', async () => {
       let records = 0;
       let deadLetters = 0;
       let runs = 0;
       let files: { deliveryId: string; path: string }[] = [];
       if (plan.records) {
-        const span = (await client.query<Span>(purgeableRecords('$1', '$2'), [pipeline, plan.records])).rows[0]!;
-        records = await purgePages<PurgedRecord>(client, 'inbox_records r', span,
+        const span = (await pool.query<Span>(purgeableRecords('$1', '$2'), [pipeline, plan.records])).rows[0]!;
+        records = await purgePages<PurgedRecord>(pool, 'inbox_records r', span,
           `r.pipeline = $1 AND ${batchOfRecord('r')} IN (SELECT id FROM batches WHERE pipeline = $1 AND status = 'delivered' AND delivered_at < $2)
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.item_id = 'inbox:' || r.id AND e.status = 'dead')`,
-          [pipeline, plan.records],
+          [pipeline, plan.records], dry,
           keep ? `r.pipeline, r.data, r.idempotency_key, r.received_at, ${batchOfRecord('r')} AS batch_id` : undefined,
           keep && ((page) => keep(page.map((r) => archivedRow.record({ ...r, received_at: r.received_at.toISOString() })))));
         // The commits whose records are all gone: below the pipeline's lowest record left (a seek of
         // inbox_pending, and a walk over the records batched before 0011 only).
-        await client.query(
-          `DELETE FROM inbox_commits WHERE pipeline = $1 AND last_id < least(
-             coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL), ${Number.MAX_SAFE_INTEGER}),
-             coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NOT NULL), ${Number.MAX_SAFE_INTEGER}))`, [pipeline]);
+        if (!dry) {
+          await pool.query(
+            `DELETE FROM inbox_commits WHERE pipeline = $1 AND last_id < least(
+               coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NULL), ${Number.MAX_SAFE_INTEGER}),
+               coalesce((SELECT min(id) FROM inbox_records WHERE pipeline = $1 AND batch_id IS NOT NULL), ${Number.MAX_SAFE_INTEGER}))`, [pipeline]);
+        }
       }
       if (plan.files) {
+        const settled = `pipeline = $1 AND state IN ('verified', 'acknowledged', 'skipped') AND staged_path IS NOT NULL AND updated_at < $2`;
         // The old path comes from the locked row the UPDATE replaces.
-        const cleared = await client.query<{ id: string; path: string }>(
-          `UPDATE deliveries d SET staged_path = NULL FROM (SELECT id, staged_path FROM deliveries WHERE pipeline = $1 AND state IN ('verified', 'acknowledged', 'skipped')
-             AND staged_path IS NOT NULL AND updated_at < $2 FOR UPDATE) old WHERE d.id = old.id RETURNING d.id, old.staged_path AS path`, [pipeline, plan.files]);
-        files = cleared.rows.map((f) => ({ deliveryId: f.id, path: f.path })).sort((a, b) => a.deliveryId.localeCompare(b.deliveryId));
+        const { rows: found } = await pool.query<{ id: string; path: string }>(dry
+          ? `SELECT id, staged_path AS path FROM deliveries WHERE ${settled}`
+          : `UPDATE deliveries d SET staged_path = NULL FROM (SELECT id, staged_path FROM deliveries WHERE ${settled} FOR UPDATE) old
+             WHERE d.id = old.id RETURNING d.id, old.staged_path AS path`, [pipeline, plan.files]);
+        files = found.map((f) => ({ deliveryId: f.id, path: f.path })).sort((a, b) => a.deliveryId.localeCompare(b.deliveryId));
       }
       if (plan.deadLetters) {
         // Warnings, resolved dead letters and the detail rows of resolved items; an open dead letter stays with its details.
-        const span = (await client.query<Span>(purgeableErrors('$1', '$2'), [pipeline, plan.deadLetters])).rows[0]!;
-        await purgePages<PurgedError>(client, 'item_errors i', span,
+        const span = (await pool.query<Span>(purgeableErrors('$1', '$2'), [pipeline, plan.deadLetters])).rows[0]!;
+        await purgePages<PurgedError>(pool, 'item_errors i', span,
           `i.run_id IN (SELECT id FROM runs WHERE pipeline = $1 AND created_at < $2)
            AND (i.severity = 'warn' OR NOT EXISTS (SELECT 1 FROM item_errors o WHERE o.run_id = i.run_id AND o.item_id IS NOT DISTINCT FROM i.item_id AND o.status = 'dead'))`,
-          [pipeline, plan.deadLetters],
+          [pipeline, plan.deadLetters], dry,
           keep ? 'i.status, i.run_id, i.item_id, i.code, i.error_type, i.message, i.attempts, i.payload' : 'i.status',
           (page) => {
             const letters = page.filter((e) => e.status !== null);
@@ -1007,26 +1013,16 @@ export class PostgresStore implements Store {
           });
       }
       if (plan.runs) {
-        runs = await purgePages<PurgedRun>(client, 'runs', undefined,
+        runs = await purgePages<PurgedRun>(pool, 'runs', undefined,
           `runs.pipeline = $1 AND runs.status <> 'running' AND coalesce(runs.completed_at, runs.created_at) < $2
            AND NOT EXISTS (SELECT 1 FROM item_errors e WHERE e.run_id = runs.id AND e.status = 'dead')
            AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = runs.batch_id AND b.status <> 'delivered')
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = runs.id AND d.state NOT IN ('verified', 'acknowledged', 'skipped'))`,
-          [pipeline, plan.runs],
+          [pipeline, plan.runs], dry,
           keep ? 'runs.pipeline, runs.status, runs.batch_id, runs.created_at, runs.completed_at, runs.report' : undefined,
           keep && ((page) => keep(page.map((r) => archivedRow.run({ ...r, created_at: r.created_at.toISOString(), completed_at: r.completed_at?.toISOString() ?? null })))));
       }
-      const result = { records, deadLetters, runs, files };
-      if (plan.dryRun) throw new RollBack(result);
-      return result;
-    };
-    return this.#call('purge', async () => {
-      try {
-        return await inTransaction(this.#pool, purge);
-      } catch (error) {
-        if (error instanceof RollBack) return error.result;
-        throw error;
-      }
+      return { records, deadLetters, runs, files };
     });
   }
 
@@ -1312,33 +1308,38 @@ type PurgedError = { id: number; status: string | null; run_id: string; item_id:
 type PurgedRun = { id: string; pipeline: string; status: string; batch_id: string | null; created_at: Date; completed_at: Date | null; report: unknown };
 
 /**
- * Removes the rows of `table` (with its alias) that `where` selects, a page at a time in id order,
- * each page one DELETE … RETURNING its id and `columns`, handed to `onPage` before the purge's
- * transaction commits (a page it throws on rolls all of it back). Integer ids are paged by ranges
- * of purgePageSize ids within `span` (batch-ranges.ts), so a page's statement reads a bounded
- * range whatever the plan: with ORDER BY and LIMIT, PostgreSQL sorted every record above the
- * page's start for each page (1M records: over 10 minutes; docs/benchmarks.md, machine M). Text
- * ids (runs, a few a day) are paged by keyset. Returns how many rows went.
+ * Removes the rows of `table` that `where` selects, purgePageSize at a time, each page in a
+ * transaction of its own: deleted with its columns returned, given to `onPage`, then committed,
+ * so no lock or snapshot outlives a page. A dry run selects the same pages and removes nothing.
+ * Integer ids go by ranges of ids within `span` (purgeableRecords): with LIMIT, each page sorted
+ * every row above its start (over 10 minutes for 800k records); text ids (runs, a few a day) by
+ * LIMIT from the first. Returns how many rows go.
  */
 async function purgePages<Row extends { id: number | string }>(
-  client: pg.PoolClient, table: string, span: Span | undefined, where: string, params: readonly unknown[], columns: string | undefined, onPage: ((page: Row[]) => void) | undefined,
+  pool: pg.Pool, table: string, span: Span | undefined, where: string, params: readonly unknown[], dry: boolean, columns: string | undefined, onPage: ((page: Row[]) => void) | undefined,
 ): Promise<number> {
   if (span !== undefined && (span.lo === null || span.hi === null)) return 0;
   const alias = table.split(' ').at(-1)!;
   const at = params.length;
-  const returning = `RETURNING ${alias}.id${columns === undefined ? '' : `, ${columns}`}`;
-  const remove = span !== undefined
+  const selected = `${alias}.id${columns === undefined ? '' : `, ${columns}`}`;
+  const rows = span !== undefined
     // IS TRUE keeps `where` from choosing the index: without statistics, a page read the whole
     // pipeline's part of the batch index for its range (350 ms a page instead of 25).
-    ? `DELETE FROM ${table} WHERE ${alias}.id > $${at + 1} AND ${alias}.id <= $${at + 2} AND (${where}) IS TRUE ${returning}`
-    : `DELETE FROM ${table} WHERE ${alias}.id IN (SELECT ${alias}.id FROM ${table} WHERE ${where} AND ${alias}.id > $${at + 1} ORDER BY ${alias}.id LIMIT ${purgePageSize}) ${returning}`;
+    ? `${alias}.id > $${at + 1} AND ${alias}.id <= $${at + 2} AND (${where}) IS TRUE`
+    : `${alias}.id IN (SELECT ${alias}.id FROM ${table} WHERE ${where} AND ${alias}.id > $${at + 1} ORDER BY ${alias}.id LIMIT ${purgePageSize})`;
+  const sql = dry ? `SELECT ${selected} FROM ${table} WHERE ${rows}` : `DELETE FROM ${table} WHERE ${rows} RETURNING ${selected}`;
+  const take = async (client: pg.Pool | pg.PoolClient, args: unknown[]): Promise<Row[]> => {
+    const { rows: page } = await client.query<Row>(sql, args);
+    page.sort((a, b) => (a.id < b.id ? -1 : 1));
+    if (page.length > 0) onPage?.(page);
+    return page;
+  };
   let removed = 0;
   for (let after: number | string = span === undefined ? '' : span.lo! - 1; ;) {
     const upper = span === undefined ? undefined : (after as number) + purgePageSize;
-    const { rows: page } = await client.query<Row>(remove, upper === undefined ? [...params, after] : [...params, after, upper]);
-    page.sort((a, b) => (a.id < b.id ? -1 : 1));
+    const args = upper === undefined ? [...params, after] : [...params, after, upper];
+    const page = dry ? await take(pool, args) : await inTransaction(pool, (client) => take(client, args));
     removed += page.length;
-    if (page.length > 0) onPage?.(page);
     if (upper === undefined ? page.length === 0 : upper >= span!.hi!) return removed;
     after = upper ?? page.at(-1)!.id;
   }
