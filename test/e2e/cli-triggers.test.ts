@@ -33,7 +33,19 @@ async function batches(dir: string): Promise<Batch[]> {
 
 const events = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { type: string; batch_id?: string; reason?: string; status?: string });
 
-test('records ingested with `lading ingest` are cut by record_count and delivered by `lading triggers`, reason count', async () => {
+test('`lading ingest` refuses a pipeline file that does not read from an inbox, naming it', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'files.yaml'), 'name: files\nsource: { type: file, path: in.ndjson }\noutput: { type: file, format: ndjson, destination: { type: local, path: ./out } }\n');
+  writeFileSync(join(dir, 'a.ndjson'), '{"n":1}\n');
+  const refused = await lading(['ingest', 'files.yaml', 'a.ndjson', '--data-dir', join(dir, '.lading')], { cwd: dir });
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /files\.yaml: pipeline files reads from file, not an inbox/);
+  const missing = await lading(['ingest', 'nowhere.yaml', 'a.ndjson', '--data-dir', join(dir, '.lading')], { cwd: dir });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /cannot read pipeline file nowhere\.yaml/);
+});
+
+test('records ingested with `lading ingest` (by pipeline name or file) are cut by record_count and delivered by `lading triggers`, reason count', async () => {
   const dir = tempDir();
   writeFileSync(join(dir, 'pipeline.yaml'), pipeline(5));
   writeFileSync(join(dir, 'a.ndjson'), [1, 2, 3].map((n) => JSON.stringify({ n })).join('\n') + '\n');
@@ -45,7 +57,8 @@ test('records ingested with `lading ingest` are cut by record_count and delivere
   assert.equal(below.code, 0, below.stderr);
   assert.deepEqual(events(below.stdout), [], 'three records do not meet record_count 5');
 
-  assert.equal((await lading(['ingest', 'leads', 'b.ndjson', ...data], { cwd: dir })).code, 0);
+  // The pipeline's file names its inbox as well as its name does.
+  assert.equal((await lading(['ingest', 'pipeline.yaml', 'b.ndjson', ...data], { cwd: dir })).code, 0);
   const met = await lading(['triggers', 'pipeline.yaml', '--once', ...data], { cwd: dir });
   assert.equal(met.code, 0, met.stderr);
   assert.deepEqual(events(met.stdout).map((e) => [e.type, e.reason ?? e.status]), [['batch_cut', 'count'], ['batch_finished', 'completed']]);

@@ -8,15 +8,28 @@ import { readNdjsonBatches } from '../../sources/file/ndjson.js';
 import { parsePositiveInt, withStore } from '../context.js';
 import { ingestThreadDefaults } from '../../store/open.js';
 import { grouped } from '../../core/numbers.js';
+import { loadPipeline } from '../../config/load.js';
+import { ladingError } from '../../errors/lading-error.js';
 
 async function* oneByOne(items: AsyncIterable<Item>): AsyncGenerator<readonly Item[]> {
   for await (const item of items) yield [item];
 }
 
+/**
+ * The inbox a target names: a pipeline YAML file's `name:` (every other command takes the file,
+ * and its path stored as a name was an inbox no run would ever read), or a name as given.
+ */
+async function inboxName(target: string): Promise<string> {
+  if (!/\.ya?ml$/i.test(target)) return target;
+  const { config, origin } = await loadPipeline(target);
+  if (config.source.type !== 'inbox') throw ladingError('INGEST_NOT_INBOX', `${origin}: pipeline ${config.name} reads from ${config.source.type}, not an inbox`);
+  return config.name;
+}
+
 export function ingestCommand(): Command {
   return new Command('ingest')
     .description('Append records to a pipeline\'s inbox; `lading run` of a pipeline with `source: {type: inbox}` takes them as one batch.')
-    .argument('<pipeline>', 'pipeline name (the `name:` in its config)')
+    .argument('<pipeline>', 'the pipeline: its YAML file (source: {type: inbox}), or its name (the `name:` in that file)')
     .argument('<file>', 'NDJSON, CSV (with header) or JSON array file, optionally gzipped; - reads standard input')
     .addOption(new Option('-f, --format <format>', 'input format; default from the file extension (required for -)').choices(['ndjson', 'csv', 'json']))
     .option('-k, --key-field <field>', 'field whose value deduplicates re-sent records (idempotency key)')
@@ -24,7 +37,8 @@ export function ingestCommand(): Command {
     .addOption(new Option('--commit-size <n>', 'records per transaction').default(5000).argParser(parsePositiveInt('--commit-size')))
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nMalformed lines are reported on stderr with their line number and not ingested.\nExit codes: 0 all ingested, 3 some lines rejected, 1 nothing ingested, 2 usage error.')
-    .action(async function (this: Command, pipeline: string, file: string, opts: { format?: 'ndjson' | 'csv' | 'json'; keyField?: string; priorityField?: string; commitSize: number; json?: boolean }) {
+    .action(async function (this: Command, target: string, file: string, opts: { format?: 'ndjson' | 'csv' | 'json'; keyField?: string; priorityField?: string; commitSize: number; json?: boolean }) {
+      const pipeline = await inboxName(target);
       const result = await withStore(this, async (store, g) => {
         const config = fileSource.schema.parse({ type: 'file', path: file, ...(opts.format ? { format: opts.format } : {}) });
         const source = fileSource.create(config, { pipeline, baseDir: process.cwd(), dataDir: g.dataDir, clock: systemClock, ids: randomIds, store, stdin: process.stdin });
