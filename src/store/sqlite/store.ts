@@ -141,7 +141,10 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #now: (() => Date) | undefined;
   readonly #stmt: (sql: string) => Database.Statement;
+  /** commitChunk's transaction, made once: better-sqlite3 builds a wrapper for every db.transaction() (with db.pragma(), which prepares its statement each call: ~2% of a 1M no-op run). */
+  readonly #commitTransaction: Database.Transaction<(runId: string, commit: ChunkCommit) => void>;
   readonly #inbox: InboxWrites;
+  #synchronous: number | undefined;
   #ingestThread: { readonly minRecords: number; readonly thread: IngestThread } | undefined;
   /** ingestRequests calls on the ingest thread not yet answered. */
   #onThread = 0;
@@ -156,6 +159,7 @@ export class SqliteStore implements Store {
     this.#now = now;
     this.#stmt = statementCache(db);
     this.#inbox = new InboxWrites(db);
+    this.#commitTransaction = db.transaction((runId: string, commit: ChunkCommit) => this.#commitChunk(runId, commit));
   }
 
   /** From now on ingestRequests commits groups of `minRecords` or more on `thread` (SqliteStoreOptions.ingestThread); close() ends it. */
@@ -348,7 +352,7 @@ export class SqliteStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    const write = () => this.#db.transaction(() => this.#commitChunk(runId, commit)).immediate();
+    const write = () => this.#commitTransaction.immediate(runId, commit);
     // A durable commit at FULL on a file is written at NORMAL and its fsync done on libuv's pool
     // (WalSync), so the event loop reads and parses the executor's next chunk meanwhile (it was
     // 10% of a no-op handler's run; docs/benchmarks.md). The caller still hears only once the
@@ -368,9 +372,10 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** The connection's synchronous level: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA. */
+  /** The connection's synchronous level: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA; set when it was opened, and only #relaxed changes it (and back). */
   #level(): number {
-    return this.#db.pragma('synchronous', { simple: true }) as number;
+    this.#synchronous ??= this.#stmt('PRAGMA synchronous').pluck().get() as number;
+    return this.#synchronous;
   }
 
   /**
@@ -380,11 +385,11 @@ export class SqliteStore implements Store {
    */
   #relaxed<T>(write: () => T, level = this.#level()): T {
     if (level <= 1) return write();
-    this.#db.pragma('synchronous = NORMAL');
+    this.#stmt('PRAGMA synchronous = NORMAL').run();
     try {
       return write();
     } finally {
-      this.#db.pragma(`synchronous = ${level}`);
+      this.#stmt(`PRAGMA synchronous = ${level}`).run();
     }
   }
 
