@@ -16,6 +16,21 @@ export function autoThreads(): number {
   return cpus > 1 ? Math.min(4, cpus) : 0;
 }
 
+/** An error as it crosses back from a worker: its message and code (SQLite's, say), for the caller to classify. */
+export interface ThreadError {
+  readonly message: string;
+  readonly code?: string;
+}
+
+export function toThreadError(error: unknown): ThreadError {
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  return { message: String(message ?? error), ...(typeof code === 'string' ? { code } : {}) };
+}
+
+export function fromThreadError(error: ThreadError): Error {
+  return Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code });
+}
+
 /** A call's message, and the answer a worker posts back: both carry the call's id. */
 export type Called<T> = T & { readonly id: number };
 

@@ -8,6 +8,8 @@ export interface OpenStoreOptions {
   readonly migrate?: boolean;
   /** SQLite: commit large API ingest groups on a thread of their own (SqliteStoreOptions.ingestThread). PostgreSQL commits off the event loop anyway. */
   readonly ingestThread?: { readonly minRecords: number };
+  /** SQLite: read the reconciliation (reports, SLAs) on a thread of its own (SqliteStoreOptions.readThread), for a long-running process. PostgreSQL reads off the event loop anyway. */
+  readonly readThread?: boolean;
 }
 
 /** True for the URLs the PostgreSQL store opens: postgres:// and postgresql://. */

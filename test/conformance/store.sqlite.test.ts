@@ -41,10 +41,11 @@ describeStore('sqlite (WAL file)', async () => {
 });
 
 // Again with every API ingest group committed on the ingest thread (its own connection), as
-// `lading serve` commits its large ones: the thread must store and answer exactly as the store does.
-describeStore('sqlite (WAL file, ingest thread)', async () => {
+// `lading serve` commits its large ones, and the reconciliation read on the read thread: the
+// threads must store and answer exactly as the store does.
+describeStore('sqlite (WAL file, ingest and read threads)', async () => {
   const { dir, path } = await tempDbPath();
-  const options = { ingestThread: { minRecords: 0 } };
+  const options = { ingestThread: { minRecords: 0 }, readThread: true };
   const open: SqliteStore[] = [await openSqliteStore(path, options)];
   return {
     store: open[0]!,
@@ -65,6 +66,20 @@ describe('SqliteStore on a shared file', () => {
   let path: string;
   before(async () => ({ dir, path } = await tempDbPath()));
   after(async () => rm(dir, { recursive: true, force: true }));
+
+  test('with the read thread, the event loop turns while a reconciliation reads', async () => {
+    const store = await openSqliteStore(path, { readThread: true });
+    try {
+      await store.ingest('leads', [{ data: { n: 1 } }], new Date('2024-05-01T10:00:00Z'));
+      let turned = false;
+      setImmediate(() => { turned = true; });
+      const [row] = await store.reconcile({ from: new Date('2024-05-01T00:00:00Z'), to: new Date('2024-05-02T00:00:00Z') });
+      assert.equal(row?.accepted, 1);
+      assert.ok(turned, 'a callback queued as the reconciliation began ran before it answered');
+    } finally {
+      await store.close();
+    }
+  });
 
   test('the file is in WAL mode and the description is its path', async () => {
     const store = await openSqliteStore(path);

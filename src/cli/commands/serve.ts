@@ -57,7 +57,7 @@ export function serveCommand(): Command {
       const secrets = catalog.list().flatMap((p) => secretValues(p.config));
       const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));
       const g = globals(this);
-      const store = await openStore(g.db, { ingestThread: ingestThreadDefaults });
+      const store = await openStore(g.db, { ingestThread: ingestThreadDefaults, readThread: true });
       const inboxes = catalog.list().filter((p) => p.config.source.type === 'inbox');
       // Aborted at shutdown: a batch run in flight stops at its next chunk boundary; the next start resumes that batch.
       const shutdown = new AbortController();

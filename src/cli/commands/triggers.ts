@@ -122,7 +122,7 @@ export function triggersCommand(): Command {
         await stopped;
         await scheduler.stop();
         await housekeeper.stop();
-      });
+      }, { readThread: true });
       process.exitCode = opts.once && failed ? 1 : 0;
     });
 }

@@ -25,7 +25,7 @@ export function workerCommand(): Command {
       const catalog = configs.length > 0 ? await loadCatalog(configs) : undefined;
       const inboxes = catalog?.list().filter((p) => p.config.source.type === 'inbox') ?? [];
       const g = globals(this);
-      const store = await openStore(g.db);
+      const store = await openStore(g.db, { readThread: true });
       const log = (event: object) => process.stderr.write(`${JSON.stringify({ ...event, at: new Date().toISOString() })}\n`);
       const shutdown = new AbortController();
       try {

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { ThreadCalls, workerEntry } from '../../core/threads.js';
+import { fromThreadError, ThreadCalls, workerEntry, type ThreadError } from '../../core/threads.js';
 import { inboxJson, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
 import type { ConnectionOptions } from './connection.js';
 
@@ -29,7 +29,7 @@ export interface IngestCall {
   readonly receivedAt: string;
 }
 
-export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly error: { readonly message: string; readonly code?: string } };
+export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly error: ThreadError };
 
 /**
  * API ingest requests committed on a thread of its own (ingest-worker.ts, with its own
@@ -50,7 +50,7 @@ export class IngestThread {
     if (this.#calls === undefined || !this.#calls.alive) this.#calls = this.#start();
     const packed = requests.map(pack);
     const answer = await this.#calls.call({ requests: packed, receivedAt }, packed.map((p) => p.json.buffer as ArrayBuffer));
-    if ('error' in answer) throw Object.assign(new Error(answer.error.message), answer.error.code === undefined ? {} : { code: answer.error.code });
+    if ('error' in answer) throw fromThreadError(answer.error);
     return answer.outcomes;
   }
 

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openConnection } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
 import { unpack, type IngestAnswer, type IngestCall, type IngestThreadSetup } from './ingest-thread.js';
-import type { Called } from '../../core/threads.js';
+import { toThreadError, type Called } from '../../core/threads.js';
 
 const setup = workerData as IngestThreadSetup;
 const writes = new InboxWrites(openConnection(setup.path, setup.options));
@@ -18,8 +18,7 @@ parentPort!.on('message', ({ id, requests, receivedAt }: Called<IngestCall>) => 
     answer = { id, outcomes: writes.requests(requests.map(unpack), receivedAt) };
   } catch (error) {
     // The store classifies it on the main thread: only the message and SQLite's code cross.
-    const { message, code } = error as { message?: unknown; code?: unknown };
-    answer = { id, error: { message: String(message ?? error), ...(typeof code === 'string' ? { code } : {}) } };
+    answer = { id, error: toThreadError(error) };
   }
   parentPort!.postMessage(answer);
 });

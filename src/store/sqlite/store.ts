@@ -9,13 +9,15 @@ import { ledgerDdl, loadMigrations, runMigrations, type Migration, type Migratio
 import type {
   ActiveLeases, Alert, ApiKeyRecord, AuditEntry, AuditFilter, Batch, ChunkCommit, ChunkLease, ChunkRecord, CutOptions, DeadLetter, DeadLetterCount, DeadLetterFilter, DeliveredFile, DeliveryFilter, DeliveryRecord, DeliveryState, DeliveryStep, DeliveryStepRecord, DeliveryUpdate, InboxInput, InboxJsonPage, InboxReconciliation, InboxRecord, InboxRecordRef, InboxStats, IngestOutcome, IngestRequest, ItemErrorQuery, ItemErrorRecord, KnownHost, NotificationRecord, NotifyKey, PurgeArchive, PurgePlan, PurgeResult, QueuedJobSpec, ReportWindow, RuleState, RunControl, RunFilter, RunRecord, RunSpec, StepOptions, Store, ThroughputBucket, ThroughputQuery,
 } from '../types.js';
-import { archivedRow, failedSampleSize, inboxRef, purgePageSize } from '../reports.js';
+import { archivedRow, inboxRef, purgePageSize } from '../reports.js';
 import * as rows from '../rows.js';
 import { openConnection, statementCache, WalSync, type ConnectionOptions } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
 import { batchOfRecord, cutPosition, purgeableErrors, purgeableRecords } from '../batch-ranges.js';
 import { Arrivals } from '../inbox-totals.js';
 import { IngestThread } from './ingest-thread.js';
+import { ReadThread } from './read-thread.js';
+import { reconcileOn } from './reconcile.js';
 
 // This driver's rows (times as string, JSON as string); their mapping is shared with the other store in rows.ts.
 type Rows = rows.DriverRows<string, string>;
@@ -37,6 +39,12 @@ export interface SqliteStoreOptions extends ConnectionOptions {
    * Ignored for an in-memory database, which no thread can share.
    */
   readonly ingestThread?: { readonly minRecords: number };
+  /**
+   * Run the reconciliation (reports, SLAs) on a thread of its own with its own connection, so a
+   * long-running process goes on serving while a large window is read (ReadThread). Ignored for
+   * an in-memory database.
+   */
+  readonly readThread?: boolean;
   /** Ledger timestamps of migrations; defaults to the system clock. */
   readonly now?: () => Date;
   /** false: open without migrating, so the caller can call migrate() and see what it applied. Default true. */
@@ -63,10 +71,12 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
       throw error;
     }
   }
-  // After migrating: the thread's connection finds the tables in place.
-  if (options.ingestThread !== undefined && path !== ':memory:' && !path.startsWith('file:')) {
+  // After migrating: the threads' connections find the tables in place.
+  const shared = path !== ':memory:' && !path.startsWith('file:');
+  if (options.ingestThread !== undefined && shared) {
     store.commitIngestOn(options.ingestThread.minRecords, new IngestThread({ path, options: { synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs } }));
   }
+  if (options.readThread === true && shared) store.readOn(new ReadThread({ path, busyTimeoutMs: options.busyTimeoutMs }));
   return store;
 }
 
@@ -146,6 +156,7 @@ export class SqliteStore implements Store {
   readonly #inbox: InboxWrites;
   #synchronous: number | undefined;
   #ingestThread: { readonly minRecords: number; readonly thread: IngestThread } | undefined;
+  #readThread: ReadThread | undefined;
   /** ingestRequests calls on the ingest thread not yet answered. */
   #onThread = 0;
   /** The store file's write-ahead log, which durable checkpoint commits fdatasync themselves; undefined in memory. */
@@ -160,6 +171,11 @@ export class SqliteStore implements Store {
     this.#stmt = statementCache(db);
     this.#inbox = new InboxWrites(db);
     this.#commitTransaction = db.transaction((runId: string, commit: ChunkCommit) => this.#commitChunk(runId, commit));
+  }
+
+  /** From now on reconcile reads on `thread` (SqliteStoreOptions.readThread); close() ends it. */
+  readOn(thread: ReadThread): void {
+    this.#readThread = thread;
   }
 
   /** From now on ingestRequests commits groups of `minRecords` or more on `thread` (SqliteStoreOptions.ingestThread); close() ends it. */
@@ -182,6 +198,8 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.#ingestThread?.thread.close();
     this.#ingestThread = undefined;
+    await this.#readThread?.close();
+    this.#readThread = undefined;
     await this.#wal?.close();
     await this.#call('close', () => {
       if (this.#db.open) this.#db.close();
@@ -993,46 +1011,13 @@ export class SqliteStore implements Store {
   }
 
   async reconcile(window: ReportWindow): Promise<InboxReconciliation[]> {
-    return this.#call('reconcile', () => {
-      // A pipeline's records of the window lie within the ids of its ingest commits there (migration
-      // 0016): one range of the table each, filtered exactly, and one pipeline at a time, so no
-      // GROUP BY sorts the records (1M: 1.1 s; a GROUP BY over the range took 2.1 s).
-      const spans = this.#stmt(
-        `SELECT pipeline, min(first_id) AS lo, max(last_id) AS hi FROM inbox_commits
-         WHERE received_at >= ? AND received_at < ? AND (? IS NULL OR pipeline = ?) GROUP BY pipeline ORDER BY pipeline`,
-      ).all(iso(window.from), iso(window.to), window.pipeline ?? null, window.pipeline ?? null) as { pipeline: string; lo: number; hi: number }[];
-      // A failed record: its item has a dead letter still dead or skipped (a retried one was delivered by its retry).
-      const records = `WITH w AS (
-        SELECT r.id, r.received_at, r.data, b.id AS batch_id, b.status AS batch_status, b.cut_at,
-          (julianday(b.delivered_at) - julianday(r.received_at)) * 86400000.0 AS latency,
-          EXISTS (SELECT 1 FROM item_errors e JOIN runs ru ON ru.id = e.run_id
-            WHERE e.item_id = 'inbox:' || r.id AND ru.pipeline = r.pipeline AND e.severity = 'block' AND e.status IN ('dead', 'skipped')) AS failed
-        FROM inbox_records r LEFT JOIN batches b ON b.id = ${batchOfRecord('r')}
-        WHERE r.id BETWEEN ? AND ? AND r.pipeline = ? AND r.received_at >= ? AND r.received_at < ?)`;
-      const totals = this.#stmt(
-        `${records} SELECT count(*) AS accepted, count(batch_id) AS batched,
-           sum(batch_status IS 'delivered' AND NOT failed) AS delivered, sum(failed) AS failed,
-           count(CASE WHEN batch_status IS 'delivered' AND NOT failed THEN 1 END) - count(DISTINCT CASE WHEN batch_status IS 'delivered' AND NOT failed THEN data END) AS duplicates,
-           min(CASE WHEN batch_status IS NOT 'delivered' AND NOT failed THEN received_at END) AS oldest,
-           max(CASE WHEN batch_status IS 'delivered' THEN latency END) AS latency
-         FROM w`,
-      );
-      const open = this.#stmt(`${records} SELECT batch_id, count(*) AS records, cut_at FROM w WHERE batch_status = 'open' GROUP BY batch_id, cut_at ORDER BY cut_at, batch_id`);
-      const failed = this.#stmt(`${records} SELECT id FROM w WHERE failed ORDER BY id LIMIT ?`).pluck();
-      return spans.flatMap(({ pipeline, lo, hi }) => {
-        const params = [lo, hi, pipeline, iso(window.from), iso(window.to)];
-        const t = totals.get(...params) as { accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: string | null; latency: number | null };
-        // Commits whose records were all purged name a pipeline with nothing left in the window.
-        if (t.accepted === 0) return [];
-        return [{
-          pipeline, accepted: t.accepted, batched: t.batched, delivered: t.delivered, failed: t.failed, duplicates: t.duplicates,
-          oldestUndelivered: t.oldest === null ? null : new Date(t.oldest),
-          maxLatencyMs: t.latency === null ? null : Math.round(t.latency),
-          openBatches: (open.all(...params) as { batch_id: string; records: number; cut_at: string }[]).map((o) => ({ batchId: o.batch_id, records: o.records, cutAt: new Date(o.cut_at) })),
-          failedIds: failed.all(...params, failedSampleSize) as number[],
-        }];
-      });
-    });
+    const reader = this.#readThread;
+    if (reader === undefined) return this.#call('reconcile', () => reconcileOn(this.#stmt, window));
+    try {
+      return await reader.reconcile(window);
+    } catch (error) {
+      throw classify(error, { ioCode: 'STORE_FAILED', doing: 'sqlite: reconcile' });
+    }
   }
 
   async listDeliveredFiles(window: ReportWindow): Promise<DeliveredFile[]> {
