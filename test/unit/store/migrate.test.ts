@@ -89,6 +89,8 @@ describe('migration runner', () => {
       assert.deepEqual([next?.records, next?.bytes], [2, 14]);
       assert.deepEqual(await read('new'), [1, 4], 'the pending records around the old batch, not its own');
       assert.deepEqual(await read('old'), [2, 3]);
+      const day = { from: new Date('2024-03-01T00:00:00Z'), to: new Date('2024-03-02T00:00:00Z'), pipeline: 'p' };
+      assert.deepEqual((await store.reconcile(day))[0]?.openBatches.map((b) => [b.batchId, b.records]), [['old', 2], ['new', 2]], 'open batches of both kinds are reconciled');
       assert.deepEqual(await store.inboxStats('p'), { pending: 1, bytes: 7, oldest: new Date('2024-03-01T09:00:05.000Z'), priorities: [] });
       assert.equal((await store.inboxStats('q')).pending, 1, 'another pipeline\'s records are not cut');
       const batchOf = async (n: number) => (await store.findInboxRecords(`inbox:${n}`)).map((r) => r.batchId);
