@@ -14,6 +14,7 @@ export function reconcileOn(stmt: (sql: string) => Database.Statement, window: R
     `SELECT pipeline, min(first_id) AS lo, max(last_id) AS hi FROM inbox_commits
      WHERE received_at >= ? AND received_at < ? AND (? IS NULL OR pipeline = ?) GROUP BY pipeline ORDER BY pipeline`,
   ).all(window.from.toISOString(), window.to.toISOString(), window.pipeline ?? null, window.pipeline ?? null) as { pipeline: string; lo: number; hi: number }[];
+  const inWindow = 'r.id BETWEEN @lo AND @hi AND r.pipeline = @pipeline AND r.received_at >= @from AND r.received_at < @to';
   // A failed record: its item has a dead letter still dead or skipped (a retried one was delivered by its retry).
   const records = `WITH w AS (
     SELECT r.id, r.received_at, r.data, b.id AS batch_id, b.status AS batch_status, b.cut_at,
@@ -21,7 +22,7 @@ export function reconcileOn(stmt: (sql: string) => Database.Statement, window: R
       EXISTS (SELECT 1 FROM item_errors e JOIN runs ru ON ru.id = e.run_id
         WHERE e.item_id = 'inbox:' || r.id AND ru.pipeline = r.pipeline AND e.severity = 'block' AND e.status IN ('dead', 'skipped')) AS failed
     FROM inbox_records r LEFT JOIN batches b ON b.id = ${batchOfRecord('r')}
-    WHERE r.id BETWEEN ? AND ? AND r.pipeline = ? AND r.received_at >= ? AND r.received_at < ?)`;
+    WHERE ${inWindow})`;
   const totals = stmt(
     `${records} SELECT count(*) AS accepted, count(batch_id) AS batched,
        sum(batch_status IS 'delivered' AND NOT failed) AS delivered, sum(failed) AS failed,
@@ -34,7 +35,6 @@ export function reconcileOn(stmt: (sql: string) => Database.Statement, window: R
   // open batches (a range's records by a rowid range, a batch cut before ranges by its batch_id),
   // the failed ids from its failed items (each record looked up by id). Read through w, each read
   // the window again: 0.6 and 0.4 s of a reconciliation of 1M records (4.5 s; docs/benchmarks.md).
-  const inWindow = 'r.id BETWEEN @lo AND @hi AND r.pipeline = @pipeline AND r.received_at >= @from AND r.received_at < @to';
   const open = stmt(
     `SELECT batch_id, records, cut_at FROM (
        SELECT b.id AS batch_id, b.cut_at, (SELECT count(*) FROM inbox_records r WHERE ${inWindow} AND r.batch_id IS NULL
@@ -52,8 +52,7 @@ export function reconcileOn(stmt: (sql: string) => Database.Statement, window: R
   ).pluck();
   return spans.flatMap(({ pipeline, lo, hi }) => {
     const named = { lo, hi, pipeline, from: window.from.toISOString(), to: window.to.toISOString() };
-    const params = Object.values(named);
-    const t = totals.get(...params) as { accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: string | null; latency: number | null };
+    const t = totals.get(named) as { accepted: number; batched: number; delivered: number; failed: number; duplicates: number; oldest: string | null; latency: number | null };
     // Commits whose records were all purged name a pipeline with nothing left in the window.
     if (t.accepted === 0) return [];
     return [{
