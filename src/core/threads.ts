@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { parentPort, Worker } from 'node:worker_threads';
 
 /**
  * The compiled module for a module of src/ run by tsx (the tests): Node 20 runs no TypeScript in
@@ -17,18 +17,61 @@ export function autoThreads(): number {
 }
 
 /** An error as it crosses back from a worker: its message and code (SQLite's, say), for the caller to classify. */
-export interface ThreadError {
+interface ThreadError {
   readonly message: string;
   readonly code?: string;
 }
 
-export function toThreadError(error: unknown): ThreadError {
-  const { message, code } = error as { message?: unknown; code?: unknown };
-  return { message: String(message ?? error), ...(typeof code === 'string' ? { code } : {}) };
+/** What a worker answers (answerCalls) when its handler threw. */
+type Failed = { readonly error: ThreadError };
+
+/**
+ * A worker's side of RestartingThread: answers each call with `answer(call)`, or with the error it
+ * threw, as its message and code only (the caller classifies it on its own thread).
+ */
+export function answerCalls<Call extends object, Answer extends object>(answer: (call: Call) => Answer): void {
+  parentPort!.on('message', ({ id, ...call }: Called<Call>) => {
+    let reply: Called<Answer | Failed>;
+    try {
+      reply = { id, ...answer(call as Call) };
+    } catch (error) {
+      const { message, code } = error as { message?: unknown; code?: unknown };
+      reply = { id, error: { message: String(message ?? error), ...(typeof code === 'string' ? { code } : {}) } };
+    }
+    parentPort!.postMessage(reply);
+  });
 }
 
-export function fromThreadError(error: ThreadError): Error {
-  return Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code });
+/**
+ * One worker thread (answerCalls) started by `start`, at once when `eager`, else at the first
+ * call, and started again at the next call after it failed or exited. A call the worker's handler
+ * threw on rejects with an Error carrying the message and code it threw.
+ */
+export class RestartingThread<Call extends object, Answer extends object> {
+  #calls: ThreadCalls<Call, Answer | Failed> | undefined;
+
+  constructor(private readonly describe: string, private readonly start: () => Worker, options: { readonly eager?: boolean } = {}) {
+    if (options.eager === true) this.#calls = this.#started();
+  }
+
+  async call(call: Call, transfer: readonly ArrayBuffer[] = []): Promise<Answer> {
+    if (this.#calls === undefined || !this.#calls.alive) this.#calls = this.#started();
+    const answer = await this.#calls.call(call, transfer);
+    if ('error' in answer) {
+      const { message, code } = (answer as Failed).error;
+      throw Object.assign(new Error(message), code === undefined ? {} : { code });
+    }
+    return answer as Answer;
+  }
+
+  async close(): Promise<void> {
+    await this.#calls?.close();
+    this.#calls = undefined;
+  }
+
+  #started(): ThreadCalls<Call, Answer | Failed> {
+    return new ThreadCalls(this.start(), this.describe, (message) => new Error(message));
+  }
 }
 
 /** A call's message, and the answer a worker posts back: both carry the call's id. */

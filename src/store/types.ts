@@ -601,9 +601,9 @@ export interface PurgeResult {
 
 /**
  * Takes the rows a purge removes as JSON objects ({kind: record | dead_letter | run, …}), a page at
- * a time, inside that page's transaction, before it commits: a page it throws on ends the purge
- * with that page and every later one kept; the pages before it are gone, and were taken.
- * Synchronous, as SQLite's transactions are.
+ * a time, before that page's removal commits (SQLite then removes only the rows it took that still
+ * qualify): a page it throws on ends the purge with that page and every later one kept; the pages
+ * before it are gone, and were taken. Synchronous, so nothing else runs between the two.
  */
 export type PurgeArchive = (rows: readonly Record<string, unknown>[]) => void;
 

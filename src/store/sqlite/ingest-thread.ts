@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { fromThreadError, ThreadCalls, workerEntry, type ThreadError } from '../../core/threads.js';
+import { RestartingThread, workerEntry } from '../../core/threads.js';
 import { inboxJson, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
 import type { ConnectionOptions } from './connection.js';
 
@@ -29,7 +29,9 @@ export interface IngestCall {
   readonly receivedAt: string;
 }
 
-export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly error: ThreadError };
+export interface IngestAnswer {
+  readonly outcomes: IngestOutcome[];
+}
 
 /**
  * API ingest requests committed on a thread of its own (ingest-worker.ts, with its own
@@ -39,29 +41,21 @@ export type IngestAnswer = { readonly outcomes: IngestOutcome[] } | { readonly e
  * thread that stopped is replaced on the next call.
  */
 export class IngestThread {
-  #calls: ThreadCalls<IngestCall, IngestAnswer> | undefined;
+  readonly #thread: RestartingThread<IngestCall, IngestAnswer>;
 
-  constructor(private readonly setup: IngestThreadSetup) {
-    this.#calls = this.#start();
+  constructor(setup: IngestThreadSetup) {
+    this.#thread = new RestartingThread('the ingest writer thread',
+      () => new Worker(workerEntry(new URL('./ingest-worker.js', import.meta.url)), { workerData: setup }), { eager: true });
   }
 
   /** The outcomes, or the writer's error with its SQLite code, for the store to classify. */
   async requests(requests: readonly IngestRequest[], receivedAt: string): Promise<IngestOutcome[]> {
-    if (this.#calls === undefined || !this.#calls.alive) this.#calls = this.#start();
     const packed = requests.map(pack);
-    const answer = await this.#calls.call({ requests: packed, receivedAt }, packed.map((p) => p.json.buffer as ArrayBuffer));
-    if ('error' in answer) throw fromThreadError(answer.error);
-    return answer.outcomes;
+    return (await this.#thread.call({ requests: packed, receivedAt }, packed.map((p) => p.json.buffer as ArrayBuffer))).outcomes;
   }
 
-  async close(): Promise<void> {
-    await this.#calls?.close();
-    this.#calls = undefined;
-  }
-
-  #start(): ThreadCalls<IngestCall, IngestAnswer> {
-    const worker = new Worker(workerEntry(new URL('./ingest-worker.js', import.meta.url)), { workerData: this.setup });
-    return new ThreadCalls(worker, 'the ingest writer thread', (message) => new Error(message));
+  close(): Promise<void> {
+    return this.#thread.close();
   }
 }
 

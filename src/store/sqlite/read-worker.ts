@@ -2,8 +2,8 @@
  * The report reader thread of read-thread.ts: its own connection to the store's file, on which it
  * runs the reconciliation exactly as the store would (reconcile.ts).
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { toThreadError, type Called } from '../../core/threads.js';
+import { workerData } from 'node:worker_threads';
+import { answerCalls } from '../../core/threads.js';
 import { openConnection, statementCache } from './connection.js';
 import type { ReadAnswer, ReadCall, ReadThreadSetup } from './read-thread.js';
 import { reconcileOn } from './reconcile.js';
@@ -11,12 +11,4 @@ import { reconcileOn } from './reconcile.js';
 const setup = workerData as ReadThreadSetup;
 const stmt = statementCache(openConnection(setup.path, { busyTimeoutMs: setup.busyTimeoutMs }));
 
-parentPort!.on('message', ({ id, reconcile }: Called<ReadCall>) => {
-  let answer: Called<ReadAnswer>;
-  try {
-    answer = { id, reconciliation: reconcileOn(stmt, reconcile) };
-  } catch (error) {
-    answer = { id, error: toThreadError(error) };
-  }
-  parentPort!.postMessage(answer);
-});
+answerCalls<ReadCall, ReadAnswer>(({ reconcile }) => ({ reconciliation: reconcileOn(stmt, reconcile) }));
