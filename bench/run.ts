@@ -10,7 +10,8 @@
 // inbox: the same leads through `lading ingest` into the inbox, then one run of an inbox pipeline
 //   (same mapping and output, local folder) that delivers them as one batch.
 // executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk, on the
-//   main thread and in handler threads (output.threads: auto, concurrency 4) — next to
+//   main thread (processChunk, and process(item): a call per lead) and in handler threads
+//   (output.threads: auto, concurrency 4) — next to
 //   BullMQ on a loopback Redis and pg-boss on the same PostgreSQL (a scratch database), each doing
 //   the same work as jobs of one lead (BullMQ N/10 of them, pg-boss, some 40 times slower, N/100)
 //   and as N/1000 jobs of 1,000 leads (jobs added while 50 jobs at a time are worked; the peer
@@ -404,15 +405,18 @@ if (want('executor')) {
   if (!process.env.LADING_TEST_POSTGRES_URL) throw new Error('the executor case needs a PostgreSQL for pg-boss: run it through npm run bench, which finds or starts one');
   ensureBullmq();
   ensurePgBoss();
-  const executorYaml = (output: string, execution: string) =>
-    `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))}${output} }\nexecution: { chunk_size: 1000${execution} }\n`;
+  const executorYaml = (output: string, execution: string, handler = 'noop-handler.mjs') =>
+    `name: bench-executor\nsource: { type: file, path: ${JSON.stringify(input)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers', handler))}${output} }\nexecution: { chunk_size: 1000${execution} }\n`;
   writeFileSync(join(dir, 'executor.yaml'), executorYaml('', ''));
   // The same handler in lading's worker threads (output.threads), with chunks enough in flight to keep them busy.
   writeFileSync(join(dir, 'executor-threads.yaml'), executorYaml(', threads: auto', ', concurrency: 4'));
+  // A call per lead, as a BullMQ job of one lead is: process(item) instead of processChunk.
+  writeFileSync(join(dir, 'executor-item.yaml'), executorYaml('', '', 'noop-item-handler.mjs'));
   const bullmq = (jobs: number, perJob: number) => () => measure(time, [process.execPath, resolve('bench/peers/bullmq.mjs'), input, String(jobs), String(perJob)]);
-  const [lading, ladingThreads, single, grouped] = await rounds(
+  const [lading, ladingThreads, ladingItem, single, grouped] = await rounds(
     () => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', ...data]),
     () => measure(time, [process.execPath, cli, 'run', 'executor-threads.yaml', '--quiet', ...data]),
+    () => measure(time, [process.execPath, cli, 'run', 'executor-item.yaml', '--quiet', ...data]),
     bullmq(Math.floor(records / 10), 1),
     bullmq(Math.floor(records / 1000), 1000),
   );
@@ -445,7 +449,9 @@ if (want('executor')) {
   for (const [store, ours, peer, one, thousand] of [['SQLite', lading, 'BullMQ 6', single, grouped], ['PostgreSQL', ladingPg, 'pg-boss 10', pgSingle, pgGrouped]] as const) {
     console.log(`| lading (${store} store): no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(ours).toFixed(2)} s | ${fmt(rate(records, ours))} | — | ${rssOf(ours).toFixed(0)} MB |`);
     const threaded = store === 'SQLite' ? ladingThreads : undefined;
+    const perItem = store === 'SQLite' ? ladingItem : undefined;
     if (threaded) console.log(`| lading (SQLite store): the same, handler in threads (\`threads: auto\`, concurrency 4) | ${fmt(records)} | ${wallOf(threaded).toFixed(2)} s | ${fmt(rate(records, threaded))} | — | ${rssOf(threaded).toFixed(0)} MB |`);
+    if (perItem) console.log(`| lading (SQLite store): the same, a call per lead (\`process(item)\`) | ${fmt(records)} | ${wallOf(perItem).toFixed(2)} s | ${fmt(rate(records, perItem))} | — | ${rssOf(perItem).toFixed(0)} MB |`);
     const oneLead = peer === 'pg-boss 10' ? pgOneLeadJobs : Math.floor(records / 10);
     const rows: [string, Measured[], number][] = [
       [`${peer}: ${fmt(oneLead)} jobs × 1 lead`, one, oneLead],
@@ -453,7 +459,8 @@ if (want('executor')) {
     ];
     for (const [label, rs, items] of rows) {
       const ratio = (mine: Measured[]) => `${(rate(records, mine) / rate(items, rs)).toFixed(1)}×`;
-      console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${ratio(ours)}${threaded ? ` (in threads: ${ratio(threaded)})` : ''} | ${rssOf(rs).toFixed(0)} MB |`);
+      const others = [threaded && `in threads: ${ratio(threaded)}`, perItem && `a call per lead: ${ratio(perItem)}`].filter(Boolean);
+      console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${ratio(ours)}${others.length > 0 ? ` (${others.join('; ')})` : ''} | ${rssOf(rs).toFixed(0)} MB |`);
     }
   }
 }

@@ -50,6 +50,10 @@ export const transientError = (message: string, retryAfterMs?: number): LadingEr
  * sha256 over 1,000 ids, 3% of a no-op handler's run. A class, not an object literal with a
  * getter: the getter's closure shared the call's scope, and kept each chunk's items alive long
  * enough to be promoted to the old generation (GC 11% → 24% of the run; docs/benchmarks.md).
+ *
+ * The signal is made when first read too. AbortSignal.any for every call of process(item) was
+ * 40% of a 1M-item run, and its weak references kept the GC busy another 28%: 14 s and 516 MB
+ * against 3 s and 130 MB for processChunk (docs/benchmarks.md).
  */
 class CallContext implements HandlerContext {
   readonly runId: string;
@@ -60,8 +64,11 @@ class CallContext implements HandlerContext {
   readonly #chunk: ChunkContext;
   readonly #items: readonly Item[];
   #key: string | undefined;
+  /** Aborted when the call times out; made with the signal, or at the timeout, whichever comes first. */
+  #timedOut: AbortController | undefined;
+  #signal: AbortSignal | undefined;
 
-  constructor(chunk: ChunkContext, items: readonly Item[], readonly signal: AbortSignal) {
+  constructor(chunk: ChunkContext, items: readonly Item[]) {
     this.runId = chunk.runId;
     this.chunkIndex = chunk.chunkIndex;
     this.attempt = chunk.attempt;
@@ -71,6 +78,18 @@ class CallContext implements HandlerContext {
 
   get idempotencyKey(): string {
     return (this.#key ??= this.#chunk.idempotencyKey(this.#items));
+  }
+
+  /** The run's signal, or, under a timeout, one aborted by either. */
+  get signal(): AbortSignal {
+    if (this.#signal === undefined) {
+      this.#signal = this.#chunk.timeoutMs === undefined ? this.#chunk.signal : AbortSignal.any([this.#chunk.signal, (this.#timedOut ??= new AbortController()).signal]);
+    }
+    return this.#signal;
+  }
+
+  timeOut(): void {
+    (this.#timedOut ??= new AbortController()).abort();
   }
 }
 
@@ -126,26 +145,40 @@ export async function writeThrough(handler: Handler, items: readonly Item[], ctx
   return failures;
 }
 
-/** Calls the handler under the run's timeout; a call that outlives it is abandoned (its promise is left to settle alone). */
+/**
+ * Calls the handler under the run's timeout; a call that outlives it is abandoned (its promise is
+ * left to settle alone). A handler that answers without a promise had nothing to time out, and
+ * gets neither timer nor promise: per record of process(item), those were the run's GC.
+ */
 async function call(ctx: ChunkContext, items: readonly Item[], fn: (hctx: HandlerContext) => unknown): Promise<unknown> {
   await ctx.gate.acquire(ctx.signal);
-  const controller = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, controller.signal]);
-  const hctx = new CallContext(ctx, items, signal);
+  const hctx = new CallContext(ctx, items);
+  const itemId = items.length === 1 ? items[0]!.id : undefined;
+  let result: unknown;
+  try {
+    result = fn(hctx);
+  } catch (error) {
+    return failure(error, itemId);
+  }
+  if (!isThenable(result)) return result;
+  const settled = Promise.resolve(result).catch((error: unknown) => failure(error, itemId));
+  if (ctx.timeoutMs === undefined) return settled;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = ctx.timeoutMs === undefined ? undefined : new Promise<LadingError>((done) => {
+  const timeout = new Promise<LadingError>((done) => {
     timer = setTimeout(() => {
-      controller.abort();
-      done(ladingError('SINK_HANDLER_TIMEOUT', `the handler took longer than ${ctx.timeoutMs} ms${items.length === 1 ? ` on item ${items[0]!.id}` : ''}`));
+      hctx.timeOut();
+      done(ladingError('SINK_HANDLER_TIMEOUT', `the handler took longer than ${ctx.timeoutMs} ms${itemId === undefined ? '' : ` on item ${itemId}`}`));
     }, ctx.timeoutMs);
   });
   try {
-    const settled = Promise.resolve().then(() => fn(hctx)).catch((error: unknown) => failure(error, items.length === 1 ? items[0]!.id : undefined));
-    return await (timeout ? Promise.race([settled, timeout]) : settled);
+    return await Promise.race([settled, timeout]);
   } finally {
     clearTimeout(timer);
   }
 }
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 function failure(error: unknown, itemId: string | undefined): LadingError {
   if (typeof error === 'string') return ladingError('SINK_HANDLER_REJECTED', error, itemId === undefined ? {} : { itemId });

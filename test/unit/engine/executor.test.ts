@@ -89,8 +89,8 @@ test('processChunk gets its chunk\'s context: run, index, attempt, the digest ke
   hooks.__ladingChunkHook = (items, ctx) => {
     const { runId, chunkIndex, attempt, idempotencyKey: key, permanentError } = ctx;
     seen.push({ ids: items.map((i) => i.id), runId, chunkIndex, attempt, key });
-    // A copy holds the plain fields and nothing of lading's own (the key is made when read: docs/execution.md).
-    assert.deepEqual(Object.keys({ ...ctx }).sort(), ['attempt', 'chunkIndex', 'permanentError', 'runId', 'signal', 'transientError']);
+    // A copy holds the plain fields and nothing of lading's own (the key and the signal are made when read: docs/execution.md).
+    assert.deepEqual(Object.keys({ ...ctx }).sort(), ['attempt', 'chunkIndex', 'permanentError', 'runId', 'transientError']);
     if (chunkIndex === 1) return { failures: { [items[0]!.id]: permanentError('no such sku') } };
     return undefined;
   };
@@ -112,6 +112,45 @@ test('a handler that never answers is abandoned at execution.timeout and counted
   assert.equal(report.status, 'completed_with_errors');
   assert.deepEqual(await deadLetters(store, report.job_id), [['inline:2', 'SINK_HANDLER_TIMEOUT', 2]]);
   await close();
+});
+
+test('a handler\'s signal, made when read, aborts when its call times out, read before the timeout or after it', async () => {
+  const { run, close } = await setup();
+  const seen: string[] = [];
+  hooks.__ladingHook = async (item, ctx) => {
+    if (item.id === 'inline:1') {
+      // Read at once: aborted by the timeout while the call waits on it.
+      const signal = ctx.signal;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      seen.push(`${item.id} aborted by ${(signal.reason as Error).name}`);
+    } else if (item.id === 'inline:2') {
+      // Read only once the call has timed out: already aborted.
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      seen.push(`${item.id} ${ctx.signal.aborted ? 'aborted' : 'not aborted'}`);
+    } else {
+      seen.push(`${item.id} ${ctx.signal.aborted ? 'aborted' : 'not aborted'}`);
+    }
+  };
+  const { report } = await run({ timeout: 30, retry: { attempts: 1 }, success_threshold: 0 }, 3);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await close();
+  assert.equal(report.summary.failed, 2);
+  assert.deepEqual(seen.sort(), ['inline:1 aborted by AbortError', 'inline:2 aborted', 'inline:3 not aborted']);
+});
+
+test('a handler\'s signal aborts when the run is cancelled', async () => {
+  const { run, close } = await setup();
+  const controller = new AbortController();
+  let reason: unknown;
+  hooks.__ladingHook = async (_item, ctx) => {
+    controller.abort();
+    reason = ctx.signal.aborted ? 'aborted' : await new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve('aborted later'), { once: true }));
+  };
+  const { report } = await run({ chunk_size: 1 }, 3, { signal: controller.signal });
+  await close();
+  assert.equal(report.status, 'cancelled');
+  assert.equal(report.summary.processed, 1);
+  assert.equal(reason, 'aborted');
 });
 
 test('concurrency: several chunks in flight, commits still in index order', async () => {

@@ -64,3 +64,25 @@ test('an aborted waiter does not block the ones behind it', async () => {
   await clock.advance(1000);
   assert.equal(second, true);
 });
+
+test('without a rate or a pause a request goes at once; one arriving while others wait on a pause queues behind them', async () => {
+  const clock = manualClock();
+  const gate = new TokenBucket(clock, undefined);
+  await gate.acquire(signal);
+  const aborted = new AbortController();
+  aborted.abort(new Error('cancelled'));
+  await assert.rejects(gate.acquire(aborted.signal), /cancelled/);
+
+  const order: string[] = [];
+  gate.pauseFor(100);
+  void gate.acquire(signal).then(() => {
+    order.push('a');
+    // b still waits its turn: c comes after it, though the pause is over.
+    void gate.acquire(signal).then(() => order.push('c'));
+  });
+  void gate.acquire(signal).then(() => order.push('b'));
+  await clock.advance(100);
+  await settle();
+  assert.deepEqual(order, ['a', 'b', 'c']);
+  assert.equal(gate.pausedFor(), 0);
+});
