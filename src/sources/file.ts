@@ -5,13 +5,13 @@ import type { Item } from '../core/item.js';
 import { ConfigError, ladingError } from '../errors/lading-error.js';
 import { lazy } from '../core/lazy.js';
 import type { CsvDialect } from './file/csv.js';
+import { readJson, readJsonBatches } from './file/json.js';
 import { readNdjson, readNdjsonBatches } from './file/ndjson.js';
 import { openInput, statInput, type ByteCounter, type InputTarget, type ReaderOptions } from './file/open.js';
 import type { Cursor, Source, SourceInfo, SourceProgress } from './types.js';
 
-// csv-parse and stream-json load when a run first reads CSV or JSON: NDJSON runs and other commands start without them.
+// csv-parse loads when a run first reads CSV: other runs and commands start without it.
 const csvReader = lazy(() => import('./file/csv.js'));
-const jsonReader = lazy(() => import('./file/json.js'));
 
 async function* loaded<M>(module: () => Promise<M>, read: (m: M) => AsyncIterable<Item>): AsyncGenerator<Item> {
   yield* read(await module());
@@ -78,7 +78,7 @@ class FileSource implements Source {
   readonly type = 'file';
   readonly description: string;
   private readonly format: FileFormat;
-  /** Only NDJSON is read many items at a time; the CSV and JSON parsers hand them over one by one. */
+  /** NDJSON and JSON are read many items at a time; the CSV parser hands them over one by one. */
   readonly readBatches: ((after: Cursor | null, signal: AbortSignal) => AsyncIterable<readonly Item[]>) | undefined;
   readonly readNdjsonWith: Source['readNdjsonWith'];
   private readonly target: InputTarget | undefined;
@@ -92,7 +92,8 @@ class FileSource implements Source {
 
   constructor(config: FileSourceConfig, private readonly ctx: BuildContext) {
     this.format = config.format ?? inferFormat(config.path);
-    this.readBatches = this.format === 'ndjson' ? (after, signal) => this.parse(after?.seq ?? 0, signal, readNdjsonBatches) : undefined;
+    const batches = this.format === 'ndjson' ? readNdjsonBatches : this.format === 'json' ? readJsonBatches : undefined;
+    this.readBatches = batches && ((after, signal) => this.parse(after?.seq ?? 0, signal, batches));
     this.readNdjsonWith = this.format === 'ndjson' ? (reader, signal) => this.parse(0, signal, reader) : undefined;
     if (config.csv !== undefined && this.format !== 'csv') {
       const message = `source.csv applies only to format csv (this source reads ${this.format})`;
@@ -127,7 +128,7 @@ class FileSource implements Source {
       switch (this.format) {
         case 'ndjson': return readNdjson(bytes, options);
         case 'csv': return loaded(csvReader, (m) => m.readCsv(bytes, { ...options, dialect: this.dialect }));
-        case 'json': return loaded(jsonReader, (m) => m.readJson(bytes, options));
+        case 'json': return readJson(bytes, options);
       }
     });
   }

@@ -59,7 +59,8 @@ describe('file source: json', () => {
     await assert.rejects(collectInto(source({ path: name }).read(null, new AbortController().signal), seen), (error: unknown) => {
       assert.ok(error instanceof SourceError);
       assert.equal(error.code, 'SOURCE_MALFORMED_JSON');
-      assert.match(error.message, /^broken\.json: invalid JSON after element 2, at or before line 6 \(.+\); .*NDJSON/);
+      assert.match(error.message, /^broken\.json line 4: invalid JSON in element 3 \(.+\); .*NDJSON/);
+      assert.equal(error.location, 'broken.json:4');
       return true;
     });
     assert.deepEqual(seen.map((i) => i.data), [{ a: 1 }, { a: 2 }], 'the elements before the error were read');
@@ -101,4 +102,76 @@ describe('file source: json', () => {
     }
     assert.equal(n, count);
   });
+
+  /** What reading `text` gives, fed `size` bytes at a time: the items, or the error it stops with. */
+  async function readIn(text: string | Buffer, size: number): Promise<{ items: unknown[]; error?: string }> {
+    const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
+    async function* pieces(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+    }
+    const items: unknown[] = [];
+    try {
+      for await (const item of readJson(pieces(), { file: 'in.json', after: 0, signal: new AbortController().signal })) items.push(item.error ? item.error.code : item.data);
+    } catch (error) {
+      return { items, error: `${(error as SourceError).code}: ${(error as Error).message}` };
+    }
+    return { items };
+  }
+
+  test('strings holding quotes, backslashes and brackets, nested values and scalars are cut where JSON puts their ends', async () => {
+    const values = [
+      { a: 'x"]}', b: '\\', c: '\\"', d: ['[', '{', { e: '}' }] },
+      'a "string" element', 12, -2.5e3, true, false, null, [1, [2]],
+      { nested: { deeper: { deepest: [[], {}] } }, text: 'é 😀 \u0000 \n' },
+    ];
+    const text = `[${values.map((v) => JSON.stringify(v)).join(',')}]`;
+    const expected = values.map((v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : 'SOURCE_NOT_A_RECORD'));
+    // Every split of the input, down to a byte at a time, cuts the same elements.
+    for (const size of [1, 2, 3, 5, 8, 13, text.length]) assert.deepEqual(await readIn(text, size), { items: expected }, `pieces of ${size}`);
+    // White space anywhere between the tokens, and a scalar right before the closing bracket.
+    assert.deepEqual(await readIn(' \r\n[ \t{"a" : [ 1 , 2 ] } ,\n 7\n,\t"s"]\n\n', 1), { items: [{ a: [1, 2] }, 'SOURCE_NOT_A_RECORD', 'SOURCE_NOT_A_RECORD'] });
+    assert.deepEqual(await readIn('[{"a":1},3]', 4), { items: [{ a: 1 }, 'SOURCE_NOT_A_RECORD'] });
+  });
+
+  test('random arrays read as JSON.parse reads them, whatever the pieces', async () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const text = (): string => Array.from({ length: Math.floor(random() * 6) }, () => pick(['a', '"', '\\', '[', ']', '{', '}', ',', ' ', 'é', '\n', '😀'])).join('');
+    const value = (depth: number): unknown => {
+      const kind = depth > 3 ? pick(['s', 'n']) : pick(['s', 'n', 'o', 'a', 'o']);
+      if (kind === 's') return text();
+      if (kind === 'n') return pick([0, -1, 3.25, 1e21, true, false, null]);
+      if (kind === 'a') return Array.from({ length: Math.floor(random() * 3) }, () => value(depth + 1));
+      return Object.fromEntries(Array.from({ length: Math.floor(random() * 4) }, () => [text(), value(depth + 1)]));
+    };
+    for (let round = 0; round < 40; round++) {
+      const elements = Array.from({ length: 1 + Math.floor(random() * 8) }, () => ({ id: round, v: value(0) }));
+      const json = JSON.stringify(elements, null, round % 2 === 0 ? undefined : 2);
+      assert.deepEqual(await readIn(json, 1 + Math.floor(random() * 40)), { items: JSON.parse(json) as unknown[] }, json);
+    }
+  });
+
+  test('what is not a JSON array between or after the elements stops the reading, naming the line', async () => {
+    const cases: [string, RegExp][] = [
+      ['[{"a":1}\n{"b":2}]', /^SOURCE_MALFORMED_JSON: in\.json line 2: expected "," or "]" after element 1, found "\{"/],
+      ['[{"a":1},\n]', /^SOURCE_MALFORMED_JSON: in\.json line 2: a "," after element 1 is followed by "]"/],
+      ['[{"a":1}]\nx', /^SOURCE_MALFORMED_JSON: in\.json line 2: unexpected "x" after the array's closing "]"/],
+      ['[{"a":1},\n{"b":', /^SOURCE_MALFORMED_JSON: in\.json line 2: the input ends inside the array, in element 2; is the file cut short\?/],
+      ['[{"a":1}', /^SOURCE_MALFORMED_JSON: in\.json line 1: the input ends inside the array, after element 1/],
+      ['[{"a":1},\n{"b":"x}]', /^SOURCE_MALFORMED_JSON: in\.json line 2: the input ends inside the array, in element 2/],
+      ['[{"a":1},\n{"b":1]', /^SOURCE_MALFORMED_JSON: in\.json line 2: invalid JSON in element 2 \(/],
+      ['[{"a":1},\n tru ]', /^SOURCE_MALFORMED_JSON: in\.json line 2: invalid JSON in element 2 \(/],
+      ['[,]', /^SOURCE_MALFORMED_JSON: in\.json line 1: invalid JSON in element 1 \(/],
+    ];
+    for (const [text, message] of cases) {
+      for (const size of [1, 3, text.length]) {
+        const { error } = await readIn(text, size);
+        assert.match(error ?? 'no error', message, `${JSON.stringify(text)} in pieces of ${size}`);
+      }
+    }
+    // The elements before the error were handed out.
+    assert.deepEqual((await readIn('[{"a":1},{"b":2} {"c":3}]', 100)).items, [{ a: 1 }, { b: 2 }]);
+  });
 });
+
