@@ -1,4 +1,4 @@
-// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 60000 --only delivery,delivery-remote,inbox,executor,ingest,workers,store (any of them)
+// npm run bench [-- --records 1000000 --runs 3 --ingest-requests 60000 --only delivery,delivery-remote,inbox,executor,sources,ingest,workers,store (any of them)
 //   --json <file> (default docs/benchmarks.json) --compare <earlier.json> (bench/compare.ts, printed at the end)]
 // delivery: N synthetic leads (the demo generator) as NDJSON → 7 mapped fields → CSV → gzip
 //   level 6 → local folder, through the built CLI as a user runs it — next to Miller piped to
@@ -16,6 +16,8 @@
 //   the same work as jobs of one lead (BullMQ N/10 of them, pg-boss, some 40 times slower, N/100)
 //   and as N/1000 jobs of 1,000 leads (jobs added while 50 jobs at a time are worked; the peer
 //   checks every job completed).
+// sources: the same N leads through the no-op handler (processChunk) read from NDJSON, from CSV (the
+//   nested fields flattened, 15 columns) and from one JSON array: what each reader costs.
 // ingest: `lading serve` (built CLI, SQLite in the bench data folder, a key from `lading keys
 //   create`) under autocannon (50 connections, loopback): --ingest-requests single-lead POSTs,
 //   and a sixtieth as many NDJSON POSTs of 1,000 leads — next to two Fastify routes with nothing
@@ -32,11 +34,12 @@
 // Each figure is the median of --runs runs, measured by GNU time (wall seconds, peak RSS).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { cpus, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { generateLeads } from '../src/demo/leads.js';
@@ -462,6 +465,55 @@ if (want('executor')) {
       const others = [threaded && `in threads: ${ratio(threaded)}`, perItem && `a call per lead: ${ratio(perItem)}`].filter(Boolean);
       console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${ratio(ours)}${others.length > 0 ? ` (${others.join('; ')})` : ''} | ${rssOf(rs).toFixed(0)} MB |`);
     }
+  }
+}
+
+/** The bench's leads in another input format, made once from the NDJSON file: CSV (nested fields flattened) or one JSON array. */
+async function leadsAs(format: 'csv' | 'json'): Promise<string> {
+  const path = input.replace(/\.ndjson$/, `.${format}`);
+  if (existsSync(path)) return path;
+  const columns = ['id', 'first_name', 'last_name', 'email', 'phone', 'state', 'city', 'source', 'score', 'consent', 'created_at', 'notes', 'street', 'zip', 'ip'];
+  const quote = (v: unknown) => {
+    const text = v === null || v === undefined ? '' : String(v);
+    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  const fd = openSync(`${path}.tmp`, 'w');
+  let out: string[] = [format === 'csv' ? columns.join(',') : '['];
+  let first = true;
+  for await (const line of createInterface({ input: createReadStream(input), crlfDelay: Infinity })) {
+    if (line === '') continue;
+    if (format === 'json') {
+      out.push(`${first ? '' : ','}${line}`);
+    } else {
+      const lead = JSON.parse(line) as Record<string, unknown> & { address: Record<string, unknown>; meta: Record<string, unknown> };
+      const flat: Record<string, unknown> = { ...lead, street: lead.address.street, zip: lead.address.zip, ip: lead.meta.ip };
+      out.push(columns.map((c) => quote(flat[c])).join(','));
+    }
+    first = false;
+    if (out.length >= 10_000) {
+      writeSync(fd, `${out.join('\n')}\n`);
+      out = [];
+    }
+  }
+  if (format === 'json') out.push(']');
+  writeSync(fd, `${out.join('\n')}\n`);
+  closeSync(fd);
+  spawnSync('mv', [`${path}.tmp`, path]);
+  return path;
+}
+
+if (want('sources')) {
+  const formats = [['NDJSON', input], ['CSV', await leadsAs('csv')], ['JSON array', await leadsAs('json')]] as const;
+  for (const [name, path] of formats) {
+    writeFileSync(join(dir, `source-${name.split(' ')[0]!.toLowerCase()}.yaml`), `name: bench-source\nsource: { type: file, path: ${JSON.stringify(path)} }\noutput: { type: handler, module: ${JSON.stringify(resolve('bench/peers/noop-handler.mjs'))} }\nexecution: { chunk_size: 1000 }\n`);
+  }
+  const measured = await rounds(...formats.map(([name]) => () => measure(time, [process.execPath, cli, 'run', `source-${name.split(' ')[0]!.toLowerCase()}.yaml`, '--quiet', ...data])));
+  const ndjson = wallOf(measured[0]!);
+  console.log('\n| sources: the leads through the no-op handler, read from … | input | wall (median) | records/s | ÷ NDJSON (time) | peak RSS |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const [i, [name, path]] of formats.entries()) {
+    const rs = measured[i]!;
+    console.log(`| ${name} | ${(statSync(path).size / 1e6).toFixed(0)} MB | ${wallOf(rs).toFixed(2)} s | ${fmt(records / wallOf(rs))} | ${i === 0 ? '—' : `${(wallOf(rs) / ndjson).toFixed(2)}×`} | ${rssOf(rs).toFixed(0)} MB |`);
   }
 }
 
