@@ -3,30 +3,23 @@ import { z } from 'zod';
 import { defineSource, type BuildContext } from '../core/component.js';
 import type { Item } from '../core/item.js';
 import { ConfigError, ladingError } from '../errors/lading-error.js';
-import { lazy } from '../core/lazy.js';
-import type { CsvDialect } from './file/csv.js';
+import { readCsv, readCsvBatches, type CsvDialect } from './file/csv.js';
 import { readJson, readJsonBatches } from './file/json.js';
 import { readNdjson, readNdjsonBatches } from './file/ndjson.js';
 import { openInput, statInput, type ByteCounter, type InputTarget, type ReaderOptions } from './file/open.js';
 import type { Cursor, Source, SourceInfo, SourceProgress } from './types.js';
 
-// csv-parse loads when a run first reads CSV: other runs and commands start without it.
-const csvReader = lazy(() => import('./file/csv.js'));
-
-async function* loaded<M>(module: () => Promise<M>, read: (m: M) => AsyncIterable<Item>): AsyncGenerator<Item> {
-  yield* read(await module());
-}
-
 const oneChar = (what: string) =>
   z.string().length(1, `${what} must be exactly one character`)
-    .refine((c) => c !== '\r' && c !== '\n', `${what} cannot be a line break`);
+    .refine((c) => c !== '\r' && c !== '\n', `${what} cannot be a line break`)
+    .refine((c) => c.charCodeAt(0) < 0x80, `${what} must be an ASCII character`);
 
 const csvDialect = z.object({
   delimiter: z.string().min(1, 'delimiter cannot be empty')
     .refine((d) => !d.includes('\r') && !d.includes('\n'), 'delimiter cannot contain a line break')
     .default(',').describe('Text between fields, e.g. "," ";" "\\t" or "||".'),
-  quote: oneChar('quote').default('"').describe('Character enclosing a field that holds the delimiter, a quote or a line break.'),
-  escape: oneChar('escape').default('"').describe('Character before a quote inside a quoted field; when equal to quote, quotes are doubled as in RFC 4180.'),
+  quote: oneChar('quote').default('"').describe('ASCII character enclosing a field that holds the delimiter, a quote or a line break.'),
+  escape: oneChar('escape').default('"').describe('ASCII character before a quote inside a quoted field; when equal to quote, quotes are doubled as in RFC 4180.'),
 }).strict().superRefine((csv, ctx) => {
   if (csv.delimiter.includes(csv.quote)) ctx.addIssue({ code: 'custom', path: ['quote'], message: 'quote must not appear in the delimiter' });
   if (csv.delimiter.includes(csv.escape)) ctx.addIssue({ code: 'custom', path: ['escape'], message: 'escape must not appear in the delimiter' });
@@ -78,8 +71,8 @@ class FileSource implements Source {
   readonly type = 'file';
   readonly description: string;
   private readonly format: FileFormat;
-  /** NDJSON and JSON are read many items at a time; the CSV parser hands them over one by one. */
-  readonly readBatches: ((after: Cursor | null, signal: AbortSignal) => AsyncIterable<readonly Item[]>) | undefined;
+  /** Items many at a time: as each piece of the input completes them. */
+  readonly readBatches: (after: Cursor | null, signal: AbortSignal) => AsyncIterable<readonly Item[]>;
   readonly readNdjsonWith: Source['readNdjsonWith'];
   private readonly target: InputTarget | undefined;
   private readonly file: string;
@@ -92,8 +85,13 @@ class FileSource implements Source {
 
   constructor(config: FileSourceConfig, private readonly ctx: BuildContext) {
     this.format = config.format ?? inferFormat(config.path);
-    const batches = this.format === 'ndjson' ? readNdjsonBatches : this.format === 'json' ? readJsonBatches : undefined;
-    this.readBatches = batches && ((after, signal) => this.parse(after?.seq ?? 0, signal, batches));
+    this.readBatches = (after, signal) => this.parse(after?.seq ?? 0, signal, (bytes, options) => {
+      switch (this.format) {
+        case 'ndjson': return readNdjsonBatches(bytes, options);
+        case 'csv': return readCsvBatches(bytes, { ...options, dialect: this.dialect });
+        case 'json': return readJsonBatches(bytes, options);
+      }
+    });
     this.readNdjsonWith = this.format === 'ndjson' ? (reader, signal) => this.parse(0, signal, reader) : undefined;
     if (config.csv !== undefined && this.format !== 'csv') {
       const message = `source.csv applies only to format csv (this source reads ${this.format})`;
@@ -127,7 +125,7 @@ class FileSource implements Source {
     return this.parse(after?.seq ?? 0, signal, (bytes, options) => {
       switch (this.format) {
         case 'ndjson': return readNdjson(bytes, options);
-        case 'csv': return loaded(csvReader, (m) => m.readCsv(bytes, { ...options, dialect: this.dialect }));
+        case 'csv': return readCsv(bytes, { ...options, dialect: this.dialect });
         case 'json': return readJson(bytes, options);
       }
     });

@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ladingBin } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
-const lazyPackages = /\/node_modules\/(pg|ssh2|basic-ftp|nodemailer|openpgp|@aws-sdk\/[^/]+|@google-cloud\/storage|fastify|pino|prom-client|csv-parse)\//;
+const lazyPackages = /\/node_modules\/(pg|ssh2|basic-ftp|nodemailer|openpgp|@aws-sdk\/[^/]+|@google-cloud\/storage|fastify|pino|prom-client)\//;
 
 /** The packages of `lazyPackages` that `lading <args>` loaded. */
 function loaded(args: readonly string[], cwd: string): string[] {

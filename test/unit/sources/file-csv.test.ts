@@ -45,7 +45,7 @@ describe('file source: csv', () => {
       { id: 'multi.csv:4', seq: 2, data: { id: '2', note: 'three\n\nlines "quoted"' }, code: undefined },
       { id: 'multi.csv:7', seq: 3, data: { id: '3', note: 'plain' }, code: undefined },
     ]);
-    // CRLF inside a quoted field counts once (csv-parse's own line counter counts it twice).
+    // CRLF inside a quoted field counts as one line break.
     const crlf = write('multi-crlf.csv', 'id,note\r\n1,"two\r\nlines"\r\n\r\n2,x\r\n');
     assert.deepEqual(summary(await readAll(source({ path: crlf }))), [
       { id: 'multi-crlf.csv:2', seq: 1, data: { id: '1', note: 'two\r\nlines' }, code: undefined },
@@ -160,4 +160,61 @@ describe('file source: csv', () => {
     assert.equal(Object.getPrototypeOf(items[0]!.data), Object.prototype);
     assert.deepEqual(Object.keys(items[0]!.data), ['__proto__', 'b']);
   });
+
+  const parseWith = (text: string | Uint8Array, dialect: CsvDialect, sizes?: readonly number[]): Promise<Item[]> => {
+    const bytes = typeof text === 'string' ? Buffer.from(text) : text;
+    return collect(readCsv(chunked(bytes, sizes ?? [bytes.length]), { file: 'x.csv', after: 0, signal: new AbortController().signal, dialect }));
+  };
+
+  test('any rows written by RFC 4180 read back as written, however the input is cut', async () => {
+    const value = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.array(fc.constantFrom('a', 'é', '😀', '"', ',', '||', '\r', '\n', '\r\n', ' ', '\\'), { maxLength: 6 }).map((parts) => parts.join('')),
+    );
+    // Quoted also when holding the delimiter's first character: `|` before a `||` reads as `||` then `|`, in any reader.
+    const quoteField = (v: string, delimiter: string) => (v === '' || v.includes('"') || v.includes(delimiter[0]!) || /[\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+    await fc.assert(fc.asyncProperty(
+      fc.constantFrom(',', '||', ';', '\t'),
+      fc.integer({ min: 1, max: 4 }).chain((columns) => fc.array(fc.array(value, { minLength: columns, maxLength: columns }), { minLength: 1, maxLength: 5 }).map((rows) => ({ columns, rows }))),
+      fc.constantFrom('\n', '\r\n'),
+      fc.boolean(),
+      fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 6 }),
+      async (delimiter, { columns, rows }, newline, finalNewline, sizes) => {
+        const header = Array.from({ length: columns }, (_, i) => `c${i}`);
+        // A row of one empty field would be an empty line, which is skipped: quoted, it is a row.
+        const text = [header, ...rows].map((r) => r.map((v) => quoteField(v, delimiter)).join(delimiter)).join(newline) + (finalNewline ? newline : '');
+        const items = await parseWith(text, { delimiter, quote: '"', escape: '"' }, sizes);
+        assert.deepEqual(items.map((i) => i.error?.message ?? i.data), rows.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]]))), JSON.stringify(text));
+      },
+    ), { numRuns: 300 });
+  });
+
+  test('a multi-byte delimiter, an escape other than the quote, and a CR inside a field', async () => {
+    const dialect = { delimiter: '||', quote: "'", escape: '\\' };
+    const text = "a||b\n1|x||'y||z'\n'it\\'s'||'back\\\\slash \\n'\nc\rd||e\n";
+    const expected = [{ a: '1|x', b: 'y||z' }, { a: "it's", b: 'back\\slash \\n' }, { a: 'c\rd', b: 'e' }];
+    for (const size of [1, 2, 3, 100]) assert.deepEqual((await parseWith(text, dialect, [size])).map((i) => i.data), expected, `pieces of ${size}`);
+  });
+
+  test('a closing quote followed by text fails its row; a delimiter at the very end leaves an empty last field', async () => {
+    for (const size of [1, 4, 100]) {
+      const items = await parseWith('a,b\n"x"y,1\n2,"3"\r\n4,', rfc4180, [size]);
+      assert.deepEqual(summary(items), [
+        { id: 'x.csv:2', seq: 1, data: {}, code: 'SOURCE_MALFORMED_CSV' },
+        { id: 'x.csv:3', seq: 2, data: { a: '2', b: '3' }, code: undefined },
+        { id: 'x.csv:4', seq: 3, data: { a: '4', b: '' }, code: undefined },
+      ], `pieces of ${size}`);
+      assert.equal(items[0]!.error!.message, 'x.csv line 2: malformed CSV row (a closing quote is followed by something other than a delimiter or a line end)');
+    }
+  });
+
+  test('a malformed header stops the reading; a quote or escape outside ASCII is refused by the schema', async () => {
+    await assert.rejects(parseWith('a,b"c\n1,2\n', rfc4180), { code: 'SOURCE_MALFORMED_CSV', message: 'x.csv line 1: the header row is malformed (a quote appears inside an unquoted field)' });
+    const parse = (csv: unknown) => fileSource.schema.safeParse({ type: 'file', path: 'a.csv', csv });
+    assert.equal(parse({ quote: '«' }).success, false);
+    assert.equal(parse({ escape: 'é' }).success, false);
+    assert.equal(parse({ delimiter: '¦' }).success, true);
+    assert.deepEqual((await parseWith('a¦b\n1¦2\n', { delimiter: '¦', quote: '"', escape: '"' }, [1])).map((i) => i.data), [{ a: '1', b: '2' }]);
+  });
 });
+
