@@ -4,7 +4,7 @@
 // failed item naming its line; the lines after it are still read.
 import { isUtf8 } from 'node:buffer';
 import { noData, type Item, type Row } from '../../core/item.js';
-import { failedLineItem, jsonKind, lineItem, type ReaderOptions } from './open.js';
+import { failedLineItem, itemsOf, jsonKind, lineItem, type ReaderOptions } from './open.js';
 
 const LF = 0x0a;
 const CR = 13;
@@ -21,14 +21,8 @@ export const MAX_LINE_BYTES = 64 * 1024 * 1024;
  * SOURCE_NOT_A_RECORD). `seq` counts non-blank lines; items with `seq <= after` are skipped
  * without being parsed.
  */
-export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item> {
-  for await (const batch of readNdjsonBatches(bytes, options)) {
-    for (const item of batch) {
-      // An abort between items stops at once, not at the end of the batch.
-      options.signal.throwIfAborted();
-      yield item;
-    }
-  }
+export function readNdjson(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item> {
+  return itemsOf(readNdjsonBatches(bytes, options), options.signal);
 }
 
 /**

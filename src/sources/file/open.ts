@@ -241,6 +241,19 @@ export function failedLineItem(code: ErrorCode, file: string, line: number, seq:
   return { id, seq, data: {}, origin, error };
 }
 
+/**
+ * The items of a reader's batches one by one, for callers that take items singly. An abort
+ * between items stops at once, not at the end of the batch.
+ */
+export async function* itemsOf(batches: AsyncIterable<readonly Item[]>, signal: AbortSignal): AsyncGenerator<Item> {
+  for await (const batch of batches) {
+    for (const item of batch) {
+      signal.throwIfAborted();
+      yield item;
+    }
+  }
+}
+
 /** `a number`, `an array`, `null`: what a JSON value is, for messages. */
 export function jsonKind(value: unknown): string {
   if (value === null) return 'null';
