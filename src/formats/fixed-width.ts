@@ -353,6 +353,7 @@ export const fixedWidth = defineFormat({
   summary: 'Fixed-width text lines: each field at a declared byte position and length, padded or truncated; numbers with decimals, sign and zero padding.',
   schema: fixedWidthConfig,
   extension: 'txt',
+  thread: { module: import.meta.url, name: 'fixedWidth' },
   mediaType: 'text/plain',
   encoder(config, ctx: EncoderContext): FormatEncoder {
     const placed = new Set(config.fields.map((f) => f.name));

@@ -119,6 +119,10 @@ class XmlEncoder implements FormatEncoder {
   }
 
   encode(record: Row, item: ItemRef): Uint8Array {
+    return Buffer.from(this.encodeText(record, item), 'utf8');
+  }
+
+  encodeText(record: Row, item: ItemRef): string {
     let field = '';
     try {
       const { nl } = this;
@@ -152,7 +156,7 @@ class XmlEncoder implements FormatEncoder {
       }
       while (open.length > 0) body += `${nl}${this.indent(open.length + 1)}</${open.pop()!}>`;
       out += body === '' ? '/>' : `>${body}${nl}${pad}</${this.config.record}>`;
-      return Buffer.from(out, 'utf8');
+      return out;
     } catch (error) {
       if (!(error instanceof Problem)) throw error;
       const hint = error.code === 'FORMAT_INVALID_CHARACTER' ? '; set format.invalid_chars: replace to write U+FFFD instead'
@@ -274,6 +278,7 @@ export const xml = defineFormat({
   summary: 'XML 1.0 (UTF-8): a root element with batch_id, one element per record, dotted fields as nested elements, and a closing batch_info with the count.',
   schema: xmlConfig,
   extension: 'xml',
+  thread: { module: import.meta.url, name: 'xml' },
   mediaType: 'application/xml',
   encoder: (config, ctx): FormatEncoder => new XmlEncoder(config, ctx),
 });
