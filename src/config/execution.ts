@@ -10,7 +10,7 @@ export const executionConfig = z.object({
   adaptive_chunk_size: adaptiveConfig.optional()
     .describe('Adjust chunk_size as the run goes, toward chunks that take `target`; each change is reported as a chunk_size_changed event.'),
   parse_threads: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto')
-    .describe('Worker threads that parse, validate, map and encode NDJSON input, or an inbox batch, for a file output, while the main thread writes the file (0: all on the main thread). auto: one per CPU, at most 4, for inputs of 4 MiB (inbox: 10,000 records) or more on machines with 2 CPUs or more. Applies to CSV, NDJSON, XML and fixed-width outputs of pipelines with a map and without partitions.'),
+    .describe('Worker threads that parse, validate, map and encode NDJSON input, or an inbox batch, for a file output, while the main thread writes the file (0: all on the main thread). auto: one per CPU, at most 4, for inputs of 4 MiB (inbox: 10,000 records) or more on machines with 2 CPUs or more. Applies to CSV, NDJSON, JSON, XML and fixed-width outputs of pipelines with a map and without partitions.'),
   concurrency: z.number().int().min(1).max(1000).default(1)
     .describe('Chunks in flight at once (file outputs always write one chunk at a time, in order).'),
   rate_limit: z.object({

@@ -50,7 +50,8 @@ export interface FormatDef<S extends z.ZodType = z.ZodType> extends Definition<S
   /**
    * Where a worker thread imports this definition (module URL, export name). Declared only by
    * formats whose encode() of a record, once the columns are known, depends on nothing but that
-   * record: then records can be encoded ahead, in parallel (engine/parallel.ts).
+   * record (a separator between records is given as FormatEncoder.separatorBytes): then records
+   * can be encoded ahead, in parallel (engine/parallel.ts).
    */
   readonly thread?: { readonly module: string; readonly name: string };
 }

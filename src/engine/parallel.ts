@@ -107,7 +107,7 @@ export interface ParallelPlan {
  * Whether this run's records can be prepared in worker threads, and with what: an NDJSON source
  * or one of stored JSON records, read from its start (no sample, no resume), a map (so the
  * output's columns are known before the first record), a format that declares `thread` (its
- * records encode independently of each other; csv, ndjson, xml and fixed_width do), no partitions, and input worth
+ * records encode independently of each other; every built-in format does), no partitions, and input worth
  * the workers' start-up.
  */
 export function parallelPlan(args: {

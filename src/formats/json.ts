@@ -36,11 +36,13 @@ export type JsonConfig = z.output<typeof jsonConfig>;
  *     }
  */
 class JsonEncoder implements FormatEncoder {
-  /** Whether a record was encoded, so the next one needs a comma. The sink may discard the last
-   *  result, but then it ends this file and encodes the record again in a new one. */
-  private started = false;
+  /** Every record comes with the comma before it; the sink drops it from a file's first record. */
+  readonly separatorBytes = 1;
+  private readonly separator: string;
 
-  constructor(private readonly config: JsonConfig, private readonly ctx: EncoderContext) {}
+  constructor(private readonly config: JsonConfig, private readonly ctx: EncoderContext) {
+    this.separator = config.pretty ? ',\n    ' : ',';
+  }
 
   begin(): Uint8Array {
     const key = JSON.stringify(this.config.array_key);
@@ -48,10 +50,11 @@ class JsonEncoder implements FormatEncoder {
   }
 
   encode(record: Row, item: ItemRef): Uint8Array {
-    const text = jsonText(record, item); // may throw: then nothing changes
-    const separator = this.config.pretty ? (this.started ? ',\n    ' : '\n    ') : (this.started ? ',' : '');
-    this.started = true;
-    return Buffer.from(separator + text, 'utf8');
+    return Buffer.from(this.encodeText(record, item), 'utf8');
+  }
+
+  encodeText(record: Row, item: ItemRef): string {
+    return this.separator + jsonText(record, item);
   }
 
   /** Pure: the sink also calls it to measure the closing bytes for a prospective count. */
@@ -72,5 +75,6 @@ export const json = defineFormat({
   schema: jsonConfig,
   extension: 'json',
   mediaType: 'application/json',
+  thread: { module: import.meta.url, name: 'json' },
   encoder: (config, ctx): FormatEncoder => new JsonEncoder(config, ctx),
 });

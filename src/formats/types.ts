@@ -40,6 +40,13 @@ export interface FormatEncoder {
    * no Buffer per record.
    */
   encodeText?(record: Row, item: ItemRef): string;
+  /**
+   * Bytes at the start of every record's encoding that belong between records (JSON's comma):
+   * a file's first record goes without them (the file sink drops them). A format whose records
+   * need a separator gives it so, rather than remembering whether a record came before: encode()
+   * then depends on the record alone, and records can be encoded ahead, in worker threads.
+   */
+  readonly separatorBytes?: number;
   /** Closing bytes for a file of `records` records: `]`, an envelope's batch_info, a closing tag; may be empty. */
   end(records: number): Uint8Array;
 }

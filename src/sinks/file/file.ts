@@ -116,6 +116,12 @@ interface FileSet {
   readonly staged: StagedPart[];
 }
 
+/** A record's bytes as they go into a part holding `records` records: a file's first goes without the separator it carries. */
+function inPart(set: FileSet, records: number, bytes: Uint8Array): Uint8Array {
+  const separator = set.encoder!.separatorBytes;
+  return records === 0 && separator !== undefined ? bytes.subarray(separator) : bytes;
+}
+
 export class FileSink implements RecordSink {
   readonly type = 'file';
   readonly ordering = 'ordered';
@@ -158,13 +164,14 @@ export class FileSink implements RecordSink {
         const encoded = item.prepared?.encoded;
         const sample = encoded === undefined ? item.data : undefined;
         const part = set.part ?? (await this.openPart(set, sample));
-        const bytes = encoded ?? set.encoder!.encode(item.data, ref);
+        const record = encoded ?? set.encoder!.encode(item.data, ref);
+        const bytes = inPart(set, part.records, record);
         if (this.maxBytes !== undefined && !(await this.fits(set, part, bytes.byteLength))) {
-          const alone = set.beginBytes + bytes.byteLength + set.encoder!.end(1).byteLength;
+          const alone = set.beginBytes + inPart(set, 0, record).byteLength + set.encoder!.end(1).byteLength;
           if (part.records === 0 || part.boundAlone(alone) > this.maxBytes) throw this.tooLarge(ref.describe, item.id, bytes.byteLength);
           await this.rotate(set);
           const fresh = await this.openPart(set, sample);
-          const again = encoded ?? set.encoder!.encode(item.data, ref);
+          const again = inPart(set, 0, encoded ?? set.encoder!.encode(item.data, ref));
           if (!(await this.fits(set, fresh, again.byteLength))) throw this.tooLarge(ref.describe, item.id, again.byteLength);
           await this.append(fresh, again);
         } else {

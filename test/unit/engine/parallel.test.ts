@@ -119,13 +119,13 @@ test('UTF-8 CSV and NDJSON, which workers write as text into their blocks, come 
   }
 });
 
-test('XML and fixed-width records prepared by workers come out byte for byte as on the main thread, failures included', async () => {
+test('XML, fixed-width and JSON records prepared by workers come out byte for byte as on the main thread, failures included', async () => {
   const input = troubledInput();
   const fixed = {
     type: 'fixed_width', encoding: 'windows-1252', line_ending: '\r\n', overflow: 'truncate', gaps: 'spaces', unencodable: 'block',
     fields: [{ name: 'lead_id', start: 1, length: 6, align: 'right', fill: '0' }, { name: 'email', start: 7, length: 30 }, { name: 'state', start: 38, length: 2 }, { name: 'name', start: 41, length: 12 }],
   };
-  for (const format of [{ type: 'xml', root: 'leads', record: 'lead', attributes: ['lead_id'], pretty: true }, fixed]) {
+  for (const format of [{ type: 'xml', root: 'leads', record: 'lead', attributes: ['lead_id'], pretty: true }, fixed, { type: 'json' }, { type: 'json', pretty: true }]) {
     // Workers do prepare these formats' records (else both runs below would be on the main thread).
     const config = parsePipeline(pipeline(2, format), { env: {} }).config;
     const source = fileSource.create(fileSource.schema.parse(config.source), { baseDir: tempDir(), pipeline: 'threads' } as unknown as BuildContext);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { json, jsonConfig, type JsonConfig } from '../../../src/formats/json.js';
-import type { EncoderContext, ItemRef } from '../../../src/formats/types.js';
+import type { EncoderContext, FormatEncoder, ItemRef } from '../../../src/formats/types.js';
 import type { Row } from '../../../src/core/item.js';
 import { assertGolden } from '../../support/golden.js';
 
@@ -11,9 +11,13 @@ const ctx: EncoderContext = {
 const ref = (i: number): ItemRef => ({ id: `inline:${i}`, describe: `item inline:${i}` });
 const config = (overrides: Record<string, unknown> = {}): JsonConfig => jsonConfig.parse({ type: 'json', ...overrides });
 
+/** A file's records as the file sink writes them: the first without the separator every record carries. */
+const inFile = (encoder: FormatEncoder, records: readonly Uint8Array[]): Uint8Array[] =>
+  records.map((bytes, i) => (i === 0 ? bytes.subarray(encoder.separatorBytes ?? 0) : bytes));
+
 function render(cfg: JsonConfig, records: readonly Row[], context: EncoderContext = ctx): Buffer {
   const encoder = json.encoder(cfg, context);
-  return Buffer.concat([encoder.begin(), ...records.map((r, i) => encoder.encode(r, ref(i))), encoder.end(records.length)]);
+  return Buffer.concat([encoder.begin(), ...inFile(encoder, records.map((r, i) => encoder.encode(r, ref(i)))), encoder.end(records.length)]);
 }
 
 const goldenRecords: Row[] = [
@@ -81,7 +85,7 @@ describe('json format', () => {
   test('the count comes from end(): a discarded encode (record moved to the next part) is not counted', () => {
     for (const pretty of [false, true]) {
       const encoder = json.encoder(config({ pretty }), ctx);
-      const kept = [encoder.begin(), encoder.encode({ a: 1 }, ref(0))];
+      const kept = [encoder.begin(), ...inFile(encoder, [encoder.encode({ a: 1 }, ref(0))])];
       encoder.encode({ a: 2 }, ref(1)); // did not fit: the sink drops it and ends the file
       const doc = JSON.parse(Buffer.concat([...kept, encoder.end(1)]).toString());
       assert.deepEqual(doc, { records: [{ a: 1 }], batch_info: batchInfo(1) });
@@ -104,7 +108,7 @@ describe('json format', () => {
     circular.self = circular;
     const parts = [encoder.begin()];
     assert.throws(() => encoder.encode({ bad: circular }, ref(0)), { code: "FORMAT_UNENCODABLE_VALUE" });
-    parts.push(encoder.encode({ a: 1 }, ref(1)), encoder.end(1));
+    parts.push(...inFile(encoder, [encoder.encode({ a: 1 }, ref(1))]), encoder.end(1));
     assert.deepEqual(JSON.parse(Buffer.concat(parts).toString()).records, [{ a: 1 }]);
   });
 

@@ -34,6 +34,18 @@ async function setup(output: Record<string, unknown>) {
 
 const items = (rows: readonly Record<string, unknown>[], from = 1): Item[] => rows.map((data, i) => ({ id: `r:${from + i}`, seq: from + i, data }));
 
+/** Opens the sink, writes `all` in chunks of `chunkSize`, closes it: the ids that failed, and the files. */
+async function writeAll(sink: Awaited<ReturnType<typeof setup>>['sink'], ctx: RunContext, all: Item[], chunkSize: number) {
+  await sink.open(ctx);
+  const failed = new Set<string>();
+  for (let i = 0; i < all.length; i += chunkSize) {
+    const r = await sink.write({ runId: 'run_0001', index: i, items: all.slice(i, i + chunkSize) }, chunkContext({ signal: ctx.signal }));
+    for (const id of r.failures.keys()) failed.add(id);
+  }
+  const { files } = await sink.close(ctx, 'completed');
+  return { failed, files };
+}
+
 test('split by max_bytes: every gzip part is within the limit as delivered, and the parts hold every record in order', async () => {
   await fc.assert(fc.asyncProperty(
     fc.array(fc.record({ k: fc.string({ maxLength: 60 }), n: fc.integer() }), { minLength: 0, maxLength: 400 }),
@@ -41,14 +53,8 @@ test('split by max_bytes: every gzip part is within the limit as delivered, and 
     fc.integer({ min: 1, max: 50 }),
     async (rows, maxBytes, chunkSize) => {
       const { sink, ctx, out } = await setup({ format: 'ndjson', compression: { type: 'gzip', level: 1 }, split: { max_bytes: maxBytes }, naming: '{part:4}.{ext}' });
-      await sink.open(ctx);
-      const failed = new Set<string>();
       const all = items(rows);
-      for (let i = 0; i < all.length; i += chunkSize) {
-        const r = await sink.write({ runId: 'run_0001', index: i, items: all.slice(i, i + chunkSize) }, chunkContext({ signal: ctx.signal }));
-        for (const id of r.failures.keys()) failed.add(id);
-      }
-      const { files } = await sink.close(ctx, 'completed');
+      const { failed, files } = await writeAll(sink, ctx, all, chunkSize);
       const decoded: unknown[] = [];
       for (const f of files) {
         const bytes = readFileSync(join(out, f.name));
@@ -62,6 +68,30 @@ test('split by max_bytes: every gzip part is within the limit as delivered, and 
       for (const id of failed) assert.ok(Buffer.byteLength(JSON.stringify(all.find((it) => it.id === id)!.data)) + 40 > maxBytes / 2, 'only records near the limit may be refused');
     },
   ), { numRuns: 40 });
+});
+
+test('JSON parts, split by max_bytes or max_records, are each a valid document within the limit, their first record without a comma', async () => {
+  await fc.assert(fc.asyncProperty(
+    fc.array(fc.record({ k: fc.string({ maxLength: 40 }), n: fc.integer() }), { minLength: 0, maxLength: 120 }),
+    fc.oneof(fc.record({ max_bytes: fc.integer({ min: 250, max: 1500 }) }), fc.record({ max_records: fc.integer({ min: 1, max: 7 }) })),
+    fc.boolean(),
+    fc.integer({ min: 1, max: 30 }),
+    async (rows, split, pretty, chunkSize) => {
+      const { sink, ctx, out } = await setup({ format: { type: 'json', pretty }, split, naming: '{part:4}.{ext}' });
+      const all = items(rows);
+      const { failed, files } = await writeAll(sink, ctx, all, chunkSize);
+      const decoded: unknown[] = [];
+      for (const f of files) {
+        const text = readFileSync(join(out, f.name), 'utf8');
+        if ('max_bytes' in split) assert.ok(Buffer.byteLength(text) <= split.max_bytes, `${f.name} is over ${split.max_bytes} bytes`);
+        const doc = JSON.parse(text) as { records: unknown[]; batch_info: { record_count: number } };
+        assert.equal(doc.records.length, f.records);
+        assert.equal(doc.batch_info.record_count, f.records);
+        decoded.push(...doc.records);
+      }
+      assert.deepEqual(decoded, all.filter((it) => !failed.has(it.id)).map((it) => JSON.parse(JSON.stringify(it.data)) as unknown));
+    },
+  ), { numRuns: 60 });
 });
 
 test('a record larger than max_bytes fails alone with FORMAT_RECORD_TOO_LARGE; the others are delivered', async () => {
