@@ -72,7 +72,7 @@ class FileSource implements Source {
   readonly description: string;
   private readonly format: FileFormat;
   /** Items many at a time: as each piece of the input completes them. */
-  readonly readBatches: (after: Cursor | null, signal: AbortSignal) => AsyncIterable<readonly Item[]>;
+  readonly readBatches: NonNullable<Source['readBatches']>;
   readonly readNdjsonWith: Source['readNdjsonWith'];
   private readonly target: InputTarget | undefined;
   private readonly file: string;
@@ -85,11 +85,11 @@ class FileSource implements Source {
 
   constructor(config: FileSourceConfig, private readonly ctx: BuildContext) {
     this.format = config.format ?? inferFormat(config.path);
-    this.readBatches = (after, signal) => this.parse(after?.seq ?? 0, signal, (bytes, options) => {
+    this.readBatches = (after, signal, keep) => this.parse(after?.seq ?? 0, signal, (bytes, options) => {
       switch (this.format) {
-        case 'ndjson': return readNdjsonBatches(bytes, options);
+        case 'ndjson': return readNdjsonBatches(bytes, { ...options, keepText: keep?.keepText });
         case 'csv': return readCsvBatches(bytes, { ...options, dialect: this.dialect });
-        case 'json': return readJsonBatches(bytes, options);
+        case 'json': return readJsonBatches(bytes, { ...options, keepText: keep?.keepText });
       }
     });
     this.readNdjsonWith = this.format === 'ndjson' ? (reader, signal) => this.parse(0, signal, reader) : undefined;

@@ -216,3 +216,25 @@ test('lading ingest stores each NDJSON record as the text it was read from, with
     db.close();
   }
 });
+
+test('lading ingest stores a JSON array\'s elements as their text, and a CSV\'s rows as the JSON of their fields', async () => {
+  const dir = tempDir();
+  const data = ['--data-dir', join(dir, '.lading')];
+  writeFileSync(join(dir, 'in.json'), '[\n  {"id": 1, "note": "caf\\u00e9",\n   "n": 1.50},\n  {"id":2}\n]\n');
+  writeFileSync(join(dir, 'in.csv'), 'id,note\n3,"a, ""quoted"" note"\n');
+  for (const file of ['in.json', 'in.csv']) {
+    const ingested = await lading(['ingest', 'texts', file, '--key-field', 'id', ...data], { cwd: dir });
+    assert.equal(ingested.code, 0, ingested.stderr);
+  }
+  const db = new Database(join(dir, '.lading', 'lading.db'), { readonly: true });
+  try {
+    const rows = db.prepare('SELECT data, idempotency_key AS key FROM inbox_records ORDER BY id').all() as { data: string; key: string }[];
+    assert.deepEqual(rows, [
+      { data: '{"id": 1, "note": "caf\\u00e9",\n   "n": 1.50}', key: '1' },
+      { data: '{"id":2}', key: '2' },
+      { data: '{"id":"3","note":"a, \\"quoted\\" note"}', key: '3' },
+    ]);
+  } finally {
+    db.close();
+  }
+});

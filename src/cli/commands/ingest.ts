@@ -4,7 +4,6 @@ import { systemClock } from '../../core/clock.js';
 import { randomIds } from '../../core/ids.js';
 import type { InboxInput } from '../../store/types.js';
 import { describeItem, type Item } from '../../core/item.js';
-import { readNdjsonBatches } from '../../sources/file/ndjson.js';
 import { parsePositiveInt, withStore } from '../context.js';
 import { ingestThreadDefaults } from '../../store/open.js';
 import { grouped } from '../../core/numbers.js';
@@ -63,11 +62,10 @@ export function ingestCommand(): Command {
           committing.catch(() => {}); // awaited before the next slice or at the end: not unhandled meanwhile
         };
         try {
-          // NDJSON in runs of items that keep their line's text: stored as read (as `lading serve`
-          // stores it), where serialising each record again took 15% of an ingest.
-          const batches = source.readNdjsonWith
-            ? source.readNdjsonWith((bytes, options) => readNdjsonBatches(bytes, { ...options, keepText: true }), signal)
-            : oneByOne(source.read(null, signal));
+          // Runs of items; those read from JSON text (NDJSON lines, a JSON array's elements) keep
+          // it, and are stored as read (as `lading serve` stores them), where serialising each
+          // record again took 15% of an ingest.
+          const batches = source.readBatches?.(null, signal, { keepText: true }) ?? oneByOne(source.read(null, signal));
           for await (const batch of batches) for (const item of batch) {
             if (item.error) {
               rejected++;

@@ -40,7 +40,7 @@ export function readJson(bytes: AsyncIterable<Uint8Array>, options: ReaderOption
 
 /** readJson's items, one array per piece of input that completed any (never empty). */
 export async function* readJsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
-  const { file, after, signal } = options;
+  const { file, after, signal, keepText } = options;
   let phase = 'start' as Phase; // as Phase: cut() moves it where the compiler does not look
   let index = 0; // elements cut so far
   let buf: Buffer = Buffer.alloc(0);
@@ -63,14 +63,17 @@ export async function* readJsonBatches(bytes: AsyncIterable<Uint8Array>, options
     const from = start;
     start = -1;
     if (index <= after) return undefined;
+    const text = buf.toString('utf8', from, end);
     let value: unknown;
     try {
-      value = JSON.parse(buf.toString('utf8', from, end));
+      value = JSON.parse(text);
     } catch (error) {
       throw malformed(from, `invalid JSON in element ${grouped(index)} (${(error as Error).message})`);
     }
     const id = `${file}:${index}`;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return { id, seq: index, data: value as Row, origin: { file } };
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      return keepText ? { id, seq: index, data: value as Row, origin: { file }, text } : { id, seq: index, data: value as Row, origin: { file } };
+    }
     const error = ladingError('SOURCE_NOT_A_RECORD', `${file} element ${grouped(index)}: not a record: found ${jsonKind(value)}, expected a JSON object`, { itemId: id, location: `${file}#${index}` });
     return { id, seq: index, data: {}, origin: { file }, error };
   };

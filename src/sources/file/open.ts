@@ -211,8 +211,9 @@ export interface ReaderOptions {
    */
   readonly block?: { readonly firstLine: number; readonly insideOverlongLine: boolean };
   /**
-   * NDJSON: give each item the text of its line as `text` too, for a caller that stores records
-   * as text (`lading ingest`), which would otherwise serialise every record it was just parsed from.
+   * NDJSON and JSON: give each item the text it was parsed from (its line, its element) as `text`
+   * too, for a caller that stores records as text (`lading ingest`), which would otherwise
+   * serialise every record it was just parsed from.
    */
   readonly keepText?: boolean;
   /**
