@@ -167,9 +167,8 @@ class CsvCutter {
     this.quote = dialect.quote.charCodeAt(0);
     this.escape = dialect.escape.charCodeAt(0);
     const { quote, escape } = dialect;
-    this.unescape = quote === escape
-      ? (text) => text.replaceAll(quote + quote, quote)
-      : (text) => text.replace(new RegExp(`${regexpChar(escape)}([${regexpChar(quote)}${regexpChar(escape)}])`, 'g'), '$1');
+    const escaped = new RegExp(`${regexpChar(escape)}([${regexpChar(quote)}${regexpChar(escape)}])`, 'g');
+    this.unescape = quote === escape ? (text) => text.replaceAll(quote + quote, quote) : (text) => text.replace(escaped, '$1');
   }
 
   /** Bytes of the row not yet ended. */
