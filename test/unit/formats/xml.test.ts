@@ -40,12 +40,17 @@ function dropLayout(node: unknown): unknown {
   return out;
 }
 
-/** Checks the bytes are UTF-8, hold no character XML forbids, and validate; returns the parsed tree. */
-function parseXml(bytes: Uint8Array): Record<string, unknown> {
+/** Checks the bytes are UTF-8, hold no character XML forbids, and validate; returns the text. */
+function validXml(bytes: Uint8Array): string {
   const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   assert.equal(FORBIDDEN.exec(text), null, 'the document holds a character XML 1.0 forbids');
   assert.equal(XMLValidator.validate(text), true);
-  return dropLayout(parser.parse(text)) as Record<string, unknown>;
+  return text;
+}
+
+/** validXml, then the parsed tree. */
+function parseXml(bytes: Uint8Array): Record<string, unknown> {
+  return dropLayout(parser.parse(validXml(bytes))) as Record<string, unknown>;
 }
 
 const info = (count: number) => ({ '@_batch_id': 'batch_0001', '@_created': '2026-01-02T03:04:05.000Z', '@_count': String(count) });
@@ -357,7 +362,8 @@ describe('xml format', () => {
           assert.ok(['FORMAT_INVALID_NAME', 'FORMAT_INVALID_CHARACTER'].includes(error.code));
           return;
         }
-        parseXml(Buffer.concat([encoder.begin(), body, encoder.end(1)]));
+        // Validated, not parsed: the parser refuses names such as "prototype" that XML allows.
+        validXml(Buffer.concat([encoder.begin(), body, encoder.end(1)]));
       }), { numRuns: 400 });
     });
   });
