@@ -123,6 +123,8 @@ export async function* readCsvBatches(bytes: AsyncIterable<Uint8Array>, options:
   for await (const chunk of bytes) {
     signal.throwIfAborted();
     const batch = emit(cutter.push(chunk, false));
+    // The rows before a runaway one are handed out first: they were read.
+    if (batch.length > 0) yield batch;
     if (cutter.pendingBytes > MAX_RECORD_BYTES) {
       const line = cutter.pendingLine;
       throw ladingError(
@@ -131,7 +133,6 @@ export async function* readCsvBatches(bytes: AsyncIterable<Uint8Array>, options:
         { location: `${file}:${line}` },
       );
     }
-    if (batch.length > 0) yield batch;
   }
   const last = emit(cutter.push(new Uint8Array(0), true));
   if (last.length > 0) yield last;

@@ -8,7 +8,7 @@ import type { BuildContext } from '../../../src/core/component.js';
 import type { Item } from '../../../src/core/item.js';
 import { SourceError } from '../../../src/errors/lading-error.js';
 import { fileSource } from '../../../src/sources/file.js';
-import { readCsv, type CsvDialect } from '../../../src/sources/file/csv.js';
+import { MAX_RECORD_BYTES, readCsv, type CsvDialect } from '../../../src/sources/file/csv.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
 import { collect, readAll, chunked } from '../../support/sources.js';
 import { tempDir } from '../../support/tmp.js';
@@ -215,6 +215,19 @@ describe('file source: csv', () => {
     assert.equal(parse({ escape: 'é' }).success, false);
     assert.equal(parse({ delimiter: '¦' }).success, true);
     assert.deepEqual((await parseWith('a¦b\n1¦2\n', { delimiter: '¦', quote: '"', escape: '"' }, [1])).map((i) => i.data), [{ a: '1', b: '2' }]);
+  });
+
+  test('a quote left open stops the reading once its row passes 64 MiB, naming its line, after the rows before it', async () => {
+    const bytes = Buffer.concat([Buffer.from('a,b\n1,2\n"open,x\n'), Buffer.alloc(MAX_RECORD_BYTES + 1024, '3,4\n')]);
+    // In pieces, and in one piece: then the row before it ends in the same push as the overflow.
+    for (const size of [1024 * 1024, bytes.length]) {
+      const seen: Item[] = [];
+      const reading = (async () => {
+        for await (const item of readCsv(chunked(bytes, [size]), { file: 'x.csv', after: 0, signal: new AbortController().signal, dialect: rfc4180 })) seen.push(item);
+      })();
+      await assert.rejects(reading, { code: 'SOURCE_MALFORMED_CSV', message: /^x\.csv line 3: a row runs on for more than 64 MiB, probably an unclosed quote; reading stopped$/ });
+      assert.deepEqual(seen.map((i) => i.data), [{ a: '1', b: '2' }], `pieces of ${size}`);
+    }
   });
 });
 
