@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { defineSource, type BuildContext } from '../core/component.js';
 import type { Item } from '../core/item.js';
 import { ConfigError, ladingError } from '../errors/lading-error.js';
-import { readCsv, readCsvBatches, type CsvDialect } from './file/csv.js';
-import { readJson, readJsonBatches } from './file/json.js';
-import { readNdjson, readNdjsonBatches } from './file/ndjson.js';
-import { openInput, statInput, type ByteCounter, type InputTarget, type ReaderOptions } from './file/open.js';
+import { readCsvBatches, type CsvDialect } from './file/csv.js';
+import { readJsonBatches } from './file/json.js';
+import { readNdjsonBatches } from './file/ndjson.js';
+import { itemsOf, openInput, statInput, type ByteCounter, type InputTarget, type ReaderOptions } from './file/open.js';
 import type { Cursor, Source, SourceInfo, SourceProgress } from './types.js';
 
 const oneChar = (what: string) =>
@@ -67,12 +67,10 @@ function formatError(message: string): ConfigError {
   });
 }
 
-class FileSource implements Source {
+export class FileSource implements Source {
   readonly type = 'file';
   readonly description: string;
   private readonly format: FileFormat;
-  /** Items many at a time: as each piece of the input completes them. */
-  readonly readBatches: NonNullable<Source['readBatches']>;
   readonly readNdjsonWith: Source['readNdjsonWith'];
   private readonly target: InputTarget | undefined;
   private readonly file: string;
@@ -85,13 +83,6 @@ class FileSource implements Source {
 
   constructor(config: FileSourceConfig, private readonly ctx: BuildContext) {
     this.format = config.format ?? inferFormat(config.path);
-    this.readBatches = (after, signal, keep) => this.parse(after?.seq ?? 0, signal, (bytes, options) => {
-      switch (this.format) {
-        case 'ndjson': return readNdjsonBatches(bytes, { ...options, keepText: keep?.keepText });
-        case 'csv': return readCsvBatches(bytes, { ...options, dialect: this.dialect });
-        case 'json': return readJsonBatches(bytes, { ...options, keepText: keep?.keepText });
-      }
-    });
     this.readNdjsonWith = this.format === 'ndjson' ? (reader, signal) => this.parse(0, signal, reader) : undefined;
     if (config.csv !== undefined && this.format !== 'csv') {
       const message = `source.csv applies only to format csv (this source reads ${this.format})`;
@@ -122,15 +113,22 @@ class FileSource implements Source {
   }
 
   read(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item> {
-    return this.parse(after?.seq ?? 0, signal, (bytes, options) => {
-      switch (this.format) {
-        case 'ndjson': return readNdjson(bytes, options);
-        case 'csv': return readCsv(bytes, { ...options, dialect: this.dialect });
-        case 'json': return readJson(bytes, options);
-      }
-    });
+    return this.parse(after?.seq ?? 0, signal, (bytes, options) => itemsOf(this.batches(bytes, options), options.signal));
   }
 
+  /** Items many at a time, as each piece of the input completes them. */
+  readBatches(after: Cursor | null, signal: AbortSignal, keep?: { readonly keepText?: boolean }): AsyncIterable<readonly Item[]> {
+    return this.parse(after?.seq ?? 0, signal, (bytes, options) => this.batches(bytes, { ...options, keepText: keep?.keepText }));
+  }
+
+  /** The reader of this source's format. */
+  private batches(bytes: AsyncIterable<Buffer>, options: ReaderOptions): AsyncIterable<readonly Item[]> {
+    switch (this.format) {
+      case 'ndjson': return readNdjsonBatches(bytes, options);
+      case 'csv': return readCsvBatches(bytes, { ...options, dialect: this.dialect });
+      case 'json': return readJsonBatches(bytes, options);
+    }
+  }
 
   progress(): SourceProgress | undefined {
     if (this.size === undefined) return undefined;

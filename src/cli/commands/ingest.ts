@@ -1,18 +1,14 @@
 import { Command, Option } from 'commander';
-import { fileSource } from '../../sources/file.js';
+import { FileSource, fileSource } from '../../sources/file.js';
 import { systemClock } from '../../core/clock.js';
 import { randomIds } from '../../core/ids.js';
 import type { InboxInput } from '../../store/types.js';
-import { describeItem, type Item } from '../../core/item.js';
+import { describeItem } from '../../core/item.js';
 import { parsePositiveInt, withStore } from '../context.js';
 import { ingestThreadDefaults } from '../../store/open.js';
 import { grouped } from '../../core/numbers.js';
 import { loadPipeline } from '../../config/load.js';
 import { ladingError } from '../../errors/lading-error.js';
-
-async function* oneByOne(items: AsyncIterable<Item>): AsyncGenerator<readonly Item[]> {
-  for await (const item of items) yield [item];
-}
 
 /**
  * The inbox a target names: a pipeline YAML file's `name:` (every other command takes the file,
@@ -40,7 +36,7 @@ export function ingestCommand(): Command {
       const pipeline = await inboxName(target);
       const result = await withStore(this, async (store, g) => {
         const config = fileSource.schema.parse({ type: 'file', path: file, ...(opts.format ? { format: opts.format } : {}) });
-        const source = fileSource.create(config, { pipeline, baseDir: process.cwd(), dataDir: g.dataDir, clock: systemClock, ids: randomIds, store, stdin: process.stdin });
+        const source = new FileSource(config, { pipeline, baseDir: process.cwd(), dataDir: g.dataDir, clock: systemClock, ids: randomIds, store, stdin: process.stdin });
         const signal = new AbortController().signal;
         await source.open(signal);
         let pending: InboxInput[] = [];
@@ -65,7 +61,7 @@ export function ingestCommand(): Command {
           // Runs of items; those read from JSON text (NDJSON lines, a JSON array's elements) keep
           // it, and are stored as read (as `lading serve` stores them), where serialising each
           // record again took 15% of an ingest.
-          const batches = source.readBatches?.(null, signal, { keepText: true }) ?? oneByOne(source.read(null, signal));
+          const batches = source.readBatches(null, signal, { keepText: true });
           for await (const batch of batches) for (const item of batch) {
             if (item.error) {
               rejected++;
@@ -84,7 +80,7 @@ export function ingestCommand(): Command {
           if (pending.length > 0) await flush();
           await committing;
         } finally {
-          await source.close('completed');
+          await source.close();
         }
         return { accepted, duplicates, rejected, pending: (await store.inboxStats(pipeline)).pending };
       }, { ingestThread: ingestThreadDefaults });

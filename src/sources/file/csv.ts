@@ -17,7 +17,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Item, Row } from '../../core/item.js';
 import { ladingError } from '../../errors/lading-error.js';
 import { isUtf8BomPrefix, utf8BomLength } from '../../core/utf8.js';
-import { failedLineItem, itemsOf, lineItem, type ReaderOptions } from './open.js';
+import { failedLineItem, lineItem, type ReaderOptions } from './open.js';
 import { grouped } from '../../core/numbers.js';
 
 export interface CsvDialect {
@@ -70,12 +70,8 @@ interface CutRow {
  * Items from CSV bytes: the first row names the columns, every later row is one item whose id is
  * `${file}:${line}` with the line of the row's first character (the first data row after a
  * one-line header is line 2). Empty lines are skipped. `seq` counts data rows, failed ones too.
+ * One array of items per piece of input that completed any rows (never empty).
  */
-export function readCsv(bytes: AsyncIterable<Uint8Array>, options: CsvReaderOptions): AsyncGenerator<Item> {
-  return itemsOf(readCsvBatches(bytes, options), options.signal);
-}
-
-/** readCsv's items, one array per piece of input that completed any rows (never empty). */
 export async function* readCsvBatches(bytes: AsyncIterable<Uint8Array>, options: CsvReaderOptions): AsyncGenerator<Item[]> {
   const { file, after, signal, dialect } = options;
   const cutter = new CsvCutter(dialect);

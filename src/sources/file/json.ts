@@ -12,7 +12,7 @@
 import type { Item, Row } from '../../core/item.js';
 import { LadingError, ladingError } from '../../errors/lading-error.js';
 import { isJsonSpaceByte, isUtf8BomPrefix, utf8BomLength } from '../../core/utf8.js';
-import { completeUtf8Length, invalidUtf8Offsets, itemsOf, jsonKind, type ReaderOptions } from './open.js';
+import { completeUtf8Length, invalidUtf8Offsets, jsonKind, type ReaderOptions } from './open.js';
 import { grouped } from '../../core/numbers.js';
 
 /** An element longer than this stops the reading: it would otherwise be buffered without end. */
@@ -32,13 +32,9 @@ type Phase = 'start' | 'first' | 'next' | 'after' | 'inside' | 'end';
 
 /**
  * Items from a JSON array: item ids are `${file}:${index}` with the 1-based element index, and
- * `seq` is the index too. Elements with `seq <= after` are cut but not parsed.
+ * `seq` is the index too. Elements with `seq <= after` are cut but not parsed. One array of items
+ * per piece of input that completed any (never empty).
  */
-export function readJson(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item> {
-  return itemsOf(readJsonBatches(bytes, options), options.signal);
-}
-
-/** readJson's items, one array per piece of input that completed any (never empty). */
 export async function* readJsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
   const { file, after, signal, keepText } = options;
   let phase = 'start' as Phase; // as Phase: cut() moves it where the compiler does not look

@@ -4,7 +4,7 @@
 // failed item naming its line; the lines after it are still read.
 import { isUtf8 } from 'node:buffer';
 import { noData, type Item, type Row } from '../../core/item.js';
-import { failedLineItem, itemsOf, jsonKind, lineItem, type ReaderOptions } from './open.js';
+import { failedLineItem, jsonKind, lineItem, type ReaderOptions } from './open.js';
 
 const LF = 0x0a;
 const CR = 13;
@@ -19,15 +19,8 @@ export const MAX_LINE_BYTES = 64 * 1024 * 1024;
  * at the very start. Malformed lines — invalid JSON, invalid UTF-8, or JSON that is not an object
  * — become items with `data: {}` and `error` set (SOURCE_MALFORMED_JSON, SOURCE_BAD_ENCODING,
  * SOURCE_NOT_A_RECORD). `seq` counts non-blank lines; items with `seq <= after` are skipped
- * without being parsed.
- */
-export function readNdjson(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item> {
-  return itemsOf(readNdjsonBatches(bytes, options), options.signal);
-}
-
-/**
- * readNdjson's items, one array per chunk of input bytes (never empty): the engine takes them
- * so, since a promise and a generator step per item cost as much as all of its mapping.
+ * without being parsed. One array of items per chunk of input bytes (never empty): the engine
+ * takes them so, since a promise and a generator step per item cost as much as all of its mapping.
  */
 export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
   const { file, after, signal, keepText, unparsed } = options;

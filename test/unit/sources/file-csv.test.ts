@@ -8,10 +8,14 @@ import type { BuildContext } from '../../../src/core/component.js';
 import type { Item } from '../../../src/core/item.js';
 import { SourceError } from '../../../src/errors/lading-error.js';
 import { fileSource } from '../../../src/sources/file.js';
-import { MAX_RECORD_BYTES, readCsv, type CsvDialect } from '../../../src/sources/file/csv.js';
+import { MAX_RECORD_BYTES, readCsvBatches, type CsvDialect, type CsvReaderOptions } from '../../../src/sources/file/csv.js';
+import { itemsOf } from '../../../src/sources/file/open.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
 import { collect, readAll, chunked } from '../../support/sources.js';
 import { tempDir } from '../../support/tmp.js';
+
+/** The reader's items one by one. */
+const readCsv = (bytes: AsyncIterable<Uint8Array>, options: CsvReaderOptions) => itemsOf(readCsvBatches(bytes, options), options.signal);
 
 const tmp = tempDir('lading-csv-');
 const ctx = { baseDir: tmp, pipeline: 't' } as unknown as BuildContext;

@@ -7,9 +7,13 @@ import type { BuildContext } from '../../../src/core/component.js';
 import type { Item } from '../../../src/core/item.js';
 import { SourceError } from '../../../src/errors/lading-error.js';
 import { fileSource } from '../../../src/sources/file.js';
-import { readJson } from '../../../src/sources/file/json.js';
+import { readJsonBatches } from '../../../src/sources/file/json.js';
+import { itemsOf, type ReaderOptions } from '../../../src/sources/file/open.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
 import { tempDir } from '../../support/tmp.js';
+
+/** The reader's items one by one. */
+const readJson = (bytes: AsyncIterable<Uint8Array>, options: ReaderOptions) => itemsOf(readJsonBatches(bytes, options), options.signal);
 
 const tmp = tempDir('lading-json-');
 const ctx = { baseDir: tmp, pipeline: 't' } as unknown as BuildContext;

@@ -9,10 +9,14 @@ import type { BuildContext } from '../../../src/core/component.js';
 import type { Item } from '../../../src/core/item.js';
 import { ConfigError, LadingError, SourceError } from '../../../src/errors/lading-error.js';
 import { fileSource, inferFormat } from '../../../src/sources/file.js';
-import { readNdjson } from '../../../src/sources/file/ndjson.js';
+import { readNdjsonBatches } from '../../../src/sources/file/ndjson.js';
+import { itemsOf, type ReaderOptions } from '../../../src/sources/file/open.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
 import { collect, readAll, chunked } from '../../support/sources.js';
 import { tempDir } from '../../support/tmp.js';
+
+/** The reader's items one by one. */
+const readNdjson = (bytes: AsyncIterable<Uint8Array>, options: ReaderOptions) => itemsOf(readNdjsonBatches(bytes, options), options.signal);
 
 const tmp = tempDir('lading-ndjson-');
 const ctx = (extra: Record<string, unknown> = {}): BuildContext => ({ baseDir: tmp, pipeline: 't', ...extra }) as unknown as BuildContext;
