@@ -113,6 +113,15 @@ function descendants(pid: number): number[] {
   return out;
 }
 
+/** Neither gone nor a zombie. A process can exit between any two reads of /proc, so none is trusted alone. */
+function isRunning(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
 function kill(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
@@ -233,7 +242,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       const sessions = descendants(child.pid);
       for (const pid of sessions) kill(pid, 'SIGKILL');
       // Wait until the kernel has reaped them, so the drop has happened when this resolves.
-      for (let i = 0; i < 200 && sessions.some((pid) => existsSync(`/proc/${pid}/stat`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')); i++) {
+      for (let i = 0; i < 200 && sessions.some(isRunning); i++) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     },
