@@ -6,6 +6,12 @@ export type Row = Record<string, unknown>;
 /** The `data` of an item whose record is elsewhere: prepared in a worker thread, or not parsed yet. */
 export const noData: Row = Object.freeze({}) as Row;
 
+/**
+ * Whether an item came unparsed (Item.unparsed), asked without reading the field: an NDJSON
+ * reader's unparsed line makes the view of its bytes when the field is read.
+ */
+export const isUnparsed = (item: Item): boolean => 'unparsed' in item;
+
 /** One record inside a run. */
 export interface Item<T = Row> {
   /** Inbox record id, `${file}:${line}` for files, `inline:${index}` for inline items. */

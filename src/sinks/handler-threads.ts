@@ -10,9 +10,10 @@
  * other sources) go to the handler on the main thread.
  */
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import type { Chunk, Item } from '../core/item.js';
+import { isUnparsed, type Chunk, type Item } from '../core/item.js';
 import { ThreadCalls, workerEntry } from '../core/threads.js';
 import { errorJson, fromErrorJson, type ErrorJson } from '../errors/error-json.js';
+import { UnparsedLine } from '../sources/file/ndjson.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import type { ChunkContext, RecordSink, RunContext, SinkSummary, WriteResult } from './types.js';
 
@@ -32,14 +33,15 @@ export type ControlMessage =
   | { readonly acquire: number };
 
 /**
- * One write: record i's bytes are in `bytes` up to `ends[i]`; it is line `lines[i]` of `file`, or,
- * for stored records, item `ids[i]`.
+ * One write: record i's bytes are `starts[i]`–`ends[i]` of `bytes`; it is line `lines[i]` of
+ * `file`, or, for stored records, item `ids[i]`.
  */
 export interface HandlerCall {
   readonly key: number;
   readonly lines?: { readonly file: string; readonly numbers: Float64Array };
   readonly ids?: readonly string[];
   readonly bytes: Uint8Array;
+  readonly starts: Uint32Array;
   readonly ends: Uint32Array;
   readonly seqs: Float64Array;
   readonly context: Pick<ChunkContext, 'runId' | 'lineage' | 'chunkIndex' | 'attempt' | 'timeoutMs'>;
@@ -96,7 +98,7 @@ export class ThreadedHandlerSink implements RecordSink {
 
   async write(chunk: Chunk, ctx: ChunkContext): Promise<WriteResult> {
     const { items } = chunk;
-    if (items[0]?.unparsed === undefined) return this.main.write(chunk, ctx);
+    if (items[0] === undefined || !isUnparsed(items[0])) return this.main.write(chunk, ctx);
     const thread = this.#thread();
     const key = this.#key++;
     const abort = () => thread.control.postMessage({ abort: key } satisfies ControlMessage);
@@ -105,7 +107,7 @@ export class ThreadedHandlerSink implements RecordSink {
     try {
       const call = callOf(items, key, ctx);
       if (ctx.signal.aborted) abort(); // the listener never fires for a signal aborted already
-      const moved = [call.bytes.buffer, call.ends.buffer, call.seqs.buffer, ...(call.lines ? [call.lines.numbers.buffer] : [])] as ArrayBuffer[];
+      const moved = [call.bytes.buffer, call.starts.buffer, call.ends.buffer, call.seqs.buffer, ...(call.lines ? [call.lines.numbers.buffer] : [])] as ArrayBuffer[];
       const answer = await thread.calls.call(call, moved);
       if ('crash' in answer) throw fromErrorJson(answer.crash);
       return {
@@ -160,27 +162,59 @@ export class ThreadedHandlerSink implements RecordSink {
   }
 }
 
-/** The write's lines end to end, in buffers of their own: they are moved to the thread. */
+/**
+ * The write's records in one buffer of its own (it is moved to the thread): record i is bytes
+ * `starts[i]`–`ends[i]`. The lines of one read lie side by side in its buffer, so each run of them
+ * is copied whole, newlines between included, instead of line by line.
+ */
 function callOf(items: readonly Item[], key: number, ctx: ChunkContext): HandlerCall {
-  let size = 0;
-  for (const item of items) size += item.unparsed!.byteLength;
-  const bytes = new Uint8Array(size);
-  const ends = new Uint32Array(items.length);
-  const seqs = new Float64Array(items.length);
+  const count = items.length;
+  const starts = new Uint32Array(count);
+  const ends = new Uint32Array(count);
+  const seqs = new Float64Array(count);
   const file = items[0]!.origin?.file;
-  const numbers = file === undefined ? undefined : new Float64Array(items.length);
-  let at = 0;
-  items.forEach((item, i) => {
-    bytes.set(item.unparsed!, at);
-    at += item.unparsed!.byteLength;
-    ends[i] = at;
+  const numbers = file === undefined ? undefined : new Float64Array(count);
+  const pieces: Uint8Array[] = [];
+  let size = 0; // bytes in pieces
+  let run: UnparsedLine | undefined; // the run's first line
+  let runEnd = 0;
+  const endRun = () => {
+    if (run === undefined) return;
+    pieces.push(run.block.subarray(run.start, runEnd));
+    size += runEnd - run.start;
+    run = undefined;
+  };
+  for (let i = 0; i < count; i++) {
+    const item = items[i]!;
     seqs[i] = item.seq;
-    if (numbers) numbers[i] = item.origin!.line!;
-  });
+    if (item instanceof UnparsedLine) {
+      if (run !== undefined && (item.block !== run.block || item.start < runEnd)) endRun();
+      run ??= item;
+      starts[i] = size + item.start - run.start;
+      ends[i] = size + item.end - run.start;
+      runEnd = item.end;
+      if (numbers) numbers[i] = item.line;
+    } else {
+      endRun();
+      const bytes = item.unparsed!;
+      pieces.push(bytes);
+      starts[i] = size;
+      size += bytes.byteLength;
+      ends[i] = size;
+      if (numbers) numbers[i] = item.origin!.line!;
+    }
+  }
+  endRun();
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    bytes.set(piece, at);
+    at += piece.byteLength;
+  }
   const { runId, lineage, chunkIndex, attempt, timeoutMs } = ctx;
   const named = file === undefined || numbers === undefined ? { ids: items.map((item) => item.id) } : { lines: { file, numbers } };
   const { limited, paused } = ctx.gate;
-  return { key, ...named, bytes, ends, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited, ...(paused === undefined ? {} : { paused }) };
+  return { key, ...named, bytes, starts, ends, seqs, context: { runId, lineage, chunkIndex, attempt, timeoutMs }, limited, ...(paused === undefined ? {} : { paused }) };
 }
 
 function failuresOf({ errors, byId }: SharedFailures): Map<string, LadingError> {

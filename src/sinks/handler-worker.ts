@@ -59,16 +59,15 @@ const gateOf = (call: HandlerCall): ChunkContext['gate'] => {
 };
 
 async function handle(call: HandlerCall): Promise<HandlerAnswer> {
-  const { ends, seqs, lines, ids } = call;
+  const { starts, ends, seqs, lines, ids } = call;
   const bytes = Buffer.from(call.bytes.buffer, call.bytes.byteOffset, call.bytes.byteLength);
   // One check of the whole write, as the reader checks a read's lines: UTF-8 lines need no strict decoder.
   const utf8 = lines !== undefined && isUtf8(bytes);
   const items: Item[] = new Array(seqs.length);
   for (let i = 0; i < seqs.length; i++) {
-    const start = i === 0 ? 0 : ends[i - 1]!;
     items[i] = lines !== undefined
-      ? parseLine(bytes, start, ends[i]!, utf8, lines.file, lines.numbers[i]!, seqs[i]!)
-      : { id: ids![i]!, seq: seqs[i]!, data: JSON.parse(bytes.toString('utf8', start, ends[i]!)) as Row };
+      ? parseLine(bytes, starts[i]!, ends[i]!, utf8, lines.file, lines.numbers[i]!, seqs[i]!)
+      : { id: ids![i]!, seq: seqs[i]!, data: JSON.parse(bytes.toString('utf8', starts[i]!, ends[i]!)) as Row };
   }
   const { ok, failures: invalid, warnings } = processor(items);
   const controller = new AbortController();

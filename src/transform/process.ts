@@ -1,4 +1,4 @@
-import { itemRef, type Item, type Row } from '../core/item.js';
+import { isUnparsed, itemRef, type Item, type Row } from '../core/item.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import { classify } from '../errors/classify.js';
 import type { LadingError } from '../errors/lading-error.js';
@@ -63,7 +63,7 @@ export function buildProcessor(config: Pick<PipelineConfig, 'validate' | 'map'>)
     const failures = new Map<string, LadingError[]>();
     const warnings = new Map<string, LadingError[]>();
     for (const item of items) {
-      if (item.unparsed) {
+      if (isUnparsed(item)) {
         ok.push(item); // parsed, validated and mapped by the sink's threads, which report what fails
         continue;
       }

@@ -40,13 +40,16 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
     return recordOfLine(text, file, lineNo, seq, keepText);
   };
 
+  /** A line's bytes, left unparsed; undefined for blank or skipped lines. */
+  const unparsedLine = (block: Uint8Array, start: number, end: number, lineNo: number): Item | undefined => {
+    if (isBlankLine(block, start, end, lineNo === 1)) return undefined;
+    seq += 1;
+    return seq <= after ? undefined : new UnparsedLine(file, lineNo, seq, block, start, end);
+  };
+
   /** The same for a line still in bytes: only this line fails when its bytes are not UTF-8. */
   const fromBytes = (lineBytes: Uint8Array, lineNo: number): Item | undefined => {
-    if (unparsed) {
-      if (isBlankLine(lineBytes, lineNo === 1)) return undefined;
-      seq += 1;
-      return seq <= after ? undefined : { id: `${file}:${lineNo}`, seq, data: noData, origin: { file, line: lineNo }, unparsed: lineBytes };
-    }
+    if (unparsed) return unparsedLine(lineBytes, 0, lineBytes.length, lineNo);
     let text: string;
     try {
       text = decoder.decode(lineBytes);
@@ -105,7 +108,7 @@ export async function* readNdjsonBatches(bytes: AsyncIterable<Uint8Array>, optio
       while (pos <= lastLf) {
         const nl = bytes.indexOf(LF, pos);
         line += 1;
-        const item = utf8 ? fromText(bytes.toString('utf8', pos, nl), line) : fromBytes(bytes.subarray(pos, nl), line);
+        const item = unparsed ? unparsedLine(bytes, pos, nl, line) : utf8 ? fromText(bytes.toString('utf8', pos, nl), line) : fromBytes(bytes.subarray(pos, nl), line);
         if (item) batch.push(item);
         pos = nl + 1;
       }
@@ -167,15 +170,48 @@ function recordOfLine(text: string, file: string, lineNo: number, seq: number, k
 }
 
 /**
- * ndjsonLineText's blank test on a line's bytes, before any decoding: the same answer for every
- * line, since a blank line is all ASCII and a byte order mark is EF BB BF.
+ * ndjsonLineText's blank test on a line's bytes (`start`–`end` of `bytes`), before any decoding:
+ * the same answer for every line, since a blank line is all ASCII and a byte order mark is EF BB BF.
  */
-function isBlankLine(bytes: Uint8Array, first: boolean): boolean {
-  let end = bytes.length;
-  if (end > 0 && bytes[end - 1] === CR) end--;
-  let at = first && end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+function isBlankLine(bytes: Uint8Array, start: number, end: number, first: boolean): boolean {
+  if (end > start && bytes[end - 1] === CR) end--;
+  let at = first && end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf ? start + 3 : start;
   while (at < end && isJsonSpace(bytes[at]!)) at++;
   return at === end;
+}
+
+/**
+ * An NDJSON line left unparsed (ReaderOptions.unparsed) for a sink that parses in its own threads:
+ * its bytes are `start`–`end` of the buffer it was read into. The event loop makes one per line
+ * and the threads do the rest, so the id, origin and view of the bytes that every other item
+ * carries are made only when asked for (a failure, a dead letter): made for every line, they were
+ * most of what the event loop allocated, and its collector copied them while chunks were in flight.
+ */
+export class UnparsedLine implements Item {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly seq: number,
+    readonly block: Uint8Array,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get id(): string {
+    return `${this.file}:${this.line}`;
+  }
+
+  get data(): Row {
+    return noData;
+  }
+
+  get origin(): { readonly file: string; readonly line: number } {
+    return { file: this.file, line: this.line };
+  }
+
+  get unparsed(): Uint8Array {
+    return this.block.subarray(this.start, this.end);
+  }
 }
 
 /**
@@ -183,7 +219,8 @@ function isBlankLine(bytes: Uint8Array, first: boolean): boolean {
  * line (it has an origin) as the reader would have read it, or a stored record's JSON.
  */
 export function parseUnparsed(item: Item): Item {
-  const bytes = Buffer.from(item.unparsed!.buffer, item.unparsed!.byteOffset, item.unparsed!.byteLength);
+  const { buffer, byteOffset, byteLength } = item.unparsed!;
+  const bytes = Buffer.from(buffer, byteOffset, byteLength);
   if (item.origin === undefined) return { id: item.id, seq: item.seq, data: JSON.parse(bytes.toString('utf8')) as Row };
   const { file = '', line = 0 } = item.origin;
   return parseLine(bytes, 0, bytes.byteLength, false, file, line, item.seq);

@@ -6,10 +6,10 @@ import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import type { BuildContext } from '../../../src/core/component.js';
-import type { Item } from '../../../src/core/item.js';
+import { isUnparsed, type Item } from '../../../src/core/item.js';
 import { ConfigError, LadingError, SourceError } from '../../../src/errors/lading-error.js';
 import { fileSource, inferFormat } from '../../../src/sources/file.js';
-import { readNdjsonBatches } from '../../../src/sources/file/ndjson.js';
+import { parseUnparsed, readNdjsonBatches } from '../../../src/sources/file/ndjson.js';
 import { itemsOf, type ReaderOptions } from '../../../src/sources/file/open.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
 import { collect, readAll, chunked } from '../../support/sources.js';
@@ -109,6 +109,28 @@ describe('file source: ndjson', () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 12 }), async (sizes) => {
       const items = summary(await collect(readNdjson(chunked(bytes, sizes), { file: 'x', after: 0, signal: new AbortController().signal })));
       assert.deepEqual(items, whole);
+    }), { numRuns: 200 });
+  });
+
+  test('unparsed lines, split at every possible point, are the lines the parsed reading gives: same ids, seqs, origins, and the same records or failures once parsed', async () => {
+    const text = '\uFEFF{"a":"日本"}\r\n\n {"b":\n{"c":"é"}\n \t\r\n[1]\n{"d":4}';
+    const bytes = Buffer.concat([Buffer.from(text), Buffer.from('\n{"e":"'), Buffer.from([0xe6, 0x97]), Buffer.from('"}\n{"f":6}\n{"g":7}')]);
+    const signal = new AbortController().signal;
+    const parsed = await collect(readNdjson(chunked(bytes, [bytes.length]), { file: 'x', after: 0, signal }));
+    assert.equal(parsed.length, 8);
+    const raw: Buffer[] = [];
+    for (let at = 0; at <= bytes.length;) {
+      const end = bytes.indexOf(0x0a, at);
+      raw.push(bytes.subarray(at, end === -1 ? bytes.length : end));
+      at = end === -1 ? bytes.length + 1 : end + 1;
+    }
+    await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 12 }), async (sizes) => {
+      const lines = await collect(readNdjson(chunked(bytes, sizes), { file: 'x', after: 0, signal, unparsed: true }));
+      assert.deepEqual(lines.map((i) => [i.id, i.seq, i.origin, i.data]), parsed.map((i) => [i.id, i.seq, i.origin, {}]));
+      assert.ok(lines.every(isUnparsed));
+      assert.deepEqual(lines.map((i) => Buffer.from(i.unparsed!)), lines.map((i) => raw[i.origin!.line! - 1]), 'each carries its line\'s bytes, without the newline');
+      assert.deepEqual(summary(lines.map(parseUnparsed)), summary(parsed));
+      assert.deepEqual(lines.map(parseUnparsed).map((i) => i.error?.message), parsed.map((i) => i.error?.message));
     }), { numRuns: 200 });
   });
 
