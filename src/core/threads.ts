@@ -107,6 +107,11 @@ export class ThreadCalls<Call extends object, Answer extends object> {
     return this.#stopped === undefined;
   }
 
+  /** Calls posted and not answered yet. */
+  get pending(): number {
+    return this.#waiting.size;
+  }
+
   call(call: Call, transfer: readonly ArrayBuffer[] = []): Promise<Called<Answer>> {
     if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
     const id = this.#nextId++;

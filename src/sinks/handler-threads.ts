@@ -132,11 +132,15 @@ export class ThreadedHandlerSink implements RecordSink {
   }
 
   /**
-   * Threads start with the first unparsed write, and writes go round them. A thread that died (a
-   * handler that exited it, say) failed the calls it held, and is replaced for the next one.
+   * Threads start with the first unparsed writes, one each, then a write goes to the thread with
+   * the fewest calls waiting: the first thread along from the last one chosen, on a tie. Chunks
+   * commit in order, so a write queued behind a slow one holds its slot in execution.concurrency
+   * while another thread may have nothing to do. A thread that died (a handler that exited it,
+   * say) failed the calls it held, and is replaced for the next one.
    */
   #thread(): HandlerThread {
-    const at = this.#turn++ % this.size;
+    const at = this.#threads.length < this.size ? this.#threads.length : leastBusy(this.#threads.map((thread) => thread.calls.pending), this.#turn);
+    this.#turn = at + 1;
     const thread = this.#threads[at];
     if (thread?.calls.alive) return thread;
     thread?.control.close();
@@ -160,6 +164,16 @@ export class ThreadedHandlerSink implements RecordSink {
     const worker = new Worker(workerEntry(new URL('./handler-worker.js', import.meta.url)), { workerData: setup, transferList: [port2] });
     return { calls: new ThreadCalls(worker, 'a handler thread', (message) => ladingError('UNCLASSIFIED', message)), control: port1 };
   }
+}
+
+/** The thread a write goes to: the one with the fewest calls waiting, the first along from `from` on a tie. */
+export function leastBusy(pending: readonly number[], from: number): number {
+  let at = from % pending.length;
+  for (let step = 1; step < pending.length; step++) {
+    const other = (from + step) % pending.length;
+    if (pending[other]! < pending[at]!) at = other;
+  }
+  return at;
 }
 
 /**
@@ -205,7 +219,9 @@ function callOf(items: readonly Item[], key: number, ctx: ChunkContext): Handler
     }
   }
   endRun();
-  const bytes = new Uint8Array(size);
+  // Every byte is written below, so the buffer need not be zeroed first; allocUnsafeSlow, not
+  // allocUnsafe, because it is moved to the thread, and a pooled buffer shares its memory with others.
+  const bytes = Buffer.allocUnsafeSlow(size);
   let at = 0;
   for (const piece of pieces) {
     bytes.set(piece, at);

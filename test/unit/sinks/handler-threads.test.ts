@@ -12,6 +12,7 @@ import { runPipeline } from '../../../src/engine/run.js';
 import type { BuildContext } from '../../../src/core/component.js';
 import type { Item } from '../../../src/core/item.js';
 import { handlerSink } from '../../../src/sinks/handler.js';
+import { leastBusy } from '../../../src/sinks/handler-threads.js';
 import type { RunContext } from '../../../src/sinks/types.js';
 import type { InboxInput } from '../../../src/store/types.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
@@ -249,4 +250,12 @@ test('under a rate limit every handler call takes a token, in a thread as on the
   Atomics.store(flag, 0, 1);
   assert.equal(await acquired('item.mjs', 2, lines, false, flag), 5, 'while one may be (Retry-After, the breaker): each call waits for the main thread');
   assert.equal(await acquired('chunk.mjs', 2, lines, false, flag), 1);
+});
+
+test('a write goes to the thread with the fewest calls waiting; on a tie, to the first along from the last one chosen', () => {
+  assert.equal(leastBusy([2, 1, 1], 0), 1);
+  assert.equal(leastBusy([2, 1, 1], 3), 1, 'from wraps round');
+  assert.equal(leastBusy([1, 1, 1], 2), 2);
+  assert.equal(leastBusy([0, 3, 0], 1), 2);
+  assert.equal(leastBusy([4, 4], 1), 1, 'equal threads take writes in turn');
 });
