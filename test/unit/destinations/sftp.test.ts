@@ -272,7 +272,10 @@ describe('server failures', () => {
 
   test('transfer_timeout abandons an upload whose body stalls, with NETWORK_FAILED (transient); the next put works', async () => {
     const ctx = await buildContext();
-    const dest = destination(sshd, ctx, { remote_path: join(sshd.root, 'stall'), transfer_timeout: '300ms' });
+    // The deadline covers the whole put, the login included: on a loaded machine it can pass before
+    // the folder is made, so the folder is there beforehand, and the timeout leaves the login time.
+    mkdirSync(join(sshd.root, 'stall'));
+    const dest = destination(sshd, ctx, { remote_path: join(sshd.root, 'stall'), transfer_timeout: '1s' });
     async function* stalled() {
       yield Buffer.from('start');
       await new Promise(() => {});
