@@ -13,8 +13,8 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { isUnparsed, type Chunk, type Item } from '../core/item.js';
 import { ThreadCalls, workerEntry } from '../core/threads.js';
 import { errorJson, fromErrorJson, type ErrorJson } from '../errors/error-json.js';
-import { UnparsedLine } from '../sources/file/ndjson.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
+import { UnparsedLine } from '../sources/file/ndjson.js';
 import type { ChunkContext, RecordSink, RunContext, SinkSummary, WriteResult } from './types.js';
 
 /** What a handler thread is started with. */
@@ -176,6 +176,9 @@ export function leastBusy(pending: readonly number[], from: number): number {
   return at;
 }
 
+/** The most bytes between two lines that callOf copies along with them. */
+const RUN_GAP_BYTES = 16;
+
 /**
  * The write's records in one buffer of its own (it is moved to the thread): record i is bytes
  * `starts[i]`–`ends[i]`. The lines of one read lie side by side in its buffer, so each run of them
@@ -202,7 +205,9 @@ function callOf(items: readonly Item[], key: number, ctx: ChunkContext): Handler
     const item = items[i]!;
     seqs[i] = item.seq;
     if (item instanceof UnparsedLine) {
-      if (run !== undefined && (item.block !== run.block || item.start < runEnd)) endRun();
+      // A retry or a bisected half can skip lines: the run ends where more than a newline or a
+      // few blank lines lie between two of its lines, so the skipped lines are not copied along.
+      if (run !== undefined && (item.block !== run.block || item.start < runEnd || item.start - runEnd > RUN_GAP_BYTES)) endRun();
       run ??= item;
       starts[i] = size + item.start - run.start;
       ends[i] = size + item.end - run.start;
