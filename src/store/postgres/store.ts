@@ -1234,8 +1234,11 @@ async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): P
     severity: e.severity, field: e.field, location: e.location, message: e.message, attempts: e.attempts,
     payload: e.payload ?? null, history: e.history ?? null, status: e.severity === 'block' && e.detail !== true ? 'dead' : null,
   }));
-  const { rows } = await db.query<{ found: number }>(
-    `WITH old AS (
+  const { rows } = await db.query<{ found: number }>({
+    // Named, so each connection parses and plans it once: parsing and planning this statement
+    // took four times as long as running it (docs/benchmarks.md).
+    name: relaxed === '' ? 'lading_commit_chunk' : 'lading_commit_chunk_relaxed',
+    text: `WITH old AS (
        SELECT processed, succeeded, failed, warnings FROM run_chunks WHERE run_id = $1 AND chunk_index = $2
      ), delta AS (
        SELECT $3::bigint - COALESCE((SELECT processed FROM old), 0) AS processed, $4::bigint - COALESCE((SELECT succeeded FROM old), 0) AS succeeded,
@@ -1272,11 +1275,11 @@ async function commitChunk(db: Queryable, runId: string, commit: ChunkCommit): P
        ORDER BY e.ord
      )${relaxed}
      SELECT count(*)::int AS found FROM moved${relaxed === '' ? '' : ', relaxed'}`,
-    [
+    values: [
       runId, commit.index, commit.processed, commit.succeeded, commit.failed, commit.warnings, commit.lastSeq, commit.at,
       commit.lastPosition ?? null, commit.durationMs ?? null, errors.length === 0 ? null : JSON.stringify(errors),
     ],
-  );
+  });
   if (rows[0]?.found !== 1) throw ladingError('STORE_RUN_NOT_FOUND', `postgres: commitChunk: no run ${runId}`);
 }
 
