@@ -1124,14 +1124,16 @@ async function insertRequests(client: pg.PoolClient, requests: readonly IngestRe
   }
   const tallied = arrivals.list();
   if (tallied.length > 0) {
-    await client.query(
-      `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t (pipeline, records, bytes, prioritized, first_id, last_id)),
+    await client.query({
+      name: 'lading_ingest_totals',
+      text: `WITH t AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t (pipeline, records, bytes, prioritized, first_id, last_id)),
        arrived AS (INSERT INTO inbox_arrivals (pipeline, received_at, last_id) SELECT pipeline, $7, last_id FROM t),
        committed AS (INSERT INTO inbox_commits (received_at, pipeline, first_id, last_id) SELECT $7, pipeline, first_id, last_id FROM t)
        INSERT INTO inbox_totals (pipeline, records, bytes, prioritized) SELECT pipeline, records, bytes, prioritized FROM t ORDER BY pipeline
        ON CONFLICT (pipeline) DO UPDATE SET records = inbox_totals.records + excluded.records, bytes = inbox_totals.bytes + excluded.bytes,
          prioritized = inbox_totals.prioritized + excluded.prioritized`,
-      [tallied.map((a) => a.pipeline), tallied.map((a) => a.records), tallied.map((a) => a.bytes), tallied.map((a) => a.prioritized), tallied.map((a) => a.firstId), tallied.map((a) => a.lastId), at]);
+      values: [tallied.map((a) => a.pipeline), tallied.map((a) => a.records), tallied.map((a) => a.bytes), tallied.map((a) => a.prioritized), tallied.map((a) => a.firstId), tallied.map((a) => a.lastId), at],
+    });
   }
   return requests.map((request, i) => ({ accepted: accepted[i]!, duplicates: request.records.length - accepted[i]! }));
 }
@@ -1150,8 +1152,11 @@ async function insertSlice(db: pg.PoolClient, requests: readonly IngestRequest[]
   // such statements of 1,000 leads took 3.3 s against 2.4 s (docs/benchmarks.md, machine F).
   // Keys and priorities, when any record has one, ride along as arrays zipped by position
   // (ROWS FROM pads a null array). One row comes back: what went in, for the totals.
-  const { rows } = await db.query<{ records: number; bytes: string; prioritized: number; first_id: string | null; last_id: string | null; keys: string[] }>(
-    `WITH inserted AS (
+  const { rows } = await db.query<{ records: number; bytes: string; prioritized: number; first_id: string | null; last_id: string | null; keys: string[] }>({
+    // Named, like insertRequests' totals statement: parsing and planning the two was a third of what the
+    // server spent on a group of single-record requests (docs/benchmarks.md, machine Q).
+    name: 'lading_ingest_insert',
+    text: `WITH inserted AS (
        INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority)
        SELECT $1, r.data, r.bytes, r.key, $6, r.priority
        FROM ROWS FROM (json_array_elements($2::json), unnest($3::bigint[]), unnest($4::text[]), unnest($5::integer[]))
@@ -1162,7 +1167,8 @@ async function insertSlice(db: pg.PoolClient, requests: readonly IngestRequest[]
      SELECT count(*)::integer AS records, coalesce(sum(bytes), 0) AS bytes, count(priority)::integer AS prioritized, min(id) AS first_id, max(id) AS last_id,
        coalesce(array_agg(idempotency_key) FILTER (WHERE idempotency_key IS NOT NULL), '{}') AS keys
      FROM inserted`,
-    [pipeline, `[${data.join(',')}]`, data.map((d) => Buffer.byteLength(d)), keys, priorities, at]);
+    values: [pipeline, `[${data.join(',')}]`, data.map((d) => Buffer.byteLength(d)), keys, priorities, at],
+  });
   const stored = new Set(rows[0]!.keys);
   arrivals.add(pipeline, rows[0]!.records, Number(rows[0]!.bytes), rows[0]!.prioritized, Number(rows[0]!.first_id), Number(rows[0]!.last_id));
   for (let index = first; index < end; index++) {
