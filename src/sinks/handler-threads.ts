@@ -184,7 +184,7 @@ const RUN_GAP_BYTES = 16;
  * `starts[i]`–`ends[i]`. The lines of one read lie side by side in its buffer, so each run of them
  * is copied whole, newlines between included, instead of line by line.
  */
-function callOf(items: readonly Item[], key: number, ctx: ChunkContext): HandlerCall {
+export function callOf(items: readonly Item[], key: number, ctx: ChunkContext): HandlerCall {
   const count = items.length;
   const starts = new Uint32Array(count);
   const ends = new Uint32Array(count);

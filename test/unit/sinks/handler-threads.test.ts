@@ -12,11 +12,12 @@ import { runPipeline } from '../../../src/engine/run.js';
 import type { BuildContext } from '../../../src/core/component.js';
 import type { Item } from '../../../src/core/item.js';
 import { handlerSink } from '../../../src/sinks/handler.js';
-import { leastBusy } from '../../../src/sinks/handler-threads.js';
+import { callOf, leastBusy } from '../../../src/sinks/handler-threads.js';
 import type { RunContext } from '../../../src/sinks/types.js';
 import type { InboxInput } from '../../../src/store/types.js';
+import { UnparsedLine } from '../../../src/sources/file/ndjson.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
-import { recordingContext } from '../../support/chunk-context.js';
+import { chunkContext, recordingContext } from '../../support/chunk-context.js';
 import { leadStages } from '../../support/lead-stages.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -258,4 +259,23 @@ test('a write goes to the thread with the fewest calls waiting; on a tie, to the
   assert.equal(leastBusy([1, 1, 1], 2), 2);
   assert.equal(leastBusy([0, 3, 0], 1), 2);
   assert.equal(leastBusy([4, 4], 1), 1, 'equal threads take writes in turn');
+});
+
+test('a write copies runs of neighbouring lines whole, but not the lines a retry or a bisected half skipped', () => {
+  const texts = ['{"n":1}', '{"n":2}', '', '{"n":4,"skipped":"by this write, longer than a few blank lines"}', '{"n":5}', '{"n":6}'];
+  const block = Buffer.from(`${texts.join('\n')}\n`);
+  const lines: UnparsedLine[] = [];
+  for (let i = 0, at = 0; i < texts.length; at += Buffer.byteLength(texts[i]!) + 1, i++) {
+    lines.push(new UnparsedLine('in.ndjson', i + 1, i + 1, block, at, at + Buffer.byteLength(texts[i]!)));
+  }
+  // Lines 1, 2 and 5, 6: a blank line inside the first run, a long line skipped before the second.
+  const call = callOf([lines[0]!, lines[1]!, lines[4]!, lines[5]!], 7, chunkContext());
+  const records = [...call.starts].map((start, i) => Buffer.from(call.bytes.subarray(start, call.ends[i])).toString());
+  assert.deepEqual(records, ['{"n":1}', '{"n":2}', '{"n":5}', '{"n":6}']);
+  assert.equal(Buffer.from(call.bytes).toString(), '{"n":1}\n{"n":2}{"n":5}\n{"n":6}', 'each run copied whole, the skipped line left out');
+  assert.deepEqual([...call.lines!.numbers], [1, 2, 5, 6]);
+  // A blank line between two lines of a write stays in its run: a few bytes, not worth a cut.
+  const blank = callOf([lines[1]!, lines[3]!], 8, chunkContext());
+  assert.equal(Buffer.from(blank.bytes).toString(), `{"n":2}\n\n${texts[3]}`);
+  assert.equal(Buffer.from(blank.bytes.subarray(blank.starts[1], blank.ends[1])).toString(), texts[3]);
 });
