@@ -34,6 +34,6 @@ await worker.close();
 await queue.obliterate({ force: true }).catch(() => {});
 await queue.close();
 console.log(JSON.stringify({ jobs, per_job: perJob, items: jobs * perJob, seconds }));
-// Closed, yet the process lingered 0.1-3 s more (a blocking Redis read, pg-boss's timers) before
+// Closed, yet the process lingered 0.1-3 s more (ioredis's connections winding down) before
 // exiting: idle time the bench's wall clock would count against the peer. The work is done here.
 process.exit(0);

@@ -61,6 +61,6 @@ for (;;) {
 const seconds = (performance.now() - started) / 1000;
 await boss.stop({ graceful: false, wait: true });
 console.log(JSON.stringify({ jobs, per_job: perJob, items: jobs * perJob, seconds }));
-// Closed, yet the process lingered 0.1-3 s more (a blocking Redis read, pg-boss's timers) before
-// exiting: idle time the bench's wall clock would count against the peer. The work is done here.
+// Stopped, yet the process lingered 1.5-3 s more (pg-boss's timers and pool) before exiting:
+// idle time the bench's wall clock would count against the peer. The work is done here.
 process.exit(0);
