@@ -11,8 +11,9 @@
 //   (same mapping and output, local folder) that delivers them as one batch.
 // executor: the same N leads through a no-op handler, chunk 1000, a checkpoint per chunk, on the
 //   main thread (processChunk, and process(item): a call per lead) and in handler threads
-//   (output.threads: auto, concurrency 4) — next to
-//   BullMQ on a loopback Redis and pg-boss on the same PostgreSQL (a scratch database), each doing
+//   (output.threads: auto, concurrency 4) — next to BullMQ on a loopback Redis; and on the
+//   PostgreSQL store, on the main thread and in handler threads, next to pg-boss on the same
+//   PostgreSQL (a scratch database). Each peer does
 //   the same work as jobs of one lead (BullMQ N/10 of them, pg-boss, some 40 times slower, N/100)
 //   and as N/1000 jobs of 1,000 leads (jobs added while 50 jobs at a time are worked; the peer
 //   checks every job completed).
@@ -432,13 +433,16 @@ if (want('executor')) {
   let pgSingle: Measured[];
   let pgGrouped: Measured[];
   let ladingPg: Measured[];
+  let ladingPgThreads: Measured[];
   try {
     const prepared = spawnSync(process.execPath, [resolve('bench/peers/pgboss.mjs'), scratch.url, '--prepare'], { encoding: 'utf8' });
     if (prepared.status !== 0) throw new Error(`pg-boss could not create its schema: ${prepared.stderr}`);
     const pgboss = (jobs: number, perJob: number) => () => measure(time, [process.execPath, resolve('bench/peers/pgboss.mjs'), scratch.url, input, String(jobs), String(perJob)]);
     // lading on the same database: the issue's target compares its PostgreSQL store with pg-boss.
-    [ladingPg, pgSingle, pgGrouped] = await rounds(
-      () => measure(time, [process.execPath, cli, 'run', 'executor.yaml', '--quiet', '--data-dir', join(dir, '.lading-executor-pg'), '--db', scratch.url]),
+    const onPg = (yaml: string) => () => measure(time, [process.execPath, cli, 'run', yaml, '--quiet', '--data-dir', join(dir, '.lading-executor-pg'), '--db', scratch.url]);
+    [ladingPg, ladingPgThreads, pgSingle, pgGrouped] = await rounds(
+      onPg('executor.yaml'),
+      onPg('executor-threads.yaml'),
       pgboss(pgOneLeadJobs, 1),
       pgboss(Math.floor(records / 1000), 1000),
     );
@@ -451,9 +455,9 @@ if (want('executor')) {
   // BullMQ is set against lading on its embedded SQLite store, pg-boss against lading on the same PostgreSQL.
   for (const [store, ours, peer, one, thousand] of [['SQLite', lading, 'BullMQ 6', single, grouped], ['PostgreSQL', ladingPg, 'pg-boss 10', pgSingle, pgGrouped]] as const) {
     console.log(`| lading (${store} store): no-op handler, chunk 1000, checkpoint per chunk | ${fmt(records)} | ${wallOf(ours).toFixed(2)} s | ${fmt(rate(records, ours))} | — | ${rssOf(ours).toFixed(0)} MB |`);
-    const threaded = store === 'SQLite' ? ladingThreads : undefined;
+    const threaded = store === 'SQLite' ? ladingThreads : ladingPgThreads;
     const perItem = store === 'SQLite' ? ladingItem : undefined;
-    if (threaded) console.log(`| lading (SQLite store): the same, handler in threads (\`threads: auto\`, concurrency 4) | ${fmt(records)} | ${wallOf(threaded).toFixed(2)} s | ${fmt(rate(records, threaded))} | — | ${rssOf(threaded).toFixed(0)} MB |`);
+    console.log(`| lading (${store} store): the same, handler in threads (\`threads: auto\`, concurrency 4) | ${fmt(records)} | ${wallOf(threaded).toFixed(2)} s | ${fmt(rate(records, threaded))} | — | ${rssOf(threaded).toFixed(0)} MB |`);
     if (perItem) console.log(`| lading (SQLite store): the same, a call per lead (\`process(item)\`) | ${fmt(records)} | ${wallOf(perItem).toFixed(2)} s | ${fmt(rate(records, perItem))} | — | ${rssOf(perItem).toFixed(0)} MB |`);
     const oneLead = peer === 'pg-boss 10' ? pgOneLeadJobs : Math.floor(records / 10);
     const rows: [string, Measured[], number][] = [
@@ -462,7 +466,7 @@ if (want('executor')) {
     ];
     for (const [label, rs, items] of rows) {
       const ratio = (mine: Measured[]) => `${(rate(records, mine) / rate(items, rs)).toFixed(1)}×`;
-      const others = [threaded && `in threads: ${ratio(threaded)}`, perItem && `a call per lead: ${ratio(perItem)}`].filter(Boolean);
+      const others = [`in threads: ${ratio(threaded)}`, perItem && `a call per lead: ${ratio(perItem)}`].filter(Boolean);
       console.log(`| ${label} | ${fmt(items)} | ${wallOf(rs).toFixed(2)} s | ${fmt(rate(items, rs))} | ${ratio(ours)}${others.length > 0 ? ` (${others.join('; ')})` : ''} | ${rssOf(rs).toFixed(0)} MB |`);
     }
   }
