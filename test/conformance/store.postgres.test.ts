@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { LadingError } from '../../src/errors/lading-error.js';
 import { loadMigrations, runMigrations } from '../../src/store/migrate.js';
-import { openPostgresStore, postgresMigrationDriver, postgresMigrationsDir, type PostgresStore } from '../../src/store/postgres/store.js';
+import { openPostgresStore, postgresMigrationDriver, postgresMigrationsDir, PostgresStore } from '../../src/store/postgres/store.js';
 import type { Batch } from '../../src/store/types.js';
 import { postgresSkip, scratchDatabase, type ScratchDatabase } from '../support/postgres.js';
 import { describeStore } from './store.suite.js';
@@ -48,6 +48,32 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
   let db: ScratchDatabase;
   before(async () => (db = await scratchDatabase()));
   after(async () => db.drop());
+
+  test('a chunk commit and an ingest group run as statements prepared once per connection, each commit variant under its own name', async () => {
+    // One connection, so the session that ran the store's statements is the one asked about them.
+    // (A plain pool: counters come back as text, which the assertions below allow for.)
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const store = new PostgresStore(pool, 'test');
+    try {
+      await store.migrate();
+      const at = new Date('2026-12-06T12:00:00Z');
+      await store.createRun({ id: 'run_prepared', createdAt: at, batchId: null, pipeline: 'prepared', mode: 'full', source: 'test', config: { name: 'prepared' } });
+      const commit = (index: number, durable?: false) => store.commitChunk('run_prepared', {
+        index, lastSeq: (index + 1) * 10, processed: 10, succeeded: 10, failed: 0, warnings: 0, errors: [], at, ...(durable === undefined ? {} : { durable }),
+      });
+      await commit(0);
+      await commit(1);
+      await commit(2, false);
+      await store.ingestRequests([{ pipeline: 'prepared', records: [{ data: { id: 1 } }] }], at);
+      await store.ingestRequests([{ pipeline: 'prepared', records: [{ data: { id: 2 } }] }], at);
+      const { rows } = await pool.query<{ name: string }>("SELECT name FROM pg_prepared_statements WHERE name LIKE 'lading_%' ORDER BY name");
+      assert.deepEqual(rows.map((r) => r.name), ['lading_commit_chunk', 'lading_commit_chunk_relaxed', 'lading_ingest_insert', 'lading_ingest_totals']);
+      assert.equal(Number((await store.getRun('run_prepared'))?.processed), 30, 'the prepared commits did their work');
+      assert.equal(Number((await store.inboxStats('prepared')).pending), 2);
+    } finally {
+      await store.close();
+    }
+  });
 
   test('the description is the URL without user or password', async () => {
     const url = new URL(db.url);
