@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import module from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,4 +46,33 @@ test('--version and a local-folder run of NDJSON load no SFTP, FTP, PGP, Postgre
   cpSync(fileURLToPath(new URL('../../examples/partner-csv-gzip', import.meta.url)), dir, { recursive: true });
   assert.deepEqual(loaded(['--version'], dir), []);
   assert.deepEqual(loaded(['run', 'pipeline.yaml', '--quiet', '--data-dir', join(dir, '.lading')], dir), []);
+});
+
+test('on Node 22.1 and later the CLI keeps its compiled code in Node\'s compile cache, unless NODE_DISABLE_COMPILE_CACHE is set', {
+  skip: typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function' ? false : `Node ${process.version} has no module compile cache`,
+}, () => {
+  // The cache's default place is os.tmpdir()/node-compile-cache: a TMPDIR of the test's own shows what the CLI wrote.
+  const env = (tmp: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+    const { NODE_COMPILE_CACHE: _cache, NODE_DISABLE_COMPILE_CACHE: _disabled, ...rest } = process.env;
+    return { ...rest, TMPDIR: tmp, ...extra };
+  };
+  const cached = tempDir();
+  assert.equal(spawnSync(process.execPath, [ladingBin, '--version'], { env: env(cached), encoding: 'utf8' }).status, 0);
+  const cache = join(cached, 'node-compile-cache');
+  assert.ok(existsSync(cache) && readdirSync(cache).length > 0, `nothing cached in ${cache}`);
+
+  // A handler thread is told where the cache is too: each thread starts a module loader of its own.
+  const dir = tempDir();
+  writeFileSync(join(dir, 'leads.ndjson'), '{"id":1}\n');
+  writeFileSync(join(dir, 'handler.mjs'), `import { appendFileSync } from 'node:fs';
+export function processChunk() { appendFileSync(${JSON.stringify(join(dir, 'seen.txt'))}, String(process.env.NODE_COMPILE_CACHE)); }
+`);
+  writeFileSync(join(dir, 'pipeline.yaml'), 'name: cached\nsource: { type: file, path: leads.ndjson }\noutput: { type: handler, module: ./handler.mjs, threads: 1 }\n');
+  const run = spawnSync(process.execPath, [ladingBin, 'run', 'pipeline.yaml', '--quiet', '--data-dir', join(dir, '.lading')], { cwd: dir, env: env(cached), encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.ok(readFileSync(join(dir, 'seen.txt'), 'utf8').startsWith(cache), 'the handler thread saw no compile cache');
+
+  const disabled = tempDir();
+  assert.equal(spawnSync(process.execPath, [ladingBin, '--version'], { env: env(disabled, { NODE_DISABLE_COMPILE_CACHE: '1' }), encoding: 'utf8' }).status, 0);
+  assert.equal(existsSync(join(disabled, 'node-compile-cache')), false);
 });
