@@ -216,6 +216,28 @@ describe('PostgresStore on a shared database', { skip: postgresSkip }, () => {
     }
   });
 
+  test('0014: keyed records stored before it still refuse their key again; keyless records are in neither the key index nor a second pending index', async () => {
+    const { old, client } = await migratedBefore(14);
+    let store: PostgresStore | undefined;
+    try {
+      await client.query(`INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at) VALUES ('p', '{"n":1}', 7, 'k1', now()), ('p', '{"n":2}', 7, NULL, now())`);
+      store = await openPostgresStore(old.url);
+      const at = new Date();
+      assert.deepEqual(await store.ingest('p', [{ data: { n: 1 }, key: 'k1' }, { data: { n: 3 }, key: 'k2' }, { data: { n: 3 }, key: 'k2' }], at), { accepted: 1, duplicates: 2 });
+      assert.deepEqual(await store.ingest('q', [{ data: { n: 1 }, key: 'k1' }, { data: { n: 2 } }, { data: { n: 2 } }], at), { accepted: 3, duplicates: 0 }, 'a key is per pipeline; keyless records never conflict');
+      assert.deepEqual((await store.ingestRequests([{ pipeline: 'p', records: [{ data: { n: 3 }, key: 'k2' }, { data: { n: 4 } }] }], at)).map((o) => [o.accepted, o.duplicates]), [[1, 1]]);
+      const indexes = await client.query<{ indexname: string; indexdef: string }>(`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'inbox_records' ORDER BY indexname`);
+      assert.deepEqual(indexes.rows.map((i) => i.indexname), ['inbox_by_batch', 'inbox_by_key', 'inbox_by_pipeline_key', 'inbox_by_priority', 'inbox_records_pkey']);
+      assert.match(indexes.rows.find((i) => i.indexname === 'inbox_by_pipeline_key')!.indexdef, /UNIQUE INDEX .* WHERE \(idempotency_key IS NOT NULL\)/);
+      const stored = await client.query<{ data: { n: number }; idempotency_key: string | null }>(`SELECT data, idempotency_key FROM inbox_records WHERE pipeline = 'p' ORDER BY id`);
+      assert.deepEqual(stored.rows.map((r) => [r.data.n, r.idempotency_key]), [[1, 'k1'], [2, null], [3, 'k2'], [4, null]]);
+    } finally {
+      await client.end();
+      await store?.close();
+      await old.drop();
+    }
+  });
+
   test('the same request key sent through two stores at once is stored once and replayed to the other; key order never deadlocks', async () => {
     const a = await openPostgresStore(db.url);
     const b = await openPostgresStore(db.url);

@@ -981,7 +981,7 @@ export class PostgresStore implements Store {
           keep ? `r.pipeline, r.data, r.idempotency_key, r.received_at, ${batchOfRecord('r')} AS batch_id` : undefined,
           keep && ((page) => keep(page.map((r) => archivedRow.record({ ...r, received_at: r.received_at.toISOString() })))));
         // The commits whose records are all gone: below the pipeline's lowest record left (a seek of
-        // inbox_pending, and a walk over the records batched before 0011 only).
+        // inbox_by_batch, and a walk over the records batched before 0011 only).
         if (!dry) {
           await pool.query(
             `DELETE FROM inbox_commits WHERE pipeline = $1 AND last_id < least(
@@ -1162,7 +1162,7 @@ async function insertSlice(db: pg.PoolClient, requests: readonly IngestRequest[]
        FROM ROWS FROM (json_array_elements($2::json), unnest($3::bigint[]), unnest($4::text[]), unnest($5::integer[]))
          WITH ORDINALITY AS r (data, bytes, key, priority, ord)
        ORDER BY r.ord
-       ON CONFLICT (pipeline, idempotency_key) DO NOTHING
+       ON CONFLICT (pipeline, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING id, bytes, idempotency_key, priority)
      SELECT count(*)::integer AS records, coalesce(sum(bytes), 0) AS bytes, count(priority)::integer AS prioritized, min(id) AS first_id, max(id) AS last_id,
        coalesce(array_agg(idempotency_key) FILTER (WHERE idempotency_key IS NOT NULL), '{}') AS keys
