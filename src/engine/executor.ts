@@ -29,7 +29,10 @@ interface Found {
 }
 
 interface SettledChunk {
-  readonly items: Item[];
+  /** Every item, kept only when the commit must record failures or warnings for some of them. */
+  readonly items: Item[] | undefined;
+  readonly count: number;
+  readonly last: Item;
   readonly failures: Map<string, Failure>;
   readonly warnings: Map<string, LadingError[]>;
   /** Items handed to the sink, and how many of them it failed for good: what the breaker judges. */
@@ -103,23 +106,38 @@ export class Executor {
     const heartbeat = setInterval(() => void this.beat(), deps.heartbeatMs);
     heartbeat.unref();
     let index = this.nextCommit;
+    const source = readAhead(chunks);
+    /**
+     * Takes the next chunk and starts it; false once the input ends or the run stops. A chunk is
+     * held only by this call's frame, which ends when the chunk has started: in a loop of `run`'s
+     * own, the chunk stayed in its registers while the next one was read, and V8's collections
+     * copied those items too (docs/benchmarks.md, machine T).
+     */
+    const startNext = async (): Promise<boolean> => {
+      const next = await source.next();
+      if (next.done) return false;
+      await this.awaitTurn();
+      if (this.stop) return false;
+      while (inflight.size >= concurrency) await Promise.race(inflight);
+      // A cancel while waiting for a free slot: no chunk is handed to the sink after it.
+      if (deps.signal.aborted) this.stop ??= ladingError('RUN_CANCELLED', 'the run was cancelled');
+      if (this.stop) return false;
+      const task = this.process(index++, next.value).catch((error: unknown) => {
+        this.stop ??= deps.signal.aborted ? ladingError('RUN_CANCELLED', 'the run was cancelled') : classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: 'running a chunk' });
+      });
+      inflight.add(task);
+      void task.finally(() => inflight.delete(task));
+      return true;
+    };
     try {
-      for await (const items of readAhead(chunks)) {
-        await this.awaitTurn();
-        if (this.stop) break;
-        while (inflight.size >= concurrency) await Promise.race(inflight);
-        // A cancel while waiting for a free slot: no chunk is handed to the sink after it.
-        if (deps.signal.aborted) this.stop ??= ladingError('RUN_CANCELLED', 'the run was cancelled');
-        if (this.stop) break;
-        const task = this.process(index++, items).catch((error: unknown) => {
-          this.stop ??= deps.signal.aborted ? ladingError('RUN_CANCELLED', 'the run was cancelled') : classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: 'running a chunk' });
-        });
-        inflight.add(task);
-        void task.finally(() => inflight.delete(task));
+      while (await startNext()) {
+        // each call started one chunk
       }
     } catch (error) {
       this.stop ??= deps.signal.aborted ? ladingError('RUN_CANCELLED', 'the run was cancelled') : classify(error, { ioCode: 'SOURCE_READ_FAILED', doing: 'reading the source' });
     } finally {
+      // A run that stopped early closes its source, as leaving a `for await` did (once the input ended, nothing to do).
+      await source.return();
       await Promise.all(inflight);
       await this.commits;
       clearInterval(heartbeat);
@@ -170,8 +188,12 @@ export class Executor {
     for (const [id, failure] of delivered.failures) failures.set(id, failure);
     // Unparsed items the sink's threads found invalid were never sent: the breaker does not judge them.
     const sent = ok.length - (invalid.size - invalidBefore);
-    this.settled.set(index, { items, failures, warnings, sent, failedAtSink: delivered.failures.size, retries: delivered.retries, startedAt });
-    await this.enqueueCommits();
+    // A chunk with nothing to record lets its items go now: the next chunk is read while this one's
+    // checkpoint waits for its fsync, and items kept through that were most of what each of V8's
+    // young-generation collections had to copy (docs/benchmarks.md, machine T).
+    const keep = failures.size > 0 || warnings.size > 0 ? items : undefined;
+    this.settled.set(index, { items: keep, count: items.length, last: items.at(-1)!, failures, warnings, sent, failedAtSink: delivered.failures.size, retries: delivered.retries, startedAt });
+    return this.enqueueCommits();
   }
 
   /** Sends items to the sink; transient failures are retried on the schedule, permanent ones stay. */
@@ -275,7 +297,7 @@ export class Executor {
     const at = deps.clock.now();
     const errors: ItemErrorRecord[] = [];
     // Most chunks have neither: no walk over their items then.
-    if (chunk.failures.size > 0 || chunk.warnings.size > 0) {
+    if (chunk.items !== undefined) {
       for (const item of chunk.items) {
         const failure = chunk.failures.get(item.id);
         const warnings = chunk.warnings.get(item.id);
@@ -291,8 +313,8 @@ export class Executor {
     }
     const warned = chunk.warnings.size;
     const durationMs = Date.now() - chunk.startedAt;
-    const delta = { processed: chunk.items.length, failed: chunk.failures.size, succeeded: chunk.items.length - chunk.failures.size, warnings: warned };
-    const last = chunk.items.at(-1)!;
+    const delta = { processed: chunk.count, failed: chunk.failures.size, succeeded: chunk.count - chunk.failures.size, warnings: warned };
+    const { last } = chunk;
     // An ordered sink's run starts again from the first item when resumed, so its checkpoints need no fsync each.
     const durable = deps.sink.ordering === 'ordered' ? { durable: false } : {};
     await deps.store.commitChunk(deps.runId, { index, lastSeq: last.seq, ...(last.position === undefined ? {} : { lastPosition: last.position }), ...delta, errors, at, durationMs, ...durable });

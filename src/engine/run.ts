@@ -85,7 +85,7 @@ async function* chunked(items: AsyncIterable<Item>, size: () => number): AsyncIt
 }
 
 /** The source's items unparsed (Item.unparsed), when it can give them so: an NDJSON file's lines, an inbox batch's stored JSON. */
-function unparsedBatches(source: Source, signal: AbortSignal): AsyncIterable<readonly Item[]> | undefined {
+function unparsedBatches(source: Source, signal: AbortSignal): AsyncIterable<Item[]> | undefined {
   if (source.readNdjsonWith) return source.readNdjsonWith((bytes, options) => readNdjsonBatches(bytes, { ...options, unparsed: true }), signal);
   if (source.readJsonPages) return storedUnparsed(source.readJsonPages(signal));
   return undefined;
@@ -96,8 +96,13 @@ async function* storedUnparsed(pages: AsyncIterable<JsonPage>): AsyncIterable<It
   for await (const page of pages) yield page.ids.map((id, i) => ({ id, seq: ++seq, data: noData, unparsed: Buffer.from(page.json[i]!) }));
 }
 
-/** chunked for a source's runs of items (readBatches). */
-async function* rechunked(batches: AsyncIterable<readonly Item[]>, size: () => number): AsyncIterable<Item[]> {
+/**
+ * chunked for a source's runs of items (readBatches). Each run is emptied once its items are in
+ * chunks: the generators between the reader and here (this one's `for await`, a `yield*`) keep the
+ * last run they passed on in their registers while the next one is read, and V8's young-generation
+ * collections copied those stale items along with the live ones (docs/benchmarks.md, machine T).
+ */
+async function* rechunked(batches: AsyncIterable<Item[]>, size: () => number): AsyncIterable<Item[]> {
   let chunk: Item[] = [];
   for await (const batch of batches) {
     for (const item of batch) {
@@ -107,6 +112,7 @@ async function* rechunked(batches: AsyncIterable<readonly Item[]>, size: () => n
         chunk = [];
       }
     }
+    batch.length = 0;
   }
   if (chunk.length > 0) yield chunk;
 }

@@ -117,12 +117,12 @@ export class FileSource implements Source {
   }
 
   /** Items many at a time, as each piece of the input completes them. */
-  readBatches(after: Cursor | null, signal: AbortSignal, keep?: { readonly keepText?: boolean }): AsyncIterable<readonly Item[]> {
+  readBatches(after: Cursor | null, signal: AbortSignal, keep?: { readonly keepText?: boolean }): AsyncIterable<Item[]> {
     return this.parse(after?.seq ?? 0, signal, (bytes, options) => this.batches(bytes, { ...options, keepText: keep?.keepText }));
   }
 
   /** The reader of this source's format. */
-  private batches(bytes: AsyncIterable<Buffer>, options: ReaderOptions): AsyncIterable<readonly Item[]> {
+  private batches(bytes: AsyncIterable<Buffer>, options: ReaderOptions): AsyncIterable<Item[]> {
     switch (this.format) {
       case 'ndjson': return readNdjsonBatches(bytes, options);
       case 'csv': return readCsvBatches(bytes, { ...options, dialect: this.dialect });

@@ -48,7 +48,7 @@ class InboxSource implements Source {
   }
 
   /** A page of the store at a time: a generator step and a promise per record cost a 1M-record batch ~0.5 s. */
-  async *readBatches(after: Cursor | null, signal: AbortSignal): AsyncIterable<readonly Item[]> {
+  async *readBatches(after: Cursor | null, signal: AbortSignal): AsyncIterable<Item[]> {
     const batch = this.batch;
     if (!batch && !this.ctx.dryRun) return;
     let lastId = 0;

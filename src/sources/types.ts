@@ -32,9 +32,10 @@ export interface Source {
    * The same items as read(), in runs of any length: for sources that read many at once, so the
    * engine pays a promise per run instead of one per item. `keepText`: a record read from JSON
    * text (an NDJSON line, a JSON array's element) keeps that text as Item.text, for a caller that
-   * stores records as text (`lading ingest`).
+   * stores records as text (`lading ingest`). Each run is the caller's to keep or empty: the
+   * engine empties it once its items are in chunks (engine/run.ts, rechunked).
    */
-  readBatches?(after: Cursor | null, signal: AbortSignal, options?: { readonly keepText?: boolean }): AsyncIterable<readonly Item[]>;
+  readBatches?(after: Cursor | null, signal: AbortSignal, options?: { readonly keepText?: boolean }): AsyncIterable<Item[]>;
   /**
    * NDJSON sources: runs `reader` over the input's bytes from the start, with the options read()
    * would use, so the engine can split the lines into blocks and parse them in worker threads.

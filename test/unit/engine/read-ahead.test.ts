@@ -42,7 +42,7 @@ test('the next chunk is read after the microtasks queued when one is handed out,
   await nextMacrotask();
   assert.deepEqual(log, ['read 1', 'chunk 1 handled', 'read 2']);
   assert.deepEqual(await chunks.next(), { value: 2, done: false });
-  await chunks.return(undefined);
+  await chunks.return();
 });
 
 test('a consumer that stops before the next read begins closes the source without reading on', async () => {
