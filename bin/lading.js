@@ -2,7 +2,7 @@
 // The published entry point runs the compiled CLI; `npm install` builds it (prepare script).
 import module from 'node:module';
 
-// Node 22.1 and later keep V8's compiled code for the ~350 modules a command loads on disk
+// Node 22.1 and later keep V8's compiled code for the modules a command loads on disk
 // (os.tmpdir()/node-compile-cache; NODE_DISABLE_COMPILE_CACHE=1 turns it off), as TypeScript's
 // own CLI does: a 10-line run on Node 24 started in 0.29 s instead of 0.34 s (docs/benchmarks.md,
 // machine S). Node 20 has no such cache. Before main's import, which is what it compiles.
@@ -10,7 +10,8 @@ const cache = module.enableCompileCache?.();
 // Worker threads (parse workers, handler threads, the store's ingest and read threads) read the
 // variable, not the call: without it they compiled every module again.
 if (cache?.directory !== undefined) process.env.NODE_COMPILE_CACHE ??= cache.directory;
-const { main } = await import('../dist/cli/main.js');
+// The CLI as one bundle (scripts/bundle.mjs): Node 20 loads a few files instead of ~300.
+const { main } = await import('../dist/bundle/main.js');
 
 // A reader that went away (`lading runs --help | head -1`) ends the command quietly, as it ends
 // `cat` or `grep`, instead of with a stack trace for EPIPE.

@@ -17,11 +17,27 @@ export interface PartnerAnswer {
   readonly reply: string;
 }
 
+/** On every LadingError's prototype chain, whichever copy of lading's modules made it. */
+const brand = Symbol.for('lading.LadingError');
+
 /**
  * Base of every error lading raises on purpose. Category and stage come from the catalogue
  * (errors/codes.ts), so a code is classified exactly once.
  */
 export class LadingError extends Error {
+  /**
+   * `instanceof` holds for an error of the same class made by another copy of these modules: a
+   * handler's `import { LadingError } from 'lading'` loads the library's files, while the CLI
+   * runs its bundle (scripts/bundle.mjs), and the error must still be classified as what it says.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    for (let proto: object | null = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : null; proto !== null; proto = Object.getPrototypeOf(proto)) {
+      if (brand in proto && (proto as { constructor: { name: string } }).constructor.name === this.name) return true;
+    }
+    return false;
+  }
+
   readonly code: ErrorCode;
   readonly category: Category;
   readonly stage: Stage;
@@ -53,6 +69,7 @@ export class LadingError extends Error {
     return codes[this.code].type;
   }
 }
+Object.defineProperty(LadingError.prototype, brand, { value: true });
 
 /** One problem in a config, located: `pipeline.yaml:31:11 output.destination.port: expected integer`. */
 export interface ConfigIssue {
