@@ -3,8 +3,8 @@
 // a command's start-up resolving, reading and compiling ~300 files one at a time; one bundle of
 // them started a 10-line run 0.15–0.25 s sooner on a slow machine (docs/benchmarks.md, machine U),
 // and every `lading worker` of a scale-out starts that much sooner too. esbuild, because tsx
-// already brings it, and because it splits the lazily loaded commands (serve's API server, the
-// trigger loop) into chunks of their own, loaded only when asked for.
+// already brings it, and because it splits what commands import lazily (serve's API server, the
+// logger, metrics) into chunks of their own, loaded only when asked for.
 //
 // Left as they are: the library (dist/index.js, tsc's output), and the modules worker threads
 // load (parse, handler, store threads, formats by URL), which import tsc's output. Packages stay
@@ -32,6 +32,9 @@ await build({
   platform: 'node',
   target: 'node20',
   sourcemap: true,
+  // Classes and functions keep their names where the bundle had to rename them apart: errors are
+  // named after their class (LadingError's constructor), as in tsc's output.
+  keepNames: true,
   logLevel: 'warning',
   // The listed CommonJS packages (yaml, iconv-lite) require Node's own modules; an ES module has no `require`.
   banner: { js: "import { createRequire as __ladingRequire } from 'node:module';\nconst require = __ladingRequire(import.meta.url);" },

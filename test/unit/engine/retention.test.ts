@@ -62,6 +62,6 @@ test('while the next chunk is read, the engine holds none of the chunks it has c
     assert.equal(report.summary.succeeded, 11);
   } finally {
     delete hooks.__ladingRetained;
-    store.close();
+    await store.close();
   }
 });
