@@ -32,9 +32,12 @@ await build({
   platform: 'node',
   target: 'node20',
   sourcemap: true,
-  // Classes and functions keep their names where the bundle had to rename them apart: errors are
-  // named after their class (LadingError's constructor), as in tsc's output.
-  keepNames: true,
+  // No keepNames: its __name() redefines the `name` of every class and named function, after which
+  // V8 no longer inlines `instanceof` against such a class (the executor's `outcome instanceof
+  // Flagged`, once an item: 2% of a 1M run spent in the builtin; docs/benchmarks.md, machine V),
+  // and it costs a call and a defineProperty for each closure made. esbuild renames a class that
+  // shares its name with another module's top-level name (Worker → Worker3); the errors, whose
+  // names are seen, take theirs from the catalogue's table instead (errors/lading-error.ts).
   logLevel: 'warning',
   // The listed CommonJS packages (yaml, iconv-lite) require Node's own modules; an ES module has no `require`.
   banner: { js: "import { createRequire as __ladingRequire } from 'node:module';\nconst require = __ladingRequire(import.meta.url);" },

@@ -107,6 +107,11 @@ const classes = {
   LadingError, ConfigError, SourceError, ValidationError, MappingError, FormatError,
   CodecError, DestinationError, StoreError, NetworkError, UsageError, RateLimitError, AuthError,
 } as const;
+// Each class is named by its key here, the name the catalogue gives it (codes[code].type), rather
+// than by its identifier: the CLI's bundle renames a class whose name another bundled module also
+// uses at its top level (scripts/bundle.mjs), and an error's `name` and LadingError's instanceof
+// across copies rest on these names.
+for (const [name, errorClass] of Object.entries(classes)) Object.defineProperty(errorClass, 'name', { value: name });
 
 /** Builds the error of the class the catalogue names for `code`, so callers need not pick it. */
 export function ladingError(code: ErrorCode, message: string, info?: ErrorInfo): LadingError {
