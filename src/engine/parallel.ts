@@ -18,7 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
 import { pick } from '../config/one-of.js';
-import { noData, type Item, type Row } from '../core/item.js';
+import { noData, numberedId, type Item, type Row } from '../core/item.js';
 import { autoThreads, ThreadCalls, workerEntry } from '../core/threads.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EncoderContext } from '../formats/types.js';
@@ -294,10 +294,11 @@ function itemsOf(result: BlockResult, from: string | readonly string[], seqBefor
   const { lines, encoded, ends, exceptions } = result;
   const items: Item[] = new Array(lines.length);
   const file = typeof from === 'string' ? from : undefined;
+  const prefix = file === undefined ? '' : `${file}:`;
   let next = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    const id = file === undefined ? from[line]! : `${file}:${line}`;
+    const id = file === undefined ? from[line]! : numberedId(prefix, line);
     const origin = file === undefined ? undefined : { file, line };
     const seq = seqBefore + i + 1;
     const start = i === 0 ? 0 : ends[i - 1]!;

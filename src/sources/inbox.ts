@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineSource, type BuildContext } from '../core/component.js';
-import type { Item } from '../core/item.js';
+import { numberedId, type Item } from '../core/item.js';
 import type { Batch } from '../store/types.js';
 import type { Cursor, JsonPage, Source, SourceInfo } from './types.js';
 
@@ -63,7 +63,7 @@ class InboxSource implements Source {
       for (const record of page) {
         seq++;
         if (after !== null && seq <= after.seq) continue;
-        items.push({ id: `inbox:${record.id}`, seq, data: record.data });
+        items.push({ id: numberedId('inbox:', record.id), seq, data: record.data });
       }
       this.read_ = seq;
       if (items.length > 0) yield items;
@@ -81,7 +81,7 @@ class InboxSource implements Source {
       const page = await this.ctx.store.readBatchJson(batch.id, lastId, this.config.page_size);
       if (page.ids.length === 0) return;
       this.read_ += page.ids.length;
-      yield { ids: page.ids.map((id) => `inbox:${id}`), json: page.json };
+      yield { ids: page.ids.map((id) => numberedId('inbox:', id)), json: page.json };
       lastId = page.ids.at(-1)!;
     }
   }

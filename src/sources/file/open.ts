@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { open as openFile, stat } from 'node:fs/promises';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { describeItem, type Item, type Row } from '../../core/item.js';
+import { describeItem, numberedId, type Item, type Row } from '../../core/item.js';
 import type { ErrorCode } from '../../errors/codes.js';
 import { classify } from '../../errors/classify.js';
 import { LadingError, ladingError } from '../../errors/lading-error.js';
@@ -225,8 +225,12 @@ export interface ReaderOptions {
 }
 
 /** A record read from `file` at physical line `line` (1-based), with its text when there is one to keep. */
+// The id prefix of the file read last: one string for all its lines instead of one per line.
+let idPrefix = { file: '', prefix: ':' };
+
 export function lineItem(file: string, line: number, seq: number, data: Row, text?: string): Item {
-  const id = `${file}:${line}`;
+  if (idPrefix.file !== file) idPrefix = { file, prefix: `${file}:` };
+  const id = numberedId(idPrefix.prefix, line);
   const origin = { file, line };
   return text === undefined ? { id, seq, data, origin } : { id, seq, data, origin, text };
 }
