@@ -20,8 +20,8 @@ let smallNumbers: { readonly plain: readonly string[]; readonly padded: readonly
  * string through V8's number-to-string conversion: that keeps the last ~16k numbers it converted
  * in a cache in the old generation, so with a new number for every item each number's text
  * outlived a young-generation collection or two and was promoted — a 1M-line run's scavenges
- * copied 1.3 MB each instead of 0.9 MB and promoted 120 KB each instead of nothing, 0.25 s of
- * collection against 0.14 s (docs/benchmarks.md, machine V). Below 10^8 the text is joined from
+ * copied 1.27 MB each instead of 1.0 MB and promoted 118 KB each instead of nothing, 0.26 s of
+ * collection against 0.16 s (docs/benchmarks.md, machine V). Below 10^8 the text is joined from
  * two kept pieces; the short result is a fresh flat string that dies young with its item.
  */
 export function numberedId(prefix: string, n: number): string {

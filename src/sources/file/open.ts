@@ -224,10 +224,10 @@ export interface ReaderOptions {
   readonly unparsed?: boolean;
 }
 
-/** A record read from `file` at physical line `line` (1-based), with its text when there is one to keep. */
 // The id prefix of the file read last: one string for all its lines instead of one per line.
 let idPrefix = { file: '', prefix: ':' };
 
+/** A record read from `file` at physical line `line` (1-based), with its text when there is one to keep. */
 export function lineItem(file: string, line: number, seq: number, data: Row, text?: string): Item {
   if (idPrefix.file !== file) idPrefix = { file, prefix: `${file}:` };
   const id = numberedId(idPrefix.prefix, line);
