@@ -18,14 +18,14 @@
 import { Worker } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
 import { pick } from '../config/one-of.js';
-import { noData, numberedId, type Item, type Row } from '../core/item.js';
+import { noData, type Item, type Row } from '../core/item.js';
 import { autoThreads, ThreadCalls, workerEntry } from '../core/threads.js';
 import type { PipelineConfig } from '../config/pipeline.js';
 import type { EncoderContext } from '../formats/types.js';
 import { ladingError } from '../errors/lading-error.js';
 import { fromErrorJson as revive, type ErrorJson } from '../errors/error-json.js';
 import { MAX_LINE_BYTES } from '../sources/file/ndjson.js';
-import type { ReaderOptions } from '../sources/file/open.js';
+import { fileItemId, type ReaderOptions } from '../sources/file/open.js';
 import type { JsonPage, Source } from '../sources/types.js';
 
 /** Input bytes per block: large enough that a message per block costs nothing, small enough to keep every worker busy. */
@@ -294,11 +294,10 @@ function itemsOf(result: BlockResult, from: string | readonly string[], seqBefor
   const { lines, encoded, ends, exceptions } = result;
   const items: Item[] = new Array(lines.length);
   const file = typeof from === 'string' ? from : undefined;
-  const prefix = file === undefined ? '' : `${file}:`;
   let next = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    const id = file === undefined ? from[line]! : numberedId(prefix, line);
+    const id = file === undefined ? from[line]! : fileItemId(file, line);
     const origin = file === undefined ? undefined : { file, line };
     const seq = seqBefore + i + 1;
     const start = i === 0 ? 0 : ends[i - 1]!;

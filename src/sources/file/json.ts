@@ -9,10 +9,10 @@
 // parsed by JSON.parse, where the same leads as NDJSON take 2.7 s (docs/benchmarks.md). Cutting elements needs only brackets and strings; JSON.parse
 // then checks each element as strictly as it checks anything, and the cutter checks the commas
 // and brackets between elements, so what is accepted is exactly a JSON array.
-import { numberedId, type Item, type Row } from '../../core/item.js';
+import type { Item, Row } from '../../core/item.js';
 import { LadingError, ladingError } from '../../errors/lading-error.js';
 import { isJsonSpaceByte, isUtf8BomPrefix, utf8BomLength } from '../../core/utf8.js';
-import { completeUtf8Length, invalidUtf8Offsets, jsonKind, type ReaderOptions } from './open.js';
+import { completeUtf8Length, fileItemId, invalidUtf8Offsets, jsonKind, type ReaderOptions } from './open.js';
 import { grouped } from '../../core/numbers.js';
 
 /** An element longer than this stops the reading: it would otherwise be buffered without end. */
@@ -37,7 +37,6 @@ type Phase = 'start' | 'first' | 'next' | 'after' | 'inside' | 'end';
  */
 export async function* readJsonBatches(bytes: AsyncIterable<Uint8Array>, options: ReaderOptions): AsyncGenerator<Item[]> {
   const { file, after, signal, keepText } = options;
-  const idPrefix = `${file}:`;
   let phase = 'start' as Phase; // as Phase: cut() moves it where the compiler does not look
   let index = 0; // elements cut so far
   let buf: Buffer = Buffer.alloc(0);
@@ -67,7 +66,7 @@ export async function* readJsonBatches(bytes: AsyncIterable<Uint8Array>, options
     } catch (error) {
       throw malformed(from, `invalid JSON in element ${grouped(index)} (${(error as Error).message})`);
     }
-    const id = numberedId(idPrefix, index);
+    const id = fileItemId(file, index);
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
       return keepText ? { id, seq: index, data: value as Row, origin: { file }, text } : { id, seq: index, data: value as Row, origin: { file } };
     }

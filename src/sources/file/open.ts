@@ -224,13 +224,18 @@ export interface ReaderOptions {
   readonly unparsed?: boolean;
 }
 
-// The id prefix of the file read last: one string for all its lines instead of one per line.
+// The id prefix of the file named last: one string for all its records instead of one per record.
 let idPrefix = { file: '', prefix: ':' };
+
+/** The id of a file's record: `${file}:${n}`, n its line (its element for a JSON array). */
+export function fileItemId(file: string, n: number): string {
+  if (idPrefix.file !== file) idPrefix = { file, prefix: `${file}:` };
+  return numberedId(idPrefix.prefix, n);
+}
 
 /** A record read from `file` at physical line `line` (1-based), with its text when there is one to keep. */
 export function lineItem(file: string, line: number, seq: number, data: Row, text?: string): Item {
-  if (idPrefix.file !== file) idPrefix = { file, prefix: `${file}:` };
-  const id = numberedId(idPrefix.prefix, line);
+  const id = fileItemId(file, line);
   const origin = { file, line };
   return text === undefined ? { id, seq, data, origin } : { id, seq, data, origin, text };
 }
@@ -240,9 +245,9 @@ export function lineItem(file: string, line: number, seq: number, data: Row, tex
  * of dropping it. The message names the place: `leads.ndjson line 4,012: invalid JSON (…)`.
  */
 export function failedLineItem(code: ErrorCode, file: string, line: number, seq: number, problem: string): Item {
-  const id = `${file}:${line}`;
+  const id = fileItemId(file, line);
   const origin = { file, line };
-  const error = ladingError(code, `${describeItem({ id, origin })}: ${problem}`, { itemId: id, location: `${file}:${line}` });
+  const error = ladingError(code, `${describeItem({ id, origin })}: ${problem}`, { itemId: id, location: id });
   return { id, seq, data: {}, origin, error };
 }
 

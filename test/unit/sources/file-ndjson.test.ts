@@ -10,7 +10,7 @@ import { isUnparsed, type Item } from '../../../src/core/item.js';
 import { ConfigError, LadingError, SourceError } from '../../../src/errors/lading-error.js';
 import { fileSource, inferFormat } from '../../../src/sources/file.js';
 import { parseUnparsed, readNdjsonBatches } from '../../../src/sources/file/ndjson.js';
-import { itemsOf, type ReaderOptions } from '../../../src/sources/file/open.js';
+import { fileItemId, itemsOf, type ReaderOptions } from '../../../src/sources/file/open.js';
 import type { Cursor, Source } from '../../../src/sources/types.js';
 import { collect, readAll, chunked } from '../../support/sources.js';
 import { tempDir } from '../../support/tmp.js';
@@ -286,4 +286,12 @@ describe('file source: ndjson', () => {
     assert.deepEqual(fileSource.schema.parse({ type: 'file', path: 'a.csv', csv: {} }), { type: 'file', path: 'a.csv', csv: { delimiter: ',', quote: '"', escape: '"' }, encoding: 'utf-8' });
     for (const [key, schema] of Object.entries(fileSource.schema.shape)) assert.ok(schema.description, `${key} has a description`);
   });
+});
+
+test('a file record\'s id names its file and line, whichever file was named before it', () => {
+  // The prefix is kept for the file named last: ids of two files read in turn must not mix.
+  assert.equal(fileItemId('a.ndjson', 12), 'a.ndjson:12');
+  assert.equal(fileItemId('b.ndjson', 12), 'b.ndjson:12');
+  assert.equal(fileItemId('a.ndjson', 123_456), 'a.ndjson:123456');
+  assert.equal(fileItemId('b.ndjson', 100_000_001), 'b.ndjson:100000001');
 });
