@@ -217,6 +217,32 @@ test('lading ingest stores each NDJSON record as the text it was read from, with
   }
 });
 
+test('lading ingest keeps each record\'s bytes, key and priority through a commit larger than its first buffer', async () => {
+  const dir = tempDir();
+  const data = ['--data-dir', join(dir, '.lading')];
+  // Non-ASCII text of 2, 3 and 4 bytes a character, and records of 600 KB: one commit outgrows 1 MiB twice.
+  const big = (n: number) => 'x'.repeat(600_000 + n);
+  const records = [
+    { id: 'a', name: 'Zoë', prio: 2 },
+    { id: 'b', blob: big(1), prio: 'high' },
+    { id: 'c', name: '✓ 😀 日本', blob: big(2) },
+    { id: 'd', blob: big(3), prio: 7 },
+  ];
+  const lines = records.map((record) => JSON.stringify(record));
+  writeFileSync(join(dir, 'in.ndjson'), `${lines.join('\n')}\n`);
+  const ingested = await lading(['ingest', 'sized', 'in.ndjson', '--key-field', 'id', '--priority-field', 'prio', '--json', ...data], { cwd: dir });
+  assert.equal(ingested.code, 0, ingested.stderr);
+  assert.deepEqual(lastJsonLine(ingested.stdout), { pipeline: 'sized', accepted: 4, duplicates: 0, rejected: 0, pending: 4 });
+  const db = new Database(join(dir, '.lading', 'lading.db'), { readonly: true });
+  try {
+    const rows = db.prepare('SELECT data, bytes, idempotency_key AS key, priority FROM inbox_records ORDER BY id').all() as { data: string; bytes: number; key: string; priority: number | null }[];
+    // A priority that is not an integer ("high", none) is no priority.
+    assert.deepEqual(rows, lines.map((line, i) => ({ data: line, bytes: Buffer.byteLength(line), key: records[i]!.id, priority: [2, null, null, 7][i] })));
+  } finally {
+    db.close();
+  }
+});
+
 test('lading ingest stores a JSON array\'s elements as their text, and a CSV\'s rows as the JSON of their fields', async () => {
   const dir = tempDir();
   const data = ['--data-dir', join(dir, '.lading')];
