@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FormatDef } from '../core/component.js';
+import { GrowingBytes } from '../core/growing-bytes.js';
 import { itemRef, type Item, type Row } from '../core/item.js';
 import { LadingError } from '../errors/lading-error.js';
 import { readNdjsonBatches } from '../sources/file/ndjson.js';
@@ -60,42 +61,27 @@ function* recordItems(bytes: Uint8Array, { ids, ends }: RecordsOfBlock): Generat
  * instead of surviving until the block ends (which grew the worker's old space by tens of MB).
  */
 class Output {
-  bytes: Buffer;
-  size = 0;
+  readonly bytes: GrowingBytes;
   lines: Int32Array;
   ends: Uint32Array;
   count = 0;
 
   constructor(inputBytes: number) {
-    // Not zero-filled: only the bytes written are copied out.
-    this.bytes = Buffer.allocUnsafe(Math.max(1024, inputBytes >>> 1));
+    this.bytes = new GrowingBytes(inputBytes >>> 1);
     const records = Math.max(64, inputBytes >>> 7);
     this.lines = new Int32Array(records);
     this.ends = new Uint32Array(records);
   }
 
   add(line: number, encoded: Uint8Array | string | undefined): void {
-    if (typeof encoded === 'string') {
-      this.#room(encoded.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
-      this.size += this.bytes.write(encoded, this.size);
-    } else if (encoded !== undefined) {
-      this.#room(encoded.byteLength);
-      this.bytes.set(encoded, this.size);
-      this.size += encoded.byteLength;
-    }
+    if (typeof encoded === 'string') this.bytes.write(encoded);
+    else if (encoded !== undefined) this.bytes.append(encoded);
     if (this.count === this.lines.length) {
       this.lines = grown(this.lines, this.count + 1, this.count);
       this.ends = grown(this.ends, this.count + 1, this.count);
     }
     this.lines[this.count] = line;
-    this.ends[this.count++] = this.size;
-  }
-
-  #room(extra: number): void {
-    if (this.size + extra <= this.bytes.byteLength) return;
-    const next = Buffer.allocUnsafe(Math.max(this.size + extra, this.bytes.byteLength * 2));
-    next.set(this.bytes.subarray(0, this.size));
-    this.bytes = next;
+    this.ends[this.count++] = this.bytes.size;
   }
 }
 
@@ -138,7 +124,7 @@ async function prepare(job: BlockJob): Promise<BlockPrepared> {
     }
   }
   // Exact copies, in buffers of their own (not Buffer's shared pool): they are moved to the main thread.
-  return { id: job.id, lines: out.lines.slice(0, out.count), encoded: new Uint8Array(out.bytes.subarray(0, out.size)), ends: out.ends.slice(0, out.count), exceptions };
+  return { id: job.id, lines: out.lines.slice(0, out.count), encoded: new Uint8Array(out.bytes.bytes.subarray(0, out.bytes.size)), ends: out.ends.slice(0, out.count), exceptions };
 }
 
 parentPort!.on('message', (job: BlockJob) => {

@@ -7,6 +7,7 @@ import { describeItem } from '../../core/item.js';
 import { parsePositiveInt, withStore } from '../context.js';
 import { ingestThreadDefaults } from '../../store/open.js';
 import { grouped } from '../../core/numbers.js';
+import { GrowingBytes } from '../../core/growing-bytes.js';
 import { loadPipeline } from '../../config/load.js';
 import { ladingError } from '../../errors/lading-error.js';
 
@@ -23,15 +24,15 @@ async function inboxName(target: string): Promise<string> {
 
 /**
  * The records of the next commit, gathered as they are read: each one's JSON is written at once
- * into one buffer, of which the commit's records are views. The text and the parsed record the
- * reader made then die young, where a slice of 5,000 records kept as strings lived through two
- * collections — being filled, then committed — and was promoted: the old generation grew to
- * ~110 MB of them between full collections (1M leads: 257 MB at peak; docs/benchmarks.md, machine W).
+ * into one buffer (GrowingBytes), of which the commit's records are views. The text and the
+ * parsed record the reader made then die young, where a slice of 5,000 records kept as strings
+ * lived through two collections — being filled, then committed — and was promoted: the old
+ * generation grew to ~110 MB of them between full collections (1M leads: 257 MB at peak;
+ * docs/benchmarks.md, machine W).
  */
 class PendingSlice {
-  static readonly #initialBytes = 1 << 20;
-  #bytes = Buffer.allocUnsafeSlow(PendingSlice.#initialBytes);
-  #length = 0;
+  #bytes = new GrowingBytes(1 << 20);
+  // Side by side rather than an object a record, which would outlive collections as the strings did.
   #ends: number[] = [];
   #keys: (string | undefined)[] = [];
   #priorities: (number | undefined)[] = [];
@@ -41,28 +42,21 @@ class PendingSlice {
   }
 
   add(json: string, key: string | undefined, priority: number | undefined): void {
-    // At most 3 bytes of UTF-8 for each UTF-16 unit: room checked without measuring the text.
-    if (this.#length + 3 * json.length > this.#bytes.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.#bytes.length, this.#length + 3 * json.length));
-      this.#bytes.copy(grown, 0, 0, this.#length);
-      this.#bytes = grown;
-    }
-    this.#length += this.#bytes.write(json, this.#length);
-    this.#ends.push(this.#length);
+    this.#bytes.write(json);
+    this.#ends.push(this.#bytes.size);
     this.#keys.push(key);
     this.#priorities.push(priority);
   }
 
   /** The gathered records, emptying the slice; the next one starts in a new buffer, a little larger than this one's bytes. */
   take(): InboxInput[] {
-    const bytes = this.#bytes;
+    const { bytes, size } = this.#bytes;
     const records = this.#ends.map((end, i): InboxInput => {
       const key = this.#keys[i];
       const priority = this.#priorities[i];
       return { json: bytes.subarray(i === 0 ? 0 : this.#ends[i - 1], end), ...(key === undefined ? {} : { key }), ...(priority === undefined ? {} : { priority }) };
     });
-    this.#bytes = Buffer.allocUnsafeSlow(Math.max(PendingSlice.#initialBytes, this.#length + (this.#length >> 2)));
-    this.#length = 0;
+    this.#bytes = new GrowingBytes(size + (size >> 2));
     this.#ends = [];
     this.#keys = [];
     this.#priorities = [];
