@@ -3,15 +3,18 @@ import { statementCache } from './connection.js';
 import { Arrivals } from '../inbox-totals.js';
 import { inboxJson, type InboxInput, type IngestOutcome, type IngestRequest } from '../types.js';
 
-/** 6 bound parameters a row: 3,072 per statement, well under SQLite's limit of 32,766. */
+/** 4 bound parameters a row: 2,050 per statement, well under SQLite's limit of 32,766. */
 const maxInsertRows = 512;
 
 /**
  * The INSERT of 2^k rows, at index k. A record's JSON is bound as text or as UTF-8 bytes (a bulk
  * POST's, see InboxInput), which the CAST stores as the same TEXT without a string in between.
+ * The pipeline and the receive time, the same in every row, are bound once a statement, by name:
+ * two strings converted to UTF-8 for each of 1,000 rows cost the writer 15% of a 1,000-lead
+ * request's inserts (docs/benchmarks.md, machine X).
  */
 const insertInboxRecords: readonly string[] = Array.from({ length: Math.log2(maxInsertRows) + 1 }, (_, k) =>
-  `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES ${Array.from({ length: 2 ** k }, () => '(?, CAST(? AS TEXT), ?, ?, ?, ?)').join(', ')}
+  `INSERT INTO inbox_records (pipeline, data, bytes, idempotency_key, received_at, priority) VALUES ${Array.from({ length: 2 ** k }, () => '(@pipeline, CAST(? AS TEXT), ?, ?, @receivedAt, ?)').join(', ')}
   ON CONFLICT (pipeline, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`);
 
 /**
@@ -48,12 +51,12 @@ export class InboxWrites {
         bytes += size;
         if (record.priority !== undefined) prioritized++;
         keyed ||= record.key !== undefined;
-        params.push(pipeline, data, size, record.key ?? null, receivedAt, record.priority ?? null);
+        params.push(data, size, record.key ?? null, record.priority ?? null);
       }
       // A duplicate still takes an id (AUTOINCREMENT), so the stored rows are the ones above the
       // counter as it was: only a slice with keys can have duplicates, and only one that had them is summed.
       const before = keyed ? (this.#stmt("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'inbox_records'), 0)").pluck().get() as number) : 0;
-      const { changes, lastInsertRowid } = this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run(params);
+      const { changes, lastInsertRowid } = this.#stmt(insertInboxRecords[31 - Math.clz32(rows)]!).run({ pipeline, receivedAt }, params);
       if (changes > 0 && changes < rows) {
         ({ bytes, prioritized } = this.#stmt('SELECT sum(bytes) AS bytes, count(priority) AS prioritized FROM inbox_records WHERE id > ?').get(before) as { bytes: number; prioritized: number });
       }
