@@ -2,11 +2,12 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import secureJsonParse from 'secure-json-parse';
 import type { LoadedPipeline } from '../config/load.js';
+import { JsonFieldReader } from '../core/json-fields.js';
 import { utf8BomLength } from '../core/utf8.js';
 import { codes } from '../errors/codes.js';
 import { ladingError } from '../errors/lading-error.js';
 import { ndjsonLineText } from '../sources/file/ndjson.js';
-import { buildValidator, type Validator } from '../transform/validate.js';
+import { buildValidator, validatedFields, type Validator } from '../transform/validate.js';
 import type { InboxInput } from '../store/types.js';
 import type { InboxSourceConfig } from '../sources/inbox.js';
 import { errorBody, errorResponses, guard, inboxPipelineOf, security, sendError, type ApiContext } from './context.js';
@@ -62,9 +63,10 @@ function parseJsonBody(body: Buffer): JsonBody {
  * Hands each entry of a body to `each` in order, as soon as it is parsed: a record validated at
  * once is garbage before the next is parsed, where a list of all 1,000 parsed records of a bulk
  * request outlived several young-generation collections (GC 18.7% → 11.4% of the event loop,
- * NDJSON requests/s +13%; docs/benchmarks.md).
+ * NDJSON requests/s +13%; docs/benchmarks.md). An NDJSON line's value is only the fields `fields`
+ * reads from its bytes, where it can (core/json-fields.ts); JSON.parse of its text otherwise.
  */
-function eachEntry(body: unknown, ndjson: boolean, each: (entry: Entry, index: number) => void): void {
+function eachEntry(body: unknown, ndjson: boolean, fields: JsonFieldReader, each: (entry: Entry, index: number) => void): void {
   if (!ndjson) {
     const { value, bytes } = body as JsonBody;
     if (Array.isArray(value)) value.forEach((item: unknown, index) => each({ value: item }, index));
@@ -80,22 +82,26 @@ function eachEntry(body: unknown, ndjson: boolean, each: (entry: Entry, index: n
   for (let at = utf8BomLength(bytes); ;) {
     const lf = bytes.indexOf(0x0a, at);
     const end = lf === -1 ? bytes.length : lf;
-    // Each line decoded on its own: the many all-ASCII lines then stay one-byte strings, which
-    // parse faster than slices of one body-sized string that a single non-ASCII character makes
-    // two-byte (1,000-lead NDJSON bodies: 1.3× the requests/s; docs/benchmarks.md).
-    const line = ndjsonLineText(bytes.toString('utf8', at, end), false);
-    if (line !== undefined) {
-      if (!utf8 && !isUtf8(bytes.subarray(at, end))) {
-        // As the file reader: invalid bytes fail their record rather than turn into U+FFFD unseen.
-        each({ badEncoding: true }, index++);
-      } else {
-        let entry: Entry;
-        try {
-          entry = { value: JSON.parse(line) as unknown, json: bytes.subarray(at, end) };
-        } catch (error) {
-          entry = { malformed: (error as Error).message };
+    const read = utf8 || isUtf8(bytes.subarray(at, end)) ? fields.read(bytes, at, end) : undefined;
+    if (read !== undefined) each({ value: read, json: bytes.subarray(at, end) }, index++);
+    else {
+      // Each line decoded on its own: the many all-ASCII lines then stay one-byte strings, which
+      // parse faster than slices of one body-sized string that a single non-ASCII character makes
+      // two-byte (1,000-lead NDJSON bodies: 1.3× the requests/s; docs/benchmarks.md).
+      const line = ndjsonLineText(bytes.toString('utf8', at, end), false);
+      if (line !== undefined) {
+        if (!utf8 && !isUtf8(bytes.subarray(at, end))) {
+          // As the file reader: invalid bytes fail their record rather than turn into U+FFFD unseen.
+          each({ badEncoding: true }, index++);
+        } else {
+          let entry: Entry;
+          try {
+            entry = { value: JSON.parse(line) as unknown, json: bytes.subarray(at, end) };
+          } catch (error) {
+            entry = { malformed: (error as Error).message };
+          }
+          each(entry, index++);
         }
-        each(entry, index++);
       }
     }
     if (lf === -1) return;
@@ -128,11 +134,19 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     }
     done(null, parsed);
   });
-  const validators = new Map<string, Validator>();
-  const validatorOf = (pipeline: LoadedPipeline): Validator => {
-    let validator = validators.get(pipeline.config.name);
-    if (validator === undefined) validators.set(pipeline.config.name, (validator = buildValidator(pipeline.config.validate)));
-    return validator;
+  /** Per pipeline: its validator, and the top-level fields that and its key field read from a record. */
+  const checkers = new Map<string, { validate: Validator; fields: JsonFieldReader }>();
+  const checkerOf = (pipeline: LoadedPipeline) => {
+    let checker = checkers.get(pipeline.config.name);
+    if (checker === undefined) {
+      const { validate, source } = pipeline.config;
+      // A dot path reads the key written with its dots when the record has one, else the nesting under its first part.
+      const read = validatedFields(validate).flatMap((path) => [path, path.split('.')[0]!]);
+      const keyField = (source as InboxSourceConfig).key_field;
+      checker = { validate: buildValidator(validate), fields: new JsonFieldReader(keyField === undefined ? read : [...read, keyField]) };
+      checkers.set(pipeline.config.name, checker);
+    }
+    return checker;
   };
 
   app.post<{ Params: { name: string }; Headers: { 'idempotency-key'?: string } }>('/v1/pipelines/:name/records', {
@@ -174,10 +188,10 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       }
     }
 
-    const validate = validatorOf(pipeline);
+    const { validate, fields } = checkerOf(pipeline);
     const records: InboxInput[] = [];
     const rejected: Rejected[] = [];
-    eachEntry(request.body, ndjson, (entry, index) => {
+    eachEntry(request.body, ndjson, fields, (entry, index) => {
       if ('badEncoding' in entry) {
         rejected.push({ index, reasons: [{ field: null, code: 'SOURCE_BAD_ENCODING', message: `record ${index} is not valid UTF-8` }] });
         return;

@@ -275,6 +275,10 @@ function compileRule(field: string, rule: ValidateRule): CompiledRule {
   return { field, get: compilePath(field), warn: rule.severity === 'warn', message: rule.message, checks: compileChecks(rule) };
 }
 
+/** The field paths `config` reads from a record: its required fields and those its rules check. */
+export const validatedFields = (config: ValidateConfig | undefined): string[] =>
+  config === undefined ? [] : [...config.required, ...Object.keys(config.rules)];
+
 /**
  * Compiles `validate` into a per-record function. No config (undefined) accepts every record.
  * The config must come from `validateConfig.parse` (regexes are trusted to compile).
