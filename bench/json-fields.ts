@@ -7,7 +7,7 @@ import { JsonFieldReader } from '../src/core/json-fields.js';
 import { generateLeads } from '../src/demo/leads.js';
 
 const body = Buffer.from(`${[...generateLeads(1000, { invalidRatio: 0 })].map((lead) => JSON.stringify(lead)).join('\n')}\n`);
-// The bench pipeline's validate rules read email and phone; its key field is id.
+// The bench's ingest pipelines validate email and phone; one keyed on id (source.key_field) reads that too.
 const wanted = ['email', 'phone', 'id'];
 const reader = new JsonFieldReader(wanted);
 

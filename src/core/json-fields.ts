@@ -33,7 +33,7 @@ for (const c of '0123456789abcdefABCDEF') isHex[c.charCodeAt(0)] = 1;
 const isEscape = new Uint8Array(256);
 for (const c of '"\\/bfnrt') isEscape[c.charCodeAt(0)] = 1;
 
-/** The string's end, or -1 when it is not one. Set by `string`: whether it held an escape. */
+/** Set by `string`: whether the string it scanned last held an escape. */
 let escaped = false;
 
 /** A JSON string opening at b[p]; the position after its closing quote, or -1. */

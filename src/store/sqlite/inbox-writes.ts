@@ -10,7 +10,7 @@ const maxInsertRows = 512;
  * The INSERT of 2^k rows, at index k. A record's JSON is bound as text or as UTF-8 bytes (a bulk
  * POST's, see InboxInput), which the CAST stores as the same TEXT without a string in between.
  * The pipeline and the receive time, the same in every row, are bound once a statement, by name:
- * two strings converted to UTF-8 for each of 1,000 rows cost the writer 15% of a 1,000-lead
+ * two strings converted to UTF-8 for each of 1,000 rows cost the writer 12–15% of a 1,000-lead
  * request's inserts (docs/benchmarks.md, machine X).
  */
 const insertInboxRecords: readonly string[] = Array.from({ length: Math.log2(maxInsertRows) + 1 }, (_, k) =>
