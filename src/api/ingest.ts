@@ -7,6 +7,7 @@ import { utf8BomLength } from '../core/utf8.js';
 import { codes } from '../errors/codes.js';
 import { ladingError } from '../errors/lading-error.js';
 import { ndjsonLineText } from '../sources/file/ndjson.js';
+import { rootKeys } from '../transform/path.js';
 import { buildValidator, validatedFields, type Validator } from '../transform/validate.js';
 import type { InboxInput } from '../store/types.js';
 import type { InboxSourceConfig } from '../sources/inbox.js';
@@ -29,7 +30,8 @@ interface Rejected {
 /**
  * A body's values (with their UTF-8 bytes when each came on its own, as an NDJSON line or as the
  * whole JSON body: a view of the body, which the store writes as it came), or why a line is not a
- * value: not UTF-8, or not JSON (NDJSON keeps going past a bad line).
+ * value: not UTF-8, or not JSON (NDJSON keeps going past a bad line). An NDJSON line's value may
+ * hold only the fields the pipeline's checks read (see eachEntry).
  */
 type Entry = { readonly value: unknown; readonly json?: Uint8Array } | { readonly malformed: string } | { readonly badEncoding: true };
 
@@ -82,7 +84,8 @@ function eachEntry(body: unknown, ndjson: boolean, fields: JsonFieldReader, each
   for (let at = utf8BomLength(bytes); ;) {
     const lf = bytes.indexOf(0x0a, at);
     const end = lf === -1 ? bytes.length : lf;
-    const read = utf8 || isUtf8(bytes.subarray(at, end)) ? fields.read(bytes, at, end) : undefined;
+    const valid = utf8 || isUtf8(bytes.subarray(at, end));
+    const read = valid ? fields.read(bytes, at, end) : undefined;
     if (read !== undefined) each({ value: read, json: bytes.subarray(at, end) }, index++);
     else {
       // Each line decoded on its own: the many all-ASCII lines then stay one-byte strings, which
@@ -90,7 +93,7 @@ function eachEntry(body: unknown, ndjson: boolean, fields: JsonFieldReader, each
       // two-byte (1,000-lead NDJSON bodies: 1.3× the requests/s; docs/benchmarks.md).
       const line = ndjsonLineText(bytes.toString('utf8', at, end), false);
       if (line !== undefined) {
-        if (!utf8 && !isUtf8(bytes.subarray(at, end))) {
+        if (!valid) {
           // As the file reader: invalid bytes fail their record rather than turn into U+FFFD unseen.
           each({ badEncoding: true }, index++);
         } else {
@@ -140,8 +143,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     let checker = checkers.get(pipeline.config.name);
     if (checker === undefined) {
       const { validate, source } = pipeline.config;
-      // A dot path reads the key written with its dots when the record has one, else the nesting under its first part.
-      const read = validatedFields(validate).flatMap((path) => [path, path.split('.')[0]!]);
+      const read = validatedFields(validate).flatMap(rootKeys);
       const keyField = (source as InboxSourceConfig).key_field;
       checker = { validate: buildValidator(validate), fields: new JsonFieldReader(keyField === undefined ? read : [...read, keyField]) };
       checkers.set(pipeline.config.name, checker);

@@ -40,6 +40,12 @@ export function compilePath(path: string): PathGetter {
   };
 }
 
+/**
+ * The top-level keys a path's getter may read: the path itself (a key written with its dots wins),
+ * and, for a dot path, its first part. A record holding only these keys reads the same.
+ */
+export const rootKeys = (path: string): string[] => (path.includes('.') ? [path, path.slice(0, path.indexOf('.'))] : [path]);
+
 /** One-off lookup of a dot path (`meta.ip`) in a record. Use compilePath on hot paths. */
 export function getPath(record: unknown, path: string): unknown {
   return compilePath(path)(record);
