@@ -1,13 +1,11 @@
 import { openSqliteStore } from './sqlite/store.js';
 import type { Store } from './types.js';
 
-export { ingestThreadDefaults } from './sqlite/store.js';
-
 export interface OpenStoreOptions {
   /** false: open without migrating, so the caller can call migrate() and see what it applied. Default true. */
   readonly migrate?: boolean;
-  /** SQLite: commit large API ingest groups on a thread of their own (SqliteStoreOptions.ingestThread). PostgreSQL commits off the event loop anyway. */
-  readonly ingestThread?: { readonly minRecords: number };
+  /** SQLite: commit API ingest groups on a thread of their own (SqliteStoreOptions.ingestThread). PostgreSQL commits off the event loop anyway. */
+  readonly ingestThread?: boolean;
   /** SQLite: read the reconciliation (reports, SLAs) on a thread of its own (SqliteStoreOptions.readThread), for a long-running process. PostgreSQL reads off the event loop anyway. */
   readonly readThread?: boolean;
 }

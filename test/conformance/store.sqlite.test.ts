@@ -45,7 +45,7 @@ describeStore('sqlite (WAL file)', async () => {
 // threads must store and answer exactly as the store does.
 describeStore('sqlite (WAL file, ingest and read threads)', async () => {
   const { dir, path } = await tempDbPath();
-  const options = { ingestThread: { minRecords: 0 }, readThread: true };
+  const options = { ingestThread: true, readThread: true };
   const open: SqliteStore[] = [await openSqliteStore(path, options)];
   return {
     store: open[0]!,
@@ -267,7 +267,7 @@ describe('SqliteStore on a shared file', () => {
   });
 
   test('the ingest thread\'s lock wait fails as the transient STORE_BUSY, classified as the store\'s own', async () => {
-    const store = await openSqliteStore(path, { busyTimeoutMs: 20, ingestThread: { minRecords: 2 } });
+    const store = await openSqliteStore(path, { busyTimeoutMs: 20, ingestThread: true });
     const request = { pipeline: 'busy-thread', records: [{ data: { n: 1 } }, { data: { n: 2 } }] };
     try {
       await whileLocked(() => rejectsBusy(store.ingestRequests([request], new Date(0)), 'ingestRequests'));
@@ -303,7 +303,7 @@ describe('SqliteStore on a shared file', () => {
   });
 
   test('the ingest thread stores what the store itself would: JSON as text or bytes, keys, priorities, several requests a group', async () => {
-    const store = await openSqliteStore(path, { ingestThread: { minRecords: 1 } });
+    const store = await openSqliteStore(path, { ingestThread: true });
     const body = Buffer.from('{"id":"v1","note":"Zoë ✓"}\n  {"id":"v2"}\t\n');
     try {
       const outcomes = await store.ingestRequests([
@@ -314,8 +314,16 @@ describe('SqliteStore on a shared file', () => {
           { data: { id: 'd1' }, priority: 1 },
         ] },
         { pipeline: 'thread-b', records: [{ data: { id: 'other' }, key: 'k1' }] },
+        { pipeline: 'thread-b', records: [{ json: '{"id":"plain"}' }, { json: '{"id":"plain2"}' }] },
+        { pipeline: 'thread-a', requestKey: 'req', extra: [{ index: 1 }], records: [{ data: { id: 'resent' } }] },
       ], new Date(0));
-      assert.deepEqual(outcomes, [{ accepted: 3, duplicates: 1, replayed: false, extra: [{ index: 9 }] }, { accepted: 1, duplicates: 0, replayed: false }]);
+      assert.deepEqual(outcomes, [
+        { accepted: 3, duplicates: 1, replayed: false, extra: [{ index: 9 }] },
+        { accepted: 1, duplicates: 0, replayed: false },
+        { accepted: 2, duplicates: 0, replayed: false },
+        { accepted: 3, duplicates: 1, replayed: true, extra: [{ index: 9 }] },
+      ]);
+      assert.equal((await store.inboxStats('thread-b')).pending, 3);
       const stats = await store.inboxStats('thread-a');
       assert.deepEqual(stats.priorities, [{ priority: 5, count: 1 }, { priority: 1, count: 1 }]);
       assert.equal(stats.bytes, Buffer.byteLength('{"id":"v1","note":"Zoë ✓"}{"id":"v2"}{"id":"d1"}'));
@@ -328,13 +336,13 @@ describe('SqliteStore on a shared file', () => {
     }
   });
 
-  test('a small group sent while the ingest thread holds a large one is committed after it, not before', async () => {
-    const store = await openSqliteStore(path, { ingestThread: { minRecords: 2 } });
+  test('a group handed to the ingest thread while it holds another is committed after it, not before', async () => {
+    const store = await openSqliteStore(path, { ingestThread: true });
     try {
       assert.equal(store.ingestDepth, 2, 'the API may hand over the next group before the first is answered');
       const large = { pipeline: 'order', requestKey: 'k', records: [{ data: { n: 1 } }, { data: { n: 2 } }] };
       const small = { pipeline: 'order', requestKey: 'k', records: [{ data: { n: 3 } }] };
-      // Committed here at once, the small group would store its record and the large one would be the replay.
+      // Committed first, the small group would store its record and the large one would be the replay.
       const [first, second] = await Promise.all([store.ingestRequests([large], new Date(0)), store.ingestRequests([small], new Date(0))]);
       assert.deepEqual(first, [{ accepted: 2, duplicates: 0, replayed: false }]);
       assert.deepEqual(second, [{ accepted: 2, duplicates: 0, replayed: true }]);

@@ -5,7 +5,6 @@ import { randomIds } from '../../core/ids.js';
 import type { InboxInput } from '../../store/types.js';
 import { describeItem } from '../../core/item.js';
 import { parsePositiveInt, withStore } from '../context.js';
-import { ingestThreadDefaults } from '../../store/open.js';
 import { grouped } from '../../core/numbers.js';
 import { GrowingBytes } from '../../core/growing-bytes.js';
 import { loadPipeline } from '../../config/load.js';
@@ -122,7 +121,7 @@ export function ingestCommand(): Command {
           await source.close();
         }
         return { accepted, duplicates, rejected, pending: (await store.inboxStats(pipeline)).pending };
-      }, { ingestThread: ingestThreadDefaults });
+      }, { ingestThread: true });
       if (opts.json) process.stdout.write(`${JSON.stringify({ pipeline, ...result })}\n`);
       else process.stdout.write(`ingested ${grouped(result.accepted)} records into the inbox of ${pipeline}${result.duplicates ? ` (${grouped(result.duplicates)} duplicates skipped)` : ''}${result.rejected ? `, ${grouped(result.rejected)} rejected` : ''}; ${grouped(result.pending)} pending\n`);
       process.exitCode = result.rejected === 0 ? 0 : result.accepted + result.duplicates > 0 ? 3 : 1;

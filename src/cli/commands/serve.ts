@@ -5,7 +5,7 @@ import { byteSize, duration } from '../../config/units.js';
 import { systemClock } from '../../core/clock.js';
 import { logLevels, type LogLevel } from '../../observe/levels.js';
 import { observer } from '../../observe/observer.js';
-import { ingestThreadDefaults, openStore } from '../../store/open.js';
+import { openStore } from '../../store/open.js';
 import { Housekeeper } from '../../reports/housekeeping.js';
 import { Worker } from '../../engine/worker.js';
 import { Scheduler } from '../../triggers/scheduler.js';
@@ -57,7 +57,7 @@ export function serveCommand(): Command {
       const secrets = catalog.list().flatMap((p) => secretValues(p.config));
       const observe = observer(new Metrics(systemClock), createLogger({ level: opts.logLevel, secrets: () => secrets }));
       const g = globals(this);
-      const store = await openStore(g.db, { ingestThread: ingestThreadDefaults, readThread: true });
+      const store = await openStore(g.db, { ingestThread: true, readThread: true });
       const inboxes = catalog.list().filter((p) => p.config.source.type === 'inbox');
       // Aborted at shutdown: a batch run in flight stops at its next chunk boundary; the next start resumes that batch.
       const shutdown = new AbortController();

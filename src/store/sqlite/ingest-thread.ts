@@ -9,36 +9,53 @@ export interface IngestThreadSetup {
 }
 
 /**
- * A group's requests as they cross to the thread: every record's JSON end to end in one buffer
- * (transferred, not cloned), where the record ends, and its key and priority when it has them.
- * A thousand cloned strings or views cost the event loop more than copying their bytes into one
- * buffer (postMessage 4.7% of a bulk load's main thread; docs/benchmarks.md, machine F).
+ * A group as it crosses to the thread: every record's JSON end to end in one buffer (transferred,
+ * not cloned) and a few typed arrays saying where each record ends, how many records each request
+ * holds and which pipeline it is for; a request key, extra, keys and priorities only for the
+ * requests that have them. A thousand cloned strings or views cost the event loop more than
+ * copying their bytes into one buffer (postMessage 4.7% of a bulk load's main thread; machine F),
+ * and an object and a transferred buffer per request cost a group of single-lead POSTs the same
+ * way (docs/benchmarks.md, machine Y).
  */
-export interface PackedRequest {
-  readonly pipeline: string;
+export interface PackedGroup {
+  readonly json: Uint8Array;
+  /** Record i's JSON ends at byte ends[i]. */
+  readonly ends: Int32Array;
+  /** Request r holds the next counts[r] records. */
+  readonly counts: Int32Array;
+  /** Request r is for pipelines[pipelineOf[r]]. */
+  readonly pipelines: readonly string[];
+  readonly pipelineOf: Int32Array;
+  readonly details: readonly RequestDetails[];
+}
+
+/** What request `request` of a group carries beyond its records' JSON, when it carries any of it. */
+interface RequestDetails {
+  readonly request: number;
   readonly requestKey?: string;
   readonly extra?: unknown;
-  readonly json: Uint8Array;
-  readonly ends: Int32Array;
   readonly keys?: readonly (string | null)[];
   readonly priorities?: readonly (number | null)[];
 }
 
 export interface IngestCall {
-  readonly requests: readonly PackedRequest[];
+  readonly group: PackedGroup;
   readonly receivedAt: string;
 }
 
+/** Outcomes as they cross back: accepted and duplicates of request r at 2r and 2r + 1, and the replayed requests with their first answer's extra. */
 export interface IngestAnswer {
-  readonly outcomes: IngestOutcome[];
+  readonly counts: Int32Array;
+  readonly replays: readonly { readonly request: number; readonly extra?: unknown }[];
 }
 
 /**
  * API ingest requests committed on a thread of its own (ingest-worker.ts, with its own
  * connection to the same file). better-sqlite3 is synchronous: on the event loop, a group's
  * inserts and its commit's fsync stop the server from reading the next requests: a third of a
- * bulk POST's CPU. The store sends only large groups here (ingestThreadDefaults says why). A
- * thread that stopped is replaced on the next call.
+ * bulk POST's CPU, and the fsync left the loop idle a third of a single-lead load on a machine
+ * whose disk flushes slowly (docs/benchmarks.md, machine Y). A thread that stopped is replaced on
+ * the next call.
  */
 export class IngestThread {
   readonly #thread: RestartingThread<IngestCall, IngestAnswer>;
@@ -50,8 +67,15 @@ export class IngestThread {
 
   /** The outcomes, or the writer's error with its SQLite code, for the store to classify. */
   async requests(requests: readonly IngestRequest[], receivedAt: string): Promise<IngestOutcome[]> {
-    const packed = requests.map(pack);
-    return (await this.#thread.call({ requests: packed, receivedAt }, packed.map((p) => p.json.buffer as ArrayBuffer))).outcomes;
+    const group = pack(requests);
+    const { counts, replays } = await this.#thread.call({ group, receivedAt }, [group.json.buffer as ArrayBuffer]);
+    const outcomes: IngestOutcome[] = requests.map(({ extra }, r) => ({
+      accepted: counts[2 * r]!, duplicates: counts[2 * r + 1]!, replayed: false, ...(extra === undefined ? {} : { extra }),
+    }));
+    for (const { request, extra } of replays) {
+      outcomes[request] = { accepted: counts[2 * request]!, duplicates: counts[2 * request + 1]!, replayed: true, ...(extra === undefined ? {} : { extra }) };
+    }
+    return outcomes;
   }
 
   close(): Promise<void> {
@@ -60,8 +84,8 @@ export class IngestThread {
 }
 
 /** Only the stored JSON crosses: a record's parsed data would be cloned for nothing. */
-function pack(request: IngestRequest): PackedRequest {
-  const texts = request.records.map(inboxJson);
+function pack(requests: readonly IngestRequest[]): PackedGroup {
+  const texts = requests.flatMap((request) => request.records.map(inboxJson));
   // A buffer of its own, never a slice of Buffer's shared pool: it is transferred, which detaches it.
   const json = Buffer.allocUnsafeSlow(texts.reduce((sum, text) => sum + (typeof text === 'string' ? Buffer.byteLength(text) : text.length), 0));
   const ends = new Int32Array(texts.length);
@@ -74,25 +98,60 @@ function pack(request: IngestRequest): PackedRequest {
     }
     ends[i] = at;
   });
-  const { pipeline, requestKey, extra, records } = request;
-  return {
-    pipeline, json, ends, ...(requestKey === undefined ? {} : { requestKey }), ...(extra === undefined ? {} : { extra }),
-    ...(records.some((r) => r.key !== undefined) ? { keys: records.map((r) => r.key ?? null) } : {}),
-    ...(records.some((r) => r.priority !== undefined) ? { priorities: records.map((r) => r.priority ?? null) } : {}),
-  };
+  const pipelines: string[] = [];
+  const pipelineOf = new Int32Array(requests.length);
+  const counts = new Int32Array(requests.length);
+  const details: RequestDetails[] = [];
+  requests.forEach(({ pipeline, requestKey, extra, records }, r) => {
+    // A group's requests are mostly for one or two pipelines: the last one named is the likely one.
+    let p = pipelines.lastIndexOf(pipeline);
+    if (p === -1) p = pipelines.push(pipeline) - 1;
+    pipelineOf[r] = p;
+    counts[r] = records.length;
+    const keyed = records.some((record) => record.key !== undefined);
+    const prioritized = records.some((record) => record.priority !== undefined);
+    if (requestKey === undefined && extra === undefined && !keyed && !prioritized) return;
+    details.push({
+      request: r, ...(requestKey === undefined ? {} : { requestKey }), ...(extra === undefined ? {} : { extra }),
+      ...(keyed ? { keys: records.map((record) => record.key ?? null) } : {}),
+      ...(prioritized ? { priorities: records.map((record) => record.priority ?? null) } : {}),
+    });
+  });
+  return { json, ends, counts, pipelines, pipelineOf, details };
 }
 
-/** The thread's side of pack: each record's JSON a view of the one buffer. */
-export function unpack(packed: PackedRequest): IngestRequest {
-  const records: InboxInput[] = [];
+/** The thread's side of pack: the group's requests again, each record's JSON a view of the one buffer. */
+export function unpack(group: PackedGroup): IngestRequest[] {
+  const detailsOf = new Map(group.details.map((d) => [d.request, d]));
+  const requests: IngestRequest[] = [];
+  let record = 0;
   let start = 0;
-  for (let i = 0; i < packed.ends.length; i++) {
-    const end = packed.ends[i]!;
-    const key = packed.keys?.[i];
-    const priority = packed.priorities?.[i];
-    records.push({ json: packed.json.subarray(start, end), ...(key == null ? {} : { key }), ...(priority == null ? {} : { priority }) });
-    start = end;
-  }
-  const { pipeline, requestKey, extra } = packed;
-  return { pipeline, records, ...(requestKey === undefined ? {} : { requestKey }), ...(extra === undefined ? {} : { extra }) };
+  group.counts.forEach((count, r) => {
+    const details = detailsOf.get(r);
+    const records: InboxInput[] = [];
+    for (let i = 0; i < count; i++, record++) {
+      const end = group.ends[record]!;
+      const key = details?.keys?.[i];
+      const priority = details?.priorities?.[i];
+      records.push({ json: group.json.subarray(start, end), ...(key == null ? {} : { key }), ...(priority == null ? {} : { priority }) });
+      start = end;
+    }
+    requests.push({
+      pipeline: group.pipelines[group.pipelineOf[r]!]!, records,
+      ...(details?.requestKey === undefined ? {} : { requestKey: details.requestKey }), ...(details?.extra === undefined ? {} : { extra: details.extra }),
+    });
+  });
+  return requests;
+}
+
+/** The thread's answer: the outcomes of writes.requests in IngestAnswer's form. */
+export function answer(outcomes: readonly IngestOutcome[]): IngestAnswer {
+  const counts = new Int32Array(2 * outcomes.length);
+  const replays: { request: number; extra?: unknown }[] = [];
+  outcomes.forEach((outcome, r) => {
+    counts[2 * r] = outcome.accepted;
+    counts[2 * r + 1] = outcome.duplicates;
+    if (outcome.replayed) replays.push({ request: r, ...(outcome.extra === undefined ? {} : { extra: outcome.extra }) });
+  });
+  return { counts, replays };
 }

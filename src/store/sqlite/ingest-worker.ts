@@ -6,11 +6,11 @@
 import { workerData } from 'node:worker_threads';
 import { openConnection } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
-import { unpack, type IngestAnswer, type IngestCall, type IngestThreadSetup } from './ingest-thread.js';
+import { answer, unpack, type IngestAnswer, type IngestCall, type IngestThreadSetup } from './ingest-thread.js';
 import { answerCalls } from '../../core/threads.js';
 
 const setup = workerData as IngestThreadSetup;
 const writes = new InboxWrites(openConnection(setup.path, setup.options));
 
 // The store classifies a failure on the main thread: only the message and SQLite's code cross.
-answerCalls<IngestCall, IngestAnswer>(({ requests, receivedAt }) => ({ outcomes: writes.requests(requests.map(unpack), receivedAt) }));
+answerCalls<IngestCall, IngestAnswer>(({ group, receivedAt }) => answer(writes.requests(unpack(group), receivedAt)));

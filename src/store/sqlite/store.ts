@@ -33,12 +33,11 @@ const { deliveryColumns } = rows;
 
 export interface SqliteStoreOptions extends ConnectionOptions {
   /**
-   * Commit large ingestRequests groups (the API's group commits) on a thread of its own with its
-   * own connection, so the event loop goes on serving while their records are inserted and
-   * fsynced: groups of at least `minRecords` records (`lading serve` uses ingestThreadDefaults).
+   * Commit ingestRequests groups (the API's group commits) on a thread of its own with its own
+   * connection, so the event loop goes on serving while their records are inserted and fsynced.
    * Ignored for an in-memory database, which no thread can share.
    */
-  readonly ingestThread?: { readonly minRecords: number };
+  readonly ingestThread?: boolean;
   /**
    * Run the reconciliation (reports, SLAs) on a thread of its own with its own connection, so a
    * long-running process goes on serving while a large window is read (ReadThread). Ignored for
@@ -73,8 +72,8 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   }
   // After migrating: the threads' connections find the tables in place.
   const shared = path !== ':memory:' && !path.startsWith('file:');
-  if (options.ingestThread !== undefined && shared) {
-    store.commitIngestOn(options.ingestThread.minRecords, new IngestThread({ path, options: { synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs } }));
+  if (options.ingestThread === true && shared) {
+    store.commitIngestOn(new IngestThread({ path, options: { synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs } }));
   }
   if (options.readThread === true && shared) store.readOn(new ReadThread({ path, busyTimeoutMs: options.busyTimeoutMs }));
   return store;
@@ -111,16 +110,6 @@ interface ChunkRow { processed: number; succeeded: number; failed: number; warni
 const iso = (date: Date): string => date.toISOString();
 
 /**
- * What `lading serve` commits on the ingest thread: groups of 256 records or more. A small group's
- * insert is cheap, and committing it on the event loop batches the next requests for free (they
- * queue in the socket buffers meanwhile); the thread hop and the wake-ups it adds cost
- * single-record POSTs more than the commit they move (3,600 → 2,900 req/s when every group went
- * to the thread). A large group's inserts are CPU the thread takes off the loop (bulk NDJSON:
- * 49.5k → 58.2k records/s, medians of 3 alternating runs; docs/benchmarks.md).
- */
-export const ingestThreadDefaults = { minRecords: 256 } as const;
-
-/**
  * `SELECT id, data, received_at` read as arrays (better-sqlite3's raw mode): an object per row
  * cost a million-record batch 0.3–0.5 s more to read (1.3–1.5 s against 0.9–1.2 s on machine G).
  */
@@ -140,8 +129,6 @@ function toInboxRecords(rows: readonly InboxRow[]): InboxRecord[] {
   });
 }
 
-const recordsIn = (requests: readonly IngestRequest[]): number => requests.reduce((sum, request) => sum + request.records.length, 0);
-
 /** A parameter bound twice: SQLite's `? IS NULL OR col = ?` takes it once per placeholder. */
 const twice = <T>(value: T): [T, T] => [value, value];
 
@@ -155,10 +142,8 @@ export class SqliteStore implements Store {
   readonly #commitTransaction: Database.Transaction<(runId: string, commit: ChunkCommit) => void>;
   readonly #inbox: InboxWrites;
   #synchronous: number | undefined;
-  #ingestThread: { readonly minRecords: number; readonly thread: IngestThread } | undefined;
+  #ingestThread: IngestThread | undefined;
   #readThread: ReadThread | undefined;
-  /** ingestRequests calls on the ingest thread not yet answered. */
-  #onThread = 0;
   /** The store file's write-ahead log, which durable checkpoint commits fdatasync themselves; undefined in memory. */
   readonly #wal: WalSync | undefined;
 
@@ -178,9 +163,9 @@ export class SqliteStore implements Store {
     this.#readThread = thread;
   }
 
-  /** From now on ingestRequests commits groups of `minRecords` or more on `thread` (SqliteStoreOptions.ingestThread); close() ends it. */
-  commitIngestOn(minRecords: number, thread: IngestThread): void {
-    this.#ingestThread = { minRecords, thread };
+  /** From now on ingestRequests commits on `thread` (SqliteStoreOptions.ingestThread); close() ends it. */
+  commitIngestOn(thread: IngestThread): void {
+    this.#ingestThread = thread;
   }
 
   async migrate(): Promise<MigrationResult> {
@@ -196,7 +181,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.#ingestThread?.thread.close();
+    await this.#ingestThread?.close();
     this.#ingestThread = undefined;
     await this.#readThread?.close();
     this.#readThread = undefined;
@@ -958,19 +943,12 @@ export class SqliteStore implements Store {
   }
 
   async ingestRequests(requests: readonly IngestRequest[], at: Date): Promise<IngestOutcome[]> {
-    const offload = this.#ingestThread;
-    // While the thread holds a group, every group goes there after it: the thread commits them in
-    // the order they were sent, where a small group committed here at once would overtake it.
-    if (offload === undefined || (this.#onThread === 0 && recordsIn(requests) < offload.minRecords)) {
-      return this.#call('ingestRequests', () => this.#inbox.requests(requests, iso(at)));
-    }
-    this.#onThread++;
+    const thread = this.#ingestThread;
+    if (thread === undefined) return this.#call('ingestRequests', () => this.#inbox.requests(requests, iso(at)));
     try {
-      return await offload.thread.requests(requests, iso(at));
+      return await thread.requests(requests, iso(at));
     } catch (error) {
       throw classify(error, { ioCode: 'STORE_FAILED', doing: 'sqlite: ingestRequests' });
-    } finally {
-      this.#onThread--;
     }
   }
 
