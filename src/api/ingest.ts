@@ -30,52 +30,59 @@ interface Rejected {
 /**
  * A body's values (with their UTF-8 bytes when each came on its own, as an NDJSON line or as the
  * whole JSON body: a view of the body, which the store writes as it came), or why a line is not a
- * value: not UTF-8, or not JSON (NDJSON keeps going past a bad line). An NDJSON line's value may
- * hold only the fields the pipeline's checks read (see eachEntry).
+ * value: not UTF-8, or not JSON (NDJSON keeps going past a bad line). A value that came on its own
+ * may hold only the fields the pipeline's checks read (see eachEntry).
  */
 type Entry = { readonly value: unknown; readonly json?: Uint8Array } | { readonly malformed: string } | { readonly badEncoding: true };
 
-/** An application/json body: what it parsed to, and its bytes after any byte order mark. */
-interface JsonBody {
-  readonly value: unknown;
-  readonly bytes: Uint8Array;
+/**
+ * An application/json body's bytes after any byte order mark, kept so that a body holding one
+ * record is stored as it was sent instead of as the JSON.stringify of what it parsed to. A body
+ * that is not UTF-8 is refused rather than stored with U+FFFD in place of its bad bytes.
+ */
+function jsonBodyBytes(body: Buffer): Buffer {
+  if (body.length === 0) throw ladingError('API_BAD_REQUEST', 'the body is empty: send a JSON object, an array of them, or NDJSON');
+  if (!isUtf8(body)) throw ladingError('API_BAD_REQUEST', 'the body is not valid UTF-8');
+  return body.subarray(utf8BomLength(body));
 }
 
 /** As fastify's own JSON parser: `__proto__` and `constructor.prototype` keys refuse the body. */
 const jsonParseOptions = { protoAction: 'error', constructorAction: 'error' } as const;
 
-/**
- * Reads an application/json body as fastify's own parser does (secure-json-parse), keeping its
- * bytes, so that a body holding one record is stored as it was sent instead of as the
- * JSON.stringify of what it parsed to. A body that is not UTF-8 is refused rather than stored
- * with U+FFFD in place of its bad bytes.
- */
-function parseJsonBody(body: Buffer): JsonBody {
-  if (body.length === 0) throw ladingError('API_BAD_REQUEST', 'the body is empty: send a JSON object, an array of them, or NDJSON');
-  if (!isUtf8(body)) throw ladingError('API_BAD_REQUEST', 'the body is not valid UTF-8');
-  const bytes = body.subarray(utf8BomLength(body));
+/** Parses an application/json body as fastify's own parser does (secure-json-parse). */
+function parseJsonBody(bytes: Buffer): unknown {
   try {
-    return { value: secureJsonParse(bytes.toString('utf8'), null, jsonParseOptions) as unknown, bytes };
+    return secureJsonParse(bytes.toString('utf8'), null, jsonParseOptions) as unknown;
   } catch (error) {
     throw ladingError('API_BAD_REQUEST', `the body is not valid JSON: ${(error as Error).message}`);
   }
 }
 
 /**
+ * Whether a JSON text may hold a key secure-json-parse refuses: `__proto__` or `constructor`,
+ * written out or spelled with escapes. Only a body without any of them is read by the field
+ * reader, which never looks at keys below the top level: for it, secure-json-parse is JSON.parse.
+ */
+const mayHoldForbiddenKey = (bytes: Buffer): boolean => bytes.includes(0x5c) || bytes.includes('__proto__') || bytes.includes('constructor');
+
+/**
  * Hands each entry of a body to `each` in order, as soon as it is parsed: a record validated at
  * once is garbage before the next is parsed, where a list of all 1,000 parsed records of a bulk
  * request outlived several young-generation collections (GC 18.7% → 11.4% of the event loop,
- * NDJSON requests/s +13%; docs/benchmarks.md). An NDJSON line's value is only the fields `fields`
- * reads from its bytes, where it can (core/json-fields.ts); JSON.parse of its text otherwise.
+ * NDJSON requests/s +13%; docs/benchmarks.md). An NDJSON line's value, and a lone JSON object's,
+ * is only the fields `fields` reads from its bytes, where it can (core/json-fields.ts); the line's
+ * JSON.parse, the body's secure-json-parse otherwise.
  */
-function eachEntry(body: unknown, ndjson: boolean, fields: JsonFieldReader, each: (entry: Entry, index: number) => void): void {
+function eachEntry(bytes: Buffer, ndjson: boolean, fields: JsonFieldReader, each: (entry: Entry, index: number) => void): void {
   if (!ndjson) {
-    const { value, bytes } = body as JsonBody;
+    // A lone object is read as an NDJSON line is (a single-lead POST: 1.84 against 3.14 us a lead
+    // on machine X; docs/benchmarks.md); an array, or a body that may hold a refused key, is parsed.
+    const read = mayHoldForbiddenKey(bytes) ? undefined : fields.read(bytes, 0, bytes.length);
+    const value = read ?? parseJsonBody(bytes);
     if (Array.isArray(value)) value.forEach((item: unknown, index) => each({ value: item }, index));
     else each({ value, json: bytes }, 0);
     return;
   }
-  const bytes = body as Buffer;
   // Checked per line only when the body as a whole is not UTF-8: one pass over the bytes otherwise.
   const utf8 = isUtf8(bytes);
   let index = 0;
@@ -128,14 +135,14 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   // This scope's JSON bodies only: the other routes keep fastify's parser.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
-    let parsed: JsonBody;
+    let bytes: Buffer;
     try {
-      parsed = parseJsonBody(body as Buffer);
+      bytes = jsonBodyBytes(body as Buffer);
     } catch (error) {
       done(error as Error, undefined);
       return;
     }
-    done(null, parsed);
+    done(null, bytes);
   });
   /** Per pipeline: its validator, and the top-level fields that and its key field read from a record. */
   const checkers = new Map<string, { validate: Validator; fields: JsonFieldReader }>();
@@ -193,7 +200,7 @@ export async function ingestRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     const { validate, fields } = checkerOf(pipeline);
     const records: InboxInput[] = [];
     const rejected: Rejected[] = [];
-    eachEntry(request.body, ndjson, fields, (entry, index) => {
+    eachEntry(request.body as Buffer, ndjson, fields, (entry, index) => {
       if ('badEncoding' in entry) {
         rejected.push({ index, reasons: [{ field: null, code: 'SOURCE_BAD_ENCODING', message: `record ${index} is not valid UTF-8` }] });
         return;
