@@ -9,24 +9,21 @@ export interface IngestThreadSetup {
 }
 
 /**
- * A group as it crosses to the thread: every record's JSON end to end in one buffer (transferred,
- * not cloned) and a few typed arrays saying where each record ends, how many records each request
- * holds and which pipeline it is for; a request key, extra, keys and priorities only for the
- * requests that have them. A thousand cloned strings or views cost the event loop more than
- * copying their bytes into one buffer (postMessage 4.7% of a bulk load's main thread; machine F),
- * and an object and a transferred buffer per request cost a group of single-lead POSTs the same
- * way (docs/benchmarks.md, machine Y).
+ * A group as it crosses to the thread: one transferred buffer holding every record's JSON end to
+ * end and, from byte `index` on (a multiple of 4), 32-bit integers: where each record's JSON ends,
+ * then each request's record count and pipeline (into `pipelines`); a request key, extra, keys and
+ * priorities only for the requests that carry them. A thousand cloned strings or views cost the
+ * event loop more than copying their bytes into one buffer (postMessage 4.7% of a bulk load's
+ * main thread; machine F), and every buffer a message carries costs it 1.5–2.5 us: an object and
+ * a buffer a request, then five buffers a group, cost single-lead POSTs (docs/benchmarks.md, machine Y).
  */
 export interface PackedGroup {
-  readonly json: Uint8Array;
-  /** Record i's JSON ends at byte ends[i]. */
-  readonly ends: Int32Array;
-  /** Request r holds the next counts[r] records. */
-  readonly counts: Int32Array;
-  /** Request r is for pipelines[pipelineOf[r]]. */
+  readonly buffer: ArrayBuffer;
+  readonly index: number;
+  readonly records: number;
+  readonly requests: number;
   readonly pipelines: readonly string[];
-  readonly pipelineOf: Int32Array;
-  readonly details: readonly RequestDetails[];
+  readonly details?: readonly RequestDetails[];
 }
 
 /** What request `request` of a group carries beyond its records' JSON, when it carries any of it. */
@@ -43,10 +40,14 @@ export interface IngestCall {
   readonly receivedAt: string;
 }
 
-/** Outcomes as they cross back: accepted and duplicates of request r at 2r and 2r + 1, and the replayed requests with their first answer's extra. */
+/**
+ * Outcomes as they cross back: accepted and duplicates of request r at 2r and 2r + 1, and the
+ * replayed requests with their first answer's extra; neither when every request stored all its
+ * records (single-lead POSTs without keys), which is then all the answer says.
+ */
 export interface IngestAnswer {
-  readonly counts: Int32Array;
-  readonly replays: readonly { readonly request: number; readonly extra?: unknown }[];
+  readonly counts?: Int32Array;
+  readonly replays?: readonly { readonly request: number; readonly extra?: unknown }[];
 }
 
 /**
@@ -68,14 +69,16 @@ export class IngestThread {
   /** The outcomes, or the writer's error with its SQLite code, for the store to classify. */
   async requests(requests: readonly IngestRequest[], receivedAt: string): Promise<IngestOutcome[]> {
     const group = pack(requests);
-    const { counts, replays } = await this.#thread.call({ group, receivedAt }, [group.json.buffer as ArrayBuffer]);
-    const outcomes: IngestOutcome[] = requests.map(({ extra }, r) => ({
-      accepted: counts[2 * r]!, duplicates: counts[2 * r + 1]!, replayed: false, ...(extra === undefined ? {} : { extra }),
-    }));
-    for (const { request, extra } of replays) {
-      outcomes[request] = { accepted: counts[2 * request]!, duplicates: counts[2 * request + 1]!, replayed: true, ...(extra === undefined ? {} : { extra }) };
-    }
-    return outcomes;
+    const { counts, replays = [] } = await this.#thread.call({ group, receivedAt }, [group.buffer]);
+    const replayed = new Map(replays.map(({ request, extra }) => [request, extra]));
+    return requests.map((request, r) => {
+      // A replay answers with the first request's extra, anything else with its own.
+      const extra = replayed.has(r) ? replayed.get(r) : request.extra;
+      return {
+        accepted: counts === undefined ? request.records.length : counts[2 * r]!, duplicates: counts === undefined ? 0 : counts[2 * r + 1]!,
+        replayed: replayed.has(r), ...(extra === undefined ? {} : { extra }),
+      };
+    });
   }
 
   close(): Promise<void> {
@@ -86,9 +89,12 @@ export class IngestThread {
 /** Only the stored JSON crosses: a record's parsed data would be cloned for nothing. */
 function pack(requests: readonly IngestRequest[]): PackedGroup {
   const texts = requests.flatMap((request) => request.records.map(inboxJson));
+  const bytes = texts.reduce((sum, text) => sum + (typeof text === 'string' ? Buffer.byteLength(text) : text.length), 0);
+  const index = Math.ceil(bytes / 4) * 4;
   // A buffer of its own, never a slice of Buffer's shared pool: it is transferred, which detaches it.
-  const json = Buffer.allocUnsafeSlow(texts.reduce((sum, text) => sum + (typeof text === 'string' ? Buffer.byteLength(text) : text.length), 0));
-  const ends = new Int32Array(texts.length);
+  const buffer = new ArrayBuffer(index + 4 * (texts.length + 2 * requests.length));
+  const json = Buffer.from(buffer, 0, bytes);
+  const ints = new Int32Array(buffer, index);
   let at = 0;
   texts.forEach((text, i) => {
     if (typeof text === 'string') at += json.write(text, at);
@@ -96,18 +102,16 @@ function pack(requests: readonly IngestRequest[]): PackedGroup {
       json.set(text, at);
       at += text.length;
     }
-    ends[i] = at;
+    ints[i] = at;
   });
   const pipelines: string[] = [];
-  const pipelineOf = new Int32Array(requests.length);
-  const counts = new Int32Array(requests.length);
   const details: RequestDetails[] = [];
   requests.forEach(({ pipeline, requestKey, extra, records }, r) => {
     // A group's requests are mostly for one or two pipelines: the last one named is the likely one.
     let p = pipelines.lastIndexOf(pipeline);
     if (p === -1) p = pipelines.push(pipeline) - 1;
-    pipelineOf[r] = p;
-    counts[r] = records.length;
+    ints[texts.length + 2 * r] = records.length;
+    ints[texts.length + 2 * r + 1] = p;
     const keyed = records.some((record) => record.key !== undefined);
     const prioritized = records.some((record) => record.priority !== undefined);
     if (requestKey === undefined && extra === undefined && !keyed && !prioritized) return;
@@ -117,35 +121,38 @@ function pack(requests: readonly IngestRequest[]): PackedGroup {
       ...(prioritized ? { priorities: records.map((record) => record.priority ?? null) } : {}),
     });
   });
-  return { json, ends, counts, pipelines, pipelineOf, details };
+  return { buffer, index, records: texts.length, requests: requests.length, pipelines, ...(details.length === 0 ? {} : { details }) };
 }
 
 /** The thread's side of pack: the group's requests again, each record's JSON a view of the one buffer. */
 export function unpack(group: PackedGroup): IngestRequest[] {
-  const detailsOf = new Map(group.details.map((d) => [d.request, d]));
+  const json = Buffer.from(group.buffer, 0, group.index);
+  const ints = new Int32Array(group.buffer, group.index, group.records + 2 * group.requests);
+  const detailsOf = new Map(group.details?.map((d) => [d.request, d]));
   const requests: IngestRequest[] = [];
   let record = 0;
   let start = 0;
-  group.counts.forEach((count, r) => {
+  for (let r = 0; r < group.requests; r++) {
     const details = detailsOf.get(r);
     const records: InboxInput[] = [];
-    for (let i = 0; i < count; i++, record++) {
-      const end = group.ends[record]!;
+    for (let i = 0, count = ints[group.records + 2 * r]!; i < count; i++, record++) {
+      const end = ints[record]!;
       const key = details?.keys?.[i];
       const priority = details?.priorities?.[i];
-      records.push({ json: group.json.subarray(start, end), ...(key == null ? {} : { key }), ...(priority == null ? {} : { priority }) });
+      records.push({ json: json.subarray(start, end), ...(key == null ? {} : { key }), ...(priority == null ? {} : { priority }) });
       start = end;
     }
     requests.push({
-      pipeline: group.pipelines[group.pipelineOf[r]!]!, records,
+      pipeline: group.pipelines[ints[group.records + 2 * r + 1]!]!, records,
       ...(details?.requestKey === undefined ? {} : { requestKey: details.requestKey }), ...(details?.extra === undefined ? {} : { extra: details.extra }),
     });
-  });
+  }
   return requests;
 }
 
-/** The thread's answer: the outcomes of writes.requests in IngestAnswer's form. */
-export function answer(outcomes: readonly IngestOutcome[]): IngestAnswer {
+/** The thread's answer to `requests`: the outcomes of writes.requests in IngestAnswer's form. */
+export function answer(requests: readonly IngestRequest[], outcomes: readonly IngestOutcome[]): IngestAnswer {
+  if (outcomes.every((o, r) => !o.replayed && o.duplicates === 0 && o.accepted === requests[r]!.records.length)) return {};
   const counts = new Int32Array(2 * outcomes.length);
   const replays: { request: number; extra?: unknown }[] = [];
   outcomes.forEach((outcome, r) => {
@@ -153,5 +160,5 @@ export function answer(outcomes: readonly IngestOutcome[]): IngestAnswer {
     counts[2 * r + 1] = outcome.duplicates;
     if (outcome.replayed) replays.push({ request: r, ...(outcome.extra === undefined ? {} : { extra: outcome.extra }) });
   });
-  return { counts, replays };
+  return { counts, ...(replays.length === 0 ? {} : { replays }) };
 }

@@ -13,4 +13,7 @@ const setup = workerData as IngestThreadSetup;
 const writes = new InboxWrites(openConnection(setup.path, setup.options));
 
 // The store classifies a failure on the main thread: only the message and SQLite's code cross.
-answerCalls<IngestCall, IngestAnswer>(({ group, receivedAt }) => answer(writes.requests(unpack(group), receivedAt)));
+answerCalls<IngestCall, IngestAnswer>(({ group, receivedAt }) => {
+  const requests = unpack(group);
+  return answer(requests, writes.requests(requests, receivedAt));
+});
