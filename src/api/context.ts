@@ -49,12 +49,28 @@ declare module 'fastify' {
   }
 }
 
-/** An onRequest hook: authenticates the key, then checks the scope the request needs (none: any valid key). Runs before the body is read. */
+/**
+ * An onRequest hook: authenticates the key, then checks the scope the request needs (none: any
+ * valid key). Runs before the body is read. Callback-style, so that a remembered key costs no
+ * promise and no turn of the microtask queue (single-lead POSTs; docs/benchmarks.md, machine Y).
+ */
 export function guard(ctx: ApiContext, scope?: (request: FastifyRequest) => string) {
-  return async (request: FastifyRequest): Promise<void> => {
-    const principal = await ctx.keys.authenticate(request);
+  const admit = (request: FastifyRequest, principal: Principal): void => {
     if (scope !== undefined) requireScope(principal, scope(request));
     request.principal = principal;
+  };
+  return (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+    let found: Principal | Promise<Principal>;
+    try {
+      found = ctx.keys.authenticate(request);
+      if (!(found instanceof Promise)) admit(request, found);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    // done outside the try: what it runs next (the route) must not come back here as our error.
+    if (found instanceof Promise) found.then((principal) => admit(request, principal)).then(() => done(), (error: Error) => done(error));
+    else done();
   };
 }
 

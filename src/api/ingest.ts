@@ -63,7 +63,8 @@ function parseJsonBody(bytes: Buffer): unknown {
  * written out or spelled with escapes. Only a body without any of them is read by the field
  * reader, which never looks at keys below the top level: for it, secure-json-parse is JSON.parse.
  */
-const mayHoldForbiddenKey = (bytes: Buffer): boolean => bytes.includes(0x5c) || bytes.includes('__proto__') || bytes.includes('constructor');
+const forbiddenKeys = [Buffer.from('__proto__'), Buffer.from('constructor')];
+const mayHoldForbiddenKey = (bytes: Buffer): boolean => bytes.includes(0x5c) || forbiddenKeys.some((key) => bytes.includes(key));
 
 /**
  * Hands each entry of a body to `each` in order, as soon as it is parsed: a record validated at
