@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { parentPort, Worker } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
 /**
  * The compiled module for a module of src/ run by tsx (the tests): Node 20 runs no TypeScript in
@@ -25,6 +25,11 @@ interface ThreadError {
 /** What a worker answers (answerCalls) when its handler threw. */
 type Failed = { readonly error: ThreadError };
 
+function failed(error: unknown): Failed {
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  return { error: { message: String(message ?? error), ...(typeof code === 'string' ? { code } : {}) } };
+}
+
 /**
  * A worker's side of RestartingThread: answers each call with `answer(call)`, or with the error it
  * threw, as its message and code only (the caller classifies it on its own thread).
@@ -35,10 +40,30 @@ export function answerCalls<Call extends object, Answer extends object>(answer: 
     try {
       reply = { id, ...answer(call as Call) };
     } catch (error) {
-      const { message, code } = error as { message?: unknown; code?: unknown };
-      reply = { id, error: { message: String(message ?? error), ...(typeof code === 'string' ? { code } : {}) } };
+      reply = { id, ...failed(error) };
     }
     parentPort!.postMessage(reply);
+  });
+}
+
+/**
+ * answerCalls for calls that are cheaper done together: `answer` is given the call just read and
+ * every call already waiting behind it, in the order they were posted, and returns an answer for
+ * each; when it throws, every one of them fails with that error.
+ */
+export function answerWaitingCalls<Call extends object, Answer extends object>(answer: (calls: Call[]) => Answer[]): void {
+  const port = parentPort!;
+  port.on('message', (first: Called<Call>) => {
+    const calls = [first];
+    for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) calls.push(next.message as Called<Call>);
+    let replies: Called<Answer | Failed>[];
+    try {
+      const answers = answer(calls.map(({ id: _id, ...call }) => call as Call));
+      replies = calls.map(({ id }, i) => ({ id, ...answers[i]! }));
+    } catch (error) {
+      replies = calls.map(({ id }) => ({ id, ...failed(error) }));
+    }
+    for (const reply of replies) port.postMessage(reply);
   });
 }
 

@@ -336,17 +336,28 @@ describe('SqliteStore on a shared file', () => {
     }
   });
 
-  test('a group handed to the ingest thread while it holds another is committed after it, not before', async () => {
+  test('groups handed to the ingest thread while it holds others are committed in the order they were sent, each answered as its own', async () => {
     const store = await openSqliteStore(path, { ingestThread: true });
     try {
-      assert.equal(store.ingestDepth, 2, 'the API may hand over the next group before the first is answered');
-      const large = { pipeline: 'order', requestKey: 'k', records: [{ data: { n: 1 } }, { data: { n: 2 } }] };
-      const small = { pipeline: 'order', requestKey: 'k', records: [{ data: { n: 3 } }] };
-      // Committed first, the small group would store its record and the large one would be the replay.
-      const [first, second] = await Promise.all([store.ingestRequests([large], new Date(0)), store.ingestRequests([small], new Date(0))]);
-      assert.deepEqual(first, [{ accepted: 2, duplicates: 0, replayed: false }]);
-      assert.deepEqual(second, [{ accepted: 2, duplicates: 0, replayed: true }]);
-      assert.equal((await store.inboxStats('order')).pending, 2);
+      assert.equal(store.ingestDepth, 4, 'the API may hand over the next groups before the first is answered');
+      const large = { pipeline: 'order', requestKey: 'k', extra: ['first'], records: [{ data: { n: 1 } }, { data: { n: 2 } }] };
+      const small = { pipeline: 'order', requestKey: 'k', extra: ['again'], records: [{ data: { n: 3 } }] };
+      const keyed = { pipeline: 'order', records: [{ data: { n: 4 }, key: 'four' }, { data: { n: 5 }, key: 'four' }] };
+      const plain = { pipeline: 'order-b', records: [{ json: '{"n":6}' }] };
+      // Committed first, the small group would store its record and the large one would be the
+      // replay; the thread may take the later groups together into one transaction, or not.
+      const answers = await Promise.all([
+        store.ingestRequests([large], new Date(0)), store.ingestRequests([small], new Date(1)),
+        store.ingestRequests([keyed, plain], new Date(2)), store.ingestRequests([plain], new Date(3)),
+      ]);
+      assert.deepEqual(answers, [
+        [{ accepted: 2, duplicates: 0, replayed: false, extra: ['first'] }],
+        [{ accepted: 2, duplicates: 0, replayed: true, extra: ['first'] }],
+        [{ accepted: 1, duplicates: 1, replayed: false }, { accepted: 1, duplicates: 0, replayed: false }],
+        [{ accepted: 1, duplicates: 0, replayed: false }],
+      ]);
+      assert.equal((await store.inboxStats('order')).pending, 3);
+      assert.equal((await store.inboxStats('order-b')).pending, 2);
     } finally {
       await store.close();
     }

@@ -935,11 +935,12 @@ export class SqliteStore implements Store {
   // ── API: group-committed ingest requests, keys ───────────────────────────────────────────────
 
   /**
-   * With the ingest thread, a group may go to it while the previous one is still being committed
-   * there: the event loop prepares the next group meanwhile instead of waiting (ingestDepth).
+   * With the ingest thread, up to four groups may go to it while it is still committing: the event
+   * loop hands over each turn's group instead of waiting, and the thread commits all that waits
+   * for it in one transaction (ingest-worker.ts).
    */
   get ingestDepth(): number {
-    return this.#ingestThread === undefined ? 1 : 2;
+    return this.#ingestThread === undefined ? 1 : 4;
   }
 
   async ingestRequests(requests: readonly IngestRequest[], at: Date): Promise<IngestOutcome[]> {
