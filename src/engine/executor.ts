@@ -4,7 +4,7 @@ import type { ExecutionConfig } from '../config/execution.js';
 import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import type { ChunkContext, RecordSink } from '../sinks/types.js';
-import type { Attempt, ItemErrorRecord, RunControl, Store } from '../store/types.js';
+import type { Attempt, ChunkCommit, ItemErrorRecord, RunControl, Store } from '../store/types.js';
 import { judgeChunk } from './breaker.js';
 import { readAhead } from './read-ahead.js';
 import type { Processed } from '../transform/process.js';
@@ -279,53 +279,50 @@ export class Executor {
     return result;
   }
 
-  /** Commits settled chunks in index order, one transaction each. */
+  /**
+   * Commits settled chunks in index order. The chunks settled in order by the time a commit starts
+   * go in one transaction (commitChunks), each with its own checkpoint: while one commit waits for
+   * the disk, those settling behind it are committed together by the next (1M leads through a
+   * no-op handler in threads: 1.79 → 1.67 s on SQLite, 2.18 → 2.15 s on PostgreSQL, medians of 5
+   * alternating runs; docs/benchmarks.md, machine Y).
+   */
   private enqueueCommits(): Promise<void> {
     this.commits = this.commits.then(async () => {
       while (this.settled.has(this.nextCommit)) {
-        const index = this.nextCommit;
-        await this.commit(index, this.settled.get(index)!);
-        this.settled.delete(index);
-        this.nextCommit++;
+        const batch: [number, SettledChunk][] = [];
+        for (let index = this.nextCommit; this.settled.has(index); index++) batch.push([index, this.settled.get(index)!]);
+        await this.commit(batch);
+        for (const [index] of batch) this.settled.delete(index);
+        this.nextCommit += batch.length;
       }
     });
     return this.commits;
   }
 
-  private async commit(index: number, chunk: SettledChunk): Promise<void> {
+  private async commit(batch: readonly (readonly [number, SettledChunk])[]): Promise<void> {
     const { deps } = this;
     const at = deps.clock.now();
-    const errors: ItemErrorRecord[] = [];
-    // Most chunks have neither: no walk over their items then.
-    if (chunk.items !== undefined) {
-      for (const item of chunk.items) {
-        const failure = chunk.failures.get(item.id);
-        const warnings = chunk.warnings.get(item.id);
-        if (!failure && !warnings) continue;
-        const location = item.origin?.file && item.origin.line ? `${item.origin.file}:${item.origin.line}` : null;
-        const base = { itemId: item.id, seq: item.seq, chunkIndex: index, location };
-        if (failure) {
-          errors.push(record(base, failure.error, 'block', failure.attempts, { payload: item.unparsed ? parseUnparsed(item).data : item.data, history: failure.history }));
-          for (const more of failure.more ?? []) errors.push(record(base, more, 'block', 1, { detail: true }));
-        }
-        for (const warning of warnings ?? []) errors.push(record(base, warning, 'warn', 1, {}));
-      }
-    }
-    const warned = chunk.warnings.size;
-    const durationMs = Date.now() - chunk.startedAt;
-    const delta = { processed: chunk.count, failed: chunk.failures.size, succeeded: chunk.count - chunk.failures.size, warnings: warned };
-    const { last } = chunk;
     // An ordered sink's run starts again from the first item when resumed, so its checkpoints need no fsync each.
     const durable = deps.sink.ordering === 'ordered' ? { durable: false } : {};
-    await deps.store.commitChunk(deps.runId, { index, lastSeq: last.seq, ...(last.position === undefined ? {} : { lastPosition: last.position }), ...delta, errors, at, durationMs, ...durable });
-    this.counts.processed += delta.processed;
-    this.counts.failed += delta.failed;
-    this.counts.succeeded += delta.succeeded;
-    this.counts.warnings += delta.warnings;
-    this.counts.retries += chunk.retries;
-    this.checkpoint = { chunkIndex: index, processed: this.counts.processed, at };
-    deps.onChunk({ index, counts: { ...this.counts }, durationMs });
-    this.judge(chunk.sent, chunk.failedAtSink);
+    const commits = batch.map(([index, chunk]): ChunkCommit => {
+      const { last } = chunk;
+      return {
+        index, lastSeq: last.seq, ...(last.position === undefined ? {} : { lastPosition: last.position }), ...delta(chunk),
+        errors: errorsOf(index, chunk), at, durationMs: Date.now() - chunk.startedAt, ...durable,
+      };
+    });
+    await deps.store.commitChunks(deps.runId, commits);
+    for (const [i, [index, chunk]] of batch.entries()) {
+      const { processed, failed, succeeded, warnings } = commits[i]!;
+      this.counts.processed += processed;
+      this.counts.failed += failed;
+      this.counts.succeeded += succeeded;
+      this.counts.warnings += warnings;
+      this.counts.retries += chunk.retries;
+      this.checkpoint = { chunkIndex: index, processed: this.counts.processed, at };
+      deps.onChunk({ index, counts: { ...this.counts }, durationMs: commits[i]!.durationMs! });
+      this.judge(chunk.sent, chunk.failedAtSink);
+    }
   }
 
   /** After each commit: the circuit breaker on this chunk, the failure threshold on the run so far. */
@@ -343,6 +340,30 @@ export class Executor {
       this.stop ??= ladingError('RUN_FAILURE_THRESHOLD', `${failed} of ${processed} items failed (${(100 * failed / processed).toFixed(1)}%), over execution.failure_threshold ${execution.failure_threshold}`);
     }
   }
+}
+
+/** A settled chunk's counts as its commit adds them to the run's. */
+function delta(chunk: SettledChunk): Pick<ChunkCommit, 'processed' | 'succeeded' | 'failed' | 'warnings'> {
+  return { processed: chunk.count, failed: chunk.failures.size, succeeded: chunk.count - chunk.failures.size, warnings: chunk.warnings.size };
+}
+
+/** A settled chunk's item failures and warnings as its commit records them; most chunks have neither, and no walk over their items. */
+function errorsOf(index: number, chunk: SettledChunk): ItemErrorRecord[] {
+  const errors: ItemErrorRecord[] = [];
+  if (chunk.items === undefined) return errors;
+  for (const item of chunk.items) {
+    const failure = chunk.failures.get(item.id);
+    const warnings = chunk.warnings.get(item.id);
+    if (!failure && !warnings) continue;
+    const location = item.origin?.file && item.origin.line ? `${item.origin.file}:${item.origin.line}` : null;
+    const base = { itemId: item.id, seq: item.seq, chunkIndex: index, location };
+    if (failure) {
+      errors.push(record(base, failure.error, 'block', failure.attempts, { payload: item.unparsed ? parseUnparsed(item).data : item.data, history: failure.history }));
+      for (const more of failure.more ?? []) errors.push(record(base, more, 'block', 1, { detail: true }));
+    }
+    for (const warning of warnings ?? []) errors.push(record(base, warning, 'warn', 1, {}));
+  }
+  return errors;
 }
 
 function record(

@@ -283,6 +283,10 @@ function fencedStore(store: Store, lease: ChunkLease, leaseMs: number, finish: (
     commitChunk: async (_runId, commit) => {
       state.last = (await store.commitLeasedChunk(lease.token, commit)).last;
     },
+    // Each checks the lease in a transaction of its own, as commitChunk does.
+    commitChunks: async (_runId, commits) => {
+      for (const commit of commits) state.last = (await store.commitLeasedChunk(lease.token, commit)).last;
+    },
     heartbeat: (_runId, _owner, at) => store.extendLease(lease.token, leaseMs, at),
     finishRun: (_runId, report) => finish(report),
   };

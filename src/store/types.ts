@@ -139,6 +139,12 @@ export interface RunStore {
   createRun(spec: RunSpec & { readonly id: string; readonly createdAt: Date; readonly batchId: string | null }): Promise<RunRecord>;
   /** Records one chunk in one transaction: checkpoint, counters, item errors. */
   commitChunk(runId: string, commit: ChunkCommit): Promise<void>;
+  /**
+   * Records chunks of one run in one transaction, in the order given, as commitChunk would one
+   * after another: all of them or none, and one wait for the disk. Durable unless every one of
+   * them is `durable: false`.
+   */
+  commitChunks(runId: string, commits: readonly ChunkCommit[]): Promise<void>;
   finishRun(runId: string, report: RunReport): Promise<void>;
   getRun(id: string): Promise<RunRecord | null>;
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;

@@ -437,6 +437,30 @@ export function describeStore(name: string, factory: () => Promise<StoreFixture>
         assert.deepEqual(run?.lastCheckpoint, { chunkIndex: 1, seq: 150, processed: 150, at: at(2) });
       });
 
+      test('commitChunks records several chunks in one transaction as commitChunk would one by one, or none of them', async () => {
+        await createRun('run_1', at(0));
+        await store.commitChunks('run_1', [
+          { index: 0, lastSeq: 10, processed: 10, succeeded: 9, failed: 1, warnings: 0, errors: [itemError(3)], at: at(1) },
+          { index: 2, lastSeq: 30, processed: 10, succeeded: 10, failed: 0, warnings: 2, errors: [], at: at(1), durable: false },
+          { index: 1, lastSeq: 20, processed: 10, succeeded: 10, failed: 0, warnings: 0, errors: [], at: at(1) },
+        ]);
+        const run = await store.getRun('run_1');
+        assert.deepEqual([run?.processed, run?.succeeded, run?.failed, run?.warnings], [30, 29, 1, 2]);
+        // Chunk 2 went before chunk 1, as under concurrency: its checkpoint counts what was committed by then.
+        assert.deepEqual(run?.lastCheckpoint, { chunkIndex: 2, seq: 30, processed: 20, at: at(1) });
+        assert.deepEqual((await store.listChunks('run_1')).map((c) => c.index), [0, 1, 2]);
+        assert.deepEqual((await store.listItemErrors('run_1')).map((e) => e.seq), [3]);
+        // The second cannot be written (its error's payload is not JSON): the first is not kept either.
+        await assert.rejects(store.commitChunks('run_1', [
+          { index: 3, lastSeq: 40, processed: 10, succeeded: 10, failed: 0, warnings: 0, errors: [], at: at(2) },
+          { index: 4, lastSeq: 50, processed: 10, succeeded: 9, failed: 1, warnings: 0, errors: [itemError(45, { payload: { n: 1n } })], at: at(2) },
+        ]));
+        assert.deepEqual((await store.getRun('run_1'))?.processed, 30);
+        assert.deepEqual((await store.listChunks('run_1')).map((c) => c.index), [0, 1, 2]);
+        await store.commitChunks('run_1', []);
+        assert.deepEqual((await store.getRun('run_1'))?.lastCheckpoint?.chunkIndex, 2);
+      });
+
       test('committing the same chunk again replaces it instead of counting it twice', async () => {
         await createRun('run_1', at(0));
         await store.commitChunk('run_1', { index: 0, lastSeq: 10, processed: 10, succeeded: 9, failed: 1, warnings: 0, errors: [itemError(3)], at: at(1) });

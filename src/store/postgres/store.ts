@@ -332,6 +332,19 @@ export class PostgresStore implements Store {
     await this.#call('commitChunk', () => commitChunk(this.#pool, runId, commit));
   }
 
+  async commitChunks(runId: string, commits: readonly ChunkCommit[]): Promise<void> {
+    // One chunk: its statement is its transaction, one round trip. Several: a round trip each and
+    // one WAL flush for all, durable when any of them must be (the relaxed statement would relax them all).
+    if (commits.length <= 1) {
+      if (commits[0] !== undefined) await this.commitChunk(runId, commits[0]);
+      return;
+    }
+    const durable = commits.some((commit) => commit.durable !== false);
+    await this.#transaction('commitChunks', async (client) => {
+      for (const commit of commits) await commitChunk(client, runId, durable ? { ...commit, durable: true } : commit);
+    });
+  }
+
   async finishRun(runId: string, report: RunReport): Promise<void> {
     await this.#call('finishRun', () => finishRun(this.#pool, runId, report));
   }

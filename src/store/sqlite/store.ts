@@ -139,7 +139,7 @@ export class SqliteStore implements Store {
   readonly #now: (() => Date) | undefined;
   readonly #stmt: (sql: string) => Database.Statement;
   /** commitChunk's transaction, made once: better-sqlite3 builds a wrapper for every db.transaction() (with db.pragma(), which prepares its statement each call: ~2% of a 1M no-op run). */
-  readonly #commitTransaction: Database.Transaction<(runId: string, commit: ChunkCommit) => void>;
+  readonly #commitTransaction: Database.Transaction<(runId: string, commits: readonly ChunkCommit[]) => void>;
   readonly #inbox: InboxWrites;
   #synchronous: number | undefined;
   #ingestThread: IngestThread | undefined;
@@ -155,7 +155,9 @@ export class SqliteStore implements Store {
     this.#now = now;
     this.#stmt = statementCache(db);
     this.#inbox = new InboxWrites(db);
-    this.#commitTransaction = db.transaction((runId: string, commit: ChunkCommit) => this.#commitChunk(runId, commit));
+    this.#commitTransaction = db.transaction((runId: string, commits: readonly ChunkCommit[]) => {
+      for (const commit of commits) this.#commitChunk(runId, commit);
+    });
   }
 
   /** From now on reconcile reads on `thread` (SqliteStoreOptions.readThread); close() ends it. */
@@ -355,15 +357,21 @@ export class SqliteStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    const write = () => this.#commitTransaction.immediate(runId, commit);
+    await this.commitChunks(runId, [commit]);
+  }
+
+  async commitChunks(runId: string, commits: readonly ChunkCommit[]): Promise<void> {
+    if (commits.length === 0) return;
+    const write = () => this.#commitTransaction.immediate(runId, commits);
+    const durable = commits.some((commit) => commit.durable !== false);
     // A durable commit at FULL on a file is written at NORMAL and its fsync done on libuv's pool
     // (WalSync), so the event loop reads and parses the executor's next chunk meanwhile (it was
     // 10% of a no-op handler's run; docs/benchmarks.md). The caller still hears only once the
     // commit is on disk.
     const wal = await this.#call('commitChunk', () => {
       const level = this.#level();
-      const syncing = commit.durable === false || level < 2 ? undefined : this.#wal;
-      if (commit.durable === false || syncing !== undefined) this.#relaxed(write, level);
+      const syncing = !durable || level < 2 ? undefined : this.#wal;
+      if (!durable || syncing !== undefined) this.#relaxed(write, level);
       else write();
       return syncing;
     });

@@ -11,7 +11,7 @@ import { registry } from '../../../src/core/registry.js';
 import type { HandlerContext } from '../../../src/sinks/handler.js';
 import type { RecordSink } from '../../../src/sinks/types.js';
 import { openSqliteStore } from '../../../src/store/sqlite/store.js';
-import type { Store } from '../../../src/store/types.js';
+import type { ChunkCommit, Store } from '../../../src/store/types.js';
 import { tempDir } from '../../support/tmp.js';
 
 type Hook = (item: Item, ctx: { attempt: number; idempotencyKey: string; signal: AbortSignal }) => unknown;
@@ -170,6 +170,39 @@ test('concurrency: several chunks in flight, commits still in index order', asyn
   assert.ok(peak > 1 && peak <= 4, `peak concurrency ${peak}`);
   const committed = events.filter((e) => e.type === 'progress').map((e) => (e as { chunk_index: number }).chunk_index);
   assert.deepEqual(committed, Array.from({ length: 12 }, (_, i) => i));
+});
+
+test('chunks that settle while a commit waits for the disk are committed together, each with its own checkpoint and progress', async () => {
+  const { run, store, close } = await setup('chunk');
+  const batches: number[][] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  // The first commit is held until chunks 1-3 have been handled (and so have settled behind it).
+  const held = new Proxy(store, {
+    get(target, key) {
+      if (key === 'commitChunks') {
+        return async (runId: string, commits: readonly ChunkCommit[]) => {
+          batches.push(commits.map((c) => c.index));
+          if (batches.length === 1) await released;
+          return target.commitChunks(runId, commits);
+        };
+      }
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  hooks.__ladingChunkHook = (items) => {
+    if (items[0]!.id === 'inline:4') setTimeout(release, 30);
+  };
+  const { report, events } = await run({ chunk_size: 1, concurrency: 4 }, 6, { store: held });
+  const run1 = await store.getRun(report.job_id);
+  await close();
+  assert.equal(report.status, 'completed');
+  assert.deepEqual(batches.slice(0, 2), [[0], [1, 2, 3]]);
+  assert.deepEqual(batches.flat(), [0, 1, 2, 3, 4, 5]);
+  const progress = events.filter((e) => e.type === 'progress') as { chunk_index: number; processed: number }[];
+  assert.deepEqual(progress.map((e) => [e.chunk_index, e.processed]), [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 6]]);
+  assert.deepEqual(run1?.lastCheckpoint?.chunkIndex, 5);
 });
 
 test('a permanent failure of a whole group is bisected so only the bad items become dead letters', async () => {
