@@ -283,8 +283,8 @@ export class Executor {
    * Commits settled chunks in index order. The chunks settled in order by the time a commit starts
    * go in one transaction (commitChunks), each with its own checkpoint: while one commit waits for
    * the disk, those settling behind it are committed together by the next (1M leads through a
-   * no-op handler in threads: 1.79 → 1.67 s on SQLite, 2.18 → 2.15 s on PostgreSQL, medians of 5
-   * alternating runs; docs/benchmarks.md, machine Y).
+   * no-op handler in threads on PostgreSQL: 2.22 → 2.09 s in the bench; docs/benchmarks.md,
+   * machine Y).
    */
   private enqueueCommits(): Promise<void> {
     this.commits = this.commits.then(async () => {
