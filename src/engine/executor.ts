@@ -304,23 +304,24 @@ export class Executor {
     const at = deps.clock.now();
     // An ordered sink's run starts again from the first item when resumed, so its checkpoints need no fsync each.
     const durable = deps.sink.ordering === 'ordered' ? { durable: false } : {};
-    const commits = batch.map(([index, chunk]): ChunkCommit => {
+    const now = Date.now();
+    const commits = batch.map(([index, chunk]) => {
       const { last } = chunk;
       return {
         index, lastSeq: last.seq, ...(last.position === undefined ? {} : { lastPosition: last.position }), ...delta(chunk),
-        errors: errorsOf(index, chunk), at, durationMs: Date.now() - chunk.startedAt, ...durable,
+        errors: errorsOf(index, chunk), at, durationMs: now - chunk.startedAt, ...durable,
       };
     });
     await deps.store.commitChunks(deps.runId, commits);
     for (const [i, [index, chunk]] of batch.entries()) {
-      const { processed, failed, succeeded, warnings } = commits[i]!;
+      const { processed, failed, succeeded, warnings, durationMs } = commits[i]!;
       this.counts.processed += processed;
       this.counts.failed += failed;
       this.counts.succeeded += succeeded;
       this.counts.warnings += warnings;
       this.counts.retries += chunk.retries;
       this.checkpoint = { chunkIndex: index, processed: this.counts.processed, at };
-      deps.onChunk({ index, counts: { ...this.counts }, durationMs: commits[i]!.durationMs! });
+      deps.onChunk({ index, counts: { ...this.counts }, durationMs });
       this.judge(chunk.sent, chunk.failedAtSink);
     }
   }

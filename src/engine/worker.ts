@@ -14,7 +14,7 @@ import { classify } from '../errors/classify.js';
 import { ladingError, type LadingError } from '../errors/lading-error.js';
 import { notify } from '../notify/dispatch.js';
 import type { RecordSink, RunContext } from '../sinks/types.js';
-import type { ChunkLease, RunRecord, Store } from '../store/types.js';
+import type { ChunkCommit, ChunkLease, RunRecord, Store } from '../store/types.js';
 import { mapColumns } from '../transform/map.js';
 import { Executor } from './executor.js';
 import { buildProcessor, type Processed } from '../transform/process.js';
@@ -279,14 +279,13 @@ async function* once(items: Item[]): AsyncIterable<Item[]> {
  */
 function fencedStore(store: Store, lease: ChunkLease, leaseMs: number, finish: (report: RunReport) => Promise<void>): { readonly store: Store; readonly last: boolean } {
   const state = { last: false };
+  // Each commit checks the lease in a transaction of its own.
+  const commitLeased = async (commits: readonly ChunkCommit[]): Promise<void> => {
+    for (const commit of commits) state.last = (await store.commitLeasedChunk(lease.token, commit)).last;
+  };
   const overrides: Partial<Store> = {
-    commitChunk: async (_runId, commit) => {
-      state.last = (await store.commitLeasedChunk(lease.token, commit)).last;
-    },
-    // Each checks the lease in a transaction of its own, as commitChunk does.
-    commitChunks: async (_runId, commits) => {
-      for (const commit of commits) state.last = (await store.commitLeasedChunk(lease.token, commit)).last;
-    },
+    commitChunk: (_runId, commit) => commitLeased([commit]),
+    commitChunks: (_runId, commits) => commitLeased(commits),
     heartbeat: (_runId, _owner, at) => store.extendLease(lease.token, leaseMs, at),
     finishRun: (_runId, report) => finish(report),
   };

@@ -144,6 +144,8 @@ describe('lading serve API', () => {
         const { record, key } = await createApiKey(store, { owner: 'temp', scopes: ['jobs:read'], clock });
         const list = async () => (await cached.app.inject({ url: '/v1/pipelines', headers: { authorization: `Bearer ${key}` } })).statusCode;
         assert.equal(await list(), 200);
+        // Remembered, the key is admitted at once: a scope it lacks is still refused.
+        assert.equal((await cached.app.inject({ method: 'POST', url: '/v1/jobs', headers: { authorization: `Bearer ${key}` }, payload: { pipeline: 'x' } })).statusCode, 403);
         assert.equal(await store.revokeApiKey(record.id, clock.now()), true);
         await clock.advance(29_999);
         assert.equal(await list(), 200, 'still remembered');

@@ -69,16 +69,7 @@ export class IngestThread {
   /** The outcomes, or the writer's error with its SQLite code, for the store to classify. */
   async requests(requests: readonly IngestRequest[], receivedAt: string): Promise<IngestOutcome[]> {
     const group = pack(requests);
-    const { counts, replays = [] } = await this.#thread.call({ group, receivedAt }, [group.buffer]);
-    const replayed = new Map(replays.map(({ request, extra }) => [request, extra]));
-    return requests.map((request, r) => {
-      // A replay answers with the first request's extra, anything else with its own.
-      const extra = replayed.has(r) ? replayed.get(r) : request.extra;
-      return {
-        accepted: counts === undefined ? request.records.length : counts[2 * r]!, duplicates: counts === undefined ? 0 : counts[2 * r + 1]!,
-        replayed: replayed.has(r), ...(extra === undefined ? {} : { extra }),
-      };
-    });
+    return outcomesOf(requests, await this.#thread.call({ group, receivedAt }, [group.buffer]));
   }
 
   close(): Promise<void> {
@@ -87,7 +78,7 @@ export class IngestThread {
 }
 
 /** Only the stored JSON crosses: a record's parsed data would be cloned for nothing. */
-function pack(requests: readonly IngestRequest[]): PackedGroup {
+export function pack(requests: readonly IngestRequest[]): PackedGroup {
   const texts = requests.flatMap((request) => request.records.map(inboxJson));
   const bytes = texts.reduce((sum, text) => sum + (typeof text === 'string' ? Buffer.byteLength(text) : text.length), 0);
   const index = Math.ceil(bytes / 4) * 4;
@@ -125,7 +116,7 @@ function pack(requests: readonly IngestRequest[]): PackedGroup {
 }
 
 /** The thread's side of pack: the group's requests again, each record's JSON a view of the one buffer. */
-export function unpack(group: PackedGroup): IngestRequest[] {
+function unpack(group: PackedGroup): IngestRequest[] {
   const json = Buffer.from(group.buffer, 0, group.index);
   const ints = new Int32Array(group.buffer, group.index, group.records + 2 * group.requests);
   const detailsOf = new Map(group.details?.map((d) => [d.request, d]));
@@ -151,7 +142,7 @@ export function unpack(group: PackedGroup): IngestRequest[] {
 }
 
 /** The thread's answer to `requests`: the outcomes of writes.requests in IngestAnswer's form. */
-export function answer(requests: readonly IngestRequest[], outcomes: readonly IngestOutcome[]): IngestAnswer {
+function answer(requests: readonly IngestRequest[], outcomes: readonly IngestOutcome[]): IngestAnswer {
   if (outcomes.every((o, r) => !o.replayed && o.duplicates === 0 && o.accepted === requests[r]!.records.length)) return {};
   const counts = new Int32Array(2 * outcomes.length);
   const replays: { request: number; extra?: unknown }[] = [];
@@ -161,4 +152,29 @@ export function answer(requests: readonly IngestRequest[], outcomes: readonly In
     if (outcome.replayed) replays.push({ request: r, ...(outcome.extra === undefined ? {} : { extra: outcome.extra }) });
   });
   return { counts, ...(replays.length === 0 ? {} : { replays }) };
+}
+
+/** The event loop's side of answer: the outcomes of `requests` again. */
+export function outcomesOf(requests: readonly IngestRequest[], { counts, replays = [] }: IngestAnswer): IngestOutcome[] {
+  const replayed = new Map(replays.map(({ request, extra }) => [request, extra]));
+  return requests.map((request, r) => {
+    // A replay answers with the first request's extra, anything else with its own.
+    const extra = replayed.has(r) ? replayed.get(r) : request.extra;
+    return {
+      accepted: counts === undefined ? request.records.length : counts[2 * r]!, duplicates: counts === undefined ? 0 : counts[2 * r + 1]!,
+      replayed: replayed.has(r), ...(extra === undefined ? {} : { extra }),
+    };
+  });
+}
+
+/**
+ * The thread's side of the calls waiting for it (ingest-worker.ts): the groups of all of them
+ * written by `write` in one transaction, an answer for each. Their records take the latest call's
+ * receive time: none is stamped before it arrived.
+ */
+export function commitTogether(calls: readonly IngestCall[], write: (requests: IngestRequest[], receivedAt: string) => IngestOutcome[]): IngestAnswer[] {
+  const groups = calls.map(({ group }) => unpack(group));
+  const outcomes = write(groups.flat(), calls[calls.length - 1]!.receivedAt);
+  let at = 0;
+  return groups.map((requests) => answer(requests, outcomes.slice(at, (at += requests.length))));
 }

@@ -6,7 +6,7 @@
 import { workerData } from 'node:worker_threads';
 import { openConnection } from './connection.js';
 import { InboxWrites } from './inbox-writes.js';
-import { answer, unpack, type IngestAnswer, type IngestCall, type IngestThreadSetup } from './ingest-thread.js';
+import { commitTogether, type IngestAnswer, type IngestCall, type IngestThreadSetup } from './ingest-thread.js';
 import { answerWaitingCalls } from '../../core/threads.js';
 
 const setup = workerData as IngestThreadSetup;
@@ -14,12 +14,6 @@ const writes = new InboxWrites(openConnection(setup.path, setup.options));
 
 // The store classifies a failure on the main thread: only the message and SQLite's code cross.
 // Every group already handed over when one is read is committed with it, in one transaction: the
-// thread takes whatever the event loop sent while it committed the last (groups as large as the
-// load makes them: single-lead POSTs 33.8k -> 37.5k req/s; docs/benchmarks.md, machine Y). Their
-// records take the latest group's receive time: none is stamped before it arrived.
-answerWaitingCalls<IngestCall, IngestAnswer>((calls) => {
-  const groups = calls.map(({ group }) => unpack(group));
-  const outcomes = writes.requests(groups.flat(), calls[calls.length - 1]!.receivedAt);
-  let at = 0;
-  return groups.map((requests) => answer(requests, outcomes.slice(at, (at += requests.length))));
-});
+// thread takes whatever the event loop sent while it committed the last, so groups are as large
+// as the load makes them (docs/benchmarks.md, machine Y).
+answerWaitingCalls<IngestCall, IngestAnswer>((calls) => commitTogether(calls, (requests, receivedAt) => writes.requests(requests, receivedAt)));
