@@ -106,10 +106,13 @@ export interface AccessLog {
  * checks both write the same JSON).
  *
  * The lines of one turn of the event loop (the answers of a group commit, say) go out in one
- * write at its end: the logger's stream writes synchronously, and a write(2) per request held
- * single-record POSTs to 17.1-18.7k req/s against 18.6-18.7k (3 alternating pairs; at --log-level
- * warn 18.1-22.1k; docs/benchmarks.md, machine K). A line can thus follow another logger line of
- * the same turn; a crash loses at most that turn's lines.
+ * write at its end: a write per request held single-record POSTs to 17.1-18.7k req/s against
+ * 18.6-18.7k (3 alternating pairs; at --log-level warn 18.1-22.1k; docs/benchmarks.md, machine K).
+ * A line can thus follow another logger line of the same turn; a crash loses at most that turn's
+ * lines and those the stream holds. The stream is pino's default SonicBoom, asynchronous: its
+ * write(2) runs on libuv's pool, and what is written meanwhile waits in its buffer for the next.
+ * A synchronous stream cost less CPU but served fewer POSTs: 28.6k against 31.8k req/s (8
+ * alternating rounds; docs/benchmarks.md, machine Z).
  */
 export function accessLog(logger: Logger): AccessLog {
   const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
