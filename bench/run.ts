@@ -46,6 +46,8 @@ import { parseArgs } from 'node:util';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { generateLeads } from '../src/demo/leads.js';
 import { compareRuns, readRun, type BenchRun } from './compare.js';
+import { autocannonVersion, postLoad, type Load, type PostBody } from './http-load.js';
+import { benchPipeline, ingestValidation } from './pipelines.js';
 import { openStore } from '../src/store/open.js';
 import { startServe, startServer } from '../test/support/cli.js';
 import { scratchDatabase } from '../test/support/postgres.js';
@@ -112,26 +114,6 @@ function leadsFile(n: number): string {
   spawnSync('mv', [`${path}.tmp`, path]);
   return path;
 }
-
-/** The benchmark pipeline: every case uses this mapping and output, and differs only in its source or destination. */
-const pipeline = (name: string, source: string, destination: string) => `name: ${name}
-source: ${source}
-map:
-  - { name: lead_id, source: id }
-  - { name: email, source: email, transform: [trim, lowercase] }
-  - { name: phone, source: phone, transform: digits_only }
-  - { name: state, source: state, transform: uppercase }
-  - { name: first_name, source: first_name }
-  - { name: last_name, source: last_name }
-  - { name: created_at, source: created_at }
-output:
-  type: file
-  format: csv
-  compression: { type: gzip, level: 6 }
-  naming: "leads.{ext}"
-  on_collision: overwrite
-  destination: ${destination}
-`;
 
 interface Measured { wall: number; rssMb: number; stdout: string }
 
@@ -255,7 +237,7 @@ async function ladingRun(yamlFile: string, to: Destination, dataArgs = data): Pr
 
 /** One timed delivery run to `to`, its pipeline written once. */
 function delivery(name: string, to: Destination): () => Promise<Delivered> {
-  writeFileSync(join(dir, `${name}.yaml`), pipeline(name, fileSource, to.yaml));
+  writeFileSync(join(dir, `${name}.yaml`), benchPipeline(name, fileSource, to.yaml));
   return async () => {
     await to.remove(deliveredName);
     return ladingRun(`${name}.yaml`, to);
@@ -302,7 +284,7 @@ if (want('store')) {
   const scratch = await scratchDatabase();
   let pg: Delivered[];
   try {
-    writeFileSync(join(dir, 'bench-delivery-pg.yaml'), pipeline('bench-delivery-pg', fileSource, folder('out-pg').yaml));
+    writeFileSync(join(dir, 'bench-delivery-pg.yaml'), benchPipeline('bench-delivery-pg', fileSource, folder('out-pg').yaml));
     pg = await repeat(async () => {
       await folder('out-pg').remove(deliveredName);
       return ladingRun('bench-delivery-pg.yaml', folder('out-pg'), ['--data-dir', join(dir, '.lading-pg'), '--db', scratch.url]);
@@ -366,7 +348,7 @@ if (want('delivery-remote')) {
 if (want('inbox')) {
   const store = join(dir, '.lading-inbox');
   const to = folder('out-inbox');
-  writeFileSync(join(dir, 'bench-inbox.yaml'), pipeline('bench-inbox', '{ type: inbox }', to.yaml));
+  writeFileSync(join(dir, 'bench-inbox.yaml'), benchPipeline('bench-inbox', '{ type: inbox }', to.yaml));
   const rounds = await repeat(async () => {
     // A fresh store per round: otherwise the second ingest would only count duplicates of the first.
     rmSync(store, { recursive: true, force: true });
@@ -526,22 +508,14 @@ if (want('sources')) {
   }
 }
 
-/** autocannon ships no type declarations: the part of its programmatic API the ingest case uses. */
-interface Load { '2xx': number; non2xx: number; errors: number; timeouts: number; duration: number; latency: { p99: number } }
-type Tracker = PromiseLike<Load> & { on(event: 'response', listener: () => void): void };
-type Autocannon = (opts: { url: string; method: 'POST'; connections: number; amount: number; sampleInt: number; headers: Record<string, string>; body: string }) => Tracker;
-
 if (want('ingest')) {
-  const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
-  const autocannonVersion = (createRequire(import.meta.url)('autocannon/package.json') as { version: string }).version;
   const fastifyVersion = (createRequire(import.meta.url)('fastify/package.json') as { version: string }).version;
   const singles = Number(values['ingest-requests']);
   const bulks = Math.max(values.quick ? 20 : 50, Math.floor(singles / 60));
   const home = join(dir, '.lading-serve');
   rmSync(home, { recursive: true, force: true });
-  const validate = 'validate:\n  required: [email, phone]\n  rules:\n    email: { format: email }\n';
   for (const name of ['bench-ingest-one', 'bench-ingest-bulk']) {
-    writeFileSync(join(dir, `${name}.yaml`), pipeline(name, '{ type: inbox }', folder('out-serve').yaml) + validate);
+    writeFileSync(join(dir, `${name}.yaml`), benchPipeline(name, '{ type: inbox }', folder('out-serve').yaml) + ingestValidation);
   }
   const keyFor = (storeArgs: string[]): string => {
     const created = spawnSync(process.execPath, [cli, 'keys', 'create', '--owner', 'bench', '--scope', 'ingest:*', ...storeArgs], { cwd: dir, encoding: 'utf8' });
@@ -555,25 +529,8 @@ if (want('ingest')) {
 
   const serve = await startServe(['bench-ingest-one.yaml', 'bench-ingest-bulk.yaml', '--data-dir', home, '--no-scheduler'], { cwd: dir });
   const peer = await startServer([resolve('bench/peers/fastify-noop.mjs')]);
-  /** A load whose every request was answered 2xx, or an error: a failing server must not produce a fast figure. */
-  const load = async (url: string, request: { body: string; type: string }, amount: number, server = serve, bearer = key): Promise<Load> => {
-    // Never more connections than requests (autocannon refuses): --quick's short bulk loads use fewer.
-    // A 100 ms sample tick: autocannon notices the end of a load only at a tick (1 s by default).
-    const tracker = autocannon({ url, method: 'POST', connections: Math.min(50, amount), amount, sampleInt: 100, headers: { authorization: `Bearer ${bearer}`, 'content-type': request.type }, body: request.body });
-    // autocannon notices the last answer only at its next one-second tick and reports that as the
-    // duration, so short loads came out in whole seconds: the time to the last answer is ours to take.
-    const started = performance.now();
-    let last = started;
-    tracker.on('response', () => {
-      last = performance.now();
-    });
-    const r = { ...await tracker };
-    r.duration = (last - started) / 1000;
-    if (r['2xx'] !== amount || r.non2xx + r.errors + r.timeouts > 0) {
-      throw new Error(`${url}: ${r['2xx']} of ${amount} requests answered 2xx (${r.non2xx} other answers, ${r.errors} errors, ${r.timeouts} timeouts)\n${server.stderr().slice(-2000)}`);
-    }
-    return r;
-  };
+  const load = (url: string, request: PostBody, amount: number, server = serve, bearer = key): Promise<Load> =>
+    postLoad(url, request, amount, bearer, () => server.stderr().slice(-2000));
   let rounds: { ladingOne: Load; peerOne: Load; ladingBulk: Load; peerBulk: Load }[];
   // A tenth of a round first, not counted, so both servers are measured past V8's warm-up.
   const warmOne = Math.max(250, Math.floor(singles / 10));
