@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { generateLeads } from '../src/demo/leads.js';
 import { startServer, type ServerProcess } from '../test/support/cli.js';
 import { postLoad, type PostBody } from './http-load.js';
+import { median } from './median.js';
 import { benchPipeline, ingestValidation } from './pipelines.js';
 
 const { values } = parseArgs({
@@ -118,7 +119,6 @@ try {
   const measured = new Map<Target, Round[]>(targets.map((t) => [t, []]));
   for (let r = 0; r < rounds; r++) for (const target of targets) measured.get(target)!.push(await measure(target, requests));
 
-  const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const of = (rs: Round[], pick: (r: Round) => number | undefined, digits: number): string => {
     const xs = rs.map(pick).filter((x): x is number => x !== undefined);
     return xs.length === 0 ? '—' : median(xs).toFixed(digits);

@@ -47,6 +47,7 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { generateLeads } from '../src/demo/leads.js';
 import { compareRuns, readRun, type BenchRun } from './compare.js';
 import { autocannonVersion, postLoad, type Load, type PostBody } from './http-load.js';
+import { median } from './median.js';
 import { benchPipeline, ingestValidation } from './pipelines.js';
 import { openStore } from '../src/store/open.js';
 import { startServe, startServer } from '../test/support/cli.js';
@@ -137,7 +138,6 @@ function measure(time: string, args: string[], env: NodeJS.ProcessEnv = process.
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 /** Runs one after another: concurrent runs would measure each other. */
 async function repeat<T>(f: () => Promise<T>): Promise<T[]> {
