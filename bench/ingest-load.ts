@@ -7,11 +7,12 @@
 // were measured so.
 //
 //   npx tsx bench/ingest-load.ts [--kind one|bulk] [--requests 40000] [--rounds 6] [--no-peer]
-//     [--serve 'bin/lading.js'] [--serve 'bin/lading-before.js --log-level warn'] [--node-args '--cpu-prof']
+//     [--serve 'bin/lading.js'] [--serve 'bin/lading-before.js --log-level warn'] [--node-args='--cpu-prof']
 //
 // --serve: a CLI entry and extra `lading serve` flags, once per server (default bin/lading.js; an
 // earlier build: `cp -r dist dist-before` and a copy of bin/lading.js importing from it).
-// --node-args: Node flags for the lading servers (a CPU profile: '--cpu-prof --cpu-prof-dir=/tmp/prof').
+// --node-args: Node flags for the lading servers, after an `=` since they start with a dash
+// (a CPU profile: --node-args='--cpu-prof --cpu-prof-dir=/tmp/prof').
 // Each server has its own SQLite store under bench/.data/ingest-load and its own key; the pipeline
 // and bodies are the bench's ingest case's.
 import { spawnSync } from 'node:child_process';
@@ -24,16 +25,21 @@ import { postLoad, type PostBody } from './http-load.js';
 import { median } from './median.js';
 import { benchPipeline, ingestValidation } from './pipelines.js';
 
-const { values } = parseArgs({
-  options: {
-    kind: { type: 'string', default: 'one' }, requests: { type: 'string' }, rounds: { type: 'string', default: '6' },
-    serve: { type: 'string', multiple: true }, 'no-peer': { type: 'boolean', default: false }, 'node-args': { type: 'string' },
-  },
-});
 const usage = (problem: string): never => {
   console.error(`bench/ingest-load.ts: ${problem}`);
   process.exit(2);
 };
+const options = {
+  kind: { type: 'string', default: 'one' }, requests: { type: 'string' }, rounds: { type: 'string', default: '6' },
+  serve: { type: 'string', multiple: true }, 'no-peer': { type: 'boolean', default: false }, 'node-args': { type: 'string' },
+} as const;
+const { values } = (() => {
+  try {
+    return parseArgs({ options });
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+})();
 if (values.kind !== 'one' && values.kind !== 'bulk') usage(`--kind: one or bulk, not ${values.kind}`);
 const bulk = values.kind === 'bulk';
 const requests = Number(values.requests ?? (bulk ? 600 : 40_000));

@@ -368,7 +368,7 @@ export class SqliteStore implements Store {
     // (WalSync), so the event loop reads and parses the executor's next chunk meanwhile (it was
     // 10% of a no-op handler's run; docs/benchmarks.md). The caller still hears only once the
     // commit is on disk.
-    const wal = await this.#call('commitChunk', () => {
+    const wal = await this.#call('commitChunks', () => {
       const level = this.#level();
       const syncing = !durable || level < 2 ? undefined : this.#wal;
       if (!durable || syncing !== undefined) this.#relaxed(write, level);
@@ -379,7 +379,7 @@ export class SqliteStore implements Store {
     try {
       await wal.sync();
     } catch (error) {
-      throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: commitChunk: fdatasync ${wal.path}` });
+      throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: commitChunks: fdatasync ${wal.path}` });
     }
   }
 
