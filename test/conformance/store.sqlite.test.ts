@@ -126,9 +126,14 @@ describe('SqliteStore on a shared file', () => {
       // commit is written, but lading cannot open the WAL to fdatasync it, and says so.
       await unlink(`${path}-wal`);
       const error = await rejects(commit(0), 'STORE_FAILED');
-      assert.match(error.message, /fdatasync .*lading\.db-wal/);
+      assert.match(error.message, /^sqlite: commitChunk: fdatasync .*lading\.db-wal/);
       assert.equal(db.pragma('synchronous', { simple: true }), 2);
       assert.equal((await wrapped.getRun('run_wal'))?.processed, 1);
+      // Several chunks at once fail alike, named after the call that was made.
+      const chunks = [1, 2].map((index) => ({ index, lastSeq: index + 1, processed: 1, succeeded: 1, failed: 0, warnings: 0, errors: [], at: new Date(index) }));
+      const together = await rejects(wrapped.commitChunks('run_wal', chunks), 'STORE_FAILED');
+      assert.match(together.message, /^sqlite: commitChunks: fdatasync .*lading\.db-wal/);
+      assert.equal((await wrapped.getRun('run_wal'))?.processed, 3);
     } finally {
       await wrapped.close();
     }

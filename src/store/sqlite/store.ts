@@ -357,10 +357,15 @@ export class SqliteStore implements Store {
   }
 
   async commitChunk(runId: string, commit: ChunkCommit): Promise<void> {
-    await this.commitChunks(runId, [commit]);
+    await this.#commitChunks('commitChunk', runId, [commit]);
   }
 
   async commitChunks(runId: string, commits: readonly ChunkCommit[]): Promise<void> {
+    await this.#commitChunks('commitChunks', runId, commits);
+  }
+
+  /** Both commits, a failure named after the one called. */
+  async #commitChunks(operation: string, runId: string, commits: readonly ChunkCommit[]): Promise<void> {
     if (commits.length === 0) return;
     const write = () => this.#commitTransaction.immediate(runId, commits);
     const durable = commits.some((commit) => commit.durable !== false);
@@ -368,7 +373,7 @@ export class SqliteStore implements Store {
     // (WalSync), so the event loop reads and parses the executor's next chunk meanwhile (it was
     // 10% of a no-op handler's run; docs/benchmarks.md). The caller still hears only once the
     // commit is on disk.
-    const wal = await this.#call('commitChunks', () => {
+    const wal = await this.#call(operation, () => {
       const level = this.#level();
       const syncing = !durable || level < 2 ? undefined : this.#wal;
       if (!durable || syncing !== undefined) this.#relaxed(write, level);
@@ -379,7 +384,7 @@ export class SqliteStore implements Store {
     try {
       await wal.sync();
     } catch (error) {
-      throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: commitChunks: fdatasync ${wal.path}` });
+      throw classify(error, { ioCode: 'STORE_FAILED', doing: `sqlite: ${operation}: fdatasync ${wal.path}` });
     }
   }
 
